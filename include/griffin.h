@@ -1,0 +1,177 @@
+/* griffin — Hawk, Griffin and MQA Transformer language models in C.
+ *
+ * The library loads a RecurrentGemma-format model directory (Hugging Face
+ * config.json + model.safetensors), runs prefill over a [B, T] batch with
+ * matrix-matrix products, and decodes token by token from a fixed-size state.
+ *
+ * Conventions:
+ *   - Every function that can fail returns 0 on success (or a non-NULL
+ *     pointer) and fills a caller-owned gf_error with one line of text that
+ *     names the file and the problem.
+ *   - The library holds no mutable global state: several models and states
+ *     can live in one process.
+ *   - Shapes are given in comments as [dims], row-major.
+ */
+#ifndef GRIFFIN_H
+#define GRIFFIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GF_MAX_LAYERS 512
+
+typedef struct {
+    char msg[1024];
+} gf_error;
+
+typedef enum { GF_BLOCK_RECURRENT = 0, GF_BLOCK_ATTENTION = 1 } gf_block_type;
+
+/* What the model is: the subset of the Hugging Face RecurrentGemma config
+ * that changes the computation, with official names in comments. */
+typedef struct {
+    int vocab_size;        /* V */
+    int width;             /* D, hidden_size */
+    int mlp_width;         /* E, official mlp_expanded_width = HF intermediate_size / 2 */
+    int num_layers;        /* num_hidden_layers */
+    int num_heads;         /* H: attention heads and RG-LRU gate blocks */
+    int head_dim;          /* hd = D / H */
+    int lru_width;         /* L */
+    int window;            /* w: a query sees keys i-w .. i (w+1 keys) */
+    int conv_width;        /* W: temporal width of the causal Conv1D (4) */
+    float logits_soft_cap; /* 0 = off */
+    float rms_eps;         /* 1e-6 */
+    float rope_theta;      /* 10000 */
+    int embed_scale;       /* embeddings_scale_by_sqrt_dim: multiply by bf16(sqrt(D)) */
+    float final_w_init_variance_scale; /* used by gf_init only; default 2 / num_layers */
+    int bos_id, eos_id, pad_id;
+    uint8_t block_types[GF_MAX_LAYERS]; /* gf_block_type per layer, already cycled */
+} gf_config;
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* Reads a Hugging Face RecurrentGemma config.json and validates it. */
+int gf_config_load(const char *path, gf_config *cfg, gf_error *err);
+/* Checks sizes and consistency; `what` names the source in messages. */
+int gf_config_validate(const gf_config *cfg, const char *what, gf_error *err);
+/* Writes cfg as a Hugging Face RecurrentGemma config.json. */
+int gf_config_save(const gf_config *cfg, const char *path, gf_error *err);
+/* Counts of derived quantities. */
+size_t gf_config_num_params(const gf_config *cfg);
+size_t gf_config_num_attention_layers(const gf_config *cfg);
+/* bf16(sqrt(D)) when embed_scale is on, else 1: the official embedding scale. */
+float gf_config_embed_multiplier(const gf_config *cfg);
+
+/* ---- models ------------------------------------------------------------- */
+
+typedef struct gf_model gf_model;
+
+/* Loads DIR/config.json and DIR/model.safetensors (or the shards listed in
+ * DIR/model.safetensors.index.json). The tensor data stay memory-mapped. */
+gf_model *gf_model_load(const char *dir, gf_error *err);
+void gf_model_free(gf_model *m);
+const gf_config *gf_model_config(const gf_model *m);
+/* Bytes of tensor data mapped from the weight files. */
+size_t gf_model_weight_bytes(const gf_model *m);
+/* The dtype name of the large matrices ("F32", "BF16", "F16" or "mixed"). */
+const char *gf_model_weight_dtype(const gf_model *m);
+
+/* Writes a randomly initialised model (config.json + model.safetensors, F32)
+ * into out_dir, creating it if needed. Initialisation as the paper's code:
+ * LeCun-normal linears, zero norm scales and biases, RG-LRU a on [0.9, 0.999]. */
+int gf_model_init_write(const gf_config *cfg, uint64_t seed, const char *out_dir,
+                        gf_error *err);
+
+/* ---- decode state ------------------------------------------------------- */
+
+/* Per-sequence fixed-size state: RG-LRU h [L] and conv tail [W-1, L] per
+ * recurrent layer, a ring of w keys (after RoPE) and values [w, hd] per
+ * attention layer, and the number of tokens seen. Also holds the scratch the
+ * decode step needs, so decoding allocates nothing. */
+typedef struct gf_state gf_state;
+
+gf_state *gf_state_new(const gf_model *m, int batch, gf_error *err);
+void gf_state_free(gf_state *s);
+void gf_state_reset(gf_state *s);
+int gf_state_batch(const gf_state *s);
+/* Bytes of recurrent / attention state for one sequence (no scratch). */
+size_t gf_state_bytes_per_seq(const gf_config *cfg);
+/* Tokens seen by sequence b (the official num_tokens). */
+int64_t gf_state_num_tokens(const gf_state *s, int b);
+
+/* Views of one layer's state for sequence-major inspection (tests, tools).
+ * Recurrent layer: h [L], conv [W-1, L] (oldest first). Attention layer:
+ * keys, values [w, hd] (slot = position % w). Pointers stay valid until the
+ * state is freed; NULL for the parts the layer does not have. */
+typedef struct {
+    float *rg_lru;    /* [L] */
+    float *conv;      /* [W-1, L] */
+    float *keys;      /* [w, hd] */
+    float *values;    /* [w, hd] */
+} gf_layer_state;
+int gf_state_layer(gf_state *s, int layer, int b, gf_layer_state *out);
+
+/* ---- running ------------------------------------------------------------ */
+
+/* Runs T tokens of B sequences through the model in one pass, starting from an
+ * empty state. tokens, segment_pos: [B, T] (segment_pos == 0 starts a
+ * document; NULL means 0..T-1). Outputs are optional (NULL = not wanted):
+ *   logits [B, T, V];
+ *   trace  [num_layers + 2, B, T, D]: the scaled embedding, the residual
+ *          stream after each layer, and the final-normed stream;
+ *   state  (batch B): left exactly as token-by-token decoding would leave it. */
+int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
+               const int32_t *segment_pos, float *logits, float *trace,
+               gf_state *state, gf_error *err);
+
+/* One token for each of the state's B sequences. tokens, segment_pos: [B];
+ * logits [B, V] (may be NULL). Allocates nothing. */
+int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
+                   const int32_t *segment_pos, float *logits, gf_error *err);
+
+/* ---- sampling ----------------------------------------------------------- */
+
+typedef struct {
+    float temperature; /* <= 0: greedy */
+    int top_k;         /* <= 0: off */
+    float top_p;       /* >= 1 or <= 0: off */
+    uint64_t rng[4];   /* xoshiro256** state, seeded by gf_sampler_init */
+} gf_sampler;
+
+void gf_sampler_init(gf_sampler *s, float temperature, int top_k, float top_p,
+                     uint64_t seed);
+/* Draws a token id from logits [V]. scratch: V floats + V ints (work space
+ * the caller owns, so sampling allocates nothing). */
+int gf_sample(gf_sampler *s, const float *logits, int V, float *scratch_f,
+              int *scratch_i);
+/* Next 64 random bits / a uniform float in [0, 1) / a standard normal. */
+uint64_t gf_rng_next(uint64_t rng[4]);
+double gf_rng_uniform(uint64_t rng[4]);
+double gf_rng_normal(uint64_t rng[4]);
+void gf_rng_seed(uint64_t rng[4], uint64_t seed);
+
+/* ---- .npy arrays -------------------------------------------------------- */
+
+typedef enum { GF_NPY_I32 = 0, GF_NPY_F32 = 1, GF_NPY_U16 = 2 } gf_npy_dtype;
+
+typedef struct {
+    gf_npy_dtype dtype;
+    int ndim;
+    size_t shape[8];
+    size_t count; /* product of shape */
+    void *data;   /* malloc'ed, count elements */
+} gf_npy;
+
+/* Reads a little-endian, C-order NumPy v1/v2/v3 file of i4, f4 or u2. */
+int gf_npy_read(const char *path, gf_npy *out, gf_error *err);
+void gf_npy_free(gf_npy *a);
+int gf_npy_write(const char *path, gf_npy_dtype dtype, const size_t *shape, int ndim,
+                 const void *data, gf_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

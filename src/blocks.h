@@ -1,0 +1,17 @@
+/* The three temporal-mixing / channel-mixing blocks, composed from layers.
+ * Each reads the normed input acts->xn [M, D] and writes acts->tmp [M, D]. */
+#ifndef GF_BLOCKS_H
+#define GF_BLOCKS_H
+
+#include "model.h"
+
+/* decode = 0: a prefill of T tokens per sequence from an empty state, which it
+ * leaves filled; decode = 1: T = 1 step from the state, which it advances. */
+void recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_acts *a,
+                             size_t B, size_t T, const int32_t *segment_pos, float *h,
+                             float *conv_tail, int decode);
+void attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_acts *a,
+                             size_t B, size_t T, const int32_t *segment_pos, float *ring_k,
+                             float *ring_v, const int64_t *num_tokens, int decode);
+
+#endif

@@ -1,0 +1,109 @@
+/* The layer stack, run two ways: prefill (B sequences of T tokens at once,
+ * matrix-matrix products) and decode (one token per sequence from the state). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "blocks.h"
+#include "layers/layers.h"
+#include "util.h"
+
+size_t gf_acts_floats(const gf_model *m, size_t M) {
+    const gf_config *c = &m->cfg;
+    size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
+    size_t hd = (size_t)c->head_dim;
+    return M * (3 * D + 5 * L + 2 * D + 2 * hd + 2 * E) + ((size_t)c->window + 1) +
+           m->scratch_floats;
+}
+
+void gf_acts_carve(const gf_model *m, size_t M, float *p, gf_acts *a) {
+    const gf_config *c = &m->cfg;
+    size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
+    size_t hd = (size_t)c->head_dim;
+    float **slots[] = {&a->x, &a->xn, &a->tmp, &a->y, &a->xb, &a->xc, &a->gi, &a->ga,
+                       &a->q, &a->o, &a->k, &a->v, &a->g, &a->u, &a->scores, &a->scratch};
+    size_t sizes[] = {M * D, M * D, M * D, M * L, M * L, M * L, M * L, M * L,
+                      M * D, M * D, M * hd, M * hd, M * E, M * E, (size_t)c->window + 1,
+                      m->scratch_floats};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        *slots[i] = p;
+        p += sizes[i];
+    }
+}
+
+/* acts->x [B*T, D] in, final-normed stream in acts->xn out. trace, when
+ * given, receives the residual stream after each layer and the final norm. */
+static void run_layers(const gf_model *m, gf_state *st, gf_acts *a, size_t B, size_t T,
+                       const int32_t *segment_pos, int decode, float *trace) {
+    const gf_config *c = &m->cfg;
+    size_t M = B * T, D = (size_t)c->width;
+    for (int i = 0; i < c->num_layers; i++) {
+        const gf_layer_weights *lw = &m->layers[i];
+        rmsnorm_forward(a->xn, a->x, lw->temporal_norm, M, D, c->rms_eps);
+        if (lw->type == GF_BLOCK_RECURRENT)
+            recurrent_block_forward(m, lw, a, B, T, segment_pos, st->layer_a[i], st->layer_b[i],
+                                    decode);
+        else
+            attention_block_forward(m, lw, a, B, T, segment_pos, st->layer_a[i], st->layer_b[i],
+                                    st->num_tokens, decode);
+        for (size_t j = 0; j < M * D; j++) a->x[j] += a->tmp[j];
+        rmsnorm_forward(a->xn, a->x, lw->channel_norm, M, D, c->rms_eps);
+        mlp_forward(a->tmp, a->xn, lw, M, D, (size_t)c->mlp_width, a->g, a->u, a->scratch);
+        for (size_t j = 0; j < M * D; j++) a->x[j] += a->tmp[j];
+        if (trace) memcpy(trace + (size_t)(i + 1) * M * D, a->x, M * D * sizeof *trace);
+    }
+    rmsnorm_forward(a->xn, a->x, m->final_norm, M, D, c->rms_eps);
+    if (trace) memcpy(trace + (size_t)(c->num_layers + 1) * M * D, a->xn, M * D * sizeof *trace);
+}
+
+int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
+               const int32_t *segment_pos, float *logits, float *trace, gf_state *state,
+               gf_error *err) {
+    if (B <= 0 || T <= 0) return gf_fail(err, "prefill needs at least one sequence and one token (got B=%d, T=%d)", B, T);
+    if (state && (state->model != m || state->B != B))
+        return gf_fail(err, "prefill: the state was made for another model or batch size");
+    size_t M = (size_t)B * (size_t)T, D = (size_t)m->cfg.width;
+    int32_t *pos_owned = NULL;
+    float *work = NULL;
+    gf_state *tmp_state = NULL;
+    int rc = -1;
+    if (!segment_pos) {
+        pos_owned = gf_calloc(M, sizeof *pos_owned, "segment positions", err);
+        if (!pos_owned) goto out;
+        for (size_t i = 0; i < M; i++) pos_owned[i] = (int32_t)(i % (size_t)T);
+        segment_pos = pos_owned;
+    }
+    if (!state) {
+        tmp_state = gf_state_new(m, B, err);
+        if (!tmp_state) goto out;
+        state = tmp_state;
+    }
+    work = gf_calloc(gf_acts_floats(m, M), sizeof(float), "prefill activations", err);
+    if (!work) goto out;
+    gf_acts a;
+    gf_acts_carve(m, M, work, &a);
+    if (gf_embed_tokens(m, tokens, M, a.x, err) != 0) goto out;
+    gf_state_reset(state);
+    /* The official cache counts tokens from the last segment position. */
+    for (int b = 0; b < B; b++) state->num_tokens[b] = (int64_t)segment_pos[(size_t)b * T + T - 1] + 1;
+    if (trace) memcpy(trace, a.x, M * D * sizeof *trace);
+    run_layers(m, state, &a, (size_t)B, (size_t)T, segment_pos, 0, trace);
+    if (logits) gf_unembed(m, a.xn, M, logits, a.scratch);
+    rc = 0;
+out:
+    free(work);
+    free(pos_owned);
+    gf_state_free(tmp_state);
+    return rc;
+}
+
+int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
+                   const int32_t *segment_pos, float *logits, gf_error *err) {
+    if (s->model != m) return gf_fail(err, "decode: the state was made for another model");
+    size_t B = (size_t)s->B;
+    gf_acts *a = &s->acts;
+    if (gf_embed_tokens(m, tokens, B, a->x, err) != 0) return -1;
+    run_layers(m, s, a, B, 1, segment_pos, 1, NULL);
+    if (logits) gf_unembed(m, a->xn, B, logits, a->scratch);
+    for (size_t b = 0; b < B; b++) s->num_tokens[b]++;
+    return 0;
+}

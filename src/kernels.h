@@ -1,0 +1,52 @@
+/* Numeric building blocks: matrix products over weights that stay in the
+ * mapped file (F32 directly through OpenBLAS; BF16/F16 converted a panel of
+ * rows at a time into caller-owned scratch), and the pointwise functions with
+ * the exact formulas of the reference. */
+#ifndef GF_KERNELS_H
+#define GF_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+
+#include "safetensors.h"
+
+/* A row-major matrix view [rows, cols] of a mapped tensor. */
+typedef struct {
+    gf_dtype dtype;
+    const void *data;
+    size_t rows, cols;
+} gf_mat;
+
+/* Rows of weight converted per panel when the weight is not F32. */
+#define GF_PANEL_ROWS 64
+
+/* Floats of scratch gf_linear / gf_matmul_block need for a matrix with `cols`
+ * columns (0 when the model is all F32). */
+size_t gf_kernel_scratch_floats(size_t max_cols, size_t max_block);
+
+/* out[M, W.rows] = x[M, W.cols] @ W^T (+ bias[W.rows] when non-NULL). */
+void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
+               float *scratch);
+
+/* Block-diagonal product used by the RG-LRU gates: W is [H * bw, bw] viewed as
+ * H blocks w[h] of [bw, bw]; out[m, h*bw + j] = sum_i x[m, h*bw + i] w[h, i, j] + b. */
+void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
+                   size_t H, size_t bw, float *scratch);
+
+/* Copies row r of W into out[W.cols] as float. */
+void gf_mat_row(const gf_mat *W, size_t r, float *out);
+
+/* Converts n elements of dtype at src into float. */
+void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n);
+
+static inline float gf_gelu_tanh(float x) {
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+static inline float gf_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* torch.nn.functional.softplus with beta 1 and threshold 20. */
+static inline float gf_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+#endif

@@ -1,0 +1,144 @@
+#include <math.h>
+#include <string.h>
+
+#include "layers.h"
+
+/* The reference's stand-in for -inf in masked logits. */
+#define GF_MASKED_LOGIT (-2.3819763e38f)
+
+void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta) {
+    size_t R = hd / 2, half = R / 2;
+    for (size_t m = 0; m < M; m++) {
+        float p = (float)pos[m];
+        for (size_t k = 0; k < half; k++) {
+            /* float32 throughout, as the reference computes it */
+            float expo = (float)(2 * k) / (float)R;
+            float inv_freq = 1.0f / powf(theta, expo);
+            float ang = p * inv_freq;
+            float s = sinf(ang), c = cosf(ang);
+            for (size_t n = 0; n < nheads; n++) {
+                float *hx = x + (m * nheads + n) * hd;
+                float x1 = hx[k], x2 = hx[k + half];
+                hx[k] = x1 * c - x2 * s;
+                hx[k + half] = x2 * c + x1 * s;
+            }
+        }
+    }
+}
+
+/* Softmax of scores[0..n) in place (max-shifted, float32 as the reference). */
+static void softmax_inplace(float *scores, size_t n) {
+    float mx = scores[0];
+    for (size_t i = 1; i < n; i++) mx = scores[i] > mx ? scores[i] : mx;
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        scores[i] = expf(scores[i] - mx);
+        sum += scores[i];
+    }
+    for (size_t i = 0; i < n; i++) scores[i] /= sum;
+}
+
+static float dot(const float *a, const float *b, size_t n) {
+    float s = 0.0f;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void attention_prefill(float *out, const float *q, const float *k, const float *v,
+                       const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
+                       size_t w, float *scores) {
+    float scale = 1.0f / sqrtf((float)hd);
+    for (size_t b = 0; b < B; b++) {
+        const int32_t *sp = segment_pos + b * T;
+        long doc_start = 0;
+        for (size_t t = 0; t < T; t++) {
+            if (sp[t] == 0) doc_start = (long)t;
+            /* Visible keys: same document and t - s <= w. */
+            long lo = (long)t - (long)w;
+            if (lo < doc_start) lo = doc_start;
+            size_t n = (size_t)((long)t - lo + 1);
+            for (size_t hh = 0; hh < H; hh++) {
+                const float *qh = q + ((b * T + t) * H + hh) * hd;
+                for (size_t i = 0; i < n; i++)
+                    scores[i] = dot(qh, k + (b * T + (size_t)lo + i) * hd, hd) * scale;
+                softmax_inplace(scores, n);
+                float *o = out + ((b * T + t) * H + hh) * hd;
+                memset(o, 0, hd * sizeof *o);
+                for (size_t i = 0; i < n; i++) {
+                    float p = scores[i];
+                    const float *vi = v + (b * T + (size_t)lo + i) * hd;
+                    for (size_t d = 0; d < hd; d++) o[d] += p * vi[d];
+                }
+            }
+        }
+    }
+}
+
+static long floor_div(long a, long b) {
+    long q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+    return q;
+}
+
+static long pos_mod(long a, long b) {
+    long r = a % b;
+    return r < 0 ? r + b : r;
+}
+
+void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const float *v,
+                          const int64_t *num_tokens, size_t B, size_t T, size_t hd, size_t w) {
+    size_t n_fill = T < w ? T : w;
+    for (size_t b = 0; b < B; b++) {
+        float *rk = ring_k + b * w * hd, *rv = ring_v + b * w * hd;
+        memset(rk, 0, w * hd * sizeof *rk);
+        memset(rv, 0, w * hd * sizeof *rv);
+        if (n_fill == 0) continue;
+        /* The last n_fill keys, rolled by num_tokens % w within n_fill slots:
+         * with num_tokens == T this puts position p in slot p % w. */
+        size_t shift = (size_t)pos_mod((long)pos_mod((long)num_tokens[b], (long)w), (long)n_fill);
+        for (size_t i = 0; i < n_fill; i++) {
+            size_t src = b * T + (T - n_fill + i);
+            size_t dst = (i + shift) % n_fill;
+            memcpy(rk + dst * hd, k + src * hd, hd * sizeof *rk);
+            memcpy(rv + dst * hd, v + src * hd, hd * sizeof *rv);
+        }
+    }
+}
+
+void attention_step(float *out, const float *q, const float *k, const float *v,
+                    float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
+                    size_t hd, size_t w, float *scores) {
+    float scale = 1.0f / sqrtf((float)hd);
+    for (size_t b = 0; b < B; b++) {
+        long n = (long)num_tokens[b];
+        float *rk = ring_k + b * w * hd, *rv = ring_v + b * w * hd;
+        long base = (long)w * floor_div(n, (long)w);
+        for (size_t hh = 0; hh < H; hh++) {
+            const float *qh = q + (b * H + hh) * hd;
+            float *o = out + (b * H + hh) * hd;
+            /* Slot j holds the latest position p < n with p % w == j; visible
+             * when it exists and is within w of n. The new token is slot w. */
+            for (size_t j = 0; j <= w; j++) {
+                int visible = 1;
+                const float *kj = k + b * hd;
+                if (j < w) {
+                    long p = base + (long)j;
+                    if (p >= n) p -= (long)w;
+                    visible = p >= 0 && n - p <= (long)w;
+                    kj = rk + j * hd;
+                }
+                scores[j] = visible ? dot(qh, kj, hd) * scale : GF_MASKED_LOGIT;
+            }
+            softmax_inplace(scores, w + 1);
+            memset(o, 0, hd * sizeof *o);
+            for (size_t j = 0; j <= w; j++) {
+                float p = scores[j];
+                const float *vj = j < w ? rv + j * hd : v + b * hd;
+                for (size_t d = 0; d < hd; d++) o[d] += p * vj[d];
+            }
+        }
+        size_t slot = (size_t)pos_mod(n, (long)w);
+        memcpy(rk + slot * hd, k + b * hd, hd * sizeof *rk);
+        memcpy(rv + slot * hd, v + b * hd, hd * sizeof *rv);
+    }
+}

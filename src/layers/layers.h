@@ -1,0 +1,62 @@
+/* The model's layers on raw float pointers with explicit sizes. Each takes
+ * its inputs and writes its outputs; none allocates. Shapes in brackets,
+ * row-major; B sequences of T tokens are stored as M = B*T rows. */
+#ifndef GF_LAYERS_H
+#define GF_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../model.h"
+
+/* out[M, D] = x * rsqrt(mean(x^2) + eps) * (1 + scale). out may equal x. */
+void rmsnorm_forward(float *out, const float *x, const float *scale, size_t M, size_t D,
+                     float eps);
+
+/* Gated GeLU MLP: out[M, D] = (gelu(x Wg^T + bg) * (x Wu^T + bu)) Wd^T + bd.
+ * g, u: [M, E] work buffers. */
+void mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t D,
+                 size_t E, float *g, float *u, float *scratch);
+
+/* Causal depthwise Conv1D over T steps of B sequences with document masking:
+ * out[b,t,c] = bias[c] + sum_s w[W-1-s, c] x[b,t-s,c], a tap dropped when it
+ * crosses a position whose segment_pos is 0. x, out: [B, T, L]; w: [W, L]. */
+void conv1d_forward(float *out, const float *x, const int32_t *segment_pos, const float *w,
+                    const float *bias, size_t B, size_t T, size_t L, size_t W);
+/* Leaves in tail [B, W-1, L] the last W-1 inputs of each sequence, oldest
+ * first, zero-padded at the front for short sequences. */
+void conv1d_tail_from_prefill(float *tail, const float *x, size_t B, size_t T, size_t L, size_t W);
+/* One decode step: x, out [B, L]; tail [B, W-1, L] is read and shifted. */
+void conv1d_step(float *out, const float *x, float *tail, const float *w, const float *bias,
+                 size_t B, size_t L, size_t W);
+
+/* RG-LRU over T steps of B sequences. x [B, T, L] is the conv output; gi, ga
+ * [B, T, L] are work buffers for the gates; h [B, L] holds the state before
+ * the first step and is left holding the state after the last. out [B, T, L]
+ * receives h_t. */
+void rglru_forward(float *out, const float *x, const gf_layer_weights *lw,
+                   const int32_t *segment_pos, size_t B, size_t T, size_t L, size_t H,
+                   float *h, float *gi, float *ga, float *scratch);
+
+/* RoPE on the first half of each head (rotate-half pairing), in place.
+ * x [M, nheads, hd]; pos [M]. */
+void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta);
+
+/* Local multi-query attention over whole sequences: query t sees keys
+ * t-w .. t of its own document. q [B, T, H, hd]; k, v [B, T, hd]; out
+ * [B, T, H, hd]; scores: w + 1 floats. */
+void attention_prefill(float *out, const float *q, const float *k, const float *v,
+                       const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
+                       size_t w, float *scores);
+/* Fills the key/value rings [B, w, hd] from a prefill's keys and values, as
+ * the official cache does (slot = position % w, never-written slots zero). */
+void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const float *v,
+                          const int64_t *num_tokens, size_t B, size_t T, size_t hd, size_t w);
+/* One decode step: q [B, H, hd], k, v [B, hd] for the new token at position
+ * num_tokens[b]; attends over the ring and itself, then writes the new key
+ * and value into slot num_tokens[b] % w. */
+void attention_step(float *out, const float *q, const float *k, const float *v,
+                    float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
+                    size_t hd, size_t w, float *scores);
+
+#endif

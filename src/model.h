@@ -1,0 +1,79 @@
+/* The model's internal structs: weights as views into the mapped files, and
+ * the decode state. Shared by the loader, prefill and decode. */
+#ifndef GF_MODEL_H
+#define GF_MODEL_H
+
+#include "griffin.h"
+#include "kernels.h"
+#include "safetensors.h"
+
+typedef struct {
+    gf_block_type type;
+    const float *temporal_norm; /* [D] */
+    const float *channel_norm;  /* [D] */
+    /* gated MLP */
+    gf_mat gate, up;            /* [E, D] */
+    const float *gate_b, *up_b; /* [E] */
+    gf_mat down;                /* [D, E] */
+    const float *down_b;        /* [D] */
+    /* recurrent block */
+    gf_mat lin_x, lin_y;              /* [L, D] */
+    const float *lin_x_b, *lin_y_b;   /* [L] */
+    gf_mat lin_out;                   /* [D, L] */
+    const float *lin_out_b;           /* [D] */
+    const float *conv_w;              /* [W, L]: official layout, w[W-1] meets the current token */
+    const float *conv_b;              /* [L] */
+    const float *a_param;             /* [L] */
+    gf_mat input_gate, a_gate;        /* [H * bw, bw]: H blocks, applied as x @ w[h] */
+    const float *input_gate_b, *a_gate_b; /* [L] */
+    /* attention block */
+    gf_mat q, k, v; /* [D, D], [hd, D], [hd, D] */
+    gf_mat o;       /* [D, D] */
+    const float *o_b; /* [D] */
+} gf_layer_weights;
+
+struct gf_model {
+    gf_config cfg;
+    gf_st_file *files;
+    int nfiles;
+    gf_mat embed;             /* [V, D], also the unembedding */
+    const float *final_norm;  /* [D] */
+    gf_layer_weights *layers; /* [num_layers] */
+    float *small;             /* one arena: norms, biases, conv, a_param as f32 */
+    size_t weight_bytes;
+    size_t scratch_floats;    /* conversion scratch the kernels need */
+    int all_f32;
+    const char *dtype_name;
+};
+
+/* Activation buffers for M rows (M = B*T in prefill, B in decode). */
+typedef struct {
+    float *x, *xn, *tmp;          /* [M, D] residual stream, normed input, block output */
+    float *y, *xb, *xc, *gi, *ga; /* [M, L] recurrent block */
+    float *q, *o;                 /* [M, D] attention */
+    float *k, *v;                 /* [M, hd] */
+    float *g, *u;                 /* [M, E] MLP */
+    float *scores;                /* [window + 1] attention weights for one query */
+    float *scratch;               /* weight conversion panels */
+} gf_acts;
+
+size_t gf_acts_floats(const gf_model *m, size_t M);
+void gf_acts_carve(const gf_model *m, size_t M, float *base, gf_acts *a);
+
+struct gf_state {
+    const gf_model *model;
+    int B;
+    int64_t *num_tokens;   /* [B] */
+    float **layer_a;       /* per layer: rg_lru h [B, L] or keys [B, w, hd] */
+    float **layer_b;       /* per layer: conv tail [B, W-1, L] or values [B, w, hd] */
+    float *arena;          /* all state floats */
+    float *work;           /* decode activations for M = B */
+    gf_acts acts;
+};
+
+/* Runs the layer stack over acts->x [M, D]; used by prefill with M = B*T and
+ * by decode with M = B, T = 1 (mode DECODE uses and updates the state). */
+int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x, gf_error *err);
+void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits, float *scratch);
+
+#endif

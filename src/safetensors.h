@@ -1,0 +1,55 @@
+/* Reading and writing the safetensors format: an 8-byte little-endian header
+ * length N, N bytes of JSON {name: {dtype, shape, data_offsets}}, then the
+ * tensor bytes. Reading maps the file and checks every length and offset
+ * before anything points into it. */
+#ifndef GF_SAFETENSORS_H
+#define GF_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "griffin.h"
+#include "util.h"
+
+typedef enum { GF_DT_F32 = 0, GF_DT_BF16 = 1, GF_DT_F16 = 2, GF_DT_I32 = 3 } gf_dtype;
+
+const char *gf_dtype_name(gf_dtype dt);
+size_t gf_dtype_size(gf_dtype dt);
+
+#define GF_ST_MAX_DIMS 8
+
+typedef struct {
+    char *name;
+    gf_dtype dtype;
+    int ndim;
+    size_t shape[GF_ST_MAX_DIMS];
+    size_t numel;
+    const void *data; /* into the mapping */
+    size_t nbytes;
+    size_t begin, end; /* offsets in the data section */
+} gf_st_tensor;
+
+typedef struct {
+    char path[4096];
+    gf_mapping map;
+    gf_st_tensor *tensors; /* sorted by name */
+    size_t count;
+} gf_st_file;
+
+int gf_st_open(const char *path, gf_st_file *f, gf_error *err);
+void gf_st_close(gf_st_file *f);
+const gf_st_tensor *gf_st_find(const gf_st_file *f, const char *name);
+
+/* One tensor to write; data holds numel elements of dtype. */
+typedef struct {
+    const char *name;
+    gf_dtype dtype;
+    int ndim;
+    size_t shape[GF_ST_MAX_DIMS];
+    const void *data;
+} gf_st_entry;
+
+/* Writes entries to path through a temporary file, fsync and rename. */
+int gf_st_write(const char *path, const gf_st_entry *entries, size_t n, gf_error *err);
+
+#endif

@@ -1,0 +1,96 @@
+/* Decode state: one arena for every layer's state of every sequence, and one
+ * for the activations of a decode step, so decoding allocates nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "util.h"
+
+static size_t layer_floats_per_seq(const gf_config *c, int i) {
+    if (c->block_types[i] == GF_BLOCK_ATTENTION) return 2 * (size_t)c->window * (size_t)c->head_dim;
+    return (size_t)c->lru_width * (size_t)c->conv_width; /* h [L] + tail [W-1, L] */
+}
+
+size_t gf_state_bytes_per_seq(const gf_config *c) {
+    size_t n = 0;
+    for (int i = 0; i < c->num_layers; i++) n += layer_floats_per_seq(c, i);
+    return n * sizeof(float) + sizeof(int64_t);
+}
+
+gf_state *gf_state_new(const gf_model *m, int batch, gf_error *err) {
+    const gf_config *c = &m->cfg;
+    if (batch <= 0 || batch > (1 << 20)) {
+        gf_fail(err, "batch size %d must be in 1..%d", batch, 1 << 20);
+        return NULL;
+    }
+    gf_state *s = gf_calloc(1, sizeof *s, "decode state", err);
+    if (!s) return NULL;
+    s->model = m;
+    s->B = batch;
+    size_t B = (size_t)batch, total = 0;
+    for (int i = 0; i < c->num_layers; i++) total += B * layer_floats_per_seq(c, i);
+    s->num_tokens = gf_calloc(B, sizeof *s->num_tokens, "decode state", err);
+    s->layer_a = gf_calloc((size_t)c->num_layers, sizeof *s->layer_a, "decode state", err);
+    s->layer_b = s->layer_a ? gf_calloc((size_t)c->num_layers, sizeof *s->layer_b, "decode state", err) : NULL;
+    s->arena = s->layer_b ? gf_calloc(total, sizeof(float), "decode state", err) : NULL;
+    s->work = s->arena ? gf_calloc(gf_acts_floats(m, B), sizeof(float), "decode activations", err) : NULL;
+    if (!s->num_tokens || !s->work) {
+        gf_state_free(s);
+        return NULL;
+    }
+    float *p = s->arena;
+    for (int i = 0; i < c->num_layers; i++) {
+        if (c->block_types[i] == GF_BLOCK_ATTENTION) {
+            size_t ring = B * (size_t)c->window * (size_t)c->head_dim;
+            s->layer_a[i] = p;
+            s->layer_b[i] = p + ring;
+            p += 2 * ring;
+        } else {
+            s->layer_a[i] = p;
+            s->layer_b[i] = p + B * (size_t)c->lru_width;
+            p += B * layer_floats_per_seq(c, i);
+        }
+    }
+    gf_acts_carve(m, B, s->work, &s->acts);
+    return s;
+}
+
+void gf_state_free(gf_state *s) {
+    if (!s) return;
+    free(s->num_tokens);
+    free(s->layer_a);
+    free(s->layer_b);
+    free(s->arena);
+    free(s->work);
+    free(s);
+}
+
+void gf_state_reset(gf_state *s) {
+    const gf_config *c = &s->model->cfg;
+    size_t total = 0;
+    for (int i = 0; i < c->num_layers; i++) total += (size_t)s->B * layer_floats_per_seq(c, i);
+    memset(s->arena, 0, total * sizeof(float));
+    memset(s->num_tokens, 0, (size_t)s->B * sizeof *s->num_tokens);
+}
+
+int gf_state_batch(const gf_state *s) { return s->B; }
+
+int64_t gf_state_num_tokens(const gf_state *s, int b) {
+    return b >= 0 && b < s->B ? s->num_tokens[b] : -1;
+}
+
+int gf_state_layer(gf_state *s, int layer, int b, gf_layer_state *out) {
+    const gf_config *c = &s->model->cfg;
+    memset(out, 0, sizeof *out);
+    if (layer < 0 || layer >= c->num_layers || b < 0 || b >= s->B) return -1;
+    size_t L = (size_t)c->lru_width, W = (size_t)c->conv_width;
+    size_t ring = (size_t)c->window * (size_t)c->head_dim;
+    if (c->block_types[layer] == GF_BLOCK_ATTENTION) {
+        out->keys = s->layer_a[layer] + (size_t)b * ring;
+        out->values = s->layer_b[layer] + (size_t)b * ring;
+    } else {
+        out->rg_lru = s->layer_a[layer] + (size_t)b * L;
+        out->conv = s->layer_b[layer] + (size_t)b * (W - 1) * L;
+    }
+    return 0;
+}

@@ -1,0 +1,211 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int gf_fail(gf_error *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        /* One line, always: messages may quote file contents. */
+        for (char *p = err->msg; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+    }
+    return -1;
+}
+
+void *gf_calloc(size_t n, size_t size, const char *what, gf_error *err) {
+    if (n == 0 || size == 0) n = size = 1;
+    if (gf_mul_sat(n, size) == SIZE_MAX) {
+        gf_fail(err, "%s: size %zu x %zu overflows", what, n, size);
+        return NULL;
+    }
+    void *p = calloc(n, size);
+    if (!p) gf_fail(err, "%s: out of memory allocating %zu bytes", what, n * size);
+    return p;
+}
+
+size_t gf_mul_sat(size_t a, size_t b) {
+    if (a != 0 && b > SIZE_MAX / a) return SIZE_MAX;
+    return a * b;
+}
+
+char *gf_read_text_file(const char *path, size_t max_bytes, size_t *len_out, gf_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        fclose(f);
+        gf_fail(err, "%s: out of memory", path);
+        return NULL;
+    }
+    for (;;) {
+        if (len == cap) {
+            if (cap >= max_bytes) {
+                free(buf);
+                fclose(f);
+                gf_fail(err, "%s: larger than the %zu bytes allowed", path, max_bytes);
+                return NULL;
+            }
+            cap = cap * 2 > max_bytes ? max_bytes : cap * 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                gf_fail(err, "%s: out of memory", path);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        gf_fail(err, "%s: read error", path);
+        return NULL;
+    }
+    buf[len] = 0;
+    if (len_out) *len_out = len;
+    return buf;
+}
+
+int gf_map_file(const char *path, gf_mapping *map, gf_error *err) {
+    map->data = NULL;
+    map->size = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return gf_fail(err, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return gf_fail(err, "%s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return gf_fail(err, "%s: file is empty", path);
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED) return gf_fail(err, "%s: cannot map: %s", path, strerror(e));
+    map->data = p;
+    map->size = (size_t)st.st_size;
+    return 0;
+}
+
+void gf_unmap_file(gf_mapping *map) {
+    if (map->data) munmap(map->data, map->size);
+    map->data = NULL;
+    map->size = 0;
+}
+
+int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,
+                         int nparts, gf_error *err) {
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp) return gf_fail(err, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return gf_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
+    for (int i = 0; i < nparts; i++) {
+        const char *p = parts[i];
+        size_t left = lens[i];
+        while (left > 0) {
+            ssize_t w = write(fd, p, left);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                int e = errno;
+                close(fd);
+                unlink(tmp);
+                return gf_fail(err, "%s: write failed: %s", path, strerror(e));
+            }
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return gf_fail(err, "%s: fsync failed: %s", path, strerror(e));
+    }
+    if (close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return gf_fail(err, "%s: close failed: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return gf_fail(err, "%s: rename failed: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int gf_path_join(char *out, size_t n, const char *dir, const char *name, gf_error *err) {
+    int k = snprintf(out, n, "%s/%s", dir, name);
+    if (k < 0 || (size_t)k >= n) return gf_fail(err, "%s/%s: path too long", dir, name);
+    return 0;
+}
+
+float gf_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+uint16_t gf_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+float gf_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    uint32_t u;
+    if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else { /* subnormal: renormalise */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400u)) {
+                man <<= 1;
+                exp--;
+            }
+            man &= 0x3ffu;
+            u = sign | (exp << 23) | (man << 13);
+        }
+    } else if (exp == 31) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else {
+        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}

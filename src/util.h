@@ -1,0 +1,52 @@
+/* Small helpers shared by the library: error text, checked allocation,
+ * checked file I/O. Nothing here keeps state between calls. */
+#ifndef GF_UTIL_H
+#define GF_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "griffin.h"
+
+#if defined(__GNUC__)
+#define GF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define GF_PRINTF(a, b)
+#endif
+
+/* Fills err (when non-NULL) with a printf-style line and returns -1, so
+ * `return gf_fail(err, ...)` reads as "fail with this message". */
+int gf_fail(gf_error *err, const char *fmt, ...) GF_PRINTF(2, 3);
+
+/* calloc that reports the size it could not get; NULL on failure. */
+void *gf_calloc(size_t n, size_t size, const char *what, gf_error *err);
+
+/* a * b, or SIZE_MAX when it overflows (so a bounds check then fails). */
+size_t gf_mul_sat(size_t a, size_t b);
+
+/* Reads a whole (small) file into a NUL-terminated buffer; max_bytes bounds
+ * what is accepted. */
+char *gf_read_text_file(const char *path, size_t max_bytes, size_t *len_out, gf_error *err);
+
+/* A read-only memory mapping of a whole file. */
+typedef struct {
+    void *data;
+    size_t size;
+} gf_mapping;
+int gf_map_file(const char *path, gf_mapping *map, gf_error *err);
+void gf_unmap_file(gf_mapping *map);
+
+/* Writes len bytes fully, then fsyncs and closes; reports ENOSPC and friends
+ * by name. The caller writes to a temporary name and renames on success. */
+int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,
+                         int nparts, gf_error *err);
+
+/* Joins dir and name into out (size n). */
+int gf_path_join(char *out, size_t n, const char *dir, const char *name, gf_error *err);
+
+/* float <-> half formats. */
+float gf_bf16_to_f32(uint16_t h);
+uint16_t gf_f32_to_bf16(float f); /* round to nearest even */
+float gf_f16_to_f32(uint16_t h);
+
+#endif

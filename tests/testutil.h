@@ -1,0 +1,32 @@
+/* Helpers shared by the C tests (cmocka). */
+#ifndef GF_TESTUTIL_H
+#define GF_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "griffin.h"
+
+/* The repository's test data folder (GRIFFIN_TEST_DATA or tests/data). */
+const char *td_root(void);
+/* td_root()/rel into a static buffer slot (8 rotating slots). */
+const char *td_path(const char *fmt, ...);
+/* A fresh empty directory under /tmp for this test program. */
+const char *td_tmpdir(void);
+/* Reads an .npy and fails the test on error. */
+void td_npy(const char *path, gf_npy *out);
+/* max |a - b| over n floats. */
+double td_max_abs_diff(const float *a, const float *b, size_t n);
+/* max |a| over n floats. */
+double td_max_abs(const float *a, size_t n);
+/* Writes bytes to path, failing the test on error. */
+void td_write(const char *path, const void *data, size_t n);
+/* Reads a whole file (malloc'ed); *n receives the size. */
+void *td_read(const char *path, size_t *n);
+/* Runs a shell command; returns its exit status, stderr into err_out. */
+int td_run(const char *cmd, char *err_out, size_t err_cap);
+
+#endif

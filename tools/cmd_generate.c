@@ -1,0 +1,184 @@
+/* griffin generate: prefill a prompt, then sample token by token. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char *USAGE =
+    "usage: griffin generate --model DIR (--prompt-ids 2,17,33 | --prompt TEXT) [options]\n"
+    "  -n N            tokens to generate per sequence (default 64)\n"
+    "  --temp T        temperature; 0 = greedy (default 0.8)\n"
+    "  --top-k K       keep the K most likely tokens; 0 = off (default 40)\n"
+    "  --top-p P       keep the smallest set with probability >= P; 1 = off (default 0.95)\n"
+    "  --seed S        random seed (default: from the clock, printed on stderr)\n"
+    "  --batch B       B independent sequences from the same prompt (default 1)\n"
+    "  --threads N     OpenBLAS threads (default: all cores)\n"
+    "  --no-eos        keep going past the end-of-sequence token\n";
+
+#define MAX_PROMPT (1 << 20)
+
+static int parse_ids(const char *s, int32_t **out, size_t *n_out, int V) {
+    size_t cap = 16, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return cli_error("out of memory");
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ',')) {
+            free(ids);
+            return cli_error("--prompt-ids: '%s' is not a comma-separated list of token ids", s);
+        }
+        if (v < 0 || v >= V) {
+            free(ids);
+            return cli_error("--prompt-ids: token id %ld is outside the vocabulary [0, %d)", v, V);
+        }
+        if (n == MAX_PROMPT) {
+            free(ids);
+            return cli_error("--prompt-ids: more than %d tokens", MAX_PROMPT);
+        }
+        if (n == cap) {
+            int32_t *g = realloc(ids, 2 * cap * sizeof *ids);
+            if (!g) { free(ids); return cli_error("out of memory"); }
+            ids = g;
+            cap *= 2;
+        }
+        ids[n++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0) {
+        free(ids);
+        return cli_error("--prompt-ids: the prompt is empty");
+    }
+    *out = ids;
+    *n_out = n;
+    return 0;
+}
+
+int cmd_generate(int argc, char **argv) {
+    const char *model_dir = NULL, *ids_arg = NULL, *text = NULL;
+    long n_gen = 64, top_k = 40, batch = 1, threads = 0;
+    double temp = 0.8, top_p = 0.95;
+    uint64_t seed = (uint64_t)time(NULL);
+    int stop_at_eos = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
+        if (!strcmp(a, "--no-eos")) { stop_at_eos = 0; continue; }
+        if (!(v = cli_value(argc, argv, &i))) return 1;
+        if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
+        else if (!strcmp(a, "--prompt-ids")) ids_arg = v;
+        else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) text = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if (cli_int(a, v, 0, 1L << 30, &n_gen)) return 1; }
+        else if (!strcmp(a, "--temp")) { if (cli_float(a, v, 0, 1e6, &temp)) return 1; }
+        else if (!strcmp(a, "--top-k")) { if (cli_int(a, v, 0, 1L << 30, &top_k)) return 1; }
+        else if (!strcmp(a, "--top-p")) { if (cli_float(a, v, 0, 1, &top_p)) return 1; }
+        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { if (cli_u64(a, v, &seed)) return 1; }
+        else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) { if (cli_int(a, v, 1, 4096, &batch)) return 1; }
+        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { if (cli_int(a, v, 0, 1024, &threads)) return 1; }
+        else return cli_error("generate: unknown option '%s' (see griffin generate --help)", a);
+    }
+    if (!model_dir || (!ids_arg && !text) || (ids_arg && text))
+        return cli_error("generate needs --model and one of --prompt-ids or --prompt (see griffin generate --help)");
+    if (text) {
+        char tp[4096];
+        struct stat sb;
+        snprintf(tp, sizeof tp, "%s/tokenizer.model", model_dir);
+        if (stat(tp, &sb) != 0)
+            return cli_error("%s: not found: this model has no tokenizer, so give the prompt as --prompt-ids", tp);
+        return cli_error("%s: text prompts are not supported yet (the SentencePiece tokenizer is not built); give the prompt as --prompt-ids", tp);
+    }
+    cli_set_threads(threads);
+    gf_error err;
+    gf_model *m = gf_model_load(model_dir, &err);
+    if (!m) return cli_error("%s", err.msg);
+    const gf_config *c = gf_model_config(m);
+    int V = c->vocab_size, B = (int)batch, rc = 1;
+    int32_t *prompt = NULL, *tok = NULL, *pos = NULL, *out_ids = NULL, *idx = NULL;
+    float *logits = NULL, *probs = NULL;
+    int *done = NULL;
+    gf_sampler *samplers = NULL;
+    gf_state *st = NULL;
+    size_t P = 0;
+    if (parse_ids(ids_arg, &prompt, &P, V)) goto out;
+    st = gf_state_new(m, B, &err);
+    tok = malloc((size_t)B * P * sizeof *tok);
+    pos = malloc((size_t)B * P * sizeof *pos);
+    logits = malloc((size_t)B * V * sizeof *logits);
+    probs = malloc((size_t)V * sizeof *probs);
+    idx = malloc((size_t)V * sizeof *idx);
+    out_ids = malloc(((size_t)B * (size_t)n_gen + 1) * sizeof *out_ids);
+    done = calloc((size_t)B, sizeof *done);
+    samplers = malloc((size_t)B * sizeof *samplers);
+    if (!st) { cli_error("%s", err.msg); goto out; }
+    if (!tok || !pos || !logits || !probs || !idx || !out_ids || !done || !samplers) { cli_error("out of memory"); goto out; }
+    fprintf(stderr, "griffin: seed %llu\n", (unsigned long long)seed);
+    for (int b = 0; b < B; b++)
+        gf_sampler_init(&samplers[b], (float)temp, (int)top_k, (float)top_p, seed + 0x9e3779b97f4a7c15ull * (uint64_t)b);
+    /* As the reference sampler: prefill all but the last prompt token, then
+     * feed the last one as the first decode step. */
+    double t0 = cli_now();
+    if (P > 1) {
+        for (int b = 0; b < B; b++)
+            for (size_t t = 0; t + 1 < P; t++) {
+                tok[(size_t)b * (P - 1) + t] = prompt[t];
+                pos[(size_t)b * (P - 1) + t] = (int32_t)t;
+            }
+        if (gf_prefill(m, B, (int)(P - 1), tok, pos, NULL, NULL, st, &err)) { cli_error("%s", err.msg); goto out; }
+    }
+    for (int b = 0; b < B; b++) {
+        tok[b] = prompt[P - 1];
+        pos[b] = (int32_t)(P - 1);
+    }
+    if (gf_decode_step(m, st, tok, pos, logits, &err)) { cli_error("%s", err.msg); goto out; }
+    double t1 = cli_now();
+    long produced = 0;
+    int alive = B;
+    for (long step = 0; step < n_gen && alive > 0; step++) {
+        for (int b = 0; b < B; b++) {
+            int next = gf_sample(&samplers[b], logits + (size_t)b * V, V, probs, idx);
+            out_ids[(size_t)b * n_gen + step] = done[b] ? -1 : next;
+            if (!done[b] && stop_at_eos && next == c->eos_id) {
+                done[b] = 1;
+                alive--;
+                out_ids[(size_t)b * n_gen + step] = -1;
+            } else if (!done[b]) {
+                produced++;
+            }
+            tok[b] = done[b] ? c->pad_id : next;
+            pos[b] = (int32_t)(P + (size_t)step);
+        }
+        if (B == 1 && out_ids[step] >= 0) {
+            printf("%s%d", step ? " " : "", out_ids[step]);
+            fflush(stdout);
+        }
+        if (step + 1 < n_gen && alive > 0 && gf_decode_step(m, st, tok, pos, logits, &err)) {
+            cli_error("%s", err.msg);
+            goto out;
+        }
+    }
+    double t2 = cli_now();
+    if (B == 1) {
+        printf("\n");
+    } else {
+        for (int b = 0; b < B; b++) {
+            printf("[%d]", b);
+            for (long s = 0; s < n_gen && out_ids[(size_t)b * n_gen + s] >= 0; s++)
+                printf(" %d", out_ids[(size_t)b * n_gen + s]);
+            printf("\n");
+        }
+    }
+    fprintf(stderr, "griffin: prompt %zu tokens x %d in %.1f ms (%.1f tokens/s); generated %ld tokens in %.1f ms (%.1f tokens/s)\n",
+            P, B, 1e3 * (t1 - t0), (double)P * B / (t1 - t0), produced, 1e3 * (t2 - t1),
+            produced > 0 ? (double)produced / (t2 - t1) : 0.0);
+    rc = 0;
+out:
+    free(prompt); free(tok); free(pos); free(logits); free(probs); free(idx);
+    free(out_ids); free(done); free(samplers);
+    gf_state_free(st);
+    gf_model_free(m);
+    return rc;
+}

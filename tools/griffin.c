@@ -1,0 +1,42 @@
+/* griffin: the command-line tool. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: griffin COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  forward   --model DIR --tokens T.npy [--segment-pos S.npy] [--prefill N]\n"
+            "            [--threads N] --out LOGITS.npy\n"
+            "            logits [B, T, V] of int32 tokens [B, T] (prefill, or prefill N then decode)\n"
+            "  generate  --model DIR (--prompt-ids 2,17,33 | --prompt TEXT) [-n N] [--temp T]\n"
+            "            [--top-k K] [--top-p P] [--seed S] [--batch B] [--threads N]\n"
+            "            sample a continuation; tokens on stdout, speed on stderr\n"
+            "  info      --model DIR\n"
+            "            architecture, parameters, decode-state size, memory\n"
+            "  init      --config CONFIG.json --out DIR [--seed S]\n"
+            "            write a randomly initialised model directory\n"
+            "\n"
+            "Run 'griffin COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "forward")) return cmd_forward(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
+    usage(stderr);
+    return cli_error("unknown command '%s'", cmd);
+}
