@@ -21,7 +21,7 @@ TESTS    := test_golden test_model_io test_units test_cli
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test test-fast test-asan clean demo
+.PHONY: all test test-fast test-asan tests-built clean demo
 all: $(BUILD)/griffin
 
 $(BUILD)/%.o: %.c
@@ -42,16 +42,22 @@ $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-# Runs every test program; tests/run.sh prints the closing "N passed, N failed" line.
-test-fast: $(BUILD)/griffin $(TESTS:%=$(BUILD)/tests/%)
-	GRIFFIN_BIN=$(BUILD)/griffin bash tests/run.sh $(BUILD)/tests $(TESTS)
+ASAN_OPT := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+tests-built: $(BUILD)/griffin $(TESTS:%=$(BUILD)/tests/%)
+
+# tests/run.sh prints the closing "tests: N passed, N failed" line.
+test-fast: tests-built
+	bash tests/run.sh "$(TESTS)" $(BUILD):optimised
 
 test-asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test-fast
+	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
+	bash tests/run.sh "$(TESTS)" build-asan:asan+ubsan
 
-test:
-	$(MAKE) test-fast
-	$(MAKE) test-asan
+# Every test, optimised and under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: tests-built
+	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
+	bash tests/run.sh "$(TESTS)" $(BUILD):optimised build-asan:asan+ubsan
 
 demo: $(BUILD)/griffin
 	bash tools/demo.sh

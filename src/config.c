@@ -1,5 +1,6 @@
 /* config.json (Hugging Face RecurrentGemma names) <-> gf_config. */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ static int get_float(const cJSON *root, const char *key, float dflt, float *out,
     }
     if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble))
         return gf_fail(err, "%s: field '%s' must be a finite number", path, key);
+    if (fabs(j->valuedouble) > FLT_MAX)
+        return gf_fail(err, "%s: field '%s' = %g is outside the float range", path, key, j->valuedouble);
     *out = (float)j->valuedouble;
     return 0;
 }

@@ -1,11 +1,9 @@
 /* A randomly initialised model in the Hugging Face layout, following the
  * official code's initialisers (spec §12). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "safetensors.h"
 #include "util.h"
@@ -45,10 +43,9 @@ int gf_model_init_write(const gf_config *cfg, uint64_t seed, const char *out_dir
     size_t H = (size_t)cfg->num_heads, hd = (size_t)cfg->head_dim, W = (size_t)cfg->conv_width;
     size_t N = (size_t)cfg->num_layers, bw = L / H;
     double s = cfg->final_w_init_variance_scale > 0 ? cfg->final_w_init_variance_scale : 2.0 / (double)N;
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        return gf_fail(err, "%s: cannot create directory: %s", out_dir, strerror(errno));
+    if (gf_mkdir_p(out_dir, err) != 0) return -1;
     builder b = {0};
-    b.cap = 2 + N * 16;
+    b.cap = 2 + N * 24; /* at most 21 tensors a layer */
     b.e = gf_calloc(b.cap, sizeof *b.e, "init", err);
     b.names = gf_calloc(b.cap, sizeof *b.names, "init", err);
     float *arena = gf_calloc(gf_config_num_params(cfg), sizeof(float), "init parameters", err);

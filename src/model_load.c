@@ -20,6 +20,7 @@ typedef struct {
     float *arena_next;
     float *arena_end;
     int dtype_seen[3];
+    int sharded; /* weights listed by model.safetensors.index.json */
 } loader;
 
 static const gf_st_tensor *find_tensor(loader *ld, const char *name, const gf_st_file **file) {
@@ -47,7 +48,7 @@ static const gf_st_tensor *get(loader *ld, gf_error *err, const char *name, int 
     const gf_st_tensor *t = find_tensor(ld, name, &f);
     if (!t) {
         gf_fail(err, "%s/%s: missing tensor '%s'", ld->dir,
-                ld->m->nfiles == 1 ? "model.safetensors" : "model.safetensors.index.json", name);
+                ld->sharded ? "model.safetensors.index.json" : "model.safetensors", name);
         return NULL;
     }
     if (t->dtype != GF_DT_F32 && t->dtype != GF_DT_BF16 && t->dtype != GF_DT_F16) {
@@ -96,10 +97,11 @@ static int get_vec1(loader *ld, gf_error *err, const float **out, const char *na
     return get_vec(ld, err, out, name, 1, &n);
 }
 
-static int open_shards(gf_model *m, const char *dir, gf_error *err) {
+static int open_shards(gf_model *m, const char *dir, int *sharded, gf_error *err) {
     char path[4096];
     if (gf_path_join(path, sizeof path, dir, "model.safetensors.index.json", err)) return -1;
     struct stat st;
+    *sharded = 0;
     if (stat(path, &st) != 0) {
         m->files = gf_calloc(1, sizeof *m->files, "model files", err);
         if (!m->files) return -1;
@@ -108,6 +110,7 @@ static int open_shards(gf_model *m, const char *dir, gf_error *err) {
         m->nfiles = 1;
         return 0;
     }
+    *sharded = 1;
     size_t len;
     char *text = gf_read_text_file(path, 64u << 20, &len, err);
     if (!text) return -1;
@@ -221,8 +224,9 @@ gf_model *gf_model_load(const char *dir, gf_error *err) {
     gf_model *m = gf_calloc(1, sizeof *m, "model", err);
     if (!m) return NULL;
     char path[4096];
+    int sharded = 0;
     if (gf_path_join(path, sizeof path, dir, "config.json", err) ||
-        gf_config_load(path, &m->cfg, err) != 0 || open_shards(m, dir, err) != 0)
+        gf_config_load(path, &m->cfg, err) != 0 || open_shards(m, dir, &sharded, err) != 0)
         goto fail;
     const gf_config *c = &m->cfg;
     size_t D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
@@ -231,10 +235,17 @@ gf_model *gf_model_load(const char *dir, gf_error *err) {
      * as stored and transposed). */
     size_t per_layer = 2 * D + 2 * E + D + 3 * L + D + 2 * W * L + L + 2 * L + D;
     size_t small = D + (size_t)c->num_layers * per_layer;
+    /* The vectors are copies of tensors in the files (the conv twice, at 2 or
+     * more bytes an element), so never more floats than mapped bytes: a config
+     * that claims sizes the weights do not have then fails on a tensor shape,
+     * not on allocating for the claim. */
+    size_t mapped = 0;
+    for (int i = 0; i < m->nfiles; i++) mapped += m->files[i].map.size;
+    if (small > mapped) small = mapped;
     m->small = gf_calloc(small, sizeof(float), "model vectors", err);
     m->layers = gf_calloc((size_t)c->num_layers, sizeof *m->layers, "model layers", err);
     if (!m->small || !m->layers) goto fail;
-    loader ld = {m, dir, m->small, m->small + small, {0, 0, 0}};
+    loader ld = {m, dir, m->small, m->small + small, {0, 0, 0}, sharded};
     if (get_mat(&ld, err, &m->embed, "model.embed_tokens.weight", (size_t)c->vocab_size, D) ||
         get_vec1(&ld, err, &m->final_norm, "model.final_norm.weight", D))
         goto fail;

@@ -162,6 +162,24 @@ int gf_write_file_atomic(const char *path, const void *const *parts, const size_
     return 0;
 }
 
+int gf_mkdir_p(const char *dir, gf_error *err) {
+    char buf[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof buf) return gf_fail(err, "%s: bad directory name", dir);
+    memcpy(buf, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return gf_fail(err, "%s: cannot create directory: %s", buf, strerror(errno));
+        buf[i] = c;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return gf_fail(err, "%s: not a directory", dir);
+    return 0;
+}
+
 int gf_path_join(char *out, size_t n, const char *dir, const char *name, gf_error *err) {
     int k = snprintf(out, n, "%s/%s", dir, name);
     if (k < 0 || (size_t)k >= n) return gf_fail(err, "%s/%s: path too long", dir, name);

@@ -163,6 +163,7 @@ int cmd_generate(int argc, char **argv) {
     double t2 = cli_now();
     if (B == 1) {
         printf("\n");
+        fflush(stdout);
     } else {
         for (int b = 0; b < B; b++) {
             printf("[%d]", b);

@@ -37,6 +37,5 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
-    usage(stderr);
-    return cli_error("unknown command '%s'", cmd);
+    return cli_error("unknown command '%s' (griffin --help lists the commands)", cmd);
 }

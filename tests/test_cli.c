@@ -1,0 +1,255 @@
+/* The command-line tool as users and later checks call it: `forward` in its
+ * four modes against the official logits, `generate`, `info`, `init`, and
+ * bad input giving exit status 1 with a single-line message that names the
+ * file. The binary comes from GRIFFIN_BIN (default build/griffin). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static const char *bin(void) {
+    const char *b = getenv("GRIFFIN_BIN");
+    return b && *b ? b : "build/griffin";
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* Runs `griffin ARGS`, expects exit 1 and one stderr line containing both
+ * needles. */
+static void expect_error(const char *args, const char *needle1, const char *needle2) {
+    char cmd[8192], err[4096];
+    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
+    int rc = td_run(cmd, err, sizeof err);
+    if (rc != 1 || count_lines(err) != 1 || !strstr(err, needle1) || (needle2 && !strstr(err, needle2)))
+        fail_msg("`griffin %s`: exit %d, stderr: %s (wanted exit 1 and one line with '%s'%s%s)", args, rc, err,
+                 needle1, needle2 ? " and " : "", needle2 ? needle2 : "");
+}
+
+static void forward_matches(const char *model, const char *extra, const char *golden) {
+    char cmd[8192], err[4096], out[512];
+    snprintf(out, sizeof out, "%s/%s_%s.npy", td_tmpdir(), model, golden);
+    snprintf(cmd, sizeof cmd, "%s forward --model %s --tokens %s %s --out %s", bin(), td_path("golden/%s", model),
+             td_path("golden/%s/tokens.npy", model), extra, out);
+    int rc = td_run(cmd, err, sizeof err);
+    if (rc != 0) fail_msg("%s: exit %d: %s", cmd, rc, err);
+    gf_npy got, want;
+    td_npy(out, &got);
+    td_npy(td_path("golden/%s/%s.npy", model, golden), &want);
+    assert_int_equal(got.ndim, 3);
+    assert_int_equal(got.count, want.count);
+    double d = td_max_abs_diff(got.data, want.data, got.count);
+    print_message("    forward %s %-24s max |dlogit| = %.3g\n", model, golden, d);
+    assert_true(d <= 1e-4);
+    gf_npy_free(&got);
+    gf_npy_free(&want);
+}
+
+static void test_forward_modes(void **state) {
+    (void)state;
+    const char *models[] = {"griffin", "hawk", "mqa"};
+    for (int i = 0; i < 3; i++) {
+        const char *m = models[i];
+        forward_matches(m, "", "logits_prefill");
+        forward_matches(m, "--prefill 0", "logits_decode");
+        forward_matches(m, "--prefill 13 --threads 1", "logits_prefill13_decode");
+        char sp[1024];
+        snprintf(sp, sizeof sp, "--segment-pos %s", td_path("golden/%s/segment_pos_reset.npy", m));
+        forward_matches(m, sp, "logits_reset");
+    }
+}
+
+static void write_ids(const char *name, gf_npy_dtype dt, const size_t *shape, int nd, const void *data) {
+    char p[512];
+    gf_error err;
+    snprintf(p, sizeof p, "%s/%s", td_tmpdir(), name);
+    if (gf_npy_write(p, dt, shape, nd, data, &err)) fail_msg("%s", err.msg);
+}
+
+static void test_forward_bad_input(void **state) {
+    (void)state;
+    const char *g = td_path("golden/griffin");
+    char args[4096];
+    const char *tmp = td_tmpdir();
+    int32_t ids[4] = {1, 2, 3, 256};
+    size_t s22[2] = {2, 2}, s3[3] = {1, 2, 2}, s1[1] = {4};
+    write_ids("oov.npy", GF_NPY_I32, s22, 2, ids);
+    ids[3] = -1;
+    write_ids("neg.npy", GF_NPY_I32, s22, 2, ids);
+    ids[3] = 4;
+    write_ids("rank3.npy", GF_NPY_I32, s3, 3, ids);
+    write_ids("rank1.npy", GF_NPY_I32, s1, 1, ids);
+    write_ids("good.npy", GF_NPY_I32, s22, 2, ids);
+    float fl[4] = {1, 2, 3, 4};
+    write_ids("float.npy", GF_NPY_F32, s22, 2, fl);
+    size_t s23[2] = {2, 3};
+    int32_t six[6] = {0};
+    write_ids("pos23.npy", GF_NPY_I32, s23, 2, six);
+    /* a header that promises more data than the file holds */
+    char p[600];
+    snprintf(p, sizeof p, "%s/good.npy", tmp);
+    size_t n;
+    char *bytes = td_read(p, &n);
+    snprintf(p, sizeof p, "%s/lying.npy", tmp);
+    td_write(p, bytes, n - 4);
+    free(bytes);
+
+    /* tokens file, extra options, what the message must name */
+    static const struct {
+        const char *tokens, *extra, *needle1, *needle2;
+    } cases[] = {
+        {"oov.npy", "", "oov.npy", "vocabulary"},
+        {"neg.npy", "", "neg.npy", "-1"},
+        {"rank3.npy", "", "rank3.npy", "2-D"},
+        {"rank1.npy", "", "rank1.npy", "2-D"},
+        {"float.npy", "", "float.npy", "int32"},
+        {"lying.npy", "", "lying.npy", "promises"},
+        {"good.npy", "--segment-pos %s/pos23.npy", "pos23.npy", "shape"},
+        {"good.npy", "--prefill 3", "--prefill", "good.npy"},
+        {"good.npy", "--prefill -2", "--prefill", "-2"},
+        {"missing.npy", "", "missing.npy", "cannot open"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char extra[1024];
+        snprintf(extra, sizeof extra, cases[i].extra, tmp);
+        snprintf(args, sizeof args, "forward --model %s --tokens %s/%s %s --out %s/o.npy", g, tmp,
+                 cases[i].tokens, extra, tmp);
+        expect_error(args, cases[i].needle1, cases[i].needle2);
+    }
+    snprintf(args, sizeof args, "forward --model %s/nonexistent --tokens %s/good.npy --out %s/o.npy", tmp, tmp, tmp);
+    expect_error(args, "nonexistent/config.json", "cannot open");
+    snprintf(args, sizeof args, "forward --model %s --tokens %s/good.npy --out %s/no/such/dir/o.npy", g, tmp, tmp);
+    expect_error(args, "no/such/dir/o.npy", NULL);
+    expect_error("forward --model", "--model", "value");
+    expect_error("forward --bogus 1", "--bogus", NULL);
+    expect_error("frobnicate", "frobnicate", NULL);
+}
+
+/* Reads stdout of a command into buf. */
+static int run_stdout(const char *cmd, char *buf, size_t cap) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(buf, 1, cap - 1, p);
+    buf[n] = 0;
+    int st = pclose(p);
+    return st;
+}
+
+static void test_generate(void **state) {
+    (void)state;
+    const char *g = td_path("golden/griffin");
+    char cmd[4096], out[8192], out2[8192];
+    /* Greedy: each generated token must be the argmax of a fresh prefill of
+     * everything before it (an independent path through the engine). */
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 2,17,33,101 -n 12 --temp 0 --no-eos 2>/dev/null", bin(), g);
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    int32_t seq[64] = {2, 17, 33, 101};
+    int n = 4;
+    char *s = out, *end;
+    for (long v; (v = strtol(s, &end, 10)), end != s; s = end) seq[n++] = (int32_t)v;
+    assert_int_equal(n, 16);
+    gf_error err;
+    gf_model *m = gf_model_load(g, &err);
+    assert_non_null(m);
+    float *logits = malloc(sizeof(float) * 16 * 256);
+    assert_int_equal(gf_prefill(m, 1, n - 1, seq, NULL, logits, NULL, NULL, &err), 0);
+    for (int t = 3; t < n - 1; t++) {
+        const float *l = logits + (size_t)t * 256;
+        int best = 0;
+        for (int v = 1; v < 256; v++)
+            if (l[v] > l[best]) best = v;
+        assert_int_equal(best, seq[t + 1]);
+    }
+    free(logits);
+    gf_model_free(m);
+    /* Sampling is reproducible by seed, and a batch prints one line a
+     * sequence. (The random hawk model: the golden griffin's logits are so
+     * peaked that every seed samples the same tokens.) */
+    const char *h = td_path("golden/hawk");
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 5,6 -n 20 --seed 7 --batch 3 --temp 1 --no-eos 2>/dev/null", bin(), h);
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    assert_int_equal(run_stdout(cmd, out2, sizeof out2), 0);
+    assert_string_equal(out, out2);
+    assert_int_equal(count_lines(out), 3);
+    assert_non_null(strstr(out, "[2]"));
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 5,6 -n 20 --seed 8 --batch 3 --temp 1 --no-eos 2>/dev/null", bin(), h);
+    assert_int_equal(run_stdout(cmd, out2, sizeof out2), 0);
+    assert_string_not_equal(out, out2);
+    /* Speed is reported on stderr. */
+    char err2[4096];
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 5 -n 4 --seed 1", bin(), g);
+    assert_int_equal(td_run(cmd, err2, sizeof err2), 0);
+    assert_non_null(strstr(err2, "tokens/s"));
+    /* Bad prompts. */
+    char args[2048];
+    snprintf(args, sizeof args, "generate --model %s --prompt-ids 2,999", g);
+    expect_error(args, "--prompt-ids", "vocabulary");
+    snprintf(args, sizeof args, "generate --model %s --prompt-ids 2,x", g);
+    expect_error(args, "--prompt-ids", "comma");
+    snprintf(args, sizeof args, "generate --model %s --prompt hello", g);
+    expect_error(args, "tokenizer.model", "--prompt-ids");
+    snprintf(args, sizeof args, "generate --model %s --prompt-ids 1 --top-p 2", g);
+    expect_error(args, "--top-p", NULL);
+}
+
+static void test_info_and_init(void **state) {
+    (void)state;
+    char cmd[4096], out[8192];
+    snprintf(cmd, sizeof cmd, "%s info --model %s", bin(), td_path("golden/griffin"));
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "Griffin"));
+    assert_non_null(strstr(out, "RRARRA"));
+    assert_non_null(strstr(out, "334144")); /* parameters of the golden griffin */
+    assert_non_null(strstr(out, "(8200 bytes)"));  /* decode state per sequence */
+    snprintf(cmd, sizeof cmd, "%s info --model %s", bin(), td_path("golden/hawk"));
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "Hawk"));
+    snprintf(cmd, sizeof cmd, "%s info --model %s", bin(), td_path("golden/mqa"));
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "MQA"));
+    /* init writes a loadable model that generate runs. */
+    char dir[512], cfgp[600];
+    snprintf(dir, sizeof dir, "%s/inited", td_tmpdir());
+    snprintf(cfgp, sizeof cfgp, "%s/cfg.json", td_tmpdir());
+    const char *cfg = "{\"vocab_size\": 300, \"hidden_size\": 48, \"intermediate_size\": 192,"
+                      "\"num_hidden_layers\": 3, \"num_attention_heads\": 3, \"attention_window_size\": 16,"
+                      "\"block_types\": [\"recurrent\", \"recurrent\", \"attention\"]}";
+    td_write(cfgp, cfg, strlen(cfg));
+    snprintf(cmd, sizeof cmd, "%s init --config %s --out %s --seed 3 2>/dev/null", bin(), cfgp, dir);
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 2,3 -n 5 --temp 0 --no-eos 2>/dev/null", bin(), dir);
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    int k = 0;
+    char *s = out, *end;
+    for (long v; (v = strtol(s, &end, 10)), end != s; s = end) {
+        assert_true(v >= 0 && v < 300);
+        k++;
+    }
+    assert_int_equal(k, 5);
+    char args[2048];
+    snprintf(cfgp, sizeof cfgp, "%s/badcfg.json", td_tmpdir());
+    td_write(cfgp, "{\"hidden_size\": 48", 18);
+    snprintf(args, sizeof args, "init --config %s --out %s/x", cfgp, td_tmpdir());
+    expect_error(args, "badcfg.json", "JSON");
+    snprintf(args, sizeof args, "info --model %s/does-not-exist", td_tmpdir());
+    expect_error(args, "does-not-exist", NULL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forward_modes),
+        cmocka_unit_test(test_forward_bad_input),
+        cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_info_and_init),
+    };
+    int rc = cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", td_tmpdir());
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", td_tmpdir());
+    return rc;
+}

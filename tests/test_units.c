@@ -1,0 +1,382 @@
+/* Unit tests of the small public pieces: number formats, config, RNG and
+ * sampling, state bookkeeping, and `init` (its statistics, determinism, and a
+ * prefill-vs-decode self-consistency check on shapes the golden models do not
+ * cover, such as lru_width != width). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+#include "testutil.h"
+#include "util.h"
+
+static void test_bf16_and_f16(void **state) {
+    (void)state;
+    assert_int_equal(gf_f32_to_bf16(1.0f), 0x3f80);
+    assert_true(gf_bf16_to_f32(gf_f32_to_bf16(sqrtf(2560.0f))) == 50.5f);
+    /* ties round to even: 1 + 2^-8 is halfway between 1 and 1 + 2^-7 */
+    assert_true(gf_bf16_to_f32(gf_f32_to_bf16(1.0f + 0x1p-8f)) == 1.0f);
+    assert_true(gf_bf16_to_f32(gf_f32_to_bf16(1.0f + 3 * 0x1p-8f)) == 1.0f + 0x1p-6f);
+    assert_true(isnan(gf_bf16_to_f32(gf_f32_to_bf16(NAN))));
+    assert_true(gf_f16_to_f32(0x3c00) == 1.0f);
+    assert_true(gf_f16_to_f32(0xc000) == -2.0f);
+    assert_true(gf_f16_to_f32(0x7bff) == 65504.0f);
+    assert_true(gf_f16_to_f32(0x0001) == 0x1p-24f);
+    assert_true(gf_f16_to_f32(0x0200) == 0x1p-15f);
+    assert_true(isinf(gf_f16_to_f32(0x7c00)));
+}
+
+static void test_embed_multiplier(void **state) {
+    (void)state;
+    gf_config c = {0};
+    c.embed_scale = 1;
+    int widths[] = {2560, 4096, 1024, 64, 80};
+    float want[] = {50.5f, 64.0f, 32.0f, 8.0f, 8.9375f};
+    for (int i = 0; i < 5; i++) {
+        c.width = widths[i];
+        assert_true(gf_config_embed_multiplier(&c) == want[i]);
+    }
+    c.embed_scale = 0;
+    assert_true(gf_config_embed_multiplier(&c) == 1.0f);
+}
+
+static void test_config_roundtrip_and_counts(void **state) {
+    (void)state;
+    gf_config c, d;
+    gf_error err;
+    if (gf_config_load(td_path("golden/griffin/config.json"), &c, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(c.width, 64);
+    assert_int_equal(c.mlp_width, 192);
+    assert_int_equal(c.window, 8);
+    assert_int_equal(c.block_types[2], GF_BLOCK_ATTENTION);
+    assert_int_equal(c.block_types[3], GF_BLOCK_RECURRENT);
+    assert_int_equal(gf_config_num_attention_layers(&c), 2);
+    char path[512];
+    snprintf(path, sizeof path, "%s/roundtrip.json", td_tmpdir());
+    if (gf_config_save(&c, path, &err)) fail_msg("%s", err.msg);
+    if (gf_config_load(path, &d, &err)) fail_msg("%s", err.msg);
+    assert_memory_equal(&c, &d, sizeof c);
+    /* The parameter count equals the tensors in the golden file. */
+    gf_st_file f;
+    if (gf_st_open(td_path("golden/griffin/model.safetensors"), &f, &err)) fail_msg("%s", err.msg);
+    size_t n = 0;
+    for (size_t i = 0; i < f.count; i++) n += f.tensors[i].numel;
+    gf_st_close(&f);
+    assert_int_equal(gf_config_num_params(&c), n);
+    /* A short block_types list is cycled over the layers. */
+    snprintf(path, sizeof path, "%s/cycle.json", td_tmpdir());
+    const char *j = "{\"vocab_size\": 10, \"hidden_size\": 8, \"intermediate_size\": 16,"
+                    "\"num_hidden_layers\": 7, \"num_attention_heads\": 2,"
+                    "\"attention_window_size\": 4, \"block_types\": [\"recurrent\", \"recurrent\", \"attention\"]}";
+    td_write(path, j, strlen(j));
+    if (gf_config_load(path, &d, &err)) fail_msg("%s", err.msg);
+    const char *want = "RRARRAR";
+    for (int i = 0; i < 7; i++) assert_int_equal(d.block_types[i], want[i] == 'A' ? GF_BLOCK_ATTENTION : GF_BLOCK_RECURRENT);
+    assert_true(d.logits_soft_cap == 30.0f); /* the Hugging Face default */
+    assert_int_equal(d.lru_width, 8);
+    assert_int_equal(d.conv_width, 4);
+    assert_int_equal(gf_config_validate(&d, "x", &err), 0);
+    d.width = 9;
+    assert_int_equal(gf_config_validate(&d, "x", &err), -1);
+    assert_non_null(strstr(err.msg, "divisible"));
+}
+
+static void test_rng(void **state) {
+    (void)state;
+    uint64_t a[4], b[4];
+    gf_rng_seed(a, 7);
+    gf_rng_seed(b, 7);
+    for (int i = 0; i < 100; i++) assert_true(gf_rng_next(a) == gf_rng_next(b));
+    gf_rng_seed(b, 8);
+    assert_true(gf_rng_next(a) != gf_rng_next(b));
+    double sum = 0, sum2 = 0, umin = 1, umax = 0;
+    int n = 200000;
+    for (int i = 0; i < n; i++) {
+        double u = gf_rng_uniform(a);
+        umin = u < umin ? u : umin;
+        umax = u > umax ? u : umax;
+        double z = gf_rng_normal(a);
+        sum += z;
+        sum2 += z * z;
+    }
+    assert_true(umin >= 0.0 && umax < 1.0);
+    /* standard errors: mean 0.0022, variance 0.0032 at n = 2e5 */
+    assert_true(fabs(sum / n) < 0.012);
+    assert_true(fabs(sum2 / n - 1.0) < 0.02);
+}
+
+static void test_sampler(void **state) {
+    (void)state;
+    enum { V = 6 };
+    float logits[V] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f, 1.0f};
+    float p[V];
+    int idx[V];
+    gf_sampler s;
+    gf_sampler_init(&s, 0.0f, 0, 1.0f, 1);
+    assert_int_equal(gf_sample(&s, logits, V, p, idx), 1);
+    gf_sampler_init(&s, 1.0f, 1, 1.0f, 1); /* top-k 1 = greedy */
+    for (int i = 0; i < 50; i++) assert_int_equal(gf_sample(&s, logits, V, p, idx), 1);
+    gf_sampler_init(&s, 1.0f, 0, 1e-6f, 1); /* tiny top-p = greedy */
+    for (int i = 0; i < 50; i++) assert_int_equal(gf_sample(&s, logits, V, p, idx), 1);
+    gf_sampler_init(&s, 1.0f, 2, 1.0f, 3); /* top-k 2: only ids 1 and 3 */
+    int c1 = 0, c3 = 0;
+    for (int i = 0; i < 20000; i++) {
+        int t = gf_sample(&s, logits, V, p, idx);
+        assert_true(t == 1 || t == 3);
+        c1 += t == 1;
+        c3 += t == 3;
+    }
+    /* P(1) = e^2 / (e^2 + e^1.9) = 0.525 */
+    assert_true(fabs(c1 / 20000.0 - 0.525) < 0.02);
+    /* Plain temperature sampling follows softmax(logits / T). */
+    float two[2] = {0.0f, logf(3.0f)};
+    gf_sampler_init(&s, 1.0f, 0, 1.0f, 5);
+    int ones = 0;
+    for (int i = 0; i < 40000; i++) ones += gf_sample(&s, two, 2, p, idx) == 1;
+    assert_true(fabs(ones / 40000.0 - 0.75) < 0.015);
+    gf_sampler_init(&s, 0.5f, 0, 1.0f, 5); /* T = 0.5 squares the odds: 9 : 1 */
+    ones = 0;
+    for (int i = 0; i < 40000; i++) ones += gf_sample(&s, two, 2, p, idx) == 1;
+    assert_true(fabs(ones / 40000.0 - 0.9) < 0.01);
+    /* top-p 0.75 over probabilities {0.5, 0.3, 0.2} keeps the first two. */
+    float three[3] = {logf(0.5f), logf(0.3f), logf(0.2f)};
+    gf_sampler_init(&s, 1.0f, 0, 0.75f, 9);
+    for (int i = 0; i < 5000; i++) assert_true(gf_sample(&s, three, 3, p, idx) != 2);
+    /* Same seed, same draws. */
+    gf_sampler a, b;
+    gf_sampler_init(&a, 0.9f, 4, 0.9f, 11);
+    gf_sampler_init(&b, 0.9f, 4, 0.9f, 11);
+    for (int i = 0; i < 200; i++) assert_int_equal(gf_sample(&a, logits, V, p, idx), gf_sample(&b, logits, V, p, idx));
+}
+
+/* A model of shapes the golden files lack: L != D, H = 4, window 5 < T. */
+static const char *SMALL_CONFIG =
+    "{\"vocab_size\": 97, \"hidden_size\": 32, \"intermediate_size\": 96,"
+    " \"num_hidden_layers\": 4, \"num_attention_heads\": 4, \"lru_width\": 48,"
+    " \"attention_window_size\": 5, \"logits_soft_cap\": 30.0,"
+    " \"block_types\": [\"recurrent\", \"attention\", \"recurrent\", \"recurrent\"]}";
+
+static void init_small(const char *name, uint64_t seed, char *dir, size_t n) {
+    gf_config c;
+    gf_error err;
+    char cp[512];
+    snprintf(cp, sizeof cp, "%s/small_config.json", td_tmpdir());
+    td_write(cp, SMALL_CONFIG, strlen(SMALL_CONFIG));
+    if (gf_config_load(cp, &c, &err)) fail_msg("%s", err.msg);
+    snprintf(dir, n, "%s/%s", td_tmpdir(), name);
+    if (gf_model_init_write(&c, seed, dir, &err)) fail_msg("%s", err.msg);
+}
+
+static void stats(const gf_st_tensor *t, double *mean, double *std) {
+    const float *x = t->data;
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < t->numel; i++) {
+        s += x[i];
+        s2 += (double)x[i] * x[i];
+    }
+    *mean = s / (double)t->numel;
+    *std = sqrt(s2 / (double)t->numel - *mean * *mean);
+}
+
+static void test_init_statistics_and_determinism(void **state) {
+    (void)state;
+    char d1[512], d2[512], d3[512], p[600];
+    init_small("a", 1, d1, sizeof d1);
+    init_small("b", 1, d2, sizeof d2);
+    init_small("c", 2, d3, sizeof d3);
+    size_t n1, n2, n3;
+    snprintf(p, sizeof p, "%s/model.safetensors", d1);
+    char *f1 = td_read(p, &n1);
+    snprintf(p, sizeof p, "%s/model.safetensors", d2);
+    char *f2 = td_read(p, &n2);
+    snprintf(p, sizeof p, "%s/model.safetensors", d3);
+    char *f3 = td_read(p, &n3);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(f1, f2, n1);
+    assert_true(n1 == n3 && memcmp(f1, f3, n1) != 0);
+    free(f1);
+    free(f2);
+    free(f3);
+    gf_st_file f;
+    gf_error err;
+    snprintf(p, sizeof p, "%s/model.safetensors", d1);
+    if (gf_st_open(p, &f, &err)) fail_msg("%s", err.msg);
+    double mean, sd;
+    stats(gf_st_find(&f, "model.embed_tokens.weight"), &mean, &sd);
+    assert_true(fabs(sd - sqrt(1.0 / 32)) < 0.02);
+    stats(gf_st_find(&f, "model.layers.0.temporal_block.linear_x.weight"), &mean, &sd);
+    assert_true(fabs(sd - sqrt(1.0 / 32)) < 0.02);
+    stats(gf_st_find(&f, "model.layers.0.temporal_block.linear_out.weight"), &mean, &sd);
+    assert_true(fabs(sd - sqrt(0.5 / 48)) < 0.015); /* final scale 2 / 4 layers, fan-in L */
+    stats(gf_st_find(&f, "model.layers.1.mlp_block.down_proj.weight"), &mean, &sd);
+    assert_true(fabs(sd - sqrt(0.5 / 48)) < 0.015); /* fan-in E = 48 */
+    stats(gf_st_find(&f, "model.layers.0.temporal_block.rg_lru.input_gate_weight"), &mean, &sd);
+    assert_true(fabs(sd - sqrt(1.0 / 12)) < 0.05);
+    stats(gf_st_find(&f, "model.layers.2.channel_pre_norm.weight"), &mean, &sd);
+    assert_true(mean == 0.0 && sd == 0.0);
+    const gf_st_tensor *ap = gf_st_find(&f, "model.layers.3.temporal_block.rg_lru.recurrent_param");
+    for (size_t i = 0; i < ap->numel; i++) {
+        float x = ((const float *)ap->data)[i];
+        double a = exp(-log1p(exp(x))); /* exp(-softplus) */
+        assert_true(a >= 0.9 - 1e-6 && a <= 0.999 + 1e-6);
+    }
+    gf_st_close(&f);
+}
+
+/* Prefill logits and state equal those of token-by-token decoding. */
+static void test_prefill_matches_decode_on_init_model(void **state) {
+    (void)state;
+    char dir[512];
+    init_small("consistency", 3, dir, sizeof dir);
+    gf_error err;
+    gf_model *m = gf_model_load(dir, &err);
+    if (!m) fail_msg("%s", err.msg);
+    enum { B = 3, T = 17, V = 97 };
+    int32_t tok[B * T], pos[B * T];
+    uint64_t rng[4];
+    gf_rng_seed(rng, 4);
+    for (int i = 0; i < B * T; i++) {
+        tok[i] = (int32_t)(gf_rng_next(rng) % V);
+        pos[i] = i % T;
+    }
+    float *pl = malloc(sizeof(float) * B * T * V), *dl = malloc(sizeof(float) * B * V);
+    gf_state *sp = gf_state_new(m, B, &err), *sd = gf_state_new(m, B, &err);
+    assert_non_null(sp);
+    assert_non_null(sd);
+    if (gf_prefill(m, B, T, tok, pos, pl, NULL, sp, &err)) fail_msg("%s", err.msg);
+    double worst = 0;
+    for (int t = 0; t < T; t++) {
+        int32_t tb[B], pb[B];
+        for (int b = 0; b < B; b++) {
+            tb[b] = tok[b * T + t];
+            pb[b] = pos[b * T + t];
+        }
+        if (gf_decode_step(m, sd, tb, pb, dl, &err)) fail_msg("%s", err.msg);
+        for (int b = 0; b < B; b++) {
+            double d = td_max_abs_diff(pl + ((size_t)b * T + t) * V, dl + (size_t)b * V, V);
+            worst = d > worst ? d : worst;
+        }
+    }
+    print_message("    init model: prefill vs decode max |dlogit| = %.3g\n", worst);
+    assert_true(worst < 1e-4);
+    for (int l = 0; l < 4; l++)
+        for (int b = 0; b < B; b++) {
+            gf_layer_state a, c;
+            assert_int_equal(gf_state_layer(sp, l, b, &a), 0);
+            assert_int_equal(gf_state_layer(sd, l, b, &c), 0);
+            if (a.rg_lru) {
+                assert_true(td_max_abs_diff(a.rg_lru, c.rg_lru, 48) < 1e-5);
+                assert_true(td_max_abs_diff(a.conv, c.conv, 3 * 48) < 1e-5);
+            } else {
+                assert_true(td_max_abs_diff(a.keys, c.keys, 5 * 8) < 1e-5);
+                assert_true(td_max_abs_diff(a.values, c.values, 5 * 8) < 1e-5);
+            }
+            assert_int_equal(gf_state_num_tokens(sp, b), T);
+            assert_int_equal(gf_state_num_tokens(sd, b), T);
+        }
+    gf_state_free(sp);
+    gf_state_free(sd);
+    free(pl);
+    free(dl);
+    gf_model_free(m);
+}
+
+static void test_state_bookkeeping(void **state) {
+    (void)state;
+    gf_error err;
+    gf_model *m = gf_model_load(td_path("golden/griffin"), &err);
+    if (!m) fail_msg("%s", err.msg);
+    const gf_config *c = gf_model_config(m);
+    /* 4 recurrent layers x (h 64 + conv 3x64) + 2 attention x (2 x 8 x 32) floats + the counter */
+    assert_int_equal(gf_state_bytes_per_seq(c), (4 * (64 + 192) + 2 * 512) * 4 + 8);
+    gf_state *s = gf_state_new(m, 2, &err);
+    assert_non_null(s);
+    assert_int_equal(gf_state_batch(s), 2);
+    gf_layer_state ls;
+    assert_int_equal(gf_state_layer(s, 6, 0, &ls), -1);
+    assert_int_equal(gf_state_layer(s, 0, 2, &ls), -1);
+    assert_int_equal(gf_state_num_tokens(s, 5), -1);
+    int32_t tok[2] = {5, 7}, pos[2] = {0, 0};
+    assert_int_equal(gf_decode_step(m, s, tok, pos, NULL, &err), 0);
+    assert_int_equal(gf_state_num_tokens(s, 1), 1);
+    assert_int_equal(gf_state_layer(s, 0, 1, &ls), 0);
+    assert_true(td_max_abs(ls.rg_lru, 64) > 0);
+    gf_state_reset(s);
+    assert_int_equal(gf_state_num_tokens(s, 1), 0);
+    assert_true(td_max_abs(ls.rg_lru, 64) == 0);
+    assert_null(gf_state_new(m, 0, &err));
+    assert_non_null(strstr(err.msg, "batch"));
+    /* A state belongs to one model and one batch size. */
+    gf_state *s3 = gf_state_new(m, 3, &err);
+    assert_int_equal(gf_prefill(m, 2, 4, (int32_t[8]){0}, NULL, NULL, NULL, s3, &err), -1);
+    gf_state_free(s3);
+    gf_state_free(s);
+    gf_model_free(m);
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* Counts the allocations made while `counting` is set, by interposing the
+ * allocator (glibc exports the real one as __libc_*). Sanitizer builds bring
+ * their own allocator, so there this test is left out. */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+static volatile int counting;
+static volatile long allocations;
+void *malloc(size_t n) {
+    if (counting) allocations++;
+    return __libc_malloc(n);
+}
+void *calloc(size_t n, size_t s) {
+    if (counting) allocations++;
+    return __libc_calloc(n, s);
+}
+void *realloc(void *p, size_t n) {
+    if (counting) allocations++;
+    return __libc_realloc(p, n);
+}
+
+static void test_decode_allocates_nothing(void **state) {
+    (void)state;
+    gf_error err;
+    gf_model *m = gf_model_load(td_path("golden/griffin"), &err);
+    if (!m) fail_msg("%s", err.msg);
+    gf_state *s = gf_state_new(m, 2, &err);
+    float logits[2 * 256];
+    int32_t tok[2] = {3, 4}, pos[2] = {0, 0};
+    assert_int_equal(gf_decode_step(m, s, tok, pos, logits, &err), 0); /* warm-up */
+    counting = 1;
+    allocations = 0;
+    for (int t = 1; t < 40; t++) { /* past the window, so the ring wraps */
+        pos[0] = pos[1] = t;
+        if (gf_decode_step(m, s, tok, pos, logits, &err)) break;
+    }
+    counting = 0;
+    assert_int_equal(allocations, 0);
+    /* the counter does see allocations */
+    counting = 1;
+    free(malloc(16));
+    counting = 0;
+    assert_int_equal(allocations, 1);
+    gf_state_free(s);
+    gf_model_free(m);
+}
+#endif
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bf16_and_f16),
+        cmocka_unit_test(test_embed_multiplier),
+        cmocka_unit_test(test_config_roundtrip_and_counts),
+        cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_sampler),
+        cmocka_unit_test(test_init_statistics_and_determinism),
+        cmocka_unit_test(test_prefill_matches_decode_on_init_model),
+        cmocka_unit_test(test_state_bookkeeping),
+#if !defined(__SANITIZE_ADDRESS__)
+        cmocka_unit_test(test_decode_allocates_nothing),
+#endif
+    };
+    return cmocka_run_group_tests_name("units", tests, NULL, NULL);
+}
