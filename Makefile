@@ -16,7 +16,7 @@ LDLIBS  := $(shell pkg-config --libs openblas libcjson 2>/dev/null || echo -lope
 
 LIB_SRC  := $(wildcard src/*.c src/layers/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
-TESTS    := test_golden test_model_io test_units test_cli
+TESTS    := test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
@@ -34,11 +34,17 @@ $(BUILD)/libgriffin.a: $(LIB_OBJ)
 $(BUILD)/griffin: $(TOOL_OBJ) $(BUILD)/libgriffin.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/tests/testutil.o $(BUILD)/libgriffin.a
+TEST_OBJ := $(BUILD)/tests/testutil.o $(BUILD)/tests/hostile.o
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/hostile.h $(TEST_OBJ) $(BUILD)/libgriffin.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/tests/testutil.o $(BUILD)/libgriffin.a $(LDLIBS) -lcmocka -o $@
+	$(CC) $(CFLAGS) $< $(TEST_OBJ) $(BUILD)/libgriffin.a $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/hostile.o: tests/hostile.c tests/hostile.h tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

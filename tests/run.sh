@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the cmocka test programs of one or more builds and prints one closing
-# line, "tests: N passed, N failed", summed over every program of every build.
+# line, "tests: N passed, N failed, N skipped", summed over every program of
+# every build.
 # A program that dies without cmocka's summary (a sanitizer abort, a signal)
 # counts as one failed test. Exit status 1 when anything failed.
 #
@@ -10,6 +11,7 @@ programs=$1
 shift
 passed=0
 failed=0
+skipped=0
 for spec in "$@"; do
   dir=${spec%%:*}
   label=${spec#*:}
@@ -20,16 +22,19 @@ for spec in "$@"; do
     rc=${PIPESTATUS[0]}
     ok=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log" | tail -n 1)
     bad=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log" | tail -n 1)
+    skip=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s).*/\1/p' "$log" | tail -n 1)
     rm -f "$log"
     ok=${ok:-0}
     bad=${bad:-0}
+    skip=${skip:-0}
     if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
       echo "=== [$label] $p exited with status $rc without a cmocka summary: counted as a failure"
       bad=1
     fi
     passed=$((passed + ok))
     failed=$((failed + bad))
+    skipped=$((skipped + skip))
   done
 done
-echo "tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

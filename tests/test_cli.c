@@ -247,9 +247,6 @@ int main(void) {
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_info_and_init),
     };
-    int rc = cmocka_run_group_tests_name("cli", tests, NULL, NULL);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", td_tmpdir());
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", td_tmpdir());
-    return rc;
+    atexit(td_remove_tmpdir);
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

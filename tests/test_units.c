@@ -378,5 +378,6 @@ int main(void) {
         cmocka_unit_test(test_decode_allocates_nothing),
 #endif
     };
+    atexit(td_remove_tmpdir);
     return cmocka_run_group_tests_name("units", tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@ const char *td_root(void);
 const char *td_path(const char *fmt, ...);
 /* A fresh empty directory under /tmp for this test program. */
 const char *td_tmpdir(void);
+/* Removes td_tmpdir() and all it holds (for atexit). */
+void td_remove_tmpdir(void);
 /* Reads an .npy and fails the test on error. */
 void td_npy(const char *path, gf_npy *out);
 /* max |a - b| over n floats. */

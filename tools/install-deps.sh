@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Installs what griffin builds and tests with, from Debian 12's archive.
+#   --reference  also python3-torch, for the tests against the PyTorch reference
+#                (reference/griffin_ref.py); without it those tests report skipped.
 set -euo pipefail
 pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --reference) pkgs+=(python3-torch python3-numpy) ;;
+    *) echo "usage: $0 [--reference]" >&2; exit 1 ;;
+  esac
+done
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 missing=()
