@@ -102,6 +102,10 @@ size_t gf_state_bytes_per_seq(const gf_config *cfg);
 /* Tokens seen by sequence b (the official num_tokens). */
 int64_t gf_state_num_tokens(const gf_state *s, int b);
 
+/* Copies sequence src_b of src into sequence dst_b of dst (same model), e.g.
+ * to prefill a prompt once and continue it in several sequences. */
+int gf_state_copy(gf_state *dst, int dst_b, const gf_state *src, int src_b, gf_error *err);
+
 /* Views of one layer's state for sequence-major inspection (tests, tools).
  * Recurrent layer: h [L], conv [W-1, L] (oldest first). Attention layer:
  * keys, values [w, hd] (slot = position % w). Pointers stay valid until the
@@ -127,8 +131,9 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
                const int32_t *segment_pos, float *logits, float *trace,
                gf_state *state, gf_error *err);
 
-/* One token for each of the state's B sequences. tokens, segment_pos: [B];
- * logits [B, V] (may be NULL). Allocates nothing. */
+/* One token for each of the state's B sequences. tokens, segment_pos: [B]
+ * (NULL: each sequence's token count, i.e. positions continue from the
+ * state); logits [B, V] (may be NULL). Allocates nothing. */
 int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
                    const int32_t *segment_pos, float *logits, gf_error *err);
 

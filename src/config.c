@@ -162,6 +162,11 @@ int gf_config_validate(const gf_config *c, const char *what, gf_error *err) {
     if (!(c->logits_soft_cap >= 0) || !isfinite(c->logits_soft_cap)) return gf_fail(err, "%s: logits_soft_cap must be >= 0", what);
     if (!(c->rms_eps > 0)) return gf_fail(err, "%s: rms_norm_eps must be positive", what);
     if (!(c->rope_theta > 1)) return gf_fail(err, "%s: rope_theta must be > 1", what);
+    const int ids[3] = {c->bos_id, c->eos_id, c->pad_id};
+    const char *id_names[3] = {"bos_token_id", "eos_token_id", "pad_token_id"};
+    for (int i = 0; i < 3; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return gf_fail(err, "%s: %s %d is outside the vocabulary [0, %d)", what, id_names[i], ids[i], c->vocab_size);
     for (int i = 0; i < c->num_layers; i++)
         if (c->block_types[i] > GF_BLOCK_ATTENTION) return gf_fail(err, "%s: layer %d has an unknown block type", what, i);
     return 0;

@@ -1,5 +1,6 @@
 /* The layer stack, run two ways: prefill (B sequences of T tokens at once,
  * matrix-matrix products) and decode (one token per sequence from the state). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,8 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
                const int32_t *segment_pos, float *logits, float *trace, gf_state *state,
                gf_error *err) {
     if (B <= 0 || T <= 0) return gf_fail(err, "prefill needs at least one sequence and one token (got B=%d, T=%d)", B, T);
+    if ((size_t)B * (size_t)T > (size_t)INT32_MAX)
+        return gf_fail(err, "prefill of %d x %d tokens is more than one pass can take (%d)", B, T, INT32_MAX);
     if (state && (state->model != m || state->B != B))
         return gf_fail(err, "prefill: the state was made for another model or batch size");
     size_t M = (size_t)B * (size_t)T, D = (size_t)m->cfg.width;
@@ -82,7 +85,7 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
     gf_acts a;
     gf_acts_carve(m, M, work, &a);
     if (gf_embed_tokens(m, tokens, M, a.x, err) != 0) goto out;
-    gf_state_reset(state);
+    if (state != tmp_state) gf_state_reset(state); /* a new state is already zero */
     /* The official cache counts tokens from the last segment position. */
     for (int b = 0; b < B; b++) state->num_tokens[b] = (int64_t)segment_pos[(size_t)b * T + T - 1] + 1;
     if (trace) memcpy(trace, a.x, M * D * sizeof *trace);
@@ -102,6 +105,14 @@ int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
     size_t B = (size_t)s->B;
     gf_acts *a = &s->acts;
     if (gf_embed_tokens(m, tokens, B, a->x, err) != 0) return -1;
+    if (!segment_pos) {
+        for (size_t b = 0; b < B; b++) {
+            int64_t n = s->num_tokens[b];
+            if (n < 0 || n > INT32_MAX) return gf_fail(err, "decode: sequence %zu is at position %lld, outside int32", b, (long long)n);
+            s->positions[b] = (int32_t)n;
+        }
+        segment_pos = s->positions;
+    }
     run_layers(m, s, a, B, 1, segment_pos, 1, NULL);
     if (logits) gf_unembed(m, a->xn, B, logits, a->scratch);
     for (size_t b = 0; b < B; b++) s->num_tokens[b]++;

@@ -68,6 +68,7 @@ struct gf_state {
     float **layer_b;       /* per layer: conv tail [B, W-1, L] or values [B, w, hd] */
     float *arena;          /* all state floats */
     float *work;           /* decode activations for M = B */
+    int32_t *positions;    /* [B] default decode positions */
     gf_acts acts;
 };
 

@@ -43,6 +43,7 @@ static const char *find_key(const char *h, const char *key) {
 
 int gf_npy_read(const char *path, gf_npy *out, gf_error *err) {
     memset(out, 0, sizeof *out);
+    if (gf_check_regular(path, err) != 0) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) return gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
     unsigned char pre[12];

@@ -45,17 +45,18 @@ void gf_sampler_init(gf_sampler *s, float temperature, int top_k, float top_p, u
     gf_rng_seed(s->rng, seed);
 }
 
-/* Orders idx[0..n) by p[idx] descending (heap sort: no recursion, no
- * allocation, O(n log n) worst case). Ties keep the lower id first. */
+/* Candidates are taken best-first from a binary max-heap of ids: building it
+ * is O(V) and each pop O(log V), so top-k and top-p cost O(V + kept log V)
+ * rather than a full sort of the vocabulary every token. Ties keep the lower
+ * id first. */
 static int before(const float *p, int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); }
 
 static void sift_down(int *idx, const float *p, int root, int n) {
     for (;;) {
         int c = 2 * root + 1;
         if (c >= n) return;
-        /* min-heap by "before", so the end of the array receives the best */
-        if (c + 1 < n && before(p, idx[c], idx[c + 1])) c++;
-        if (!before(p, idx[root], idx[c])) return;
+        if (c + 1 < n && before(p, idx[c + 1], idx[c])) c++;
+        if (!before(p, idx[c], idx[root])) return;
         int t = idx[root];
         idx[root] = idx[c];
         idx[c] = t;
@@ -63,14 +64,13 @@ static void sift_down(int *idx, const float *p, int root, int n) {
     }
 }
 
-static void sort_desc(int *idx, const float *p, int n) {
-    for (int i = n / 2 - 1; i >= 0; i--) sift_down(idx, p, i, n);
-    for (int end = n - 1; end > 0; end--) {
-        int t = idx[0];
-        idx[0] = idx[end];
-        idx[end] = t;
-        sift_down(idx, p, 0, end);
-    }
+/* Moves the best of heap idx[0..n) to idx[n-1]; the heap shrinks by one. */
+static int pop_best(int *idx, const float *p, int n) {
+    int best = idx[0];
+    idx[0] = idx[n - 1];
+    idx[n - 1] = best;
+    sift_down(idx, p, 0, n - 1);
+    return best;
 }
 
 int gf_sample(gf_sampler *s, const float *logits, int V, float *p, int *idx) {
@@ -79,34 +79,49 @@ int gf_sample(gf_sampler *s, const float *logits, int V, float *p, int *idx) {
         if (logits[i] > logits[best]) best = i;
     if (!(s->temperature > 0.0f)) return best;
     float mx = logits[best];
-    for (int i = 0; i < V; i++) p[i] = expf((logits[i] - mx) / s->temperature);
-    int n = V;
+    double total_all = 0.0;
+    for (int i = 0; i < V; i++) {
+        p[i] = expf((logits[i] - mx) / s->temperature);
+        total_all += p[i];
+    }
     int filter_p = s->top_p > 0.0f && s->top_p < 1.0f;
     int filter_k = s->top_k > 0 && s->top_k < V;
+    if (!filter_k && !filter_p) {
+        double r = gf_rng_uniform(s->rng) * total_all, cum = 0.0;
+        for (int i = 0; i < V; i++) {
+            cum += p[i];
+            if (r < cum) return i;
+        }
+        return best;
+    }
     for (int i = 0; i < V; i++) idx[i] = i;
-    if (filter_k || filter_p) {
-        sort_desc(idx, p, V);
-        if (filter_k) n = s->top_k;
+    for (int i = V / 2 - 1; i >= 0; i--) sift_down(idx, p, i, V);
+    /* Popped candidates collect at the end: idx[V-1] best, idx[V-2] next... */
+    int kept = 0;
+    double total = 0.0;
+    if (filter_k) {
+        for (; kept < s->top_k; kept++) total += p[pop_best(idx, p, V - kept)];
         if (filter_p) {
-            double total = 0.0, cum = 0.0;
-            for (int i = 0; i < n; i++) total += p[idx[i]];
-            int keep = n;
-            for (int i = 0; i < n; i++) {
-                cum += p[idx[i]];
-                if (cum >= s->top_p * total) {
+            double cum = 0.0, target = s->top_p * total;
+            int keep = kept;
+            for (int i = 0; i < kept; i++) {
+                cum += p[idx[V - 1 - i]];
+                if (cum >= target) {
                     keep = i + 1;
                     break;
                 }
             }
-            n = keep;
+            kept = keep;
+            total = cum;
         }
+    } else {
+        double target = s->top_p * total_all;
+        while (kept < V && total < target) total += p[pop_best(idx, p, V - kept++)];
     }
-    double total = 0.0;
-    for (int i = 0; i < n; i++) total += p[idx[i]];
     double r = gf_rng_uniform(s->rng) * total, cum = 0.0;
-    for (int i = 0; i < n; i++) {
-        cum += p[idx[i]];
-        if (r < cum) return idx[i];
+    for (int i = 0; i < kept; i++) {
+        cum += p[idx[V - 1 - i]];
+        if (r < cum) return idx[V - 1 - i];
     }
-    return idx[n - 1];
+    return idx[V - kept];
 }

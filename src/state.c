@@ -34,7 +34,8 @@ gf_state *gf_state_new(const gf_model *m, int batch, gf_error *err) {
     s->layer_b = s->layer_a ? gf_calloc((size_t)c->num_layers, sizeof *s->layer_b, "decode state", err) : NULL;
     s->arena = s->layer_b ? gf_calloc(total, sizeof(float), "decode state", err) : NULL;
     s->work = s->arena ? gf_calloc(gf_acts_floats(m, B), sizeof(float), "decode activations", err) : NULL;
-    if (!s->num_tokens || !s->work) {
+    s->positions = s->work ? gf_calloc(B, sizeof *s->positions, "decode state", err) : NULL;
+    if (!s->num_tokens || !s->positions) {
         gf_state_free(s);
         return NULL;
     }
@@ -62,6 +63,7 @@ void gf_state_free(gf_state *s) {
     free(s->layer_b);
     free(s->arena);
     free(s->work);
+    free(s->positions);
     free(s);
 }
 
@@ -71,6 +73,27 @@ void gf_state_reset(gf_state *s) {
     for (int i = 0; i < c->num_layers; i++) total += (size_t)s->B * layer_floats_per_seq(c, i);
     memset(s->arena, 0, total * sizeof(float));
     memset(s->num_tokens, 0, (size_t)s->B * sizeof *s->num_tokens);
+}
+
+int gf_state_copy(gf_state *dst, int dst_b, const gf_state *src, int src_b, gf_error *err) {
+    if (dst->model != src->model) return gf_fail(err, "state copy: the states belong to different models");
+    if (dst_b < 0 || dst_b >= dst->B || src_b < 0 || src_b >= src->B)
+        return gf_fail(err, "state copy: sequence %d -> %d outside batches of %d and %d", src_b, dst_b, src->B, dst->B);
+    const gf_config *c = &src->model->cfg;
+    for (int i = 0; i < c->num_layers; i++) {
+        /* Both parts of a layer are [B, n] blocks: a is h or keys, b conv or values. */
+        size_t na, nb;
+        if (c->block_types[i] == GF_BLOCK_ATTENTION) {
+            na = nb = (size_t)c->window * (size_t)c->head_dim;
+        } else {
+            na = (size_t)c->lru_width;
+            nb = (size_t)(c->conv_width - 1) * (size_t)c->lru_width;
+        }
+        memcpy(dst->layer_a[i] + (size_t)dst_b * na, src->layer_a[i] + (size_t)src_b * na, na * sizeof(float));
+        memcpy(dst->layer_b[i] + (size_t)dst_b * nb, src->layer_b[i] + (size_t)src_b * nb, nb * sizeof(float));
+    }
+    dst->num_tokens[dst_b] = src->num_tokens[src_b];
+    return 0;
 }
 
 int gf_state_batch(const gf_state *s) { return s->B; }

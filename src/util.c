@@ -39,7 +39,15 @@ size_t gf_mul_sat(size_t a, size_t b) {
     return a * b;
 }
 
+int gf_check_regular(const char *path, gf_error *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) return gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return gf_fail(err, "%s: not a regular file", path);
+    return 0;
+}
+
 char *gf_read_text_file(const char *path, size_t max_bytes, size_t *len_out, gf_error *err) {
+    if (gf_check_regular(path, err) != 0) return NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
         gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
@@ -89,7 +97,8 @@ char *gf_read_text_file(const char *path, size_t max_bytes, size_t *len_out, gf_
 int gf_map_file(const char *path, gf_mapping *map, gf_error *err) {
     map->data = NULL;
     map->size = 0;
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) return gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -126,7 +135,7 @@ int gf_write_file_atomic(const char *path, const void *const *parts, const size_
     int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     if (n < 0 || (size_t)n >= sizeof tmp) return gf_fail(err, "%s: path too long", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return gf_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
+    if (fd < 0) return gf_fail(err, "%s: cannot create: %s", path, strerror(errno));
     for (int i = 0; i < nparts; i++) {
         const char *p = parts[i];
         size_t left = lens[i];

@@ -24,6 +24,9 @@ void *gf_calloc(size_t n, size_t size, const char *what, gf_error *err);
 /* a * b, or SIZE_MAX when it overflows (so a bounds check then fails). */
 size_t gf_mul_sat(size_t a, size_t b);
 
+/* Fails unless path names a regular file (so a FIFO never blocks a read). */
+int gf_check_regular(const char *path, gf_error *err);
+
 /* Reads a whole (small) file into a NUL-terminated buffer; max_bytes bounds
  * what is accepted. */
 char *gf_read_text_file(const char *path, size_t max_bytes, size_t *len_out, gf_error *err);

@@ -125,6 +125,13 @@ static void test_forward_bad_input(void **state) {
     expect_error(args, "nonexistent/config.json", "cannot open");
     snprintf(args, sizeof args, "forward --model %s --tokens %s/good.npy --out %s/no/such/dir/o.npy", g, tmp, tmp);
     expect_error(args, "no/such/dir/o.npy", NULL);
+    /* A FIFO in place of a file is refused, not waited on. */
+    char fifo_dir[600], cmdline[2048];
+    snprintf(fifo_dir, sizeof fifo_dir, "%s/fifo-model", tmp);
+    snprintf(cmdline, sizeof cmdline, "mkdir -p %s && cp %s/config.json %s/ && mkfifo %s/model.safetensors", fifo_dir, g, fifo_dir, fifo_dir);
+    assert_int_equal(system(cmdline), 0);
+    snprintf(args, sizeof args, "info --model %s", fifo_dir);
+    expect_error(args, "model.safetensors", "regular file");
     expect_error("forward --model", "--model", "value");
     expect_error("forward --bogus 1", "--bogus", NULL);
     expect_error("frobnicate", "frobnicate", NULL);

@@ -77,6 +77,10 @@ static void test_config_roundtrip_and_counts(void **state) {
     assert_int_equal(d.lru_width, 8);
     assert_int_equal(d.conv_width, 4);
     assert_int_equal(gf_config_validate(&d, "x", &err), 0);
+    d.eos_id = 10; /* token ids must be in the vocabulary */
+    assert_int_equal(gf_config_validate(&d, "x", &err), -1);
+    assert_non_null(strstr(err.msg, "eos_token_id"));
+    d.eos_id = 1;
     d.width = 9;
     assert_int_equal(gf_config_validate(&d, "x", &err), -1);
     assert_non_null(strstr(err.msg, "divisible"));
@@ -288,6 +292,10 @@ static void test_state_bookkeeping(void **state) {
     gf_model *m = gf_model_load(td_path("golden/griffin"), &err);
     if (!m) fail_msg("%s", err.msg);
     const gf_config *c = gf_model_config(m);
+    size_t file_bytes;
+    free(td_read(td_path("golden/griffin/model.safetensors"), &file_bytes));
+    assert_int_equal(gf_model_weight_bytes(m), file_bytes);
+    assert_string_equal(gf_model_weight_dtype(m), "F32");
     /* 4 recurrent layers x (h 64 + conv 3x64) + 2 attention x (2 x 8 x 32) floats + the counter */
     assert_int_equal(gf_state_bytes_per_seq(c), (4 * (64 + 192) + 2 * 512) * 4 + 8);
     gf_state *s = gf_state_new(m, 2, &err);
@@ -302,6 +310,16 @@ static void test_state_bookkeeping(void **state) {
     assert_int_equal(gf_state_num_tokens(s, 1), 1);
     assert_int_equal(gf_state_layer(s, 0, 1, &ls), 0);
     assert_true(td_max_abs(ls.rg_lru, 64) > 0);
+    /* Without segment positions, decoding continues from the token count:
+     * the same logits as passing positions 1 explicitly. */
+    float la[2 * 256], lb[2 * 256];
+    gf_state *s2 = gf_state_new(m, 2, &err);
+    int32_t p0[2] = {0, 0}, p1[2] = {1, 1};
+    assert_int_equal(gf_decode_step(m, s2, tok, p0, NULL, &err), 0);
+    assert_int_equal(gf_decode_step(m, s2, tok, p1, la, &err), 0);
+    assert_int_equal(gf_decode_step(m, s, tok, NULL, lb, &err), 0);
+    assert_memory_equal(la, lb, sizeof la);
+    gf_state_free(s2);
     gf_state_reset(s);
     assert_int_equal(gf_state_num_tokens(s, 1), 0);
     assert_true(td_max_abs(ls.rg_lru, 64) == 0);
@@ -312,6 +330,41 @@ static void test_state_bookkeeping(void **state) {
     assert_int_equal(gf_prefill(m, 2, 4, (int32_t[8]){0}, NULL, NULL, NULL, s3, &err), -1);
     gf_state_free(s3);
     gf_state_free(s);
+    gf_model_free(m);
+}
+
+/* A prompt prefilled once and copied into each row of a batch continues as a
+ * batch prefill of the same prompt would (to float rounding: OpenBLAS blocks
+ * a 1-row and a 2-row product differently). */
+static void test_state_copy(void **state) {
+    (void)state;
+    gf_error err;
+    gf_model *m = gf_model_load(td_path("golden/griffin"), &err);
+    if (!m) fail_msg("%s", err.msg);
+    int32_t prompt[22], prompt2[44];
+    for (int i = 0; i < 22; i++) prompt[i] = prompt2[i] = prompt2[22 + i] = (int32_t)((i * 37 + 11) % 256);
+    gf_state *one = gf_state_new(m, 1, &err), *copied = gf_state_new(m, 2, &err), *direct = gf_state_new(m, 2, &err);
+    gf_state *other = NULL;
+    assert_true(one && copied && direct);
+    assert_int_equal(gf_prefill(m, 1, 22, prompt, NULL, NULL, NULL, one, &err), 0);
+    assert_int_equal(gf_prefill(m, 2, 22, prompt2, NULL, NULL, NULL, direct, &err), 0);
+    for (int b = 0; b < 2; b++) assert_int_equal(gf_state_copy(copied, b, one, 0, &err), 0);
+    float la[2 * 256], lb[2 * 256];
+    int32_t tok[2] = {9, 9};
+    assert_int_equal(gf_decode_step(m, copied, tok, NULL, la, &err), 0);
+    assert_int_equal(gf_decode_step(m, direct, tok, NULL, lb, &err), 0);
+    assert_true(td_max_abs_diff(la, lb, 2 * 256) < 1e-5);
+    assert_true(td_max_abs_diff(la, la + 256, 256) == 0); /* both rows continue one prompt */
+    assert_int_equal(gf_state_copy(copied, 2, one, 0, &err), -1);
+    gf_model *m2 = gf_model_load(td_path("golden/hawk"), &err);
+    other = gf_state_new(m2, 1, &err);
+    assert_int_equal(gf_state_copy(copied, 0, other, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "different models"));
+    gf_state_free(other);
+    gf_model_free(m2);
+    gf_state_free(one);
+    gf_state_free(copied);
+    gf_state_free(direct);
     gf_model_free(m);
 }
 
@@ -374,6 +427,7 @@ int main(void) {
         cmocka_unit_test(test_init_statistics_and_determinism),
         cmocka_unit_test(test_prefill_matches_decode_on_init_model),
         cmocka_unit_test(test_state_bookkeeping),
+        cmocka_unit_test(test_state_copy),
 #if !defined(__SANITIZE_ADDRESS__)
         cmocka_unit_test(test_decode_allocates_nothing),
 #endif

@@ -16,7 +16,7 @@ int cli_error(const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     for (char *p = buf; *p; p++)
-        if (*p == '\n') *p = ' ';
+        if (*p == '\n' || *p == '\r') *p = ' ';
     fprintf(stderr, "griffin: error: %s\n", buf);
     return 1;
 }

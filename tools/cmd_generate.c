@@ -101,33 +101,33 @@ int cmd_generate(int argc, char **argv) {
     float *logits = NULL, *probs = NULL;
     int *done = NULL;
     gf_sampler *samplers = NULL;
-    gf_state *st = NULL;
+    gf_state *st = NULL, *one = NULL;
     size_t P = 0;
     if (parse_ids(ids_arg, &prompt, &P, V)) goto out;
     st = gf_state_new(m, B, &err);
-    tok = malloc((size_t)B * P * sizeof *tok);
-    pos = malloc((size_t)B * P * sizeof *pos);
+    one = st ? gf_state_new(m, 1, &err) : NULL;
+    tok = malloc(P * sizeof *tok + (size_t)B * sizeof *tok);
+    pos = malloc(P * sizeof *pos + (size_t)B * sizeof *pos);
     logits = malloc((size_t)B * V * sizeof *logits);
     probs = malloc((size_t)V * sizeof *probs);
     idx = malloc((size_t)V * sizeof *idx);
     out_ids = malloc(((size_t)B * (size_t)n_gen + 1) * sizeof *out_ids);
     done = calloc((size_t)B, sizeof *done);
     samplers = malloc((size_t)B * sizeof *samplers);
-    if (!st) { cli_error("%s", err.msg); goto out; }
+    if (!one) { cli_error("%s", err.msg); goto out; }
     if (!tok || !pos || !logits || !probs || !idx || !out_ids || !done || !samplers) { cli_error("out of memory"); goto out; }
     fprintf(stderr, "griffin: seed %llu\n", (unsigned long long)seed);
     for (int b = 0; b < B; b++)
         gf_sampler_init(&samplers[b], (float)temp, (int)top_k, (float)top_p, seed + 0x9e3779b97f4a7c15ull * (uint64_t)b);
     /* As the reference sampler: prefill all but the last prompt token, then
-     * feed the last one as the first decode step. */
+     * feed the last one as the first decode step. The prompt is prefilled once
+     * and its state copied into every sequence of the batch. */
     double t0 = cli_now();
     if (P > 1) {
+        for (size_t t = 0; t + 1 < P; t++) pos[t] = (int32_t)t;
+        if (gf_prefill(m, 1, (int)(P - 1), prompt, pos, NULL, NULL, one, &err)) { cli_error("%s", err.msg); goto out; }
         for (int b = 0; b < B; b++)
-            for (size_t t = 0; t + 1 < P; t++) {
-                tok[(size_t)b * (P - 1) + t] = prompt[t];
-                pos[(size_t)b * (P - 1) + t] = (int32_t)t;
-            }
-        if (gf_prefill(m, B, (int)(P - 1), tok, pos, NULL, NULL, st, &err)) { cli_error("%s", err.msg); goto out; }
+            if (gf_state_copy(st, b, one, 0, &err)) { cli_error("%s", err.msg); goto out; }
     }
     for (int b = 0; b < B; b++) {
         tok[b] = prompt[P - 1];
@@ -135,35 +135,38 @@ int cmd_generate(int argc, char **argv) {
     }
     if (gf_decode_step(m, st, tok, pos, logits, &err)) { cli_error("%s", err.msg); goto out; }
     double t1 = cli_now();
-    long produced = 0;
+    long produced = 0, decoded = 0;
     int alive = B;
     for (long step = 0; step < n_gen && alive > 0; step++) {
         for (int b = 0; b < B; b++) {
+            out_ids[(size_t)b * n_gen + step] = -1;
+            if (done[b]) continue; /* a finished row keeps feeding its last token */
             int next = gf_sample(&samplers[b], logits + (size_t)b * V, V, probs, idx);
-            out_ids[(size_t)b * n_gen + step] = done[b] ? -1 : next;
-            if (!done[b] && stop_at_eos && next == c->eos_id) {
+            tok[b] = next;
+            pos[b] = (int32_t)(P + (size_t)step);
+            if (stop_at_eos && next == c->eos_id) {
                 done[b] = 1;
                 alive--;
-                out_ids[(size_t)b * n_gen + step] = -1;
-            } else if (!done[b]) {
-                produced++;
+                continue;
             }
-            tok[b] = done[b] ? c->pad_id : next;
-            pos[b] = (int32_t)(P + (size_t)step);
+            out_ids[(size_t)b * n_gen + step] = next;
+            produced++;
         }
         if (B == 1 && out_ids[step] >= 0) {
             printf("%s%d", step ? " " : "", out_ids[step]);
             fflush(stdout);
         }
-        if (step + 1 < n_gen && alive > 0 && gf_decode_step(m, st, tok, pos, logits, &err)) {
-            cli_error("%s", err.msg);
-            goto out;
+        if (step + 1 < n_gen && alive > 0) {
+            if (gf_decode_step(m, st, tok, pos, logits, &err)) {
+                cli_error("%s", err.msg);
+                goto out;
+            }
+            decoded += alive;
         }
     }
     double t2 = cli_now();
     if (B == 1) {
         printf("\n");
-        fflush(stdout);
     } else {
         for (int b = 0; b < B; b++) {
             printf("[%d]", b);
@@ -172,14 +175,20 @@ int cmd_generate(int argc, char **argv) {
             printf("\n");
         }
     }
-    fprintf(stderr, "griffin: prompt %zu tokens x %d in %.1f ms (%.1f tokens/s); generated %ld tokens in %.1f ms (%.1f tokens/s)\n",
-            P, B, 1e3 * (t1 - t0), (double)P * B / (t1 - t0), produced, 1e3 * (t2 - t1),
-            produced > 0 ? (double)produced / (t2 - t1) : 0.0);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("stdout: write failed");
+        goto out;
+    }
+    fprintf(stderr, "griffin: prompt %zu tokens in %.1f ms (%.1f tokens/s); generated %ld tokens, "
+            "decoding %ld in %.1f ms (%.1f tokens/s, batch %d)\n",
+            P, 1e3 * (t1 - t0), (double)P / (t1 - t0), produced, decoded, 1e3 * (t2 - t1),
+            decoded > 0 ? (double)decoded / (t2 - t1) : 0.0, B);
     rc = 0;
 out:
     free(prompt); free(tok); free(pos); free(logits); free(probs); free(idx);
     free(out_ids); free(done); free(samplers);
     gf_state_free(st);
+    gf_state_free(one);
     gf_model_free(m);
     return rc;
 }

@@ -54,5 +54,6 @@ int cmd_info(int argc, char **argv) {
     printf("weights:          %s, %s mapped\n", gf_model_weight_dtype(m), wb);
     printf("decode state:     %s per sequence (%zu bytes)\n", sb, gf_state_bytes_per_seq(c));
     gf_model_free(m);
+    if (fflush(stdout) != 0 || ferror(stdout)) return cli_error("stdout: write failed");
     return 0;
 }

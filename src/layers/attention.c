@@ -113,27 +113,26 @@ void attention_step(float *out, const float *q, const float *k, const float *v,
         long n = (long)num_tokens[b];
         float *rk = ring_k + b * w * hd, *rv = ring_v + b * w * hd;
         long base = (long)w * floor_div(n, (long)w);
+        /* Slot j holds the latest position p < n with p % w == j, visible when
+         * it exists and is within w of n. Before the ring has wrapped (n < w)
+         * only slots 0..n-1 can be visible: the rest are skipped, not masked,
+         * so a step costs what the tokens seen cost, not the window. */
+        size_t nslots = n <= 0 ? 0 : (n < (long)w ? (size_t)n : w);
         for (size_t hh = 0; hh < H; hh++) {
             const float *qh = q + (b * H + hh) * hd;
             float *o = out + (b * H + hh) * hd;
-            /* Slot j holds the latest position p < n with p % w == j; visible
-             * when it exists and is within w of n. The new token is slot w. */
-            for (size_t j = 0; j <= w; j++) {
-                int visible = 1;
-                const float *kj = k + b * hd;
-                if (j < w) {
-                    long p = base + (long)j;
-                    if (p >= n) p -= (long)w;
-                    visible = p >= 0 && n - p <= (long)w;
-                    kj = rk + j * hd;
-                }
-                scores[j] = visible ? dot(qh, kj, hd) * scale : GF_MASKED_LOGIT;
+            for (size_t j = 0; j < nslots; j++) {
+                long p = base + (long)j;
+                if (p >= n) p -= (long)w;
+                int visible = p >= 0 && n - p <= (long)w;
+                scores[j] = visible ? dot(qh, rk + j * hd, hd) * scale : GF_MASKED_LOGIT;
             }
-            softmax_inplace(scores, w + 1);
+            scores[nslots] = dot(qh, k + b * hd, hd) * scale; /* the new token itself */
+            softmax_inplace(scores, nslots + 1);
             memset(o, 0, hd * sizeof *o);
-            for (size_t j = 0; j <= w; j++) {
+            for (size_t j = 0; j <= nslots; j++) {
                 float p = scores[j];
-                const float *vj = j < w ? rv + j * hd : v + b * hd;
+                const float *vj = j < nslots ? rv + j * hd : v + b * hd;
                 for (size_t d = 0; d < hd; d++) o[d] += p * vj[d];
             }
         }
