@@ -72,9 +72,10 @@ struct gf_state {
     gf_acts acts;
 };
 
-/* Runs the layer stack over acts->x [M, D]; used by prefill with M = B*T and
- * by decode with M = B, T = 1 (mode DECODE uses and updates the state). */
+/* x [M, D] = embedding rows of tokens [M] x the embedding scale; fails on an
+ * id outside the vocabulary before writing anything. */
 int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x, gf_error *err);
+/* logits [M, V] = xf [M, D] @ embedding^T, soft-capped when the model says so. */
 void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits, float *scratch);
 
 #endif

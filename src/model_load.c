@@ -189,14 +189,12 @@ static int bind_layer(loader *ld, int i, gf_error *err) {
                    ? -1 : 0;
     }
     size_t conv_dims[3] = {L, 1, W}, gate_dims[3] = {H, L / H, L / H}, gb_dims[2] = {H, L / H};
-    const float *conv_hf = NULL;
     if (get_mat(ld, err, &lw->lin_x, NAME("temporal_block.linear_x.weight"), L, D) ||
         get_vec1(ld, err, &lw->lin_x_b, NAME("temporal_block.linear_x.bias"), L) ||
         get_mat(ld, err, &lw->lin_y, NAME("temporal_block.linear_y.weight"), L, D) ||
         get_vec1(ld, err, &lw->lin_y_b, NAME("temporal_block.linear_y.bias"), L) ||
         get_mat(ld, err, &lw->lin_out, NAME("temporal_block.linear_out.weight"), D, L) ||
         get_vec1(ld, err, &lw->lin_out_b, NAME("temporal_block.linear_out.bias"), D) ||
-        get_vec(ld, err, &conv_hf, NAME("temporal_block.conv_1d.weight"), 3, conv_dims) ||
         get_vec1(ld, err, &lw->conv_b, NAME("temporal_block.conv_1d.bias"), L) ||
         get_vec1(ld, err, &lw->a_param, NAME("temporal_block.rg_lru.recurrent_param"), L) ||
         get_vec(ld, err, &lw->input_gate_b, NAME("temporal_block.rg_lru.input_gate_bias"), 2, gb_dims) ||
@@ -209,11 +207,14 @@ static int bind_layer(loader *ld, int i, gf_error *err) {
     if (!(t = get(ld, err, NAME("temporal_block.rg_lru.recurrent_gate_weight"), 3, gate_dims))) return -1;
     lw->a_gate = (gf_mat){t->dtype, t->data, L, L / H};
     /* HF stores the conv as [L, 1, W]; the kernels want the official [W, L]. */
+    if (!(t = get(ld, err, NAME("temporal_block.conv_1d.weight"), 3, conv_dims))) return -1;
     if ((size_t)(ld->arena_end - ld->arena_next) < W * L)
         return gf_fail(err, "internal error: small-tensor arena too small");
     float *cw = ld->arena_next;
+    size_t es = gf_dtype_size(t->dtype);
     for (size_t k = 0; k < W; k++)
-        for (size_t ch = 0; ch < L; ch++) cw[k * L + ch] = conv_hf[ch * W + k];
+        for (size_t ch = 0; ch < L; ch++)
+            gf_convert_to_f32(&cw[k * L + ch], (const char *)t->data + (ch * W + k) * es, t->dtype, 1);
     ld->arena_next += W * L;
     lw->conv_w = cw;
 #undef NAME
@@ -231,12 +232,11 @@ gf_model *gf_model_load(const char *dir, gf_error *err) {
     const gf_config *c = &m->cfg;
     size_t D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
     size_t W = (size_t)c->conv_width;
-    /* Per layer at most: 2 norms + MLP biases + recurrent vectors (conv twice:
-     * as stored and transposed). */
-    size_t per_layer = 2 * D + 2 * E + D + 3 * L + D + 2 * W * L + L + 2 * L + D;
+    /* Per layer at most: 2 norms + MLP biases + recurrent vectors. */
+    size_t per_layer = 2 * D + 2 * E + D + 3 * L + D + W * L + L + 2 * L + D;
     size_t small = D + (size_t)c->num_layers * per_layer;
-    /* The vectors are copies of tensors in the files (the conv twice, at 2 or
-     * more bytes an element), so never more floats than mapped bytes: a config
+    /* The vectors are copies of tensors in the files (at 2 or more bytes an
+     * element), so never more floats than mapped bytes: a config
      * that claims sizes the weights do not have then fails on a tensor shape,
      * not on allocating for the claim. */
     size_t mapped = 0;
