@@ -73,6 +73,18 @@ static int pop_best(int *idx, const float *p, int n) {
     return best;
 }
 
+/* Draws from candidates ids[0..n) (NULL: ids 0..n-1) with weights p[id]
+ * summing to total; fallback when rounding leaves the draw above the sum. */
+static int draw(gf_sampler *s, const float *p, const int *ids, int n, double total, int fallback) {
+    double r = gf_rng_uniform(s->rng) * total, cum = 0.0;
+    for (int i = 0; i < n; i++) {
+        int id = ids ? ids[i] : i;
+        cum += p[id];
+        if (r < cum) return id;
+    }
+    return fallback;
+}
+
 int gf_sample(gf_sampler *s, const float *logits, int V, float *p, int *idx) {
     int best = 0;
     for (int i = 1; i < V; i++)
@@ -86,14 +98,7 @@ int gf_sample(gf_sampler *s, const float *logits, int V, float *p, int *idx) {
     }
     int filter_p = s->top_p > 0.0f && s->top_p < 1.0f;
     int filter_k = s->top_k > 0 && s->top_k < V;
-    if (!filter_k && !filter_p) {
-        double r = gf_rng_uniform(s->rng) * total_all, cum = 0.0;
-        for (int i = 0; i < V; i++) {
-            cum += p[i];
-            if (r < cum) return i;
-        }
-        return best;
-    }
+    if (!filter_k && !filter_p) return draw(s, p, NULL, V, total_all, best);
     for (int i = 0; i < V; i++) idx[i] = i;
     for (int i = V / 2 - 1; i >= 0; i--) sift_down(idx, p, i, V);
     /* Popped candidates collect at the end: idx[V-1] best, idx[V-2] next... */
@@ -118,10 +123,12 @@ int gf_sample(gf_sampler *s, const float *logits, int V, float *p, int *idx) {
         double target = s->top_p * total_all;
         while (kept < V && total < target) total += p[pop_best(idx, p, V - kept++)];
     }
-    double r = gf_rng_uniform(s->rng) * total, cum = 0.0;
-    for (int i = 0; i < kept; i++) {
-        cum += p[idx[V - 1 - i]];
-        if (r < cum) return idx[V - 1 - i];
+    /* Best first, as the candidates were taken. */
+    int *cand = idx + V - kept;
+    for (int i = 0, j = kept - 1; i < j; i++, j--) {
+        int t = cand[i];
+        cand[i] = cand[j];
+        cand[j] = t;
     }
-    return idx[V - kept];
+    return draw(s, p, cand, kept, total, cand[kept - 1]);
 }

@@ -6,9 +6,22 @@
 #include "model.h"
 #include "util.h"
 
+/* Floats per sequence of a layer's two state parts: a = RG-LRU h [L] or keys
+ * [w, hd]; b = conv tail [W-1, L] or values [w, hd]. Each part is stored as
+ * one [B, n] block, so sequence b's part starts at b * n. */
+static void layer_parts(const gf_config *c, int i, size_t *na, size_t *nb) {
+    if (c->block_types[i] == GF_BLOCK_ATTENTION) {
+        *na = *nb = (size_t)c->window * (size_t)c->head_dim;
+    } else {
+        *na = (size_t)c->lru_width;
+        *nb = (size_t)(c->conv_width - 1) * (size_t)c->lru_width;
+    }
+}
+
 static size_t layer_floats_per_seq(const gf_config *c, int i) {
-    if (c->block_types[i] == GF_BLOCK_ATTENTION) return 2 * (size_t)c->window * (size_t)c->head_dim;
-    return (size_t)c->lru_width * (size_t)c->conv_width; /* h [L] + tail [W-1, L] */
+    size_t na, nb;
+    layer_parts(c, i, &na, &nb);
+    return na + nb;
 }
 
 size_t gf_state_bytes_per_seq(const gf_config *c) {
@@ -41,16 +54,11 @@ gf_state *gf_state_new(const gf_model *m, int batch, gf_error *err) {
     }
     float *p = s->arena;
     for (int i = 0; i < c->num_layers; i++) {
-        if (c->block_types[i] == GF_BLOCK_ATTENTION) {
-            size_t ring = B * (size_t)c->window * (size_t)c->head_dim;
-            s->layer_a[i] = p;
-            s->layer_b[i] = p + ring;
-            p += 2 * ring;
-        } else {
-            s->layer_a[i] = p;
-            s->layer_b[i] = p + B * (size_t)c->lru_width;
-            p += B * layer_floats_per_seq(c, i);
-        }
+        size_t na, nb;
+        layer_parts(c, i, &na, &nb);
+        s->layer_a[i] = p;
+        s->layer_b[i] = p + B * na;
+        p += B * (na + nb);
     }
     gf_acts_carve(m, B, s->work, &s->acts);
     return s;
@@ -81,14 +89,8 @@ int gf_state_copy(gf_state *dst, int dst_b, const gf_state *src, int src_b, gf_e
         return gf_fail(err, "state copy: sequence %d -> %d outside batches of %d and %d", src_b, dst_b, src->B, dst->B);
     const gf_config *c = &src->model->cfg;
     for (int i = 0; i < c->num_layers; i++) {
-        /* Both parts of a layer are [B, n] blocks: a is h or keys, b conv or values. */
         size_t na, nb;
-        if (c->block_types[i] == GF_BLOCK_ATTENTION) {
-            na = nb = (size_t)c->window * (size_t)c->head_dim;
-        } else {
-            na = (size_t)c->lru_width;
-            nb = (size_t)(c->conv_width - 1) * (size_t)c->lru_width;
-        }
+        layer_parts(c, i, &na, &nb);
         memcpy(dst->layer_a[i] + (size_t)dst_b * na, src->layer_a[i] + (size_t)src_b * na, na * sizeof(float));
         memcpy(dst->layer_b[i] + (size_t)dst_b * nb, src->layer_b[i] + (size_t)src_b * nb, nb * sizeof(float));
     }
@@ -106,14 +108,15 @@ int gf_state_layer(gf_state *s, int layer, int b, gf_layer_state *out) {
     const gf_config *c = &s->model->cfg;
     memset(out, 0, sizeof *out);
     if (layer < 0 || layer >= c->num_layers || b < 0 || b >= s->B) return -1;
-    size_t L = (size_t)c->lru_width, W = (size_t)c->conv_width;
-    size_t ring = (size_t)c->window * (size_t)c->head_dim;
+    size_t na, nb;
+    layer_parts(c, layer, &na, &nb);
+    float *a = s->layer_a[layer] + (size_t)b * na, *pb = s->layer_b[layer] + (size_t)b * nb;
     if (c->block_types[layer] == GF_BLOCK_ATTENTION) {
-        out->keys = s->layer_a[layer] + (size_t)b * ring;
-        out->values = s->layer_b[layer] + (size_t)b * ring;
+        out->keys = a;
+        out->values = pb;
     } else {
-        out->rg_lru = s->layer_a[layer] + (size_t)b * L;
-        out->conv = s->layer_b[layer] + (size_t)b * (W - 1) * L;
+        out->rg_lru = a;
+        out->conv = pb;
     }
     return 0;
 }
