@@ -11,17 +11,18 @@ ARCH    := -march=native
 endif
 OPT     ?= -O3 $(ARCH)
 CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
-           $(OPT) -g -Iinclude -Isrc $(shell pkg-config --cflags openblas libcjson 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs openblas libcjson 2>/dev/null || echo -lopenblas -lcjson) -lm
+           $(OPT) -g -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags openblas libcjson 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs openblas libcjson 2>/dev/null || echo -lopenblas -lcjson) -lm -fopenmp
 
-LIB_SRC  := $(wildcard src/*.c src/layers/*.c)
+LIB_SRC  := $(wildcard src/*.c src/layers/*.c src/tokenizer/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
-TESTS    := test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference
+TESTS    := test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
+            test_tokenizer_spm test_tokenizer_input test_text_cli
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test test-fast test-asan tests-built clean demo
+.PHONY: all test test-fast test-asan tests-built clean demo spm-fixtures
 all: $(BUILD)/griffin
 
 $(BUILD)/%.o: %.c
@@ -52,16 +53,24 @@ ASAN_OPT := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-saniti
 
 tests-built: $(BUILD)/griffin $(TESTS:%=$(BUILD)/tests/%)
 
+# Models trained by Debian's spm_train, and what spm_encode / spm_decode make
+# of the test lines: the reference the tokenizer tests compare against. Both
+# builds' tests share them.
+SPM_FIXTURES := build/spm-fixtures
+$(SPM_FIXTURES)/.stamp: tests/tokenizer/make_corpus.py tests/tokenizer/build_fixtures.sh
+	bash tests/tokenizer/build_fixtures.sh $(SPM_FIXTURES)
+spm-fixtures: $(SPM_FIXTURES)/.stamp
+
 # tests/run.sh prints the closing "tests: N passed, N failed" line.
-test-fast: tests-built
+test-fast: tests-built spm-fixtures
 	bash tests/run.sh "$(TESTS)" $(BUILD):optimised
 
-test-asan:
+test-asan: spm-fixtures
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
 	bash tests/run.sh "$(TESTS)" build-asan:asan+ubsan
 
 # Every test, optimised and under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: tests-built
+test: tests-built spm-fixtures
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
 	bash tests/run.sh "$(TESTS)" $(BUILD):optimised build-asan:asan+ubsan
 

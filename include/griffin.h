@@ -176,6 +176,60 @@ void gf_npy_free(gf_npy *a);
 int gf_npy_write(const char *path, gf_npy_dtype dtype, const size_t *shape, int ndim,
                  const void *data, gf_error *err);
 
+/* ---- tokenizer (SentencePiece) -------------------------------------------
+ * A SentencePiece tokenizer.model (BPE or unigram, with byte fallback,
+ * user-defined symbols and the nmt_nfkc / identity normalisers) that encodes
+ * and decodes exactly as SentencePiece does. The tokenizer is read-only once
+ * loaded: threads may share it, each with its own gf_tok_buf. */
+
+typedef struct gf_tokenizer gf_tokenizer;
+typedef struct gf_tok_buf gf_tok_buf;
+
+/* path: a tokenizer.model file, or a directory holding one. */
+gf_tokenizer *gf_tokenizer_load(const char *path, gf_error *err);
+/* Parses a serialized ModelProto; name labels error messages. */
+gf_tokenizer *gf_tokenizer_from_memory(const void *data, size_t n, const char *name,
+                                       gf_error *err);
+void gf_tokenizer_free(gf_tokenizer *t);
+int gf_tokenizer_vocab_size(const gf_tokenizer *t);
+/* The piece string of id (as stored, with U+2581 for spaces); NULL when id
+ * is outside the vocabulary. */
+const char *gf_tokenizer_piece(const gf_tokenizer *t, int id);
+/* The id whose piece is exactly `piece`, or -1. */
+int gf_tokenizer_find(const gf_tokenizer *t, const char *piece);
+/* The trainer's special ids (-1 when the model has none). */
+int gf_tokenizer_bos_id(const gf_tokenizer *t);
+int gf_tokenizer_eos_id(const gf_tokenizer *t);
+int gf_tokenizer_unk_id(const gf_tokenizer *t);
+
+/* Work space and results of gf_encode / gf_decode, reusable across calls. */
+gf_tok_buf *gf_tok_buf_new(void);
+void gf_tok_buf_free(gf_tok_buf *b);
+
+/* Encodes n bytes of text (any bytes: invalid UTF-8 is read as U+FFFD per
+ * bad byte, as SentencePiece does). *ids points into b until its next use.
+ * No BOS or EOS is added. */
+int gf_encode(const gf_tokenizer *t, const char *text, size_t n, gf_tok_buf *b,
+              const int32_t **ids, size_t *n_ids, gf_error *err);
+/* Decodes ids to text as spm_decode does; an id outside the vocabulary is an
+ * error. *text points into b (NUL-terminated) until its next use. */
+int gf_decode(const gf_tokenizer *t, const int32_t *ids, size_t n, gf_tok_buf *b,
+              const char **text, size_t *len, gf_error *err);
+
+/* Incremental decoding for streaming output: push ids one at a time and get
+ * the text that is now final. Bytes of a UTF-8 character split across
+ * byte-fallback pieces are held back until the character is complete (or
+ * proves invalid, giving U+FFFD). Pushing a whole sequence with at_start = 1
+ * and flushing gives exactly gf_decode's text; at_start = 0 continues a text
+ * (a leading space is kept). */
+typedef struct gf_detok_stream gf_detok_stream;
+gf_detok_stream *gf_detok_stream_new(const gf_tokenizer *t, int at_start, gf_error *err);
+int gf_detok_stream_push(gf_detok_stream *s, int32_t id, const char **text, size_t *len,
+                         gf_error *err);
+/* Emits any held-back bytes (as U+FFFD) at the end of the text. */
+void gf_detok_stream_flush(gf_detok_stream *s, const char **text, size_t *len);
+void gf_detok_stream_free(gf_detok_stream *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,11 +9,6 @@
 
 #include "testutil.h"
 
-static const char *bin(void) {
-    const char *b = getenv("GRIFFIN_BIN");
-    return b && *b ? b : "build/griffin";
-}
-
 static int count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
@@ -24,7 +19,7 @@ static int count_lines(const char *s) {
  * needles. */
 static void expect_error(const char *args, const char *needle1, const char *needle2) {
     char cmd[8192], err[4096];
-    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
+    snprintf(cmd, sizeof cmd, "%s %s", td_bin(), args);
     int rc = td_run(cmd, err, sizeof err);
     if (rc != 1 || count_lines(err) != 1 || !strstr(err, needle1) || (needle2 && !strstr(err, needle2)))
         fail_msg("`griffin %s`: exit %d, stderr: %s (wanted exit 1 and one line with '%s'%s%s)", args, rc, err,
@@ -34,7 +29,7 @@ static void expect_error(const char *args, const char *needle1, const char *need
 static void forward_matches(const char *model, const char *extra, const char *golden) {
     char cmd[8192], err[4096], out[512];
     snprintf(out, sizeof out, "%s/%s_%s.npy", td_tmpdir(), model, golden);
-    snprintf(cmd, sizeof cmd, "%s forward --model %s --tokens %s %s --out %s", bin(), td_path("golden/%s", model),
+    snprintf(cmd, sizeof cmd, "%s forward --model %s --tokens %s %s --out %s", td_bin(), td_path("golden/%s", model),
              td_path("golden/%s/tokens.npy", model), extra, out);
     int rc = td_run(cmd, err, sizeof err);
     if (rc != 0) fail_msg("%s: exit %d: %s", cmd, rc, err);
@@ -153,7 +148,7 @@ static void test_generate(void **state) {
     char cmd[4096], out[8192], out2[8192];
     /* Greedy: each generated token must be the argmax of a fresh prefill of
      * everything before it (an independent path through the engine). */
-    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 2,17,33,101 -n 12 --temp 0 --no-eos 2>/dev/null", bin(), g);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 2,17,33,101 -n 12 --temp 0 --no-eos 2>/dev/null", td_bin(), g);
     assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
     int32_t seq[64] = {2, 17, 33, 101};
     int n = 4;
@@ -178,18 +173,18 @@ static void test_generate(void **state) {
      * sequence. (The random hawk model: the golden griffin's logits are so
      * peaked that every seed samples the same tokens.) */
     const char *h = td_path("golden/hawk");
-    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 5,6 -n 20 --seed 7 --batch 3 --temp 1 --no-eos 2>/dev/null", bin(), h);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 5,6 -n 20 --seed 7 --batch 3 --temp 1 --no-eos 2>/dev/null", td_bin(), h);
     assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
     assert_int_equal(run_stdout(cmd, out2, sizeof out2), 0);
     assert_string_equal(out, out2);
     assert_int_equal(count_lines(out), 3);
     assert_non_null(strstr(out, "[2]"));
-    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 5,6 -n 20 --seed 8 --batch 3 --temp 1 --no-eos 2>/dev/null", bin(), h);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 5,6 -n 20 --seed 8 --batch 3 --temp 1 --no-eos 2>/dev/null", td_bin(), h);
     assert_int_equal(run_stdout(cmd, out2, sizeof out2), 0);
     assert_string_not_equal(out, out2);
     /* Speed is reported on stderr. */
     char err2[4096];
-    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 5 -n 4 --seed 1", bin(), g);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 5 -n 4 --seed 1", td_bin(), g);
     assert_int_equal(td_run(cmd, err2, sizeof err2), 0);
     assert_non_null(strstr(err2, "tokens/s"));
     /* Bad prompts. */
@@ -207,16 +202,16 @@ static void test_generate(void **state) {
 static void test_info_and_init(void **state) {
     (void)state;
     char cmd[4096], out[8192];
-    snprintf(cmd, sizeof cmd, "%s info --model %s", bin(), td_path("golden/griffin"));
+    snprintf(cmd, sizeof cmd, "%s info --model %s", td_bin(), td_path("golden/griffin"));
     assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "Griffin"));
     assert_non_null(strstr(out, "RRARRA"));
     assert_non_null(strstr(out, "334144")); /* parameters of the golden griffin */
     assert_non_null(strstr(out, "(8200 bytes)"));  /* decode state per sequence */
-    snprintf(cmd, sizeof cmd, "%s info --model %s", bin(), td_path("golden/hawk"));
+    snprintf(cmd, sizeof cmd, "%s info --model %s", td_bin(), td_path("golden/hawk"));
     assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "Hawk"));
-    snprintf(cmd, sizeof cmd, "%s info --model %s", bin(), td_path("golden/mqa"));
+    snprintf(cmd, sizeof cmd, "%s info --model %s", td_bin(), td_path("golden/mqa"));
     assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "MQA"));
     /* init writes a loadable model that generate runs. */
@@ -227,9 +222,9 @@ static void test_info_and_init(void **state) {
                       "\"num_hidden_layers\": 3, \"num_attention_heads\": 3, \"attention_window_size\": 16,"
                       "\"block_types\": [\"recurrent\", \"recurrent\", \"attention\"]}";
     td_write(cfgp, cfg, strlen(cfg));
-    snprintf(cmd, sizeof cmd, "%s init --config %s --out %s --seed 3 2>/dev/null", bin(), cfgp, dir);
+    snprintf(cmd, sizeof cmd, "%s init --config %s --out %s --seed 3 2>/dev/null", td_bin(), cfgp, dir);
     assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
-    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 2,3 -n 5 --temp 0 --no-eos 2>/dev/null", bin(), dir);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 2,3 -n 5 --temp 0 --no-eos 2>/dev/null", td_bin(), dir);
     assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
     int k = 0;
     char *s = out, *end;

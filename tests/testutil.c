@@ -80,6 +80,30 @@ void *td_read(const char *path, size_t *n) {
     return buf;
 }
 
+const char *td_bin(void) {
+    const char *b = getenv("GRIFFIN_BIN");
+    return b && *b ? b : "build/griffin";
+}
+
+const char *td_spm_fixtures(void) {
+    const char *d = getenv("GRIFFIN_SPM_FIXTURES");
+    return d && *d ? d : "build/spm-fixtures";
+}
+
+size_t td_parse_ids(const char *s, int32_t *ids, size_t cap) {
+    size_t n = 0;
+    char *end;
+    for (;;) {
+        while (*s == ' ' || *s == ',') s++;
+        long v = strtol(s, &end, 10);
+        if (end == s) break;
+        assert_true(n < cap);
+        ids[n++] = (int32_t)v;
+        s = end;
+    }
+    return n;
+}
+
 int td_run(const char *cmd, char *err_out, size_t err_cap) {
     char full[8192], errf[512];
     snprintf(errf, sizeof errf, "%s/stderr.txt", td_tmpdir());

@@ -28,6 +28,14 @@ double td_max_abs(const float *a, size_t n);
 void td_write(const char *path, const void *data, size_t n);
 /* Reads a whole file (malloc'ed); *n receives the size. */
 void *td_read(const char *path, size_t *n);
+/* The griffin binary under test (GRIFFIN_BIN, default build/griffin). */
+const char *td_bin(void);
+/* The spm_train-made tokenizer fixtures (GRIFFIN_SPM_FIXTURES, default
+ * build/spm-fixtures; `make spm-fixtures` builds them). */
+const char *td_spm_fixtures(void);
+/* Integers separated by spaces or commas ("12 7,99") into ids (at most cap,
+ * failing the test past that); returns the count. */
+size_t td_parse_ids(const char *s, int32_t *ids, size_t cap);
 /* Runs a shell command; returns its exit status, stderr into err_out. */
 int td_run(const char *cmd, char *err_out, size_t err_cap);
 

@@ -22,9 +22,22 @@ const char *cli_value(int argc, char **argv, int *i);
 void cli_set_threads(long n);
 double cli_now(void);
 
+/* DIR/tokenizer.model, loaded; *out stays NULL when there is none and it is
+ * not required. */
+int cli_model_tokenizer(const char *dir, int required, gf_tokenizer **out);
+/* Fails when the tokenizer has ids the model cannot embed. */
+int cli_check_vocab(const gf_tokenizer *tk, const char *dir, const gf_config *cfg);
+/* BOS (when >= 0) followed by the text's ids; *ids_out is malloc'ed. */
+int cli_encode_prompt(const gf_tokenizer *tk, const char *text, int bos, int32_t **ids_out, size_t *n_out);
+/* Writes ids (up to n, stopping at a negative one) as continuation text. */
+int cli_print_text(const gf_tokenizer *tk, const int32_t *ids, size_t n);
+
 int cmd_forward(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif

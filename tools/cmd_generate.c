@@ -2,13 +2,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
 
 static const char *USAGE =
     "usage: griffin generate --model DIR (--prompt-ids 2,17,33 | --prompt TEXT) [options]\n"
+    "  --prompt TEXT   text, encoded with DIR/tokenizer.model; BOS is prepended\n"
+    "  --prompt-ids L  token ids, comma-separated, used as given (no BOS added)\n"
+    "  With DIR/tokenizer.model the continuation is printed as text, streamed as it is\n"
+    "  produced; --ids prints token ids instead. Generation stops at EOS and at\n"
+    "  <end_of_turn> when the tokenizer has it.\n"
     "  -n N            tokens to generate per sequence (default 64)\n"
     "  --temp T        temperature; 0 = greedy (default 0.8)\n"
     "  --top-k K       keep the K most likely tokens; 0 = off (default 40)\n"
@@ -16,7 +20,8 @@ static const char *USAGE =
     "  --seed S        random seed (default: from the clock, printed on stderr)\n"
     "  --batch B       B independent sequences from the same prompt (default 1)\n"
     "  --threads N     OpenBLAS threads (default: all cores)\n"
-    "  --no-eos        keep going past the end-of-sequence token\n";
+    "  --no-eos        keep going past the end-of-sequence token\n"
+    "  --ids           print token ids even when the model has a tokenizer\n";
 
 #define MAX_PROMPT (1 << 20)
 
@@ -63,11 +68,12 @@ int cmd_generate(int argc, char **argv) {
     long n_gen = 64, top_k = 40, batch = 1, threads = 0;
     double temp = 0.8, top_p = 0.95;
     uint64_t seed = (uint64_t)time(NULL);
-    int stop_at_eos = 1;
+    int stop_at_eos = 1, want_ids = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
         if (!strcmp(a, "--no-eos")) { stop_at_eos = 0; continue; }
+        if (!strcmp(a, "--ids")) { want_ids = 1; continue; }
         if (!(v = cli_value(argc, argv, &i))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--prompt-ids")) ids_arg = v;
@@ -83,27 +89,30 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!model_dir || (!ids_arg && !text) || (ids_arg && text))
         return cli_error("generate needs --model and one of --prompt-ids or --prompt (see griffin generate --help)");
-    if (text) {
-        char tp[4096];
-        struct stat sb;
-        snprintf(tp, sizeof tp, "%s/tokenizer.model", model_dir);
-        if (stat(tp, &sb) != 0)
-            return cli_error("%s: not found: this model has no tokenizer, so give the prompt as --prompt-ids", tp);
-        return cli_error("%s: text prompts are not supported yet (the SentencePiece tokenizer is not built); give the prompt as --prompt-ids", tp);
-    }
     cli_set_threads(threads);
     gf_error err;
+    gf_tokenizer *tk = NULL;
+    if (cli_model_tokenizer(model_dir, text != NULL, &tk)) return 1;
     gf_model *m = gf_model_load(model_dir, &err);
-    if (!m) return cli_error("%s", err.msg);
+    if (!m) {
+        gf_tokenizer_free(tk);
+        return cli_error("%s", err.msg);
+    }
     const gf_config *c = gf_model_config(m);
     int V = c->vocab_size, B = (int)batch, rc = 1;
+    int end_of_turn = tk ? gf_tokenizer_find(tk, "<end_of_turn>") : -1;
+    int as_text = tk && !want_ids;
+    gf_detok_stream *stream = NULL;
     int32_t *prompt = NULL, *tok = NULL, *pos = NULL, *out_ids = NULL, *idx = NULL;
     float *logits = NULL, *probs = NULL;
     int *done = NULL;
     gf_sampler *samplers = NULL;
     gf_state *st = NULL, *one = NULL;
     size_t P = 0;
-    if (parse_ids(ids_arg, &prompt, &P, V)) goto out;
+    if (tk && cli_check_vocab(tk, model_dir, c)) goto out;
+    if (text ? cli_encode_prompt(tk, text, c->bos_id, &prompt, &P) : parse_ids(ids_arg, &prompt, &P, V))
+        goto out;
+    if (as_text && !(stream = gf_detok_stream_new(tk, 0, &err))) { cli_error("%s", err.msg); goto out; }
     st = gf_state_new(m, B, &err);
     one = st ? gf_state_new(m, 1, &err) : NULL;
     tok = malloc(P * sizeof *tok + (size_t)B * sizeof *tok);
@@ -144,7 +153,7 @@ int cmd_generate(int argc, char **argv) {
             int next = gf_sample(&samplers[b], logits + (size_t)b * V, V, probs, idx);
             tok[b] = next;
             pos[b] = (int32_t)(P + (size_t)step);
-            if (stop_at_eos && next == c->eos_id) {
+            if (stop_at_eos && (next == c->eos_id || next == end_of_turn)) {
                 done[b] = 1;
                 alive--;
                 continue;
@@ -153,7 +162,14 @@ int cmd_generate(int argc, char **argv) {
             produced++;
         }
         if (B == 1 && out_ids[step] >= 0) {
-            printf("%s%d", step ? " " : "", out_ids[step]);
+            if (as_text) {
+                const char *piece;
+                size_t len;
+                if (gf_detok_stream_push(stream, out_ids[step], &piece, &len, &err)) { cli_error("%s", err.msg); goto out; }
+                fwrite(piece, 1, len, stdout);
+            } else {
+                printf("%s%d", step ? " " : "", out_ids[step]);
+            }
             fflush(stdout);
         }
         if (step + 1 < n_gen && alive > 0) {
@@ -166,7 +182,19 @@ int cmd_generate(int argc, char **argv) {
     }
     double t2 = cli_now();
     if (B == 1) {
+        if (as_text) {
+            const char *rest;
+            size_t len;
+            gf_detok_stream_flush(stream, &rest, &len);
+            fwrite(rest, 1, len, stdout);
+        }
         printf("\n");
+    } else if (as_text) {
+        for (int b = 0; b < B; b++) {
+            printf("--- sequence %d\n", b);
+            if (cli_print_text(tk, out_ids + (size_t)b * n_gen, (size_t)n_gen)) goto out;
+            printf("\n");
+        }
     } else {
         for (int b = 0; b < B; b++) {
             printf("[%d]", b);
@@ -190,5 +218,7 @@ out:
     gf_state_free(st);
     gf_state_free(one);
     gf_model_free(m);
+    gf_detok_stream_free(stream);
+    gf_tokenizer_free(tk);
     return rc;
 }

@@ -14,7 +14,13 @@ static void usage(FILE *f) {
             "            logits [B, T, V] of int32 tokens [B, T] (prefill, or prefill N then decode)\n"
             "  generate  --model DIR (--prompt-ids 2,17,33 | --prompt TEXT) [-n N] [--temp T]\n"
             "            [--top-k K] [--top-p P] [--seed S] [--batch B] [--threads N]\n"
-            "            sample a continuation; tokens on stdout, speed on stderr\n"
+            "            sample a continuation; text (or ids) on stdout, speed on stderr\n"
+            "  chat      --model DIR [--temp T] [--system TEXT] ...\n"
+            "            talk to an instruction-tuned model (Gemma turn format)\n"
+            "  tokenize  --tokenizer FILE [--threads N] [--pieces]\n"
+            "            each stdin line's token ids (as spm_encode --output_format=id)\n"
+            "  detokenize --tokenizer FILE\n"
+            "            each stdin line of ids back to text (as spm_decode --input_format=id)\n"
             "  info      --model DIR\n"
             "            architecture, parameters, decode-state size, memory\n"
             "  init      --config CONFIG.json --out DIR [--seed S]\n"
@@ -37,5 +43,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "detokenize")) return cmd_detokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     return cli_error("unknown command '%s' (griffin --help lists the commands)", cmd);
 }

@@ -3,7 +3,9 @@
 #   --reference  also python3-torch, for the tests against the PyTorch reference
 #                (reference/griffin_ref.py); without it those tests report skipped.
 set -euo pipefail
-pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev)
+# sentencepiece (spm_train/spm_encode/spm_decode) and python3: the tokenizer
+# tests train their reference models and compare against the spm tools.
+pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev sentencepiece python3)
 for arg in "$@"; do
   case "$arg" in
     --reference) pkgs+=(python3-torch python3-numpy) ;;

@@ -1,0 +1,224 @@
+/* Text in, text out, end to end: a model directory made with `griffin init`
+ * plus a tokenizer trained by spm_train (the Gemma-like fixture), driven
+ * through `griffin generate --prompt` and `griffin chat`.
+ *
+ *  - generate's streamed text is what spm_decode makes of the ids it
+ *    sampled, and its prompt is BOS + spm_encode's ids;
+ *  - generation stops at <end_of_turn> (a model is edited so that token is
+ *    the certain next one);
+ *  - chat keeps its state between turns: its second reply equals what
+ *    generate produces from the whole conversation's ids, fed afresh. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+#include "testutil.h"
+
+/* Runs cmd; its stdout into out (cap bytes), stderr into err. */
+static void run(const char *cmd, char *out, size_t cap, char *err, size_t err_cap) {
+    char full[16384], path[4096];
+    snprintf(path, sizeof path, "%s/stdout.txt", td_tmpdir());
+    /* a subshell, so td_run's own stdout redirection does not override ours */
+    snprintf(full, sizeof full, "((%s) > %s)", cmd, path);
+    int rc = td_run(full, err, err_cap);
+    if (rc != 0) fail_msg("%s: exit %d: %s", cmd, rc, err);
+    size_t n;
+    char *s = td_read(path, &n);
+    assert_true(n < cap);
+    memcpy(out, s, n);
+    out[n] = 0;
+    free(s);
+}
+
+static char model_dir[4096];
+
+static int setup(void **state) {
+    (void)state;
+    char cmd[16384], err[4096], cfg[4096];
+    snprintf(model_dir, sizeof model_dir, "%s/model", td_tmpdir());
+    snprintf(cfg, sizeof cfg, "%s/config.json", td_tmpdir());
+    /* 4000 ids as the fixture tokenizer; Gemma's special ids (pad 0, eos 1,
+     * bos 2), which the fixture was trained with. */
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("{\"vocab_size\": 4000, \"hidden_size\": 64, \"intermediate_size\": 192,"
+          " \"num_hidden_layers\": 3, \"num_attention_heads\": 2, \"lru_width\": 64,"
+          " \"attention_window_size\": 16, \"conv1d_width\": 4, \"logits_soft_cap\": 30.0,"
+          " \"block_types\": [\"recurrent\", \"recurrent\", \"attention\"]}\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s init --config %s --out %s --seed 7 && cp %s/gemma_bpe.model %s/tokenizer.model",
+             td_bin(), cfg, model_dir, td_spm_fixtures(), model_dir);
+    if (td_run(cmd, err, sizeof err) != 0) {
+        print_message("setup failed: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void test_generate_text_matches_spm_decode(void **state) {
+    (void)state;
+    static char ids_out[1 << 16], text_out[1 << 16], want[1 << 16], err[4096], enc[1 << 16];
+    char cmd[16384];
+    const char *prompt = "The quick brown fox 123";
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt '%s' -n 40 --temp 0.9 --seed 5 --ids", td_bin(),
+             model_dir, prompt);
+    run(cmd, ids_out, sizeof ids_out, err, sizeof err);
+    /* prompt length: BOS + spm_encode's ids */
+    snprintf(cmd, sizeof cmd, "printf '%%s\\n' '%s' | spm_encode --model=%s/tokenizer.model --output_format=id",
+             prompt, model_dir);
+    run(cmd, enc, sizeof enc, want, sizeof want);
+    int32_t ids[4096];
+    size_t n_prompt = td_parse_ids(enc, ids, 4096) + 1;
+    char needle[64];
+    snprintf(needle, sizeof needle, "prompt %zu tokens", n_prompt);
+    if (!strstr(err, needle)) fail_msg("wanted '%s' in: %s", needle, err);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt '%s' -n 40 --temp 0.9 --seed 5", td_bin(), model_dir,
+             prompt);
+    run(cmd, text_out, sizeof text_out, err, sizeof err);
+    char ids_file[4096];
+    snprintf(ids_file, sizeof ids_file, "%s/gen.ids", td_tmpdir());
+    td_write(ids_file, ids_out, strlen(ids_out));
+    snprintf(cmd, sizeof cmd, "spm_decode --model=%s/tokenizer.model --input_format=id < %s", model_dir, ids_file);
+    run(cmd, want, sizeof want, err, sizeof err);
+    size_t n_gen = td_parse_ids(ids_out, ids, 4096);
+    print_message("    generated %zu tokens; text: %.60s...\n", n_gen, text_out);
+    assert_true(n_gen > 0);
+    /* The Gemma-like tokenizer adds no dummy prefix, so the continuation's
+     * text is spm_decode's text of the same ids. */
+    assert_string_equal(text_out, want);
+}
+
+/* Makes <end_of_turn> the certain next token: the last layer's MLP bias is
+ * set to a large multiple of that token's (tied) embedding row, so the final
+ * stream points along it and its logit dominates. */
+static void force_end_of_turn(const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    gf_st_file f;
+    gf_error err;
+    if (gf_st_open(path, &f, &err)) fail_msg("%s", err.msg);
+    const gf_st_tensor *emb = gf_st_find(&f, "model.embed_tokens.weight");
+    const gf_st_tensor *bias = gf_st_find(&f, "model.layers.2.mlp_block.down_proj.bias");
+    assert_non_null(emb);
+    assert_non_null(bias);
+    size_t D = emb->shape[1];
+    int eot = 5; /* <end_of_turn>: the fixture's second user-defined symbol after 4 specials */
+    float *row = malloc(D * sizeof *row);
+    memcpy(row, (const float *)emb->data + (size_t)eot * D, D * sizeof *row);
+    for (size_t i = 0; i < D; i++) row[i] *= 1000.0f;
+    size_t off = (size_t)((const uint8_t *)bias->data - (const uint8_t *)f.map.data);
+    gf_st_close(&f);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, (long)off, SEEK_SET), 0);
+    assert_int_equal(fwrite(row, sizeof *row, D, fp), D);
+    fclose(fp);
+    free(row);
+}
+
+static void test_stops_at_end_of_turn(void **state) {
+    (void)state;
+    static char out[1 << 16], err[4096];
+    char cmd[16384], dir[4096];
+    snprintf(dir, sizeof dir, "%s/eot-model", td_tmpdir());
+    snprintf(cmd, sizeof cmd, "cp -r %s %s", model_dir, dir);
+    assert_int_equal(td_run(cmd, err, sizeof err), 0);
+    /* the fixture puts <end_of_turn> at id 5 */
+    snprintf(cmd, sizeof cmd, "echo 5 | spm_decode --model=%s/tokenizer.model --input_format=id", dir);
+    run(cmd, out, sizeof out, err, sizeof err);
+    assert_string_equal(out, "<end_of_turn>\n");
+    force_end_of_turn(dir);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt hello -n 8 --temp 0", td_bin(), dir);
+    run(cmd, out, sizeof out, err, sizeof err);
+    assert_string_equal(out, "\n");
+    assert_non_null(strstr(err, "generated 0 tokens"));
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt hello -n 2 --temp 0 --no-eos", td_bin(), dir);
+    run(cmd, out, sizeof out, err, sizeof err);
+    assert_string_equal(out, "<end_of_turn><end_of_turn>\n");
+    /* chat: every reply is empty, and the next turn starts by closing it */
+    snprintf(cmd, sizeof cmd, "printf 'hi\\nagain\\n' | %s chat --model %s --temp 0 --log-ids %s/eot.log", td_bin(), dir,
+             td_tmpdir());
+    run(cmd, out, sizeof out, err, sizeof err);
+    assert_string_equal(out, "\n\n");
+}
+
+static void test_chat_keeps_state(void **state) {
+    (void)state;
+    static char out[1 << 16], err[4096], gen[1 << 16], logbuf[1 << 16];
+    char cmd[16384], log[4096];
+    snprintf(log, sizeof log, "%s/chat.log", td_tmpdir());
+    remove(log);
+    snprintf(cmd, sizeof cmd,
+             "printf 'Hello, who are you?\\nTell me more \\\\\\nabout that.\\n' | %s chat --model %s --temp 0 -n 12 "
+             "--log-ids %s",
+             td_bin(), model_dir, log);
+    run(cmd, out, sizeof out, err, sizeof err);
+    /* log: turn-1 prompt, reply 1, turn-2 prompt, reply 2 */
+    size_t n;
+    char *l = td_read(log, &n);
+    assert_true(n < sizeof logbuf);
+    memcpy(logbuf, l, n);
+    logbuf[n] = 0;
+    free(l);
+    char *line[4];
+    char *p = logbuf;
+    for (int i = 0; i < 4; i++) {
+        line[i] = p;
+        p = strchr(p, '\n');
+        assert_non_null(p);
+        *p++ = 0;
+    }
+    static int32_t hist[8192], reply2[512], want2[512];
+    size_t nh = 0;
+    for (int i = 0; i < 3; i++) nh += td_parse_ids(line[i], hist + nh, 8192 - nh);
+    size_t nr = td_parse_ids(line[3], reply2, 512);
+    assert_int_equal(hist[0], 2);            /* BOS */
+    assert_true(nr > 0);
+    /* turn 2 starts by closing turn 1 with <end_of_turn> */
+    assert_int_equal(strtol(line[2], NULL, 10), 5);
+    /* Fed afresh, the whole history gives the same second reply. */
+    char *ids_arg = malloc(nh * 8 + 1), *w = ids_arg;
+    for (size_t i = 0; i < nh; i++) w += sprintf(w, "%s%d", i ? "," : "", hist[i]);
+    size_t cmd_len = strlen(ids_arg) + 1024;
+    char *gcmd = malloc(cmd_len);
+    snprintf(gcmd, cmd_len, "%s generate --model %s --prompt-ids %s -n %zu --temp 0 --ids", td_bin(), model_dir,
+             ids_arg, nr);
+    run(gcmd, gen, sizeof gen, err, sizeof err);
+    size_t ng = td_parse_ids(gen, want2, 512);
+    print_message("    history %zu tokens; second reply %zu tokens, fresh run %zu tokens\n", nh, nr, ng);
+    assert_int_equal(ng, nr);
+    assert_memory_equal(want2, reply2, nr * sizeof *reply2);
+    free(ids_arg);
+    free(gcmd);
+}
+
+static void test_prompt_needs_tokenizer(void **state) {
+    (void)state;
+    char cmd[16384], err[4096], dir[4096];
+    snprintf(dir, sizeof dir, "%s/no-tok", td_tmpdir());
+    snprintf(cmd, sizeof cmd, "cp -r %s %s && rm %s/tokenizer.model", model_dir, dir, dir);
+    assert_int_equal(td_run(cmd, err, sizeof err), 0);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt hi", td_bin(), dir);
+    assert_int_equal(td_run(cmd, err, sizeof err), 1);
+    assert_non_null(strstr(err, "tokenizer.model"));
+    snprintf(cmd, sizeof cmd, "echo hi | %s chat --model %s", td_bin(), dir);
+    assert_int_equal(td_run(cmd, err, sizeof err), 1);
+    assert_non_null(strstr(err, "tokenizer.model"));
+    /* a tokenizer without the turn pieces cannot chat */
+    snprintf(cmd, sizeof cmd, "cp %s/nfkc_bpe.model %s/tokenizer.model && echo hi | %s chat --model %s", td_spm_fixtures(),
+             dir, td_bin(), dir);
+    assert_int_equal(td_run(cmd, err, sizeof err), 1);
+    assert_non_null(strstr(err, "<start_of_turn>"));
+}
+
+int main(void) {
+    atexit(td_remove_tmpdir);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generate_text_matches_spm_decode),
+        cmocka_unit_test(test_stops_at_end_of_turn),
+        cmocka_unit_test(test_chat_keeps_state),
+        cmocka_unit_test(test_prompt_needs_tokenizer),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds the tokenizer tests' reference data in OUTDIR: the corpus and test
+# lines (make_corpus.py), four models trained by Debian's spm_train, and
+# what spm_encode / spm_decode make of the test lines and of random ids.
+# The C tests then only compare. Takes well under a minute on 2 cores.
+#
+# usage: tests/tokenizer/build_fixtures.sh OUTDIR
+set -euo pipefail
+out=${1:?usage: build_fixtures.sh OUTDIR}
+here=$(cd "$(dirname "$0")" && pwd)
+for tool in spm_train spm_encode spm_decode python3; do
+  command -v "$tool" >/dev/null || { echo "build_fixtures: $tool not found (bash tools/install-deps.sh installs it)" >&2; exit 1; }
+done
+mkdir -p "$out"
+rm -f "$out/.stamp"
+start=$(date +%s)
+python3 "$here/make_corpus.py" "$out"
+
+common=(--input="$out/corpus.txt" --num_threads=2 --minloglevel=2 --input_sentence_size=0)
+train() { # name, then spm_train flags
+  local name=$1; shift
+  spm_train "${common[@]}" --model_prefix="$out/$name" "$@" >"$out/$name.train.log" 2>&1 ||
+    { cat "$out/$name.train.log" >&2; exit 1; }
+}
+# Gemma's kind: BPE, identity normalisation, no dummy prefix, whitespace kept,
+# byte fallback, digits split, Gemma's special ids and turn symbols.
+train gemma_bpe --model_type=bpe --vocab_size=4000 --normalization_rule_name=identity \
+  --add_dummy_prefix=false --remove_extra_whitespaces=false --byte_fallback=true --split_digits=true \
+  --allow_whitespace_only_pieces=true --pad_id=0 --eos_id=1 --bos_id=2 --unk_id=3 \
+  --pad_piece='<pad>' --eos_piece='<eos>' --bos_piece='<bos>' \
+  --user_defined_symbols='<start_of_turn>,<end_of_turn>,<mask>,<2mass>,[@BOS@]' --character_coverage=0.9995
+# spm_train's defaults: nmt_nfkc, dummy prefix, extra whitespace removed, no byte fallback.
+train nfkc_bpe --model_type=bpe --vocab_size=3000
+train nfkc_unigram --model_type=unigram --vocab_size=3000
+# Unigram with byte fallback, identity, dummy prefix kept with whitespace, and
+# user-defined and control symbols.
+train unigram_bytes --model_type=unigram --vocab_size=2000 --byte_fallback=true \
+  --normalization_rule_name=identity --add_dummy_prefix=true --remove_extra_whitespaces=false \
+  --user_defined_symbols='<start_of_turn>,<end_of_turn>,foo_bar' --control_symbols='<ctrl1>,<ctrl2>' \
+  --split_digits=true
+
+lines() { wc -l <"$1" | tr -d ' '; }
+for m in gemma_bpe nfkc_bpe nfkc_unigram unigram_bytes; do
+  model="$out/$m.model"
+  for set in lines lines_invalid; do
+    spm_encode --model="$model" --output_format=id <"$out/$set.txt" >"$out/$m.$set.ids"
+    spm_decode --model="$model" --input_format=id <"$out/$m.$set.ids" >"$out/$m.$set.decoded"
+    if [ "$(lines "$out/$set.txt")" != "$(lines "$out/$m.$set.ids")" ]; then
+      echo "build_fixtures: spm_encode gave a different number of lines for $set.txt" >&2
+      exit 1
+    fi
+  done
+  # Random id sequences, weighted towards what decoding treats specially:
+  # control and unknown ids, byte pieces in any order (broken UTF-8), pieces
+  # starting with U+2581 at the start of a line.
+  python3 - "$out/$m.vocab" "$out/$m.random.ids" <<'PY'
+import random, sys
+vocab = [line.split("\t")[0] for line in open(sys.argv[1], encoding="utf-8")]
+rng = random.Random(len(vocab))
+# <0x0A> would put a newline in the decoded text and break the line pairing
+special = [i for i, p in enumerate(vocab) if p.startswith("<") and p.endswith(">") and p != "<0x0A>"]
+byte = [i for i, p in enumerate(vocab) if p.startswith("<0x") and p != "<0x0A>"] or special
+space = [i for i, p in enumerate(vocab) if p.startswith("\u2581")] or [0]
+with open(sys.argv[2], "w") as f:
+    for n in range(400):
+        ids = []
+        for _ in range(rng.randrange(0, 41) if n % 25 else 0):
+            r = rng.random()
+            ids.append(rng.choice(special if r < 0.15 else byte if r < 0.45 else space if r < 0.6
+                                  else [i for i in range(len(vocab)) if vocab[i] != "<0x0A>"]))
+        if ids and rng.random() < 0.3:
+            ids[0] = rng.choice(space)
+        f.write(" ".join(map(str, ids)) + "\n")
+PY
+  spm_decode --model="$model" --input_format=id <"$out/$m.random.ids" >"$out/$m.random.decoded"
+  echo "build_fixtures: $m: $(lines "$out/$m.vocab") pieces, $(lines "$out/lines.txt") + $(lines "$out/lines_invalid.txt") test lines" >&2
+done
+echo "build_fixtures: corpus $(wc -c <"$out/corpus.txt") bytes; done in $(( $(date +%s) - start )) s" >&2
+touch "$out/.stamp"

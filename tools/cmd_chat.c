@@ -1,0 +1,240 @@
+/* griffin chat: a conversation with an instruction-tuned model in the Gemma
+ * turn format
+ *
+ *   <bos><start_of_turn>user\n{message}<end_of_turn>\n<start_of_turn>model\n
+ *   {reply}<end_of_turn>\n<start_of_turn>user\n ...
+ *
+ * The decode state is kept between turns: each new turn feeds only its own
+ * tokens, so a turn costs the same however long the conversation is (the
+ * recurrent state is fixed-size; local attention sees its window). The
+ * first turn is prefilled; later turns are fed token by token through the
+ * decode step, which is exact but slower than a prefill for long messages. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char *USAGE =
+    "usage: griffin chat --model DIR [options]\n"
+    "  Reads your messages from stdin, one per line (end a line with '\\' to continue the\n"
+    "  message on the next), and streams the model's replies to stdout. DIR needs a\n"
+    "  tokenizer.model with the <start_of_turn> and <end_of_turn> pieces.\n"
+    "  Lines starting with '/': /reset forgets the conversation, /quit ends it.\n"
+    "  -n N            most tokens per reply (default 1024)\n"
+    "  --temp T        temperature; 0 = greedy (default 0.7)\n"
+    "  --top-k K       (default 40)\n"
+    "  --top-p P       (default 0.95)\n"
+    "  --seed S        random seed (default: from the clock)\n"
+    "  --system TEXT   instructions put before the first message (Gemma has no system turn)\n"
+    "  --log-ids FILE  append every token id fed or generated, one turn per line\n"
+    "  --threads N     OpenBLAS threads (default: all cores)\n";
+
+typedef struct {
+    const gf_model *m;
+    const gf_tokenizer *tk;
+    gf_state *st;
+    gf_sampler smp;
+    gf_tok_buf *tb;
+    float *logits, *probs;
+    int *idx;
+    int V, bos, eos, end_of_turn;
+    int64_t fed;      /* tokens in the state */
+    FILE *log;
+    double t_feed, t_gen;
+    long n_feed, n_gen;
+} chat;
+
+/* Feeds text's tokens (after BOS when bos >= 0); logits then predict the
+ * next token. An empty state is prefilled; a used one is stepped. */
+static int feed(chat *c, const char *text, int bos) {
+    gf_error err;
+    const int32_t *ids;
+    size_t n;
+    if (gf_encode(c->tk, text, strlen(text), c->tb, &ids, &n, &err)) return cli_error("%s", err.msg);
+    int32_t *all = malloc((n + 1) * sizeof *all);
+    if (!all) return cli_error("out of memory");
+    size_t k = 0;
+    if (bos >= 0) all[k++] = bos;
+    memcpy(all + k, ids, n * sizeof *ids);
+    n += k;
+    double t0 = cli_now();
+    int rc = 0;
+    size_t i = 0;
+    if (c->fed == 0 && n > 1) {
+        if (gf_prefill(c->m, 1, (int)(n - 1), all, NULL, NULL, NULL, c->st, &err)) rc = cli_error("%s", err.msg);
+        i = n - 1;
+    }
+    for (; i < n && !rc; i++)
+        if (gf_decode_step(c->m, c->st, &all[i], NULL, c->logits, &err)) rc = cli_error("%s", err.msg);
+    if (!rc && c->log) {
+        for (size_t j = 0; j < n; j++) fprintf(c->log, "%s%d", j ? " " : "", all[j]);
+        fputc('\n', c->log);
+    }
+    c->fed += (int64_t)n;
+    c->n_feed += (long)n;
+    c->t_feed += cli_now() - t0;
+    free(all);
+    return rc;
+}
+
+/* Samples the reply, streaming its text, until <end_of_turn>, EOS or
+ * max_tokens. The stopping token is not fed: the next turn's text starts
+ * with <end_of_turn>, which closes the reply either way. */
+static int reply(chat *c, long max_tokens) {
+    gf_error err;
+    gf_detok_stream *s = gf_detok_stream_new(c->tk, 0, &err);
+    if (!s) return cli_error("%s", err.msg);
+    double t0 = cli_now();
+    int rc = 0;
+    const char *text;
+    size_t len;
+    for (long i = 0; i < max_tokens && !rc; i++) {
+        int32_t next = gf_sample(&c->smp, c->logits, c->V, c->probs, c->idx);
+        if (next == c->end_of_turn || next == c->eos) break;
+        if (c->log) fprintf(c->log, "%s%d", i ? " " : "", next);
+        if (gf_detok_stream_push(s, next, &text, &len, &err)) {
+            rc = cli_error("%s", err.msg);
+            break;
+        }
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+        c->n_gen++;
+        /* fed even when it is the last one allowed, so the state holds the
+         * whole reply the next turn follows */
+        if (gf_decode_step(c->m, c->st, &next, NULL, c->logits, &err)) rc = cli_error("%s", err.msg);
+        c->fed++;
+    }
+    gf_detok_stream_flush(s, &text, &len);
+    fwrite(text, 1, len, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (c->log) fputc('\n', c->log);
+    gf_detok_stream_free(s);
+    c->t_gen += cli_now() - t0;
+    if (ferror(stdout)) return cli_error("stdout: write failed: %s", strerror(errno));
+    return rc;
+}
+
+/* One message: lines joined while they end in a backslash. NULL at EOF. */
+static char *read_message(int interactive) {
+    char *msg = NULL, *line = NULL;
+    size_t msg_len = 0, cap = 0;
+    for (;;) {
+        if (interactive) fputs(msg ? "... " : "> ", stderr);
+        ssize_t got = getline(&line, &cap, stdin);
+        if (got < 0) break;
+        if (got > 0 && line[got - 1] == '\n') line[--got] = 0;
+        int more = got > 0 && line[got - 1] == '\\';
+        if (more) line[--got] = '\n';
+        char *g = realloc(msg, msg_len + (size_t)got + 1);
+        if (!g) break;
+        msg = g;
+        memcpy(msg + msg_len, line, (size_t)got);
+        msg_len += (size_t)got;
+        msg[msg_len] = 0;
+        if (!more) break;
+    }
+    free(line);
+    return msg;
+}
+
+int cmd_chat(int argc, char **argv) {
+    const char *model_dir = NULL, *system = NULL, *log_path = NULL;
+    long n_max = 1024, top_k = 40, threads = 0;
+    double temp = 0.7, top_p = 0.95;
+    uint64_t seed = (uint64_t)time(NULL);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
+        if (!(v = cli_value(argc, argv, &i))) return 1;
+        if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
+        else if (!strcmp(a, "--system")) system = v;
+        else if (!strcmp(a, "--log-ids")) log_path = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if (cli_int(a, v, 1, 1L << 30, &n_max)) return 1; }
+        else if (!strcmp(a, "--temp")) { if (cli_float(a, v, 0, 1e6, &temp)) return 1; }
+        else if (!strcmp(a, "--top-k")) { if (cli_int(a, v, 0, 1L << 30, &top_k)) return 1; }
+        else if (!strcmp(a, "--top-p")) { if (cli_float(a, v, 0, 1, &top_p)) return 1; }
+        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { if (cli_u64(a, v, &seed)) return 1; }
+        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { if (cli_int(a, v, 0, 1024, &threads)) return 1; }
+        else return cli_error("chat: unknown option '%s' (see griffin chat --help)", a);
+    }
+    if (!model_dir) return cli_error("chat needs --model DIR (see griffin chat --help)");
+    cli_set_threads(threads);
+    chat c;
+    memset(&c, 0, sizeof c);
+    gf_tokenizer *tk = NULL;
+    if (cli_model_tokenizer(model_dir, 1, &tk)) return 1;
+    c.tk = tk;
+    gf_error err;
+    gf_model *m = gf_model_load(model_dir, &err);
+    int rc = 1;
+    char *msg = NULL, *turn = NULL;
+    if (!m) { cli_error("%s", err.msg); goto out; }
+    c.m = m;
+    const gf_config *cfg = gf_model_config(m);
+    c.V = cfg->vocab_size;
+    c.bos = cfg->bos_id;
+    c.eos = cfg->eos_id;
+    if (cli_check_vocab(tk, model_dir, cfg)) goto out;
+    c.end_of_turn = gf_tokenizer_find(tk, "<end_of_turn>");
+    if (c.end_of_turn < 0 || gf_tokenizer_find(tk, "<start_of_turn>") < 0) {
+        cli_error("%s/tokenizer.model: no <start_of_turn>/<end_of_turn> pieces, so this is not an "
+                  "instruction-tuned Gemma tokenizer; use griffin generate --prompt", model_dir);
+        goto out;
+    }
+    if (log_path && !(c.log = fopen(log_path, "a"))) {
+        cli_error("%s: cannot open: %s", log_path, strerror(errno));
+        goto out;
+    }
+    c.st = gf_state_new(m, 1, &err);
+    c.tb = gf_tok_buf_new();
+    c.logits = malloc((size_t)c.V * sizeof *c.logits);
+    c.probs = malloc((size_t)c.V * sizeof *c.probs);
+    c.idx = malloc((size_t)c.V * sizeof *c.idx);
+    if (!c.st) { cli_error("%s", err.msg); goto out; }
+    if (!c.tb || !c.logits || !c.probs || !c.idx) { cli_error("out of memory"); goto out; }
+    gf_sampler_init(&c.smp, (float)temp, (int)top_k, (float)top_p, seed);
+    int interactive = isatty(0);
+    if (interactive)
+        fprintf(stderr, "griffin: chatting with %s (seed %llu); /reset, /quit, Ctrl-D to end\n", model_dir,
+                (unsigned long long)seed);
+    while ((msg = read_message(interactive)) != NULL) {
+        if (!strcmp(msg, "/quit")) break;
+        if (!strcmp(msg, "/reset")) {
+            gf_state_reset(c.st);
+            c.fed = 0;
+            free(msg);
+            msg = NULL;
+            continue;
+        }
+        const char *sys = c.fed == 0 && system ? system : "";
+        size_t need = strlen(msg) + strlen(sys) + 128;
+        free(turn);
+        if (!(turn = malloc(need))) { cli_error("out of memory"); goto out; }
+        snprintf(turn, need, "%s<start_of_turn>user\n%s%s%s<end_of_turn>\n<start_of_turn>model\n",
+                 c.fed ? "<end_of_turn>\n" : "", sys, *sys ? "\n\n" : "", msg);
+        if (feed(&c, turn, c.fed ? -1 : c.bos)) goto out;
+        if (reply(&c, n_max)) goto out;
+        free(msg);
+        msg = NULL;
+    }
+    fprintf(stderr, "griffin: read %ld tokens in %.1f s, generated %ld in %.1f s (%.1f tokens/s)\n", c.n_feed,
+            c.t_feed, c.n_gen, c.t_gen, c.t_gen > 0 ? (double)c.n_gen / c.t_gen : 0.0);
+    rc = 0;
+out:
+    free(msg);
+    free(turn);
+    if (c.log) fclose(c.log);
+    gf_state_free(c.st);
+    gf_tok_buf_free(c.tb);
+    free(c.logits);
+    free(c.probs);
+    free(c.idx);
+    gf_model_free(m);
+    gf_tokenizer_free(tk);
+    return rc;
+}
