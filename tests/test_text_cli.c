@@ -33,6 +33,17 @@ static void run(const char *cmd, char *out, size_t cap, char *err, size_t err_ca
 
 static char model_dir[4096];
 
+/* A tiny Griffin config with the given vocabulary size. */
+static void write_config(const char *path, int vocab) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"vocab_size\": %d, \"hidden_size\": 64, \"intermediate_size\": 192,"
+            " \"num_hidden_layers\": 3, \"num_attention_heads\": 2, \"lru_width\": 64,"
+            " \"attention_window_size\": 16, \"conv1d_width\": 4, \"logits_soft_cap\": 30.0,"
+            " \"block_types\": [\"recurrent\", \"recurrent\", \"attention\"]}\n", vocab);
+    fclose(f);
+}
+
 static int setup(void **state) {
     (void)state;
     char cmd[16384], err[4096], cfg[4096];
@@ -40,13 +51,7 @@ static int setup(void **state) {
     snprintf(cfg, sizeof cfg, "%s/config.json", td_tmpdir());
     /* 4000 ids as the fixture tokenizer; Gemma's special ids (pad 0, eos 1,
      * bos 2), which the fixture was trained with. */
-    FILE *f = fopen(cfg, "w");
-    assert_non_null(f);
-    fputs("{\"vocab_size\": 4000, \"hidden_size\": 64, \"intermediate_size\": 192,"
-          " \"num_hidden_layers\": 3, \"num_attention_heads\": 2, \"lru_width\": 64,"
-          " \"attention_window_size\": 16, \"conv1d_width\": 4, \"logits_soft_cap\": 30.0,"
-          " \"block_types\": [\"recurrent\", \"recurrent\", \"attention\"]}\n", f);
-    fclose(f);
+    write_config(cfg, 4000);
     snprintf(cmd, sizeof cmd, "%s init --config %s --out %s --seed 7 && cp %s/gemma_bpe.model %s/tokenizer.model",
              td_bin(), cfg, model_dir, td_spm_fixtures(), model_dir);
     if (td_run(cmd, err, sizeof err) != 0) {
@@ -193,6 +198,29 @@ static void test_chat_keeps_state(void **state) {
     free(gcmd);
 }
 
+/* A model with more ids than the tokenizer has pieces (4096 vs 4000) never
+ * samples an id the tokenizer cannot print. Unmasked, 200 draws at
+ * temperature 1 over the whole vocabulary would hit one of the 96 extra ids
+ * with probability ~99%. */
+static void test_padded_vocabulary(void **state) {
+    (void)state;
+    static char out[1 << 16], err[4096];
+    char cmd[16384], dir[4096], cfg[4096];
+    snprintf(dir, sizeof dir, "%s/padded", td_tmpdir());
+    snprintf(cfg, sizeof cfg, "%s/padded.json", td_tmpdir());
+    write_config(cfg, 4096);
+    snprintf(cmd, sizeof cmd, "%s init --config %s --out %s --seed 3 && cp %s/gemma_bpe.model %s/tokenizer.model",
+             td_bin(), cfg, dir, td_spm_fixtures(), dir);
+    if (td_run(cmd, err, sizeof err) != 0) fail_msg("%s: %s", cmd, err);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt hi -n 200 --temp 1 --top-k 0 --top-p 1 --seed 1 --ids --no-eos",
+             td_bin(), dir);
+    run(cmd, out, sizeof out, err, sizeof err);
+    static int32_t ids[512];
+    size_t n = td_parse_ids(out, ids, 512);
+    assert_int_equal(n, 200);
+    for (size_t i = 0; i < n; i++) assert_true(ids[i] >= 0 && ids[i] < 4000);
+}
+
 static void test_prompt_needs_tokenizer(void **state) {
     (void)state;
     char cmd[16384], err[4096], dir[4096];
@@ -218,6 +246,7 @@ int main(void) {
         cmocka_unit_test(test_generate_text_matches_spm_decode),
         cmocka_unit_test(test_stops_at_end_of_turn),
         cmocka_unit_test(test_chat_keeps_state),
+        cmocka_unit_test(test_padded_vocabulary),
         cmocka_unit_test(test_prompt_needs_tokenizer),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -167,6 +167,8 @@ static void test_small_model_works(void **state) {
     assert_int_equal(gf_tokenizer_find(t, "<start_of_turn>"), 9);
     assert_int_equal(gf_tokenizer_find(t, "nope"), -1);
     assert_int_equal(gf_tokenizer_bos_id(t), 1);
+    assert_int_equal(gf_tokenizer_eos_id(t), 2);
+    assert_int_equal(gf_tokenizer_unk_id(t), 0);
     assert_string_equal(gf_tokenizer_piece(t, 7), "ab");
     assert_null(gf_tokenizer_piece(t, -1));
     assert_null(gf_tokenizer_piece(t, gf_tokenizer_vocab_size(t)));
@@ -196,6 +198,48 @@ static void test_invalid_utf8_input(void **state) {
     assert_int_equal(gf_decode(t, broken, 3, b, &text, &len, &err), 0);
     assert_string_equal(text, "\xEF\xBF\xBD\xEF\xBF\xBD" "a");
     gf_tok_buf_free(b);
+    gf_tokenizer_free(t);
+}
+
+/* Streaming holds a character's bytes back until it is complete; a run that
+ * ends early flushes as U+FFFD per byte. */
+static void test_stream_holds_back_split_characters(void **state) {
+    (void)state;
+    gf_tokenizer *t = load_ok();
+    gf_error err;
+    gf_detok_stream *s = gf_detok_stream_new(t, 0, &err);
+    assert_non_null(s);
+    const char *text;
+    size_t len;
+    /* "€" is E2 82 AC: nothing until the third byte */
+    assert_int_equal(gf_detok_stream_push(s, 10 + 0xE2, &text, &len, &err), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(gf_detok_stream_push(s, 10 + 0x82, &text, &len, &err), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(gf_detok_stream_push(s, 10 + 0xAC, &text, &len, &err), 0);
+    assert_int_equal(len, 3);
+    assert_memory_equal(text, "\xE2\x82\xAC", 3);
+    /* a continuation, so the leading ▁ of "▁a" stays a space */
+    assert_int_equal(gf_detok_stream_push(s, 6, &text, &len, &err), 0);
+    assert_int_equal(len, 2);
+    assert_memory_equal(text, " a", 2);
+    /* an unfinished character at the end */
+    assert_int_equal(gf_detok_stream_push(s, 10 + 0xF0, &text, &len, &err), 0);
+    assert_int_equal(gf_detok_stream_push(s, 10 + 0x9F, &text, &len, &err), 0);
+    assert_int_equal(len, 0);
+    gf_detok_stream_flush(s, &text, &len);
+    assert_int_equal(len, 6);
+    assert_memory_equal(text, "\xEF\xBF\xBD\xEF\xBF\xBD", 6);
+    gf_detok_stream_free(s);
+    /* from memory, as from a file */
+    pbw w = make_model(defaults());
+    gf_tokenizer *m = gf_tokenizer_from_memory(w.p, w.n, "in-memory", &err);
+    assert_non_null(m);
+    assert_int_equal(gf_tokenizer_vocab_size(m), gf_tokenizer_vocab_size(t));
+    gf_tokenizer_free(m);
+    assert_null(gf_tokenizer_from_memory(w.p, w.n / 2, "half", &err));
+    expect_msg(&err, "half", "");
+    free(w.p);
     gf_tokenizer_free(t);
 }
 
@@ -443,6 +487,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_model_works),
         cmocka_unit_test(test_invalid_utf8_input),
+        cmocka_unit_test(test_stream_holds_back_split_characters),
         cmocka_unit_test(test_ids_outside_vocabulary),
         cmocka_unit_test(test_hostile_fields),
         cmocka_unit_test(test_wire_garbage),

@@ -93,7 +93,9 @@ static int reply(chat *c, long max_tokens) {
     const char *text;
     size_t len;
     for (long i = 0; i < max_tokens && !rc; i++) {
-        int32_t next = gf_sample(&c->smp, c->logits, c->V, c->probs, c->idx);
+        /* only ids the tokenizer can print (see generate) */
+        int V_sample = gf_tokenizer_vocab_size(c->tk) < c->V ? gf_tokenizer_vocab_size(c->tk) : c->V;
+        int32_t next = gf_sample(&c->smp, c->logits, V_sample, c->probs, c->idx);
         if (next == c->end_of_turn || next == c->eos) break;
         if (c->log) fprintf(c->log, "%s%d", i ? " " : "", next);
         if (gf_detok_stream_push(s, next, &text, &len, &err)) {

@@ -102,6 +102,10 @@ int cmd_generate(int argc, char **argv) {
     int V = c->vocab_size, B = (int)batch, rc = 1;
     int end_of_turn = tk ? gf_tokenizer_find(tk, "<end_of_turn>") : -1;
     int as_text = tk && !want_ids;
+    /* A model may have more ids than its tokenizer has pieces (padded
+     * vocabularies); ids past the tokenizer could not be printed, so they are
+     * never sampled. */
+    int V_sample = tk && gf_tokenizer_vocab_size(tk) < V ? gf_tokenizer_vocab_size(tk) : V;
     gf_detok_stream *stream = NULL;
     int32_t *prompt = NULL, *tok = NULL, *pos = NULL, *out_ids = NULL, *idx = NULL;
     float *logits = NULL, *probs = NULL;
@@ -150,7 +154,7 @@ int cmd_generate(int argc, char **argv) {
         for (int b = 0; b < B; b++) {
             out_ids[(size_t)b * n_gen + step] = -1;
             if (done[b]) continue; /* a finished row keeps feeding its last token */
-            int next = gf_sample(&samplers[b], logits + (size_t)b * V, V, probs, idx);
+            int next = gf_sample(&samplers[b], logits + (size_t)b * V, V_sample, probs, idx);
             tok[b] = next;
             pos[b] = (int32_t)(P + (size_t)step);
             if (stop_at_eos && (next == c->eos_id || next == end_of_turn)) {

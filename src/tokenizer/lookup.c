@@ -36,8 +36,18 @@ uint64_t str_hash(const char *s, size_t n) {
         n -= 8;
     }
     if (n) {
-        uint64_t w = 0;
-        memcpy(&w, s, n);
+        /* the last 1..7 bytes without a byte loop: two overlapping 4-byte
+         * loads, or first/middle/last byte for 1..3 */
+        uint64_t w;
+        if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, s, 4);
+            memcpy(&b, s + n - 4, 4);
+            w = (uint64_t)a | (uint64_t)b << 32;
+        } else {
+            w = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+                (uint64_t)(unsigned char)s[n - 1] << 16;
+        }
         h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
         h ^= h >> 29;
     }
@@ -54,27 +64,31 @@ int str_map_build(str_map *m, const char *const *keys, const uint32_t *lens, int
     m->mask = (uint32_t)(cap - 1);
     m->slots = malloc(cap * sizeof *m->slots);
     if (!m->slots) return gf_fail(err, "tokenizer: out of memory for the piece table");
-    memset(m->slots, 0xff, cap * sizeof *m->slots);
+    for (size_t i = 0; i < cap; i++) m->slots[i] = (str_slot){-1, 0};
     for (int id = 0; id < n_keys; id++) {
         if (!want[id]) continue;
-        uint32_t i = (uint32_t)str_hash(keys[id], lens[id]) & m->mask;
-        while (m->slots[i] >= 0) {
-            int32_t o = m->slots[i];
+        uint64_t h = str_hash(keys[id], lens[id]);
+        uint32_t tag = (uint32_t)(h >> 32);
+        uint32_t i = (uint32_t)h & m->mask;
+        while (m->slots[i].id >= 0) {
+            int32_t o = m->slots[i].id;
             if (lens[o] == lens[id] && !memcmp(keys[o], keys[id], lens[id]))
                 return gf_fail(err, "piece '%s' is defined twice (ids %d and %d)", keys[id], o, id);
             i = (i + 1) & m->mask;
         }
-        m->slots[i] = id;
+        m->slots[i] = (str_slot){id, tag};
     }
     return 0;
 }
 
 int32_t str_map_find(const str_map *m, const char *s, size_t n) {
     if (!m->slots) return -1;
-    for (uint32_t i = (uint32_t)str_hash(s, n) & m->mask;; i = (i + 1) & m->mask) {
-        int32_t id = m->slots[i];
-        if (id < 0) return -1;
-        if (m->lens[id] == n && !memcmp(m->keys[id], s, n)) return id;
+    uint64_t h = str_hash(s, n);
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
+        str_slot sl = m->slots[i];
+        if (sl.id < 0) return -1;
+        if (sl.tag == tag && m->lens[sl.id] == n && !memcmp(m->keys[sl.id], s, n)) return sl.id;
     }
 }
 

@@ -30,10 +30,18 @@ enum { SPM_UNIGRAM = 1, SPM_BPE = 2, SPM_WORD = 3, SPM_CHAR = 4 };
 
 /* ---- byte-string -> id map (open addressing) ---------------------------- */
 
+/* A slot keeps 32 bits of the key's hash beside the id, so a probe that
+ * misses is settled without touching the piece strings (most BPE lookups
+ * miss: most adjacent pairs are not pieces). */
+typedef struct {
+    int32_t id; /* -1: empty */
+    uint32_t tag;
+} str_slot;
+
 typedef struct {
     const char *const *keys; /* the tokenizer's piece strings, by id */
     const uint32_t *lens;
-    int32_t *slots;          /* id, or -1 for an empty slot */
+    str_slot *slots;
     uint32_t mask;           /* slot count - 1 (a power of two) */
 } str_map;
 
