@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -126,7 +127,9 @@ int cmd_tokenize(int argc, char **argv) {
     if (!out || !tb) { cli_error("out of memory"); goto done; }
     for (int t = 0; t < T; t++)
         if (!(tb[t] = gf_tok_buf_new())) { cli_error("out of memory"); goto done; }
-    int eof = 0;
+    /* At a terminal, answer each line as it is typed rather than waiting
+     * for a full block. */
+    int eof = 0, interactive = isatty(fileno(in));
     while (!eof || have > 0) {
         /* Fill the block; a line longer than the block grows it. */
         if (!eof) {
@@ -137,7 +140,13 @@ int cmd_tokenize(int argc, char **argv) {
                 buf = g;
                 cap = nc;
             }
-            size_t got = fread(buf + have, 1, cap - have, in);
+            size_t got;
+            if (interactive) {
+                got = fgets(buf + have, (int)(cap - have > INT32_MAX ? INT32_MAX : cap - have), in)
+                          ? strlen(buf + have) : 0;
+            } else {
+                got = fread(buf + have, 1, cap - have, in);
+            }
             have += got;
             if (got == 0) {
                 if (ferror(in)) { cli_error("%s: read failed: %s", in_name, strerror(errno)); goto done; }
@@ -185,6 +194,7 @@ int cmd_tokenize(int argc, char **argv) {
                 cli_error("stdout: write failed: %s", strerror(errno));
                 goto done;
             }
+        if (interactive) fflush(stdout);
         memmove(buf, buf + pos, have - pos);
         have -= pos;
     }

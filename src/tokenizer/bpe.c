@@ -92,6 +92,7 @@ static int resegment(const gf_tokenizer *t, const char *s, const unused_merge *u
 int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err) {
     b->n_seg = 0;
     if (n == 0) return 0;
+    if (n > INT32_MAX / 4) return gf_fail(err, "tokenizer: a line of %zu bytes is too long", n);
     /* One work block: n symbols, and at most 2 pushes per merge plus the
      * n - 1 initial pairs, so 3n heap entries. */
     size_t need = n * sizeof(sym) + 3 * n * sizeof(pair) + 64;
