@@ -151,10 +151,18 @@ HARD = [
     "if (a &&  b) { c(); }", "https://example.com/path?q=1&r=2#frag", "user@example.com",
     "C:\\Windows\\System32", "$HOME/.config", "~~~ ``` *** ___", "a" * 3000, "ab " * 1000,
     " ".join(["word"] * 500), "日本" * 700,
+    # every C0 control but NUL and LF, then every C1 control
+    "".join(map(chr, [*range(1, 10), 11, 12, *range(13, 32), 127])) + " all C0",
+    "all C1 " + "".join(map(chr, range(0x80, 0xA0))),
+    "\r\r\r", " \t", "\ufeffbom at start", "\u0301 combining mark first", "\ufe0f lone selector",
+    "spaces\u2000\u2002\u2009\u200a\u202f\u205f\u1680mixed", "line\u2028sep and para\u2029sep",
+    "soft\u00adhyphen", "\ufdfd long NFKC expansion", "¨ ¯ ´ NFKC to space", "\ufffd replacement char",
+    "\uffff noncharacter \U0010ffff", "Ⓐⓑ ㍱ ㋿", " " * 3000, "7" * 3000, "👨‍👩‍👧‍👦" * 120,
 ]
 
 
-def test_lines(rng, prose):
+def test_lines(rng, prose, seen):
+    """HARD, then held-out prose and synthesised lines the corpus does not hold."""
     lines = list(HARD)
     while len(lines) < 700:
         r = rng.random()
@@ -168,7 +176,9 @@ def test_lines(rng, prose):
         if rng.random() < 0.2:
             pos = rng.randrange(len(line) + 1)
             line = line[:pos] + rng.choice(["  ", "\t", " \t", "\x01", "\u00a0", "\u3000", "   "]) + line[pos:]
-        lines.append(line.replace("\n", " "))
+        line = line.replace("\n", " ")
+        if line not in seen:
+            lines.append(line)
     return lines
 
 
@@ -180,8 +190,18 @@ def invalid_lines(rng, valid):
     out = [b + b" tail" for b in INVALID] + [b"head " + b for b in INVALID]
     while len(out) < 60:
         a, b = rng.choice(valid).encode(), rng.choice(valid).encode()
-        out.append(a[: rng.randrange(len(a) + 1)] + rng.choice(INVALID) + b)
+        line = a[: rng.randrange(len(a) + 1)] + rng.choice(INVALID) + b
+        if not valid_utf8(line):  # a cut sequence can complete a stray byte
+            out.append(line)
     return out
+
+
+def valid_utf8(b):
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def write_lines(path, lines):
@@ -199,12 +219,22 @@ def main():
     prose = stdlib_lines(rng, 3 << 20)
     rng.shuffle(prose)
     held_out, train_prose = prose[:3000], prose[3000:]
-    write_lines(os.path.join(out, "corpus.txt"), corpus(rng, train_prose, int(1.3 * (1 << 20))))
-    lines = test_lines(random.Random(7), held_out)
+    train = corpus(rng, train_prose, int(1.3 * (1 << 20)))
+    lines = test_lines(random.Random(7), held_out, set(train))
+    bad = invalid_lines(random.Random(8), lines)
+    # spm_train wants valid UTF-8 and short lines; spm_encode pairs lines by '\n'
+    assert sum(len(l.encode()) + 1 for l in train) >= 1.2e6
+    assert all(len(l.encode()) < 4000 and "\n" not in l for l in train)
+    assert len(lines) >= 600 and not any("\n" in l for l in lines)
+    assert len(bad) >= 20 and not any(b"\n" in b for b in bad)
+    assert not any(map(valid_utf8, bad))
+    write_lines(os.path.join(out, "corpus.txt"), train)
     write_lines(os.path.join(out, "lines.txt"), lines)
-    write_lines(os.path.join(out, "lines_invalid.txt"), invalid_lines(random.Random(8), lines))
+    write_lines(os.path.join(out, "lines_invalid.txt"), bad)
     if "--big" in sys.argv[2:]:
-        write_lines(os.path.join(out, "big.txt"), corpus(random.Random(9), prose, 10 << 20))
+        big = corpus(random.Random(9), prose, 10 << 20)
+        assert abs(sum(len(l.encode()) + 1 for l in big) / (10 << 20) - 1) < 0.05
+        write_lines(os.path.join(out, "big.txt"), big)
 
 
 if __name__ == "__main__":
