@@ -14,11 +14,19 @@ int gf_fail(gf_error *err, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        char raw[sizeof err->msg];
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
-        /* One line, always: messages may quote file contents. */
-        for (char *p = err->msg; *p; p++)
-            if (*p == '\n' || *p == '\r') *p = ' ';
+        /* One printable line, always: messages may quote file contents or
+         * input text, so control bytes are written as \xNN. */
+        size_t o = 0;
+        for (const unsigned char *p = (const unsigned char *)raw; *p && o + 5 < sizeof err->msg; p++) {
+            if (*p < 0x20 || *p == 0x7f)
+                o += (size_t)snprintf(err->msg + o, sizeof err->msg - o, "\\x%02X", *p);
+            else
+                err->msg[o++] = (char)*p;
+        }
+        err->msg[o] = 0;
     }
     return -1;
 }

@@ -242,8 +242,30 @@ static void test_info_and_init(void **state) {
     expect_error(args, "does-not-exist", NULL);
 }
 
+/* Every command: a mistyped option is named as unknown, even as the last
+ * word, and a real option with nothing after it is named as short of a value. */
+static void test_option_errors(void **state) {
+    (void)state;
+    static const struct {
+        const char *cmd, *value_opt;
+    } cmds[] = {{"forward", "--tokens"}, {"generate", "--prompt"}, {"chat", "--system"}, {"info", "--model"},
+                {"init", "--config"},    {"tokenize", "--input"},  {"detokenize", "--tokenizer"}};
+    char args[256], want[256];
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        snprintf(args, sizeof args, "%s --bogus", cmds[i].cmd);
+        snprintf(want, sizeof want, "%s: unknown option '--bogus'", cmds[i].cmd);
+        expect_error(args, want, NULL);
+        snprintf(args, sizeof args, "%s --bogus 3", cmds[i].cmd);
+        expect_error(args, want, NULL);
+        snprintf(args, sizeof args, "%s %s", cmds[i].cmd, cmds[i].value_opt);
+        snprintf(want, sizeof want, "%s: option %s needs a value", cmds[i].cmd, cmds[i].value_opt);
+        expect_error(args, want, NULL);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_option_errors),
         cmocka_unit_test(test_forward_modes),
         cmocka_unit_test(test_forward_bad_input),
         cmocka_unit_test(test_generate),

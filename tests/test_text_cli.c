@@ -233,6 +233,11 @@ static void test_prompt_needs_tokenizer(void **state) {
     snprintf(cmd, sizeof cmd, "echo hi | %s chat --model %s", td_bin(), dir);
     assert_int_equal(td_run(cmd, err, sizeof err), 1);
     assert_non_null(strstr(err, "tokenizer.model"));
+    /* a message past the token limit (the fixture tokenizer splits digits:
+     * one token each) is refused before anything is fed */
+    snprintf(cmd, sizeof cmd, "python3 -c 'print(\"7\" * 1100000)' | %s chat --model %s", td_bin(), model_dir);
+    assert_int_equal(td_run(cmd, err, sizeof err), 1);
+    if (!strstr(err, "message: ") || !strstr(err, "more than the 1048576 allowed")) fail_msg("stderr: %s", err);
     /* a tokenizer without the turn pieces cannot chat */
     snprintf(cmd, sizeof cmd, "cp %s/nfkc_bpe.model %s/tokenizer.model && echo hi | %s chat --model %s", td_spm_fixtures(),
              dir, td_bin(), dir);

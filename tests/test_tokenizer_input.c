@@ -81,12 +81,15 @@ typedef struct {
     int empty_piece;
     int duplicate;
     int bos_id;
+    int missing_byte;   /* leave out the byte piece <0x41> */
+    int user_nul;       /* a user-defined piece with a NUL byte inside */
+    int control_char;   /* "~" as a CONTROL piece */
     const uint8_t *charsmap;
     size_t charsmap_len;
 } spec;
 
 static spec defaults(void) {
-    spec s = {2, 1, 1, 0, 0, 0, 1, NULL, 0};
+    spec s = {2, 1, 1, 0, 0, 0, 1, 0, 0, 0, NULL, 0};
     return s;
 }
 
@@ -102,7 +105,16 @@ static pbw make_model(spec s) {
     if (s.empty_piece) w_piece(&w, "", 0, 0);
     if (s.duplicate) w_piece(&w, "ab", -9, 0);
     if (s.bad_byte_piece) w_piece(&w, "<0xZZ>", 0, 6);
+    if (s.control_char) w_piece(&w, "~", 0, 3);
+    if (s.user_nul) {
+        pbw m = {0};
+        w_len(&m, 1, "x\0y", 3);
+        w_float(&m, 2, 0);
+        w_int(&m, 3, 4);
+        w_msg(&w, 1, &m);
+    }
     for (int b = 0; b < 256 && s.byte_fallback; b++) {
+        if (s.missing_byte && b == 0x41) continue;
         char p[8];
         snprintf(p, sizeof p, "<0x%02X>", b);
         w_piece(&w, p, 0, 6);
@@ -272,7 +284,7 @@ typedef struct {
 /* Hand-made models, each wrong in one way. */
 static void test_hostile_fields(void **state) {
     (void)state;
-    bad_case cases[8];
+    bad_case cases[10];
     int n = 0;
     spec s;
     s = defaults(), s.n_unk = 0;
@@ -289,6 +301,10 @@ static void test_hostile_fields(void **state) {
     cases[n++] = (bad_case){"byte-no-fallback.model", "byte_fallback", s};
     s = defaults(), s.model_type = 3;
     cases[n++] = (bad_case){"word.model", "not supported", s};
+    s = defaults(), s.missing_byte = 1;
+    cases[n++] = (bad_case){"missing-byte.model", "<0x41> is missing", s};
+    s = defaults(), s.user_nul = 1;
+    cases[n++] = (bad_case){"user-nul.model", "NUL", s};
     const uint8_t short_map[8] = {0xff, 0xff, 0, 0, 1, 2, 3, 4};
     s = defaults(), s.charsmap = short_map, s.charsmap_len = sizeof short_map;
     cases[n++] = (bad_case){"charsmap.model", "precompiled_charsmap", s};
@@ -451,6 +467,12 @@ static void test_damaged_charsmap(void **state) {
     free(model);
 }
 
+static size_t count_newlines(const char *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += s[i] == '\n';
+    return k;
+}
+
 static void expect_cli_error(const char *cmd, const char *w1, const char *w2) {
     char err[4096];
     int rc = td_run(cmd, err, sizeof err);
@@ -482,6 +504,62 @@ static void test_cli_refusals(void **state) {
     expect_cli_error(cmd, "none.txt", NULL);
 }
 
+/* A lone character that is a control piece: BPE ends on the control id,
+ * which has no text. spm_encode stops with "all normalized characters are not
+ * consumed"; we refuse the text with an error that names the character,
+ * through the library and through `griffin tokenize` (naming the line). */
+static void test_control_character_in_text(void **state) {
+    (void)state;
+    spec s = defaults();
+    s.control_char = 1;
+    gf_error err;
+    gf_tokenizer *t = load_spec(s, "control-char.model", &err);
+    if (!t) fail_msg("%s", err.msg);
+    int32_t ids[8];
+    size_t n;
+    encode_ids(t, "ab", 2, ids, &n); /* text without it is fine */
+    assert_int_equal(n, 1);
+    gf_tok_buf *b = gf_tok_buf_new();
+    const int32_t *got;
+    assert_int_equal(gf_encode(t, "a~b", 3, b, &got, &n, &err), -1);
+    if (!strstr(err.msg, "\"~\"") || !strstr(err.msg, "control piece"))
+        fail_msg("unexpected message: %s", err.msg);
+    gf_tok_buf_free(b);
+    gf_tokenizer_free(t);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "printf 'ab\\na~b\\n' | %s tokenize --tokenizer %s/control-char.model", td_bin(),
+             td_tmpdir());
+    expect_cli_error(cmd, "stdin: line 2", "control piece");
+}
+
+/* At a terminal, tokenize answers line by line; a typed line may hold a NUL
+ * byte, which must not cut it. tests/tokenizer/on_tty.py gives the command a
+ * terminal for stdin; its output must equal the piped run's. */
+static void test_tokenize_at_a_terminal(void **state) {
+    (void)state;
+    pbw w = make_model(defaults());
+    char model[4096], cmd[12288], out_tty[4200], out_pipe[4200], err[4096];
+    snprintf(model, sizeof model, "%s", write_tmp("tty.model", w.p, w.n));
+    free(w.p);
+    snprintf(out_tty, sizeof out_tty, "%s/tty.ids", td_tmpdir());
+    snprintf(out_pipe, sizeof out_pipe, "%s/pipe.ids", td_tmpdir());
+    const char *input = "printf 'ab a\\0b\\nba\\n\\n a\\n'";
+    snprintf(cmd, sizeof cmd, "(%s | python3 tests/tokenizer/on_tty.py %s tokenize --tokenizer %s > %s)", input,
+             td_bin(), model, out_tty);
+    int rc = td_run(cmd, err, sizeof err);
+    if (rc != 0) fail_msg("%s: exit %d: %s", cmd, rc, err);
+    snprintf(cmd, sizeof cmd, "(%s | %s tokenize --tokenizer %s > %s)", input, td_bin(), model, out_pipe);
+    rc = td_run(cmd, err, sizeof err);
+    if (rc != 0) fail_msg("%s: exit %d: %s", cmd, rc, err);
+    size_t n_tty, n_pipe;
+    char *a = td_read(out_tty, &n_tty), *b = td_read(out_pipe, &n_pipe);
+    /* 4 lines; the first holds the NUL's byte-fallback id (10 = <0x00>) */
+    if (n_tty != n_pipe || memcmp(a, b, n_tty) != 0 || !strstr(b, " 10 ") || count_newlines(b, n_pipe) != 4)
+        fail_msg("at a terminal: [%.*s], piped: [%.*s]", (int)n_tty, a, (int)n_pipe, b);
+    free(a);
+    free(b);
+}
+
 int main(void) {
     atexit(td_remove_tmpdir);
     const struct CMUnitTest tests[] = {
@@ -494,6 +572,8 @@ int main(void) {
         cmocka_unit_test(test_truncated_and_mutated),
         cmocka_unit_test(test_damaged_charsmap),
         cmocka_unit_test(test_cli_refusals),
+        cmocka_unit_test(test_control_character_in_text),
+        cmocka_unit_test(test_tokenize_at_a_terminal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,9 +15,13 @@ int cli_error(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    for (char *p = buf; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
-    fprintf(stderr, "griffin: error: %s\n", buf);
+    /* one printable line: messages quote file names and user text */
+    fputs("griffin: error: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) fprintf(stderr, "\\x%02X", *p);
+        else fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
     return 1;
 }
 
@@ -51,9 +55,17 @@ int cli_u64(const char *opt, const char *s, uint64_t *out) {
     return 0;
 }
 
-const char *cli_value(int argc, char **argv, int *i) {
+const char *cli_value(int argc, char **argv, int *i, const char *cmd, const char *const *names) {
+    /* Name first: a mistyped option at the end of the line is unknown, not
+     * short of a value. */
+    int known = 0;
+    for (const char *const *n = names; *n && !known; n++) known = !strcmp(*n, argv[*i]);
+    if (!known) {
+        cli_error("%s: unknown option '%s' (see griffin %s --help)", cmd, argv[*i], cmd);
+        return NULL;
+    }
     if (*i + 1 >= argc) {
-        cli_error("option %s needs a value", argv[*i]);
+        cli_error("%s: option %s needs a value", cmd, argv[*i]);
         return NULL;
     }
     return argv[++*i];

@@ -16,11 +16,15 @@ int cli_error(const char *fmt, ...)
 int cli_int(const char *opt, const char *s, long lo, long hi, long *out);
 int cli_float(const char *opt, const char *s, double lo, double hi, double *out);
 int cli_u64(const char *opt, const char *s, uint64_t *out);
-/* The value of argv[i]'s option, or an error when it is missing. */
-const char *cli_value(int argc, char **argv, int *i);
+/* The value of argv[*i]'s option (advancing *i), or NULL after an error: an
+ * option not among cmd's value-taking names, or one with no value after it. */
+const char *cli_value(int argc, char **argv, int *i, const char *cmd, const char *const *names);
 /* Applies --threads to OpenBLAS (0 = its default). */
 void cli_set_threads(long n);
 double cli_now(void);
+
+/* Most tokens one prompt or one chat message may hold. */
+#define CLI_MAX_PROMPT_TOKENS (1 << 20)
 
 /* DIR/tokenizer.model, loaded; *out stays NULL when there is none and it is
  * not required. */

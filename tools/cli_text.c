@@ -10,7 +10,6 @@
 
 /* The longest prompt accepted, in tokens: far past any context the models
  * were trained on, and small enough that a prompt's ids fit in memory. */
-#define MAX_PROMPT_TOKENS (1 << 20)
 
 int cli_model_tokenizer(const char *dir, int required, gf_tokenizer **out) {
     char path[4096];
@@ -51,9 +50,9 @@ int cli_encode_prompt(const gf_tokenizer *tk, const char *text, int bos, int32_t
         gf_tok_buf_free(b);
         return cli_error("prompt: %s", err.msg);
     }
-    if (n + 1 > MAX_PROMPT_TOKENS) {
+    if (n + 1 > CLI_MAX_PROMPT_TOKENS) {
         gf_tok_buf_free(b);
-        return cli_error("prompt: %zu tokens, more than the %d allowed", n, MAX_PROMPT_TOKENS);
+        return cli_error("prompt: %zu tokens, more than the %d allowed", n, CLI_MAX_PROMPT_TOKENS);
     }
     int32_t *all = malloc((n + 1) * sizeof *all);
     if (!all) {

@@ -49,14 +49,23 @@ typedef struct {
 } chat;
 
 /* Feeds text's tokens (after BOS when bos >= 0); logits then predict the
- * next token. An empty state is prefilled; a used one is stepped. */
+ * next token. An empty state is prefilled; a used one is stepped. Returns 1,
+ * with the state untouched, for a message the tokenizer refuses or one past
+ * CLI_MAX_PROMPT_TOKENS, so the user may type another; -1 on failure. */
 static int feed(chat *c, const char *text, int bos) {
     gf_error err;
     const int32_t *ids;
     size_t n;
-    if (gf_encode(c->tk, text, strlen(text), c->tb, &ids, &n, &err)) return cli_error("%s", err.msg);
+    if (gf_encode(c->tk, text, strlen(text), c->tb, &ids, &n, &err)) {
+        cli_error("message: %s", err.msg);
+        return 1;
+    }
+    if (n + 1 > CLI_MAX_PROMPT_TOKENS) {
+        cli_error("message: %zu tokens, more than the %d allowed", n, CLI_MAX_PROMPT_TOKENS);
+        return 1;
+    }
     int32_t *all = malloc((n + 1) * sizeof *all);
-    if (!all) return cli_error("out of memory");
+    if (!all) return -cli_error("out of memory");
     size_t k = 0;
     if (bos >= 0) all[k++] = bos;
     memcpy(all + k, ids, n * sizeof *ids);
@@ -65,11 +74,11 @@ static int feed(chat *c, const char *text, int bos) {
     int rc = 0;
     size_t i = 0;
     if (c->fed == 0 && n > 1) {
-        if (gf_prefill(c->m, 1, (int)(n - 1), all, NULL, NULL, NULL, c->st, &err)) rc = cli_error("%s", err.msg);
+        if (gf_prefill(c->m, 1, (int)(n - 1), all, NULL, NULL, NULL, c->st, &err)) rc = -cli_error("%s", err.msg);
         i = n - 1;
     }
     for (; i < n && !rc; i++)
-        if (gf_decode_step(c->m, c->st, &all[i], NULL, c->logits, &err)) rc = cli_error("%s", err.msg);
+        if (gf_decode_step(c->m, c->st, &all[i], NULL, c->logits, &err)) rc = -cli_error("%s", err.msg);
     if (!rc && c->log) {
         for (size_t j = 0; j < n; j++) fprintf(c->log, "%s%d", j ? " " : "", all[j]);
         fputc('\n', c->log);
@@ -152,7 +161,7 @@ int cmd_chat(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
-        if (!(v = cli_value(argc, argv, &i))) return 1;
+        if (!(v = cli_value(argc, argv, &i, "chat", (const char *const[]){"--model", "-m", "--system", "--log-ids", "-n", "--n-predict", "--temp", "--top-k", "--top-p", "--seed", "-s", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--system")) system = v;
         else if (!strcmp(a, "--log-ids")) log_path = v;
@@ -219,7 +228,13 @@ int cmd_chat(int argc, char **argv) {
         if (!(turn = malloc(need))) { cli_error("out of memory"); goto out; }
         snprintf(turn, need, "%s<start_of_turn>user\n%s%s%s<end_of_turn>\n<start_of_turn>model\n",
                  c.fed ? "<end_of_turn>\n" : "", sys, *sys ? "\n\n" : "", msg);
-        if (feed(&c, turn, c.fed ? -1 : c.bos)) goto out;
+        int r = feed(&c, turn, c.fed ? -1 : c.bos);
+        if (r < 0 || (r > 0 && !interactive)) goto out; /* a script's bad message is fatal */
+        if (r > 0) {
+            free(msg);
+            msg = NULL;
+            continue;
+        }
         if (reply(&c, n_max)) goto out;
         free(msg);
         msg = NULL;

@@ -41,7 +41,7 @@ int cmd_forward(int argc, char **argv) {
             fputs(USAGE, stdout);
             return 0;
         }
-        if (!(v = cli_value(argc, argv, &i))) return 1;
+        if (!(v = cli_value(argc, argv, &i, "forward", (const char *const[]){"--model", "-m", "--tokens", "--segment-pos", "--out", "-o", "--prefill", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--tokens")) tok_path = v;
         else if (!strcmp(a, "--segment-pos")) pos_path = v;

@@ -74,7 +74,7 @@ int cmd_generate(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
         if (!strcmp(a, "--no-eos")) { stop_at_eos = 0; continue; }
         if (!strcmp(a, "--ids")) { want_ids = 1; continue; }
-        if (!(v = cli_value(argc, argv, &i))) return 1;
+        if (!(v = cli_value(argc, argv, &i, "generate", (const char *const[]){"--model", "-m", "--prompt-ids", "--prompt", "-p", "-n", "--n-predict", "--temp", "--top-k", "--top-p", "--seed", "-s", "--batch", "-b", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--prompt-ids")) ids_arg = v;
         else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) text = v;

@@ -25,7 +25,7 @@ int cmd_info(int argc, char **argv) {
             puts("usage: griffin info --model DIR");
             return 0;
         }
-        const char *v = cli_value(argc, argv, &i);
+        const char *v = cli_value(argc, argv, &i, "info", (const char *const[]){"--model", "-m", NULL});
         if (!v) return 1;
         if (!strcmp(argv[i - 1], "--model") || !strcmp(argv[i - 1], "-m")) dir = v;
         else return cli_error("info: unknown option '%s'", argv[i - 1]);

@@ -15,7 +15,7 @@ int cmd_init(int argc, char **argv) {
                  "  writes DIR/config.json and DIR/model.safetensors (F32)");
             return 0;
         }
-        if (!(v = cli_value(argc, argv, &i))) return 1;
+        if (!(v = cli_value(argc, argv, &i, "init", (const char *const[]){"--config", "--out", "-o", "--seed", NULL}))) return 1;
         if (!strcmp(a, "--config")) cfg_path = v;
         else if (!strcmp(a, "--out") || !strcmp(a, "-o")) out = v;
         else if (!strcmp(a, "--seed")) { if (cli_u64(a, v, &seed)) return 1; }

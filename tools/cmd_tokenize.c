@@ -55,13 +55,19 @@ typedef struct {
     int pieces; /* print piece strings rather than ids */
 } tok_opts;
 
-/* Encodes lines [first, last) of the block into o. */
+/* Encodes lines [first, last) of the block into o; line0 is the input line
+ * number of the block's first line, for error messages. */
 static int encode_lines(const tok_opts *op, char **line, size_t *len, size_t first, size_t last,
-                        gf_tok_buf *b, obuf *o, gf_error *err) {
+                        size_t line0, gf_tok_buf *b, obuf *o, gf_error *err) {
     for (size_t i = first; i < last; i++) {
         const int32_t *ids;
         size_t n;
-        if (gf_encode(op->tok, line[i], len[i], b, &ids, &n, err)) return -1;
+        if (gf_encode(op->tok, line[i], len[i], b, &ids, &n, err)) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            snprintf(err->msg, sizeof err->msg, "line %zu: %.990s", line0 + i, msg);
+            return -1;
+        }
         for (size_t k = 0; k < n; k++) {
             const char *piece = op->pieces ? gf_tokenizer_piece(op->tok, ids[k]) : NULL;
             size_t pl = piece ? strlen(piece) : 0;
@@ -97,7 +103,7 @@ int cmd_tokenize(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(TOK_USAGE, stdout); return 0; }
         if (!strcmp(a, "--pieces")) { op.pieces = 1; continue; }
-        if (!(v = cli_value(argc, argv, &i))) return 1;
+        if (!(v = cli_value(argc, argv, &i, "tokenize", (const char *const[]){"--tokenizer", "--model", "--input", "-i", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--tokenizer") || !strcmp(a, "--model")) tok_path = v;
         else if (!strcmp(a, "--input") || !strcmp(a, "-i")) in_path = v;
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { if (cli_int(a, v, 0, 1024, &threads)) return 1; }
@@ -120,8 +126,8 @@ int cmd_tokenize(int argc, char **argv) {
     int T = 1;
 #endif
     int rc = 1;
-    char *buf = NULL, **line = NULL;
-    size_t *len = NULL, cap = 0, have = 0, line_cap = 0;
+    char *buf = NULL, **line = NULL, *typed = NULL;
+    size_t *len = NULL, cap = 0, have = 0, line_cap = 0, typed_cap = 0, lines_done = 0;
     obuf *out = calloc((size_t)T, sizeof *out);
     gf_tok_buf **tb = calloc((size_t)T, sizeof *tb);
     if (!out || !tb) { cli_error("out of memory"); goto done; }
@@ -142,8 +148,16 @@ int cmd_tokenize(int argc, char **argv) {
             }
             size_t got;
             if (interactive) {
-                got = fgets(buf + have, (int)(cap - have > INT32_MAX ? INT32_MAX : cap - have), in)
-                          ? strlen(buf + have) : 0;
+                /* getline, not fgets: a typed line may hold NUL bytes */
+                ssize_t r = getline(&typed, &typed_cap, in);
+                got = r > 0 ? (size_t)r : 0;
+                if (got > cap - have) {
+                    char *g = realloc(buf, have + got);
+                    if (!g) { cli_error("out of memory"); goto done; }
+                    buf = g;
+                    cap = have + got;
+                }
+                if (got) memcpy(buf + have, typed, got);
             } else {
                 got = fread(buf + have, 1, cap - have, in);
             }
@@ -180,15 +194,17 @@ int cmd_tokenize(int argc, char **argv) {
             gf_error e;
             size_t a = n_lines * (size_t)t / (size_t)T, z = n_lines * (size_t)(t + 1) / (size_t)T;
             out[t].len = 0;
-            if (encode_lines(&op, line, len, a, z, tb[t], &out[t], &e)) {
+            if (encode_lines(&op, line, len, a, z, lines_done + 1, tb[t], &out[t], &e)) {
 #pragma omp critical
-                {
-                    failed = 1;
+                /* report the earliest line: the lowest thread's share */
+                if (!failed || t + 1 < failed) {
+                    failed = t + 1;
                     snprintf(msg, sizeof msg, "%s", e.msg);
                 }
             }
         }
         if (failed) { cli_error("%s: %s", in_name, msg); goto done; }
+        lines_done += n_lines;
         for (int t = 0; t < T; t++)
             if (out[t].len && fwrite(out[t].p, 1, out[t].len, stdout) != out[t].len) {
                 cli_error("stdout: write failed: %s", strerror(errno));
@@ -209,6 +225,7 @@ done:
     free(out);
     free(tb);
     free(buf);
+    free(typed);
     free(line);
     free(len);
     gf_tokenizer_free(tok);
@@ -226,7 +243,7 @@ int cmd_detokenize(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(DETOK_USAGE, stdout); return 0; }
-        if (!(v = cli_value(argc, argv, &i))) return 1;
+        if (!(v = cli_value(argc, argv, &i, "detokenize", (const char *const[]){"--tokenizer", "--model", "--input", "-i", NULL}))) return 1;
         if (!strcmp(a, "--tokenizer") || !strcmp(a, "--model")) tok_path = v;
         else if (!strcmp(a, "--input") || !strcmp(a, "-i")) in_path = v;
         else return cli_error("detokenize: unknown option '%s' (see griffin detokenize --help)", a);

@@ -6,7 +6,7 @@
  * is recognised by its length and skipped.
  *
  * A merge that lands on an UNUSED piece is undone at the end by splitting it
- * back into the two symbols it was made of, recursively. */
+ * back into the two symbols it was made of, and so on down. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,12 +57,42 @@ static pair heap_pop(pair *h, size_t *n) {
     return top;
 }
 
-/* Remembers how an UNUSED piece was formed, for resegmentation. Such pieces
- * are rare, so a short list searched linearly does; later entries for the
- * same text replace earlier ones, as SentencePiece's map assignment does. */
+/* How an UNUSED piece was formed: the length of its left part. Merges are
+ * recorded as their pairs are pushed, and a later record for the same piece
+ * replaces an earlier one, as SentencePiece's map assignment does. Pieces are
+ * unique strings, so the piece id is the key; the split is by length, since
+ * every occurrence of the piece has the same text. */
 typedef struct {
-    uint32_t start, len_left, len_right;
+    int32_t id;
+    uint32_t len_left;
 } unused_merge;
+
+/* The records, last one per id wins, in an open-addressing table of
+ * 2^k >= 2 n slots (slot id -1 = empty). */
+static unused_merge *unused_table(const unused_merge *rec, size_t n, uint32_t *mask, gf_error *err) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    unused_merge *tab = malloc(cap * sizeof *tab);
+    if (!tab) {
+        gf_fail(err, "tokenizer: out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < cap; i++) tab[i].id = -1;
+    *mask = (uint32_t)(cap - 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t h = ((uint32_t)rec[i].id * 0x9E3779B1u) & *mask;
+        while (tab[h].id != -1 && tab[h].id != rec[i].id) h = (h + 1) & *mask;
+        tab[h] = rec[i];
+    }
+    return tab;
+}
+
+static const unused_merge *unused_find(const unused_merge *tab, uint32_t mask, int32_t id) {
+    for (size_t h = ((uint32_t)id * 0x9E3779B1u) & mask;; h = (h + 1) & mask) {
+        if (tab[h].id == id) return &tab[h];
+        if (tab[h].id == -1) return NULL;
+    }
+}
 
 static int emit(gf_tok_buf *b, uint32_t start, uint32_t len, int32_t id, gf_error *err) {
     if (tok_grow((void **)&b->seg, &b->seg_cap, b->n_seg + 1, sizeof *b->seg, err)) return -1;
@@ -70,23 +100,30 @@ static int emit(gf_tok_buf *b, uint32_t start, uint32_t len, int32_t id, gf_erro
     return 0;
 }
 
-static int resegment(const gf_tokenizer *t, const char *s, const unused_merge *um, size_t n_um,
-                     uint32_t start, uint32_t len, gf_tok_buf *b, int depth, gf_error *err) {
-    int32_t id = tok_piece_to_id(t, s + start, len);
-    if (t->type[id] != SPM_UNUSED || depth > 4096) return emit(b, start, len, id, err);
-    const unused_merge *found = NULL;
-    for (size_t i = n_um; i-- > 0;) {
-        const unused_merge *u = &um[i];
-        if (u->len_left + u->len_right == len && !memcmp(s + u->start, s + start, len)) {
-            found = u;
-            break;
+/* Splits an UNUSED piece back into the two symbols it was merged from, and
+ * those again while they are UNUSED, emitting the leaves left to right. The
+ * pending spans sit on an explicit stack: each split replaces one span by two
+ * strictly shorter ones, so it never holds more than len + 1 spans, however
+ * long the piece. */
+static int resegment(const gf_tokenizer *t, const char *s, const unused_merge *tab, uint32_t mask,
+                     uint32_t start, uint32_t len, gf_tok_buf *b, uint32_t **stack, size_t *cap,
+                     gf_error *err) {
+    size_t top = 0;
+    if (tok_grow((void **)stack, cap, 2, sizeof **stack, err)) return -1;
+    (*stack)[top++] = start, (*stack)[top++] = len;
+    while (top > 0) {
+        uint32_t l = (*stack)[--top], st = (*stack)[--top];
+        int32_t id = tok_piece_to_id(t, s + st, l);
+        const unused_merge *u = t->type[id] == SPM_UNUSED ? unused_find(tab, mask, id) : NULL;
+        if (!u) {
+            if (emit(b, st, l, id, err)) return -1;
+            continue;
         }
+        if (tok_grow((void **)stack, cap, top + 4, sizeof **stack, err)) return -1;
+        (*stack)[top++] = st + u->len_left, (*stack)[top++] = l - u->len_left; /* right, later */
+        (*stack)[top++] = st, (*stack)[top++] = u->len_left;
     }
-    if (!found) return emit(b, start, len, id, err);
-    /* The split is by length: the recorded occurrence has the same text. */
-    uint32_t l = found->len_left;
-    if (resegment(t, s, um, n_um, start, l, b, depth + 1, err)) return -1;
-    return resegment(t, s, um, n_um, start + l, len - l, b, depth + 1, err);
+    return 0;
 }
 
 int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err) {
@@ -100,8 +137,9 @@ int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, g
     sym *sy = (sym *)b->work;
     pair *heap = (pair *)(sy + n);
     size_t n_heap = 0;
-    unused_merge *um = NULL;
-    size_t n_um = 0, cap_um = 0;
+    unused_merge *um = NULL, *tab = NULL;
+    size_t n_um = 0, cap_um = 0, cap_stack = 0;
+    uint32_t mask = 0, *stack = NULL;
 
     int32_t n_sym = 0;
     for (size_t i = 0; i < n;) {
@@ -123,7 +161,7 @@ int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, g
                 heap_push(heap, &n_heap, (pair){t->score[id_], l_, r_, sz_});                 \
                 if (t->type[id_] == SPM_UNUSED) {                                             \
                     if (tok_grow((void **)&um, &cap_um, n_um + 1, sizeof *um, err)) goto out; \
-                    um[n_um++] = (unused_merge){sy[l_].start, sy[l_].len, sy[r_].len};        \
+                    um[n_um++] = (unused_merge){id_, sy[l_].len};                             \
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
@@ -141,16 +179,19 @@ int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, g
         TRY_PAIR(top.left, l->next);
     }
 #undef TRY_PAIR
+    if (n_um > 0 && !(tab = unused_table(um, n_um, &mask, err))) goto out;
     for (int32_t i = 0; i != -1 && n_sym > 0; i = sy[i].next) {
-        if (n_um == 0) {
+        if (!tab) {
             if (emit(b, sy[i].start, sy[i].len, tok_piece_to_id(t, s + sy[i].start, sy[i].len), err))
                 goto out;
-        } else if (resegment(t, s, um, n_um, sy[i].start, sy[i].len, b, 0, err)) {
+        } else if (resegment(t, s, tab, mask, sy[i].start, sy[i].len, b, &stack, &cap_stack, err)) {
             goto out;
         }
     }
     rc = 0;
 out:
     free(um);
+    free(tab);
+    free(stack);
     return rc;
 }

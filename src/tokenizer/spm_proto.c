@@ -330,6 +330,12 @@ int spm_proto_parse(gf_tokenizer *t, const uint8_t *data, size_t n, gf_error *er
             gf_fail(err, "%s: piece %zu is too long", t->path, i);
             goto out;
         }
+        /* SentencePiece matches user-defined symbols as C strings, so one
+         * with a NUL in it would never match as written. */
+        if (rp->type == SPM_USER_DEFINED && memchr(rp->piece, 0, rp->len)) {
+            gf_fail(err, "%s: user-defined piece %zu contains a NUL byte", t->path, i);
+            goto out;
+        }
         memcpy(w, rp->piece, rp->len);
         w[rp->len] = 0;
         t->piece[i] = w;
@@ -361,8 +367,16 @@ int spm_proto_parse(gf_tokenizer *t, const uint8_t *data, size_t n, gf_error *er
         gf_fail(err, "%s: the model defines no unknown piece", t->path);
         goto out;
     }
-    for (int i = 0; i < 256; i++)
+    for (int i = 0; i < 256; i++) {
+        /* SentencePiece refuses such a model too: an unknown character must
+         * have every one of its bytes to fall back on. */
+        if (t->byte_id[i] < 0 && t->byte_fallback) {
+            gf_fail(err, "%s: byte_fallback is on but byte piece <0x%02X> is missing (there must be 256)",
+                    t->path, i);
+            goto out;
+        }
         if (t->byte_id[i] < 0) t->byte_id[i] = t->unk_id;
+    }
     int *ids[4] = {NULL, &t->bos_id, &t->eos_id, &t->pad_id};
     for (int k = 1; k < 4; k++) {
         int64_t v = p.ids[k];

@@ -146,6 +146,12 @@ int gf_encode(const gf_tokenizer *t, const char *text, size_t n, gf_tok_buf *b,
     int prev_unk = 0;
     for (size_t i = 0; i < b->n_seg; i++) {
         const struct seg_piece *p = &b->seg[i];
+        /* A lone character that is a control piece (spm_train's
+         * --control_symbols=x) ends BPE as that control id, which has no
+         * text; SentencePiece fails on such input, and so do we. */
+        if (t->type[p->id] == SPM_CONTROL)
+            return gf_fail(err, "the text contains \"%.*s\", which this tokenizer reserves as control piece %d",
+                           (int)p->len, b->norm + p->start, p->id);
         int unk = p->id == t->unk_id;
         if (unk && t->byte_fallback) {
             for (uint32_t k = 0; k < p->len; k++) b->ids[o++] = t->byte_id[(unsigned char)b->norm[p->start + k]];

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the tokenizer tests' reference data in OUTDIR: the corpus and test
-# lines (make_corpus.py), four models trained by Debian's spm_train, and
+# lines (make_corpus.py), four models trained by Debian's spm_train (and two
+# derived from them by mark_unused.py), and
 # what spm_encode / spm_decode make of the test lines and of random ids.
 # The C tests then only compare. Takes about 10 s on 2 cores.
 #
@@ -50,20 +51,28 @@ train unigram_bytes --model_type=unigram --vocab_size=2000 --byte_fallback=true 
   --normalization_rule_name=identity --add_dummy_prefix=true --remove_extra_whitespaces=false \
   --user_defined_symbols='<start_of_turn>,<end_of_turn>,foo_bar' --control_symbols='<ctrl1>,<ctrl2>' \
   --split_digits=true
+# The same models with every third merged piece made UNUSED: BPE must undo
+# merges that land on one (SentencePiece's resegmentation), unigram must never
+# choose one.
+for pair in gemma_bpe:bpe_unused unigram_bytes:unigram_unused; do
+  python3 "$here/mark_unused.py" "$out/${pair%%:*}.model" "$out/${pair##*:}.model"
+  cp "$out/${pair%%:*}.vocab" "$out/${pair##*:}.vocab"
+  train_s[${pair##*:}]="0 (derived)"
+done
 
 lines() { wc -l <"$1" | tr -d ' '; }
 same_lines() { # the C tests pair files line by line
   [ "$(lines "$1")" = "$(lines "$2")" ] ||
     { echo "build_fixtures: $2 has $(lines "$2") lines, $1 has $(lines "$1")" >&2; exit 1; }
 }
-for m in gemma_bpe nfkc_bpe nfkc_unigram unigram_bytes; do
+for m in gemma_bpe nfkc_bpe nfkc_unigram unigram_bytes bpe_unused unigram_unused; do
   t0=$(date +%s.%N)
   model="$out/$m.model"
   # spm_train's .vocab is the fallback when spm_export_vocab is missing
   if command -v spm_export_vocab >/dev/null; then
     spm_export_vocab --model="$model" >"$out/$m.vocab"
   fi
-  for set in lines lines_invalid; do
+  for set in lines lines_invalid long; do
     spm_encode --model="$model" --output_format=id <"$out/$set.txt" >"$out/$m.$set.ids"
     spm_decode --model="$model" --input_format=id <"$out/$m.$set.ids" >"$out/$m.$set.decoded"
     same_lines "$out/$set.txt" "$out/$m.$set.ids"

@@ -231,6 +231,12 @@ def main():
     write_lines(os.path.join(out, "corpus.txt"), train)
     write_lines(os.path.join(out, "lines.txt"), lines)
     write_lines(os.path.join(out, "lines_invalid.txt"), bad)
+    # A few lines of hundreds of kilobytes: segmentation work that grows
+    # faster than the line would show here as a slow test.
+    long = [" ".join(held_out * 4)[: 400 << 10], "ab " * 100000, "1234567890" * 30000,
+            "".join(rng.choice("abcdefgh ") for _ in range(300000))]
+    assert all(len(l) >= 300000 and "\n" not in l for l in long)
+    write_lines(os.path.join(out, "long.txt"), long)
     if "--big" in sys.argv[2:]:
         big = corpus(random.Random(9), prose, 10 << 20)
         assert abs(sum(len(l.encode()) + 1 for l in big) / (10 << 20) - 1) < 0.05
