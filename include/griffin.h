@@ -233,4 +233,51 @@ void gf_detok_stream_free(gf_detok_stream *s);
 #ifdef __cplusplus
 }
 #endif
+/* ---- training --------------------------------------------------------------
+ * A gf_trainable holds a model's parameters in F32 (one arena) with a
+ * gradient arena of the same layout. gf_trainable_model gives a gf_model
+ * over those parameters for prefill, decode and evaluation. */
+
+typedef struct gf_trainable gf_trainable;
+
+/* One parameter tensor: its Hugging Face name and shape, and where it sits in
+ * gf_trainable_params / gf_trainable_grads (numel floats from offset; the
+ * conv weight, [L, 1, W] in files, is held as [W, L]). decay: whether AdamW's
+ * weight decay applies (not to norms, biases and recurrent_param). */
+typedef struct {
+    const char *name;
+    int ndim;
+    size_t shape[3];
+    size_t numel, offset;
+    int decay;
+} gf_tensor_info;
+
+/* Copies a loaded model's weights (any dtype) into a new trainable. */
+gf_trainable *gf_trainable_from_model(const gf_model *m, gf_error *err);
+void gf_trainable_free(gf_trainable *t);
+const gf_model *gf_trainable_model(const gf_trainable *t);
+size_t gf_trainable_num_params(const gf_trainable *t);
+float *gf_trainable_params(gf_trainable *t);
+float *gf_trainable_grads(gf_trainable *t);
+int gf_trainable_num_tensors(const gf_trainable *t);
+const gf_tensor_info *gf_trainable_tensor(const gf_trainable *t, int i);
+void gf_trainable_zero_grads(gf_trainable *t);
+
+/* One forward and backward over B rows of T tokens: inputs [B, T], targets
+ * [B, T] (a target < 0 is ignored), segment_pos [B, T] (NULL: 0..T-1 each
+ * row). *loss = mean cross-entropy over the targets that count; the
+ * gradients of grad_scale * loss are ADDED to the gradient arena (so
+ * micro-batches accumulate). Fails, changing nothing, on an input or target
+ * id outside the vocabulary or no target to count. */
+int gf_train_loss_grad(gf_trainable *t, int B, int T, const int32_t *inputs,
+                       const int32_t *targets, const int32_t *segment_pos, float grad_scale,
+                       double *loss, gf_error *err);
+
+/* Writes DIR/config.json and DIR/model.safetensors (F32, Hugging Face names
+ * and layouts), each through a temporary file, fsync and rename. */
+int gf_trainable_save(const gf_trainable *t, const char *dir, gf_error *err);
+/* Writes the gradients under the parameters' names, plus `loss` (F32 [1]). */
+int gf_trainable_save_grads(const gf_trainable *t, float loss, const char *path, gf_error *err);
+
 #endif
+

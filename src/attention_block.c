@@ -21,3 +21,34 @@ void attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
     }
     gf_linear(a->tmp, a->o, &lw->o, lw->o_b, M, a->scratch);
 }
+
+void attention_block_forward_train(const gf_model *m, const gf_layer_weights *lw, gf_layer_acts *la,
+                                   size_t B, size_t T, const int32_t *segment_pos, float *out,
+                                   gf_train_work *w) {
+    const gf_config *c = &m->cfg;
+    size_t M = B * T, H = (size_t)c->num_heads, hd = (size_t)c->head_dim;
+    gf_linear(la->q, la->xn1, &lw->q, NULL, M, NULL);
+    gf_linear(la->k, la->xn1, &lw->k, NULL, M, NULL);
+    gf_linear(la->v, la->xn1, &lw->v, NULL, M, NULL);
+    rope_apply(la->q, segment_pos, M, H, hd, c->rope_theta);
+    rope_apply(la->k, segment_pos, M, 1, hd, c->rope_theta);
+    attention_prefill(la->o, la->q, la->k, la->v, segment_pos, B, T, H, hd, (size_t)c->window,
+                      w->scores);
+    gf_linear(out, la->o, &lw->o, lw->o_b, M, NULL);
+}
+
+void attention_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_layer_grads *g,
+                              const gf_layer_acts *la, size_t B, size_t T,
+                              const int32_t *segment_pos, const float *dout, float *dxn,
+                              gf_train_work *w) {
+    const gf_config *c = &m->cfg;
+    size_t M = B * T, D = (size_t)c->width, H = (size_t)c->num_heads, hd = (size_t)c->head_dim;
+    gf_linear_backward(w->tmp, g->o, g->o_b, dout, la->o, lw->o.data, M, D, D, 0);
+    attention_prefill_backward(w->dq, w->dk, w->dv, w->tmp, la->q, la->k, la->v, segment_pos, B, T,
+                               H, hd, (size_t)c->window, w->scores, w->dscores);
+    rope_backward(w->dq, segment_pos, M, H, hd, c->rope_theta);
+    rope_backward(w->dk, segment_pos, M, 1, hd, c->rope_theta);
+    gf_linear_backward(dxn, g->q, NULL, w->dq, la->xn1, lw->q.data, M, D, D, 0);
+    gf_linear_backward(dxn, g->k, NULL, w->dk, la->xn1, lw->k.data, M, hd, D, 1);
+    gf_linear_backward(dxn, g->v, NULL, w->dv, la->xn1, lw->v.data, M, hd, D, 1);
+}

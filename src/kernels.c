@@ -62,3 +62,30 @@ void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bia
         for (size_t m = 0; m < M; m++)
             for (size_t j = 0; j < L; j++) out[m * L + j] += bias[j];
 }
+
+void gf_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                        const float *W, size_t M, size_t N, size_t K, int dx_accumulate) {
+    if (M == 0 || N == 0 || K == 0) return;
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, (int)N, 1.0f, dy,
+                    (int)N, W, (int)K, dx_accumulate ? 1.0f : 0.0f, dx, (int)K);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)K, (int)M, 1.0f, dy, (int)N,
+                x, (int)K, 1.0f, dW, (int)K);
+    if (db)
+        for (size_t m = 0; m < M; m++)
+            for (size_t n = 0; n < N; n++) db[n] += dy[m * N + n];
+}
+
+void gf_block_diag_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                            const float *W, size_t M, size_t H, size_t bw) {
+    size_t L = H * bw;
+    for (size_t h = 0; h < H; h++) {
+        const float *w = W + h * bw * bw;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)bw, (int)bw, 1.0f,
+                    dy + h * bw, (int)L, w, (int)bw, 1.0f, dx + h * bw, (int)L);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)bw, (int)bw, (int)M, 1.0f,
+                    x + h * bw, (int)L, dy + h * bw, (int)L, 1.0f, dW + h * bw * bw, (int)bw);
+    }
+    for (size_t m = 0; m < M; m++)
+        for (size_t j = 0; j < L; j++) db[j] += dy[m * L + j];
+}

@@ -33,6 +33,18 @@ void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, s
 void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                    size_t H, size_t bw, float *scratch);
 
+/* Backward of gf_linear for an F32 weight W [N, K] (training keeps every
+ * weight in F32): dx [M, K] = dy [M, N] W (added to dx when dx_accumulate;
+ * skipped when dx is NULL), dW [N, K] += dy^T x, db [N] += column sums of dy
+ * (skipped when NULL). */
+void gf_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                        const float *W, size_t M, size_t N, size_t K, int dx_accumulate);
+
+/* Backward of gf_block_diag for an F32 W [H, bw, bw]: dx [M, H*bw] += dy w[h]^T
+ * per block, dW[h] += x_h^T dy_h, db += column sums of dy. */
+void gf_block_diag_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                            const float *W, size_t M, size_t H, size_t bw);
+
 /* Copies row r of W into out[W.cols] as float. */
 void gf_mat_row(const gf_mat *W, size_t r, float *out);
 
@@ -44,9 +56,18 @@ static inline float gf_gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
 }
 
+/* d gelu_tanh(x) / dx. */
+static inline float gf_gelu_tanh_grad(float x) {
+    const float k = 0.7978845608028654f;
+    float th = tanhf(k * (x + 0.044715f * x * x * x));
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * k * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
 static inline float gf_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 /* torch.nn.functional.softplus with beta 1 and threshold 20. */
 static inline float gf_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+/* Its derivative as torch computes it: 1 past the threshold, else sigmoid. */
+static inline float gf_softplus_grad(float x) { return x > 20.0f ? 1.0f : gf_sigmoid(x); }
 
 #endif

@@ -32,6 +32,17 @@ typedef struct {
     const float *o_b; /* [D] */
 } gf_layer_weights;
 
+/* Gradients of one layer's parameters, laid out as gf_layer_weights (conv_w
+ * as [W, L]); NULL for what the layer's block type lacks. */
+typedef struct {
+    float *temporal_norm, *channel_norm;
+    float *gate, *up, *gate_b, *up_b, *down, *down_b;
+    float *lin_x, *lin_y, *lin_x_b, *lin_y_b, *lin_out, *lin_out_b;
+    float *conv_w, *conv_b, *a_param;
+    float *input_gate, *a_gate, *input_gate_b, *a_gate_b;
+    float *q, *k, *v, *o, *o_b;
+} gf_layer_grads;
+
 struct gf_model {
     gf_config cfg;
     gf_st_file *files;

@@ -80,3 +80,21 @@ double cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+int cli_load_ids(const char *path, const char *what, gf_npy *a) {
+    gf_error err;
+    if (gf_npy_read(path, a, &err) != 0) return cli_error("%s", err.msg);
+    if (a->dtype != GF_NPY_I32) {
+        gf_npy_free(a);
+        return cli_error("%s: %s must be int32 ('<i4')", path, what);
+    }
+    if (a->ndim != 2 || a->shape[0] == 0 || a->shape[1] == 0) {
+        gf_npy_free(a);
+        return cli_error("%s: %s must be a non-empty 2-D array [B, T] (got %d dimensions)", path, what, a->ndim);
+    }
+    if (a->shape[0] > (1u << 20) || a->shape[1] > (1u << 24)) {
+        gf_npy_free(a);
+        return cli_error("%s: %s shape [%zu, %zu] is too large", path, what, a->shape[0], a->shape[1]);
+    }
+    return 0;
+}

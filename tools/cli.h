@@ -37,11 +37,16 @@ int cli_encode_prompt(const gf_tokenizer *tk, const char *text, int bos, int32_t
 int cli_print_text(const gf_tokenizer *tk, const int32_t *ids, size_t n);
 
 int cmd_forward(int argc, char **argv);
+int cmd_grad(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+
+/* Reads an int32 [B, T] .npy of token ids or positions (what names it in
+ * errors), non-empty and of sane size; 1 after printing an error. */
+int cli_load_ids(const char *path, const char *what, gf_npy *a);
 
 #endif

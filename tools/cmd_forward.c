@@ -14,24 +14,6 @@ static const char *USAGE =
     "                 (0 = decode every token from an empty state; default: prefill all)\n"
     "  --out          float32 [B, T, V] logits\n";
 
-static int load_ids(const char *path, const char *what, gf_npy *a) {
-    gf_error err;
-    if (gf_npy_read(path, a, &err) != 0) return cli_error("%s", err.msg);
-    if (a->dtype != GF_NPY_I32) {
-        gf_npy_free(a);
-        return cli_error("%s: %s must be int32 ('<i4')", path, what);
-    }
-    if (a->ndim != 2 || a->shape[0] == 0 || a->shape[1] == 0) {
-        gf_npy_free(a);
-        return cli_error("%s: %s must be a non-empty 2-D array [B, T] (got %d dimensions)", path, what, a->ndim);
-    }
-    if (a->shape[0] > (1u << 20) || a->shape[1] > (1u << 24)) {
-        gf_npy_free(a);
-        return cli_error("%s: %s shape [%zu, %zu] is too large", path, what, a->shape[0], a->shape[1]);
-    }
-    return 0;
-}
-
 int cmd_forward(int argc, char **argv) {
     const char *model_dir = NULL, *tok_path = NULL, *pos_path = NULL, *out_path = NULL;
     long prefill = -1, threads = 0;
@@ -61,10 +43,10 @@ int cmd_forward(int argc, char **argv) {
     float *logits = NULL, *part = NULL;
     int32_t *sub_tok = NULL, *sub_pos = NULL;
     int rc = 1;
-    if (load_ids(tok_path, "tokens", &tok)) goto out;
+    if (cli_load_ids(tok_path, "tokens", &tok)) goto out;
     size_t B = tok.shape[0], T = tok.shape[1];
     if (pos_path) {
-        if (load_ids(pos_path, "segment positions", &pos)) goto out;
+        if (cli_load_ids(pos_path, "segment positions", &pos)) goto out;
         if (pos.shape[0] != B || pos.shape[1] != T) {
             cli_error("%s: segment positions have shape [%zu, %zu] but tokens are [%zu, %zu]", pos_path, pos.shape[0], pos.shape[1], B, T);
             goto out;

@@ -12,6 +12,8 @@ static void usage(FILE *f) {
             "  forward   --model DIR --tokens T.npy [--segment-pos S.npy] [--prefill N]\n"
             "            [--threads N] --out LOGITS.npy\n"
             "            logits [B, T, V] of int32 tokens [B, T] (prefill, or prefill N then decode)\n"
+            "  grad      --model DIR --tokens T.npy [--segment-pos S.npy] --out G.safetensors\n"
+            "            next-token loss of int32 tokens [B, T] and every parameter's gradient\n"
             "  generate  --model DIR (--prompt-ids 2,17,33 | --prompt TEXT) [-n N] [--temp T]\n"
             "            [--top-k K] [--top-p P] [--seed S] [--batch B] [--threads N]\n"
             "            sample a continuation; text (or ids) on stdout, speed on stderr\n"
@@ -40,6 +42,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "forward")) return cmd_forward(argc - 1, argv + 1);
+    if (!strcmp(cmd, "grad")) return cmd_grad(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);

@@ -6,7 +6,11 @@
 /* The reference's stand-in for -inf in masked logits. */
 #define GF_MASKED_LOGIT (-2.3819763e38f)
 
-void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta) {
+/* Rotates the first half of each head by +angle (dir 1) or -angle (dir -1,
+ * the transpose, for the backward). sin is odd and cos even, so the two
+ * directions use the same angles and differ only in the sign of s. */
+static void rope_rotate(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta,
+                        float dir) {
     size_t R = hd / 2, half = R / 2;
     for (size_t m = 0; m < M; m++) {
         float p = (float)pos[m];
@@ -15,7 +19,7 @@ void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd
             float expo = (float)(2 * k) / (float)R;
             float inv_freq = 1.0f / powf(theta, expo);
             float ang = p * inv_freq;
-            float s = sinf(ang), c = cosf(ang);
+            float s = dir * sinf(ang), c = cosf(ang);
             for (size_t n = 0; n < nheads; n++) {
                 float *hx = x + (m * nheads + n) * hd;
                 float x1 = hx[k], x2 = hx[k + half];
@@ -24,6 +28,10 @@ void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd
             }
         }
     }
+}
+
+void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta) {
+    rope_rotate(x, pos, M, nheads, hd, theta, 1.0f);
 }
 
 /* Softmax of scores[0..n) in place (max-shifted, float32 as the reference). */
@@ -44,29 +52,37 @@ static float dot(const float *a, const float *b, size_t n) {
     return s;
 }
 
+/* The softmax weights p[0..n) of query qh over the keys it sees in its row
+ * (krow: the row's keys): indices lo..t, same document (from doc_start) and
+ * t - s <= w. Returns n; *lo receives the first index. */
+static size_t window_probs(float *p, const float *qh, const float *krow, size_t t, long doc_start,
+                           size_t w, size_t hd, size_t *lo) {
+    long first = (long)t - (long)w;
+    if (first < doc_start) first = doc_start;
+    size_t n = (size_t)((long)t - first + 1);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (size_t i = 0; i < n; i++) p[i] = dot(qh, krow + ((size_t)first + i) * hd, hd) * scale;
+    softmax_inplace(p, n);
+    *lo = (size_t)first;
+    return n;
+}
+
 void attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
                        size_t w, float *scores) {
-    float scale = 1.0f / sqrtf((float)hd);
     for (size_t b = 0; b < B; b++) {
         const int32_t *sp = segment_pos + b * T;
         long doc_start = 0;
         for (size_t t = 0; t < T; t++) {
             if (sp[t] == 0) doc_start = (long)t;
-            /* Visible keys: same document and t - s <= w. */
-            long lo = (long)t - (long)w;
-            if (lo < doc_start) lo = doc_start;
-            size_t n = (size_t)((long)t - lo + 1);
             for (size_t hh = 0; hh < H; hh++) {
                 const float *qh = q + ((b * T + t) * H + hh) * hd;
-                for (size_t i = 0; i < n; i++)
-                    scores[i] = dot(qh, k + (b * T + (size_t)lo + i) * hd, hd) * scale;
-                softmax_inplace(scores, n);
+                size_t lo, n = window_probs(scores, qh, k + b * T * hd, t, doc_start, w, hd, &lo);
                 float *o = out + ((b * T + t) * H + hh) * hd;
                 memset(o, 0, hd * sizeof *o);
                 for (size_t i = 0; i < n; i++) {
                     float p = scores[i];
-                    const float *vi = v + (b * T + (size_t)lo + i) * hd;
+                    const float *vi = v + (b * T + lo + i) * hd;
                     for (size_t d = 0; d < hd; d++) o[d] += p * vi[d];
                 }
             }
@@ -139,5 +155,48 @@ void attention_step(float *out, const float *q, const float *k, const float *v,
         size_t slot = (size_t)pos_mod(n, (long)w);
         memcpy(rk + slot * hd, k + b * hd, hd * sizeof *rk);
         memcpy(rv + slot * hd, v + b * hd, hd * sizeof *rv);
+    }
+}
+
+void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta) {
+    rope_rotate(dx, pos, M, nheads, hd, theta, -1.0f);
+}
+
+void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                const float *k, const float *v, const int32_t *segment_pos,
+                                size_t B, size_t T, size_t H, size_t hd, size_t w, float *scores,
+                                float *dscores) {
+    float scale = 1.0f / sqrtf((float)hd);
+    memset(dq, 0, B * T * H * hd * sizeof *dq);
+    memset(dk, 0, B * T * hd * sizeof *dk);
+    memset(dv, 0, B * T * hd * sizeof *dv);
+    for (size_t b = 0; b < B; b++) {
+        const int32_t *sp = segment_pos + b * T;
+        long doc_start = 0;
+        for (size_t t = 0; t < T; t++) {
+            if (sp[t] == 0) doc_start = (long)t;
+            for (size_t hh = 0; hh < H; hh++) {
+                size_t qi = ((b * T + t) * H + hh) * hd;
+                const float *qh = q + qi, *doh = dout + qi;
+                float *dqh = dq + qi;
+                /* the forward's probabilities, recomputed */
+                size_t lo, n = window_probs(scores, qh, k + b * T * hd, t, doc_start, w, hd, &lo);
+                float sum = 0.0f;
+                for (size_t i = 0; i < n; i++) {
+                    size_t ki = (b * T + lo + i) * hd;
+                    dscores[i] = dot(doh, v + ki, hd);
+                    sum += scores[i] * dscores[i];
+                    for (size_t d = 0; d < hd; d++) dv[ki + d] += scores[i] * doh[d];
+                }
+                for (size_t i = 0; i < n; i++) {
+                    size_t ki = (b * T + lo + i) * hd;
+                    float ds = scores[i] * (dscores[i] - sum) * scale;
+                    for (size_t d = 0; d < hd; d++) {
+                        dqh[d] += ds * k[ki + d];
+                        dk[ki + d] += ds * qh[d];
+                    }
+                }
+            }
+        }
     }
 }

@@ -57,3 +57,28 @@ void conv1d_step(float *out, const float *x, float *tail, const float *w, const 
         }
     }
 }
+
+void conv1d_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
+                     const int32_t *segment_pos, const float *w, size_t B, size_t T, size_t L,
+                     size_t W) {
+    memset(dx, 0, B * T * L * sizeof *dx);
+    for (size_t b = 0; b < B; b++) {
+        long last_start = -1;
+        for (size_t t = 0; t < T; t++) {
+            if (segment_pos[b * T + t] == 0) last_start = (long)t;
+            const float *d = dout + (b * T + t) * L;
+            for (size_t c = 0; c < L; c++) dbias[c] += d[c];
+            for (size_t s = 0; s < W && s <= t; s++) {
+                if (last_start > (long)(t - s)) break; /* the same taps as the forward */
+                const float *xs = x + (b * T + t - s) * L;
+                float *dxs = dx + (b * T + t - s) * L;
+                const float *ws = w + (W - 1 - s) * L;
+                float *dws = dw + (W - 1 - s) * L;
+                for (size_t c = 0; c < L; c++) {
+                    dxs[c] += ws[c] * d[c];
+                    dws[c] += xs[c] * d[c];
+                }
+            }
+        }
+    }
+}

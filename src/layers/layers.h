@@ -59,4 +59,46 @@ void attention_step(float *out, const float *q, const float *k, const float *v,
                     float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
                     size_t hd, size_t w, float *scores);
 
+/* ---- training: the forwards that keep what the backwards need, and the
+ * backwards. A backward reads the forward's saved inputs and outputs, adds
+ * parameter gradients into gf_layer_grads, and writes (=) or adds (+=) the
+ * input gradient as each says. Weights are F32 (a gf_trainable's). ---- */
+
+/* dx += d/dx; dscale += d/dscale of rmsnorm_forward. */
+void rmsnorm_backward(float *dx, float *dscale, const float *dy, const float *x,
+                      const float *scale, size_t M, size_t D, float eps);
+
+/* mlp_forward keeping the gate and up pre-activations g, u [M, E]; act [M, E]
+ * is work space. */
+void mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t E,
+                       float *g, float *u, float *act);
+/* dx = d/dx [M, D]; act, dact [M, E] work space. */
+void mlp_backward(float *dx, const float *dout, const float *x, const float *g, const float *u,
+                  const gf_layer_weights *lw, gf_layer_grads *gr, size_t M, size_t D, size_t E,
+                  float *act, float *dact);
+
+/* dx = d/dx [B, T, L]; dw [W, L] and dbias [L] accumulate. */
+void conv1d_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
+                     const int32_t *segment_pos, const float *w, size_t B, size_t T, size_t L,
+                     size_t W);
+
+/* Backward of rglru_forward run from a zero state: x is its input, gi and ga
+ * the gate pre-activations it left, h its output. dh (d/dh [B, T, L]) is
+ * consumed: the reverse scan adds each step's carry into it. dx = d/dx;
+ * dgi, dga [B, T, L] are work space. */
+void rglru_backward(float *dx, float *dh, const float *x, const float *gi, const float *ga,
+                    const float *h, const gf_layer_weights *lw, gf_layer_grads *gr,
+                    const int32_t *segment_pos, size_t B, size_t T, size_t L, size_t H,
+                    float *dgi, float *dga);
+
+/* The transpose of rope_apply, in place on a gradient. */
+void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta);
+
+/* Backward of attention_prefill: dq [B, T, H, hd], dk, dv [B, T, hd] are
+ * written (=). scores, dscores: w + 1 floats each. */
+void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                                const float *k, const float *v, const int32_t *segment_pos,
+                                size_t B, size_t T, size_t H, size_t hd, size_t w, float *scores,
+                                float *dscores);
+
 #endif

@@ -1,0 +1,211 @@
+/* One training step's forward and backward through the whole stack:
+ * embedding, the residual blocks, the final norm, the tied unembedding with
+ * its soft cap, and the cross-entropy loss.
+ *
+ * The forward keeps each layer's inputs and intermediates in one arena
+ * (linear in B x T; attention keeps q, k, v and recomputes its
+ * probabilities inside the window in the backward). Logits are made a chunk
+ * of rows at a time, so a 256k vocabulary never needs all B x T rows at once. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../blocks.h"
+#include "../layers/layers.h"
+#include "../util.h"
+#include "trainable.h"
+
+#define LOGIT_ROWS 64 /* rows of logits alive at once */
+
+/* Carves (or, with base NULL, counts) the step arena for B x T rows. */
+static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
+    const gf_config *c = &t->model->cfg;
+    size_t M = B * T, D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
+    size_t hd = (size_t)c->head_dim, V = (size_t)c->vocab_size, w1 = (size_t)c->window + 1;
+    size_t used = 0;
+#define TAKE(ptr, n)                          \
+    do {                                      \
+        if (base) (ptr) = base + used;        \
+        used += (n);                          \
+    } while (0)
+    for (int i = 0; i < c->num_layers; i++) {
+        gf_layer_acts dummy, *la = base ? &t->acts[i] : &dummy;
+        TAKE(la->x_in, M * D);
+        TAKE(la->xn1, M * D);
+        TAKE(la->x_mid, M * D);
+        TAKE(la->xn2, M * D);
+        TAKE(la->g, M * E);
+        TAKE(la->u, M * E);
+        if (c->block_types[i] == GF_BLOCK_RECURRENT) {
+            TAKE(la->yp, M * L);
+            TAKE(la->xb, M * L);
+            TAKE(la->xc, M * L);
+            TAKE(la->gi, M * L);
+            TAKE(la->ga, M * L);
+            TAKE(la->h, M * L);
+        } else {
+            TAKE(la->q, M * D);
+            TAKE(la->k, M * hd);
+            TAKE(la->v, M * hd);
+            TAKE(la->o, M * D);
+        }
+    }
+    gf_train_work dw, *w = base ? &t->work : &dw;
+    float *xf_dummy, *xfinal_dummy;
+    TAKE(*(base ? &t->x_final : &xfinal_dummy), M * D);
+    TAKE(*(base ? &t->xf : &xf_dummy), M * D);
+    TAKE(w->ds, M * D);
+    TAKE(w->dn, M * D);
+    TAKE(w->tmp, M * D);
+    TAKE(w->e1, M * E);
+    TAKE(w->e2, M * E);
+    TAKE(w->l1, M * L);
+    TAKE(w->l2, M * L);
+    TAKE(w->l3, M * L);
+    TAKE(w->l4, M * L);
+    TAKE(w->dq, M * D);
+    TAKE(w->dk, M * hd);
+    TAKE(w->dv, M * hd);
+    TAKE(w->scores, w1);
+    TAKE(w->dscores, w1);
+    TAKE(w->h0, B * L);
+    TAKE(w->logits, LOGIT_ROWS * V);
+#undef TAKE
+    return used;
+}
+
+static int ensure_arena(gf_trainable *t, size_t B, size_t T, gf_error *err) {
+    if (t->arena && t->arena_M == B * T && t->arena_B == B) return 0;
+    free(t->arena);
+    t->arena = NULL;
+    if (!t->acts) {
+        t->acts = gf_calloc((size_t)t->model->cfg.num_layers, sizeof *t->acts, "layer activations", err);
+        if (!t->acts) return -1;
+    }
+    size_t n = carve(t, B, T, NULL);
+    t->arena = gf_calloc(n, sizeof(float), "training activations", err);
+    if (!t->arena) return -1;
+    carve(t, B, T, t->arena);
+    t->arena_M = B * T;
+    t->arena_B = B;
+    return 0;
+}
+
+/* Logits of rows [r0, r0 + n) of xf, the loss of their targets, and the
+ * gradient flowing back: dxf rows = (d logits) E, d embed += (d logits)^T xf.
+ * Returns the summed loss in double. */
+static double loss_chunk(gf_trainable *t, const int32_t *targets, size_t r0, size_t n, float scale) {
+    const gf_model *m = t->model;
+    size_t D = (size_t)m->cfg.width, V = (size_t)m->cfg.vocab_size;
+    float cap = m->cfg.logits_soft_cap;
+    float *lg = t->work.logits;
+    const float *E = m->embed.data;
+    gf_unembed(m, t->xf + r0 * D, n, lg, NULL);
+    double sum = 0.0;
+    for (size_t r = 0; r < n; r++) {
+        float *row = lg + r * V;
+        int32_t y = targets[r0 + r];
+        if (y < 0) {
+            memset(row, 0, V * sizeof *row);
+            continue;
+        }
+        float mx = row[0];
+        for (size_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+        double z = 0.0;
+        for (size_t v = 0; v < V; v++) z += exp((double)(row[v] - mx));
+        sum += log(z) + mx - row[y];
+        for (size_t v = 0; v < V; v++) {
+            float p = (float)(exp((double)(row[v] - mx)) / z);
+            float d = (p - (v == (size_t)y)) * scale;
+            /* logits = c tanh(z / c): d/dz = 1 - (logits / c)^2 */
+            if (cap > 0.0f) d *= 1.0f - (row[v] / cap) * (row[v] / cap);
+            row[v] = d;
+        }
+    }
+    gf_linear_backward(t->work.ds + r0 * D, t->d_embed, NULL, lg, t->xf + r0 * D, E, n, V, D, 0);
+    return sum;
+}
+
+int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
+                       const int32_t *targets, const int32_t *segment_pos, float grad_scale,
+                       double *loss, gf_error *err) {
+    gf_model *m = t->model;
+    const gf_config *c = &m->cfg;
+    if (B_ <= 0 || T_ <= 0) return gf_fail(err, "training step needs B, T >= 1 (got %d, %d)", B_, T_);
+    size_t B = (size_t)B_, T = (size_t)T_, M = B * T, D = (size_t)c->width;
+    size_t E = (size_t)c->mlp_width;
+    if (M > (size_t)INT32_MAX) return gf_fail(err, "training step of %zu rows is too large", M);
+    size_t counted = 0;
+    for (size_t i = 0; i < M; i++) {
+        if (inputs[i] < 0 || inputs[i] >= c->vocab_size)
+            return gf_fail(err, "input token %d at index %zu is outside the vocabulary [0, %d)", inputs[i], i, c->vocab_size);
+        if (targets[i] >= c->vocab_size)
+            return gf_fail(err, "target token %d at index %zu is outside the vocabulary [0, %d)", targets[i], i, c->vocab_size);
+        counted += targets[i] >= 0;
+    }
+    if (counted == 0) return gf_fail(err, "training step has no target to learn");
+    int32_t *pos_owned = NULL;
+    if (!segment_pos) {
+        pos_owned = gf_calloc(M, sizeof *pos_owned, "segment positions", err);
+        if (!pos_owned) return -1;
+        for (size_t i = 0; i < M; i++) pos_owned[i] = (int32_t)(i % T);
+        segment_pos = pos_owned;
+    }
+    if (ensure_arena(t, B, T, err)) {
+        free(pos_owned);
+        return -1;
+    }
+    gf_train_work *w = &t->work;
+
+    /* forward */
+    float *x = t->acts[0].x_in; /* config validation guarantees a layer */
+    gf_embed_tokens(m, inputs, M, x, NULL);
+    for (int i = 0; i < c->num_layers; i++) {
+        const gf_layer_weights *lw = &m->layers[i];
+        gf_layer_acts *la = &t->acts[i];
+        float *next = i + 1 < c->num_layers ? t->acts[i + 1].x_in : t->x_final;
+        rmsnorm_forward(la->xn1, la->x_in, lw->temporal_norm, M, D, c->rms_eps);
+        if (lw->type == GF_BLOCK_RECURRENT)
+            recurrent_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
+        else
+            attention_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
+        for (size_t j = 0; j < M * D; j++) la->x_mid[j] = la->x_in[j] + w->tmp[j];
+        rmsnorm_forward(la->xn2, la->x_mid, lw->channel_norm, M, D, c->rms_eps);
+        mlp_forward_train(w->tmp, la->xn2, lw, M, E, la->g, la->u, w->e1);
+        for (size_t j = 0; j < M * D; j++) next[j] = la->x_mid[j] + w->tmp[j];
+    }
+    rmsnorm_forward(t->xf, t->x_final, m->final_norm, M, D, c->rms_eps);
+
+    /* loss, and its gradient back to the final norm's output (in w->ds) */
+    float scale = grad_scale / (float)counted;
+    double sum = 0.0;
+    for (size_t r0 = 0; r0 < M; r0 += LOGIT_ROWS)
+        sum += loss_chunk(t, targets, r0, M - r0 < LOGIT_ROWS ? M - r0 : LOGIT_ROWS, scale);
+    *loss = sum / (double)counted;
+
+    /* backward: w->ds carries d/d(stream), from the top down */
+    memcpy(w->dn, w->ds, M * D * sizeof *w->dn);
+    memset(w->ds, 0, M * D * sizeof *w->ds);
+    rmsnorm_backward(w->ds, t->d_final_norm, w->dn, t->x_final, m->final_norm, M, D, c->rms_eps);
+    for (int i = c->num_layers - 1; i >= 0; i--) {
+        const gf_layer_weights *lw = &m->layers[i];
+        gf_layer_grads *g = &t->lgrads[i];
+        const gf_layer_acts *la = &t->acts[i];
+        mlp_backward(w->dn, w->ds, la->xn2, la->g, la->u, lw, g, M, D, E, w->e1, w->e2);
+        rmsnorm_backward(w->ds, g->channel_norm, w->dn, la->x_mid, lw->channel_norm, M, D, c->rms_eps);
+        if (lw->type == GF_BLOCK_RECURRENT)
+            recurrent_block_backward(m, lw, g, la, B, T, segment_pos, w->ds, w->dn, w);
+        else
+            attention_block_backward(m, lw, g, la, B, T, segment_pos, w->ds, w->dn, w);
+        rmsnorm_backward(w->ds, g->temporal_norm, w->dn, la->x_in, lw->temporal_norm, M, D, c->rms_eps);
+    }
+    /* the embedding's first use: x0 = E[token] * multiplier */
+    float mul = gf_config_embed_multiplier(c);
+    for (size_t r = 0; r < M; r++) {
+        float *de = t->d_embed + (size_t)inputs[r] * D;
+        const float *d = w->ds + r * D;
+        for (size_t k = 0; k < D; k++) de[k] += d[k] * mul;
+    }
+    free(pos_owned);
+    return 0;
+}
