@@ -158,6 +158,9 @@ double gf_rng_uniform(uint64_t rng[4]);
 double gf_rng_normal(uint64_t rng[4]);
 void gf_rng_seed(uint64_t rng[4], uint64_t seed);
 
+/* Creates dir and any missing parents (like mkdir -p). */
+int gf_mkdir_p(const char *dir, gf_error *err);
+
 /* ---- .npy arrays -------------------------------------------------------- */
 
 typedef enum { GF_NPY_I32 = 0, GF_NPY_F32 = 1, GF_NPY_U16 = 2 } gf_npy_dtype;
@@ -175,6 +178,15 @@ int gf_npy_read(const char *path, gf_npy *out, gf_error *err);
 void gf_npy_free(gf_npy *a);
 int gf_npy_write(const char *path, gf_npy_dtype dtype, const size_t *shape, int ndim,
                  const void *data, gf_error *err);
+/* The same file memory-mapped read-only (info.data points into the mapping;
+ * for token files larger than memory). */
+typedef struct {
+    gf_npy info;
+    void *map_data;
+    size_t map_size;
+} gf_npy_mapped;
+int gf_npy_map(const char *path, gf_npy_mapped *out, gf_error *err);
+void gf_npy_unmap(gf_npy_mapped *a);
 
 /* ---- tokenizer (SentencePiece) -------------------------------------------
  * A SentencePiece tokenizer.model (BPE or unigram, with byte fallback,
@@ -278,6 +290,83 @@ int gf_train_loss_grad(gf_trainable *t, int B, int T, const int32_t *inputs,
 int gf_trainable_save(const gf_trainable *t, const char *dir, gf_error *err);
 /* Writes the gradients under the parameters' names, plus `loss` (F32 [1]). */
 int gf_trainable_save_grads(const gf_trainable *t, float loss, const char *path, gf_error *err);
+
+/* ---- optimiser -------------------------------------------------------------- */
+
+typedef struct {
+    float lr;           /* peak learning rate */
+    float min_lr_ratio; /* the cosine ends at lr * min_lr_ratio */
+    int64_t warmup;     /* steps of linear warm-up */
+    int64_t total_steps;
+    float beta1, beta2, eps;
+    float weight_decay; /* decoupled; only tensors with gf_tensor_info.decay */
+    float clip;         /* global gradient-norm bound; 0 = none */
+} gf_adamw_config;
+
+typedef struct gf_adamw gf_adamw;
+gf_adamw *gf_adamw_new(const gf_trainable *t, gf_error *err);
+void gf_adamw_free(gf_adamw *o);
+/* The learning rate of update number `step` (from 0): linear warm-up to lr,
+ * then a cosine down to lr * min_lr_ratio at total_steps. */
+float gf_lr_at(const gf_adamw_config *c, int64_t step);
+/* The L2 norm of the whole gradient arena. */
+double gf_grad_norm(const gf_trainable *t);
+/* One update with the gradients in t (clipped to c->clip by global norm);
+ * returns the norm before clipping. */
+double gf_adamw_update(gf_adamw *o, gf_trainable *t, const gf_adamw_config *c, float lr);
+int64_t gf_adamw_step_count(const gf_adamw *o);
+void gf_adamw_set_step_count(gf_adamw *o, int64_t step);
+/* The moments: m then v, gf_adamw_num_params floats each (for checkpoints). */
+float *gf_adamw_moments(gf_adamw *o);
+size_t gf_adamw_num_params(const gf_adamw *o);
+
+/* ---- training data ------------------------------------------------------------
+ * A token file is a 1-D .npy of uint16 or int32 ids (griffin prepare writes
+ * them, a BOS at every document start), memory-mapped. */
+
+typedef struct gf_token_data gf_token_data;
+/* Opens and checks every id against [0, vocab); bos marks document starts. */
+gf_token_data *gf_token_data_open(const char *path, int vocab, int bos, gf_error *err);
+void gf_token_data_free(gf_token_data *d);
+size_t gf_token_data_len(const gf_token_data *d);
+int32_t gf_token_data_at(const gf_token_data *d, size_t i); /* -1 past the end */
+/* The window of T + 1 tokens from `start` (start + T < length): inputs[T],
+ * targets[T] (the next tokens), segment_pos[T] (each token's position in its
+ * document: 0 at a BOS, so packed documents never see each other). */
+void gf_token_data_window(const gf_token_data *d, size_t start, size_t T, int32_t *inputs,
+                          int32_t *targets, int32_t *segment_pos);
+/* Mean next-token cross-entropy (nats) of m over consecutive windows of T + 1
+ * tokens of d (window k starts at token kT), at most max_windows (0 = every
+ * one that fits), B windows per prefill. pos_loss, when non-NULL, receives
+ * [T] the mean loss at each position; *n_windows the windows used. */
+int gf_eval_data(const gf_model *m, const gf_token_data *d, int B, int T, size_t max_windows,
+                 double *mean_loss, double *pos_loss, size_t *n_windows, gf_error *err);
+/* B windows at uniformly random starts drawn from rng, rows of [B, T]. */
+int gf_token_data_sample(const gf_token_data *d, uint64_t rng[4], size_t B, size_t T,
+                         int32_t *inputs, int32_t *targets, int32_t *segment_pos, gf_error *err);
+
+/* ---- checkpoints ----------------------------------------------------------------
+ * OUT/step-NNNNNNNN/ holds config.json + model.safetensors (a model
+ * directory), optimizer.safetensors (`adam_m`, `adam_v`: F32 [parameters])
+ * and trainer_state.json; OUT/latest links to the newest. Written so that a
+ * crash at any moment leaves OUT/latest naming a complete checkpoint. */
+
+typedef struct {
+    int64_t step;     /* optimiser updates done */
+    int64_t tokens;   /* training tokens consumed */
+    uint64_t rng[4];  /* the batch sampler's state after `step` updates */
+    uint64_t seed;
+    gf_adamw_config opt;
+    int batch, seq, accum;
+    /* the run's cadence (0 = never), kept by a resume unless given again */
+    int64_t save_every, eval_every, eval_windows;
+} gf_train_state;
+
+int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
+                       const gf_train_state *s, gf_error *err);
+/* dir: OUT (its latest checkpoint) or a step folder. */
+int gf_checkpoint_load(const char *dir, gf_trainable **t, gf_adamw **o, gf_train_state *s,
+                       gf_error *err);
 
 #endif
 

@@ -204,14 +204,7 @@ int gf_config_save(const gf_config *c, const char *path, gf_error *err) {
     cJSON_AddNumberToObject(r, "bos_token_id", c->bos_id);
     cJSON_AddNumberToObject(r, "eos_token_id", c->eos_id);
     cJSON_AddNumberToObject(r, "pad_token_id", c->pad_id);
-    char *text = cJSON_Print(r);
-    cJSON_Delete(r);
-    if (!text) return gf_fail(err, "%s: out of memory", path);
-    const void *parts[2] = {text, "\n"};
-    size_t lens[2] = {strlen(text), 1};
-    int rc = gf_write_file_atomic(path, parts, lens, 2, err);
-    free(text);
-    return rc;
+    return gf_write_json_atomic(path, r, err);
 }
 
 size_t gf_config_num_attention_layers(const gf_config *c) {

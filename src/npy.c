@@ -41,11 +41,10 @@ static const char *find_key(const char *h, const char *key) {
     return p;
 }
 
-int gf_npy_read(const char *path, gf_npy *out, gf_error *err) {
-    memset(out, 0, sizeof *out);
-    if (gf_check_regular(path, err) != 0) return -1;
-    FILE *f = fopen(path, "rb");
-    if (!f) return gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
+/* Reads and checks the header of an open .npy file: dtype, shape, and that
+ * the file holds exactly the data the header promises, which starts at
+ * *data_off. */
+static int read_header(FILE *f, const char *path, gf_npy *out, long *data_off, gf_error *err) {
     unsigned char pre[12];
     char *hdr = NULL;
     int rc = -1;
@@ -157,6 +156,22 @@ int gf_npy_read(const char *path, gf_npy *out, gf_error *err) {
                 want, (here < 0 || total < here) ? -1L : total - here);
         goto out;
     }
+    *data_off = here;
+    rc = 0;
+out:
+    free(hdr);
+    return rc;
+}
+
+int gf_npy_read(const char *path, gf_npy *out, gf_error *err) {
+    memset(out, 0, sizeof *out);
+    if (gf_check_regular(path, err) != 0) return -1;
+    FILE *f = fopen(path, "rb");
+    if (!f) return gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    long here;
+    int rc = -1;
+    if (read_header(f, path, out, &here, err)) goto out;
+    size_t want = gf_mul_sat(out->count, dtype_size(out->dtype));
     if (fseek(f, here, SEEK_SET) != 0) {
         gf_fail(err, "%s: cannot seek", path);
         goto out;
@@ -172,10 +187,40 @@ int gf_npy_read(const char *path, gf_npy *out, gf_error *err) {
     }
     rc = 0;
 out:
-    free(hdr);
     fclose(f);
     if (rc != 0) gf_npy_free(out);
     return rc;
+}
+
+int gf_npy_map(const char *path, gf_npy_mapped *out, gf_error *err) {
+    memset(out, 0, sizeof *out);
+    if (gf_check_regular(path, err) != 0) return -1;
+    FILE *f = fopen(path, "rb");
+    if (!f) return gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    long here;
+    int rc = read_header(f, path, &out->info, &here, err);
+    fclose(f);
+    if (rc) return -1;
+    gf_mapping map;
+    if (gf_map_file(path, &map, err)) return -1;
+    /* the file may have changed between the two opens: check again */
+    size_t want = gf_mul_sat(out->info.count, dtype_size(out->info.dtype));
+    if (map.size < (size_t)here || map.size - (size_t)here != want) {
+        gf_unmap_file(&map);
+        return gf_fail(err, "%s: changed while it was being opened", path);
+    }
+    out->map_data = map.data;
+    out->map_size = map.size;
+    out->info.data = (char *)map.data + here;
+    return 0;
+}
+
+void gf_npy_unmap(gf_npy_mapped *a) {
+    if (a->map_data) {
+        gf_mapping map = {a->map_data, a->map_size};
+        gf_unmap_file(&map);
+    }
+    memset(a, 0, sizeof *a);
 }
 
 void gf_npy_free(gf_npy *a) {

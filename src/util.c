@@ -1,3 +1,5 @@
+#include <cjson/cJSON.h>
+
 #include "util.h"
 
 #include <errno.h>
@@ -243,4 +245,15 @@ float gf_f16_to_f32(uint16_t h) {
     float f;
     memcpy(&f, &u, 4);
     return f;
+}
+
+int gf_write_json_atomic(const char *path, cJSON *root, gf_error *err) {
+    char *text = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return gf_fail(err, "%s: out of memory", path);
+    const void *parts[2] = {text, "\n"};
+    size_t lens[2] = {strlen(text), 1};
+    int rc = gf_write_file_atomic(path, parts, lens, 2, err);
+    free(text);
+    return rc;
 }

@@ -44,8 +44,11 @@ void gf_unmap_file(gf_mapping *map);
 int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,
                          int nparts, gf_error *err);
 
-/* Creates dir and any missing parents (like mkdir -p). */
-int gf_mkdir_p(const char *dir, gf_error *err);
+
+/* Prints a cJSON tree (indented, with a final newline) to path through
+ * gf_write_file_atomic, and frees the tree either way. */
+struct cJSON;
+int gf_write_json_atomic(const char *path, struct cJSON *root, gf_error *err);
 
 /* Joins dir and name into out (size n). */
 int gf_path_join(char *out, size_t n, const char *dir, const char *name, gf_error *err);

@@ -91,11 +91,7 @@ static void test_golden_gradients(void **state) {
     const char *models[] = {"griffin", "hawk", "mqa"};
     for (int k = 0; k < 3; k++) {
         gf_error err;
-        gf_model *m = gf_model_load(td_path("golden/%s", models[k]), &err);
-        if (!m) fail_msg("%s", err.msg);
-        gf_trainable *t = gf_trainable_from_model(m, &err);
-        if (!t) fail_msg("%s", err.msg);
-        gf_model_free(m);
+        gf_trainable *t = td_golden_trainable(models[k]);
         gf_npy tok;
         td_npy(td_path("golden/%s/tokens.npy", models[k]), &tok);
         size_t B = tok.shape[0], T = tok.shape[1];
@@ -497,10 +493,7 @@ static void test_fd_whole_model(void **state) {
 static void test_step_refusals(void **state) {
     (void)state;
     gf_error err;
-    gf_model *m = gf_model_load(td_path("golden/hawk"), &err);
-    if (!m) fail_msg("%s", err.msg);
-    gf_trainable *t = gf_trainable_from_model(m, &err);
-    gf_model_free(m);
+    gf_trainable *t = td_golden_trainable("hawk");
     int32_t in[4] = {1, 2, 3, 4}, tg[4] = {2, 3, 4, -1};
     double loss;
     in[2] = 256;

@@ -143,3 +143,13 @@ static void remove_tree(const char *path) {
 }
 
 void td_remove_tmpdir(void) { remove_tree(td_tmpdir()); }
+
+gf_trainable *td_golden_trainable(const char *name) {
+    gf_error err;
+    gf_model *m = gf_model_load(td_path("golden/%s", name), &err);
+    if (!m) fail_msg("%s", err.msg);
+    gf_trainable *t = gf_trainable_from_model(m, &err);
+    gf_model_free(m);
+    if (!t) fail_msg("%s", err.msg);
+    return t;
+}

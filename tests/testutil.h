@@ -36,6 +36,9 @@ const char *td_spm_fixtures(void);
 /* Integers separated by spaces or commas ("12 7,99") into ids (at most cap,
  * failing the test past that); returns the count. */
 size_t td_parse_ids(const char *s, int32_t *ids, size_t cap);
+/* A golden model (tests/data/golden/NAME) as a gf_trainable; fails the test
+ * on error. */
+gf_trainable *td_golden_trainable(const char *name);
 /* Runs a shell command; returns its exit status, stderr into err_out. */
 int td_run(const char *cmd, char *err_out, size_t err_cap);
 

@@ -38,6 +38,9 @@ int cli_print_text(const gf_tokenizer *tk, const int32_t *ids, size_t n);
 
 int cmd_forward(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);

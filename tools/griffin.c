@@ -14,6 +14,12 @@ static void usage(FILE *f) {
             "            logits [B, T, V] of int32 tokens [B, T] (prefill, or prefill N then decode)\n"
             "  grad      --model DIR --tokens T.npy [--segment-pos S.npy] --out G.safetensors\n"
             "            next-token loss of int32 tokens [B, T] and every parameter's gradient\n"
+            "  prepare   --tokenizer M --out DIR [--doc-per file|line] FILES...\n"
+            "            text files -> train.npy / val.npy token files (BOS per document)\n"
+            "  train     (--config C | --model DIR | --resume OUT) --data F --out OUT ...\n"
+            "            AdamW training with progress, CSV log, evaluation, checkpoints\n"
+            "  eval      --model DIR --data F --seq T [--per-position]\n"
+            "            held-out loss and perplexity\n"
             "  generate  --model DIR (--prompt-ids 2,17,33 | --prompt TEXT) [-n N] [--temp T]\n"
             "            [--top-k K] [--top-p P] [--seed S] [--batch B] [--threads N]\n"
             "            sample a continuation; text (or ids) on stdout, speed on stderr\n"
@@ -43,6 +49,9 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "forward")) return cmd_forward(argc - 1, argv + 1);
     if (!strcmp(cmd, "grad")) return cmd_grad(argc - 1, argv + 1);
+    if (!strcmp(cmd, "prepare")) return cmd_prepare(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);

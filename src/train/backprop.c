@@ -70,6 +70,7 @@ static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
     TAKE(w->dscores, w1);
     TAKE(w->h0, B * L);
     TAKE(w->logits, LOGIT_ROWS * V);
+    TAKE(w->capd, V);
 #undef TAKE
     return used;
 }
@@ -111,16 +112,18 @@ static double loss_chunk(gf_trainable *t, const int32_t *targets, size_t r0, siz
         }
         float mx = row[0];
         for (size_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+        /* the cap's derivative 1 - (l / c)^2 needs the logit, which the
+         * exponential then replaces: it waits in capd */
         double z = 0.0;
-        for (size_t v = 0; v < V; v++) z += exp((double)(row[v] - mx));
-        sum += log(z) + mx - row[y];
+        float target_logit = row[y];
         for (size_t v = 0; v < V; v++) {
-            float p = (float)(exp((double)(row[v] - mx)) / z);
-            float d = (p - (v == (size_t)y)) * scale;
-            /* logits = c tanh(z / c): d/dz = 1 - (logits / c)^2 */
-            if (cap > 0.0f) d *= 1.0f - (row[v] / cap) * (row[v] / cap);
-            row[v] = d;
+            t->work.capd[v] = cap > 0.0f ? 1.0f - (row[v] / cap) * (row[v] / cap) : 1.0f;
+            row[v] = expf(row[v] - mx);
+            z += row[v];
         }
+        sum += log(z) + mx - target_logit;
+        float inv = (float)(1.0 / z) * scale;
+        for (size_t v = 0; v < V; v++) row[v] = (row[v] * inv - (v == (size_t)y ? scale : 0.0f)) * t->work.capd[v];
     }
     gf_linear_backward(t->work.ds + r0 * D, t->d_embed, NULL, lg, t->xf + r0 * D, E, n, V, D, 0);
     return sum;

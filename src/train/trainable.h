@@ -28,6 +28,7 @@ typedef struct {
     float *scores, *dscores;     /* [window + 1] */
     float *h0;                   /* [B, L] the zero state the training forward starts from */
     float *logits;               /* [chunk, V] */
+    float *capd;                 /* [V] the soft cap's derivative for one row */
 } gf_train_work;
 
 struct gf_trainable {

@@ -1,0 +1,259 @@
+/* griffin train: AdamW on next-token loss over random windows of a token
+ * file, with a progress line per step, a CSV log, held-out evaluation and
+ * crash-safe checkpoints that resume bit for bit. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char *USAGE =
+    "usage: griffin train (--config CONFIG.json | --model DIR | --resume OUT) --data TRAIN.npy\n"
+    "                     --out OUT [options]\n"
+    "  --config C      train a new model of this config (initialised as `griffin init` does)\n"
+    "  --model DIR     fine-tune an existing model directory\n"
+    "  --resume OUT    continue the run whose checkpoints are in OUT (OUT/latest); its\n"
+    "                  hyper-parameters are kept, so the losses match an unbroken run's\n"
+    "                  (and its --save-every / --eval-every / --eval-windows unless given)\n"
+    "  --data F        training tokens (1-D .npy of uint16/int32; `griffin prepare` makes it)\n"
+    "  --val F         held-out tokens for --eval-every\n"
+    "  --out OUT       checkpoints go to OUT/step-N, OUT/latest links to the newest\n"
+    "                  (with --resume: default the resumed folder);\n"
+    "                  OUT/log.csv gets a line per step\n"
+    "  --steps N       optimiser updates in all (default 1000)\n"
+    "  --batch B       rows per micro-batch (default 8)\n"
+    "  --seq T         tokens per row (default 256)\n"
+    "  --accum A       micro-batches per update (default 1)\n"
+    "  --lr LR         peak learning rate (default 1e-3)\n"
+    "  --min-lr R      the cosine ends at LR x R (default 0.1)\n"
+    "  --warmup N      linear warm-up steps (default 100, at most --steps)\n"
+    "  --wd W          decoupled weight decay (default 0.1; not on norms, biases, a_param)\n"
+    "  --clip C        global gradient-norm bound (default 1.0; 0 = none)\n"
+    "  --beta2 B2      AdamW beta2 (default 0.95; beta1 is 0.9)\n"
+    "  --eval-every N  held-out loss every N steps and at the end (default 100)\n"
+    "  --eval-windows N  windows of --val to evaluate (default 64)\n"
+    "  --save-every N  checkpoint every N steps and at the end (default 500)\n"
+    "  --seed S        initialisation and batch order (default 1)\n"
+    "  --threads N     OpenBLAS threads (default: all cores)\n";
+
+typedef struct {
+    const char *config, *model, *resume, *data, *val, *out;
+    long steps, batch, seq, accum, warmup, eval_every, eval_windows, save_every, threads;
+    double lr, min_lr, wd, clip, beta2;
+    uint64_t seed;
+    int given_hparams; /* a hyper-parameter was set on the command line */
+    int given_save, given_eval, given_windows;
+} opts;
+
+static int parse(int argc, char **argv, opts *o) {
+    *o = (opts){.steps = 1000, .batch = 8, .seq = 256, .accum = 1, .warmup = 100, .eval_every = 100,
+                .eval_windows = 64, .save_every = 500, .lr = 1e-3, .min_lr = 0.1, .wd = 0.1, .clip = 1.0,
+                .beta2 = 0.95, .seed = 1};
+    static const char *const names[] = {"--config", "--model", "-m", "--resume", "--data", "--val", "--out", "-o",
+                                        "--steps", "--batch", "-b", "--seq", "--accum", "--lr", "--min-lr",
+                                        "--warmup", "--wd", "--clip", "--beta2", "--eval-every",
+                                        "--eval-windows", "--save-every", "--seed", "--threads", "-t", NULL};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(USAGE, stdout);
+            return 2;
+        }
+        if (!(v = cli_value(argc, argv, &i, "train", names))) return 1;
+        int hp = 1;
+        if (!strcmp(a, "--config")) o->config = v, hp = 0;
+        else if (!strcmp(a, "--model") || !strcmp(a, "-m")) o->model = v, hp = 0;
+        else if (!strcmp(a, "--resume")) o->resume = v, hp = 0;
+        else if (!strcmp(a, "--data")) o->data = v, hp = 0;
+        else if (!strcmp(a, "--val")) o->val = v, hp = 0;
+        else if (!strcmp(a, "--out") || !strcmp(a, "-o")) o->out = v, hp = 0;
+        else if (!strcmp(a, "--steps")) { if (cli_int(a, v, 1, 1L << 40, &o->steps)) return 1; }
+        else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) { if (cli_int(a, v, 1, 1 << 16, &o->batch)) return 1; }
+        else if (!strcmp(a, "--seq")) { if (cli_int(a, v, 1, 1 << 20, &o->seq)) return 1; }
+        else if (!strcmp(a, "--accum")) { if (cli_int(a, v, 1, 1 << 16, &o->accum)) return 1; }
+        else if (!strcmp(a, "--lr")) { if (cli_float(a, v, 0, 10, &o->lr)) return 1; }
+        else if (!strcmp(a, "--min-lr")) { if (cli_float(a, v, 0, 1, &o->min_lr)) return 1; }
+        else if (!strcmp(a, "--warmup")) { if (cli_int(a, v, 0, 1L << 40, &o->warmup)) return 1; }
+        else if (!strcmp(a, "--wd")) { if (cli_float(a, v, 0, 100, &o->wd)) return 1; }
+        else if (!strcmp(a, "--clip")) { if (cli_float(a, v, 0, 1e9, &o->clip)) return 1; }
+        else if (!strcmp(a, "--beta2")) { if (cli_float(a, v, 0, 0.999999, &o->beta2)) return 1; }
+        else if (!strcmp(a, "--eval-every")) { if (cli_int(a, v, 0, 1L << 40, &o->eval_every)) return 1; hp = 0, o->given_eval = 1; }
+        else if (!strcmp(a, "--eval-windows")) { if (cli_int(a, v, 1, 1L << 30, &o->eval_windows)) return 1; hp = 0, o->given_windows = 1; }
+        else if (!strcmp(a, "--save-every")) { if (cli_int(a, v, 0, 1L << 40, &o->save_every)) return 1; hp = 0, o->given_save = 1; }
+        else if (!strcmp(a, "--seed")) { if (cli_u64(a, v, &o->seed)) return 1; }
+        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { if (cli_int(a, v, 0, 1024, &o->threads)) return 1; hp = 0; }
+        o->given_hparams |= hp;
+    }
+    if (!o->out && o->resume) o->out = o->resume;
+    int sources = (o->config != NULL) + (o->model != NULL) + (o->resume != NULL);
+    if (sources != 1) return cli_error("train needs exactly one of --config, --model, --resume (see griffin train --help)");
+    if (!o->data || !o->out) return cli_error("train needs --data and --out (see griffin train --help)");
+    if (o->resume && o->given_hparams)
+        return cli_error("train: --resume keeps the run's hyper-parameters; drop --steps, --lr, --batch ... (they are in %s/latest/trainer_state.json)", o->resume);
+    if (o->warmup > o->steps) o->warmup = o->steps;
+    return 0;
+}
+
+/* A new model: `init` writes it under OUT/.init, which is loaded and removed. */
+static gf_trainable *new_model(const opts *o, gf_error *err) {
+    gf_config cfg;
+    char dir[4096], path[4200];
+    if (gf_config_load(o->config, &cfg, err)) return NULL;
+    if (snprintf(dir, sizeof dir, "%s/.init", o->out) >= (int)sizeof dir) {
+        snprintf(err->msg, sizeof err->msg, "%s: path too long", o->out);
+        return NULL;
+    }
+    if (gf_model_init_write(&cfg, o->seed, dir, err)) return NULL;
+    gf_model *m = gf_model_load(dir, err);
+    gf_trainable *t = m ? gf_trainable_from_model(m, err) : NULL;
+    gf_model_free(m);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path);
+    rmdir(dir);
+    return t;
+}
+
+static void fmt_eta(char *buf, size_t n, double s) {
+    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
+    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+int cmd_train(int argc, char **argv) {
+    opts o;
+    int pr = parse(argc, argv, &o);
+    if (pr) return pr == 2 ? 0 : 1;
+    cli_set_threads(o.threads);
+    gf_error err;
+    gf_trainable *t = NULL;
+    gf_adamw *opt = NULL;
+    gf_token_data *train = NULL, *val = NULL;
+    int32_t *batch = NULL;
+    FILE *csv = NULL;
+    int rc = 1;
+    gf_train_state st = {0};
+    if (o.resume) {
+        if (gf_checkpoint_load(o.resume, &t, &opt, &st, &err)) { cli_error("%s", err.msg); goto out; }
+    } else {
+        if (gf_mkdir_p(o.out, &err)) { cli_error("%s", err.msg); goto out; }
+        if (o.model) {
+            gf_model *m = gf_model_load(o.model, &err);
+            t = m ? gf_trainable_from_model(m, &err) : NULL;
+            gf_model_free(m);
+        } else {
+            t = new_model(&o, &err);
+        }
+        if (!t || !(opt = gf_adamw_new(t, &err))) { cli_error("%s", err.msg); goto out; }
+        st.seed = o.seed;
+        st.batch = (int)o.batch;
+        st.seq = (int)o.seq;
+        st.accum = (int)o.accum;
+        st.opt = (gf_adamw_config){(float)o.lr, (float)o.min_lr, o.warmup, o.steps, 0.9f, (float)o.beta2,
+                                   1e-8f, (float)o.wd, (float)o.clip};
+        /* the batch order has its own stream, apart from the initialisation's */
+        gf_rng_seed(st.rng, o.seed ^ 0x9E3779B97F4A7C15ull);
+    }
+    /* cadence: what was given now, else what the run had */
+    if (!o.resume || o.given_save) st.save_every = o.save_every;
+    if (!o.resume || o.given_eval) st.eval_every = o.eval_every;
+    if (!o.resume || o.given_windows) st.eval_windows = o.eval_windows;
+    const gf_model *m = gf_trainable_model(t);
+    const gf_config *cfg = gf_model_config(m);
+    size_t B = (size_t)st.batch, T = (size_t)st.seq;
+    /* every token is checked before any step runs */
+    if (!(train = gf_token_data_open(o.data, cfg->vocab_size, cfg->bos_id, &err)) ||
+        (o.val && !(val = gf_token_data_open(o.val, cfg->vocab_size, cfg->bos_id, &err)))) {
+        cli_error("%s", err.msg);
+        goto out;
+    }
+    if (gf_token_data_len(train) < T + 1) {
+        cli_error("%s: %zu tokens, fewer than one window of --seq + 1 = %zu", o.data, gf_token_data_len(train), T + 1);
+        goto out;
+    }
+    if (val && gf_token_data_len(val) < T + 1) {
+        cli_error("%s: %zu tokens, fewer than one window of --seq + 1 = %zu", o.val, gf_token_data_len(val), T + 1);
+        goto out;
+    }
+    batch = malloc(3 * B * T * sizeof *batch);
+    if (!batch) { cli_error("out of memory"); goto out; }
+    char csv_path[4200];
+    snprintf(csv_path, sizeof csv_path, "%s/log.csv", o.out);
+    int csv_new = access(csv_path, F_OK) != 0 || st.step == 0;
+    if (!(csv = fopen(csv_path, csv_new ? "w" : "a"))) {
+        cli_error("%s: cannot write: %s", csv_path, strerror(errno));
+        goto out;
+    }
+    if (csv_new) fprintf(csv, "step,loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s,val_loss\n");
+    fprintf(stderr, "griffin: training %zu parameters (%d layers, width %d, vocab %d) on %zu tokens; "
+            "%d x %d tokens x %d per step, steps %" PRId64 "..%" PRId64 "\n",
+            gf_trainable_num_params(t), cfg->num_layers, cfg->width, cfg->vocab_size, gf_token_data_len(train),
+            st.batch, st.seq, st.accum, st.step + 1, st.opt.total_steps);
+    int32_t *in = batch, *tg = batch + B * T, *pos = tg + B * T;
+    double t0 = cli_now(), loss_ema = -1;
+    int64_t first = st.step;
+    while (st.step < st.opt.total_steps) {
+        gf_trainable_zero_grads(t);
+        double loss = 0;
+        for (int a = 0; a < st.accum; a++) {
+            double l;
+            if (gf_token_data_sample(train, st.rng, B, T, in, tg, pos, &err) ||
+                gf_train_loss_grad(t, (int)B, (int)T, in, tg, pos, 1.0f / (float)st.accum, &l, &err)) {
+                cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
+                goto out;
+            }
+            loss += l / st.accum;
+        }
+        float lr = gf_lr_at(&st.opt, st.step);
+        double norm = gf_adamw_update(opt, t, &st.opt, lr);
+        st.step++;
+        st.tokens += (int64_t)(B * T) * st.accum;
+        if (!isfinite(loss)) {
+            cli_error("step %" PRId64 ": the loss is %g; try a lower --lr (the last checkpoint is intact)", st.step, loss);
+            goto out;
+        }
+        double el = cli_now() - t0, tps = (double)((st.step - first) * (int64_t)(B * T) * st.accum) / el;
+        double eta = el / (double)(st.step - first) * (double)(st.opt.total_steps - st.step);
+        loss_ema = loss_ema < 0 ? loss : 0.9 * loss_ema + 0.1 * loss;
+        char eta_s[32];
+        fmt_eta(eta_s, sizeof eta_s, eta);
+        double vloss = NAN;
+        int last = st.step == st.opt.total_steps;
+        if (val && st.eval_every > 0 && (st.step % st.eval_every == 0 || last)) {
+            if (gf_eval_data(m, val, (int)B, (int)T, (size_t)st.eval_windows, &vloss, NULL, NULL, &err)) {
+                cli_error("evaluation: %s", err.msg);
+                goto out;
+            }
+        }
+        fprintf(stderr, "step %6" PRId64 "/%" PRId64 " | loss %.4f (avg %.4f) | lr %.2e | grad norm %6.3f | %.0f tok/s | ETA %s",
+                st.step, st.opt.total_steps, loss, loss_ema, lr, norm, tps, eta_s);
+        if (!isnan(vloss)) fprintf(stderr, " | val %.4f", vloss);
+        fputc('\n', stderr);
+        fprintf(csv, "%" PRId64 ",%.6f,%.6e,%.6f,%" PRId64 ",%.1f,%.2f,", st.step, loss, lr, norm, st.tokens, tps, el);
+        if (!isnan(vloss)) fprintf(csv, "%.6f", vloss);
+        fputc('\n', csv);
+        fflush(csv);
+        if ((st.save_every > 0 && st.step % st.save_every == 0) || last) {
+            if (gf_checkpoint_save(o.out, t, opt, &st, &err)) {
+                cli_error("checkpoint: %s", err.msg);
+                goto out;
+            }
+            fprintf(stderr, "griffin: saved %s/step-%08" PRId64 " (%s/latest)\n", o.out, st.step, o.out);
+        }
+    }
+    rc = 0;
+out:
+    if (csv) fclose(csv);
+    free(batch);
+    gf_token_data_free(train);
+    gf_token_data_free(val);
+    gf_adamw_free(opt);
+    gf_trainable_free(t);
+    return rc;
+}
