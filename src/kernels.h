@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "safetensors.h"
 
@@ -51,15 +52,39 @@ void gf_mat_row(const gf_mat *W, size_t r, float *out);
 /* Converts n elements of dtype at src into float. */
 void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n);
 
+/* exp(x) for float x, within 2 ulp of expf over [-87, 88] (clamped
+ * outside), written as plain arithmetic so that loops over arrays
+ * vectorise: libm's expf and tanhf are calls the compiler cannot. 2^k x
+ * e^r with r = x - k ln2 in [-ln2/2, ln2/2] (ln2 split in two for an exact
+ * product), e^r by its degree-6 Taylor polynomial. */
+static inline float gf_expf(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float k = (x * 1.44269504f + shifter) - shifter;
+    float r = x - k * 0.693145752f - k * 1.42860677e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f + r * (0.00833333377f + r * 0.00138888892f)))));
+    union { uint32_t u; float f; } scale = {(uint32_t)((int32_t)k + 127) << 23};
+    return p * scale.f;
+}
+
+/* tanh through gf_expf: 1 - 2 / (e^2x + 1), odd by construction; absolute
+ * error about 1e-7 (relative error grows only where tanh itself is below
+ * ~1e-3, where the callers add it to 1 or multiply it by a small cap). */
+static inline float gf_tanhf(float x) {
+    float a = x < 0.0f ? -x : x;
+    float t = 1.0f - 2.0f / (gf_expf(2.0f * a) + 1.0f);
+    return x < 0.0f ? -t : t;
+}
+
 static inline float gf_gelu_tanh(float x) {
     const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+    return 0.5f * x * (1.0f + gf_tanhf(k * (x + 0.044715f * x * x * x)));
 }
 
 /* d gelu_tanh(x) / dx. */
 static inline float gf_gelu_tanh_grad(float x) {
     const float k = 0.7978845608028654f;
-    float th = tanhf(k * (x + 0.044715f * x * x * x));
+    float th = gf_tanhf(k * (x + 0.044715f * x * x * x));
     return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * k * (1.0f + 3.0f * 0.044715f * x * x);
 }
 

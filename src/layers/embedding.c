@@ -23,6 +23,6 @@ void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits, flo
     float c = m->cfg.logits_soft_cap;
     if (c > 0.0f) {
         size_t n = M * (size_t)m->cfg.vocab_size;
-        for (size_t i = 0; i < n; i++) logits[i] = tanhf(logits[i] / c) * c;
+        for (size_t i = 0; i < n; i++) logits[i] = gf_tanhf(logits[i] / c) * c;
     }
 }

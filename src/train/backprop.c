@@ -118,7 +118,7 @@ static double loss_chunk(gf_trainable *t, const int32_t *targets, size_t r0, siz
         float target_logit = row[y];
         for (size_t v = 0; v < V; v++) {
             t->work.capd[v] = cap > 0.0f ? 1.0f - (row[v] / cap) * (row[v] / cap) : 1.0f;
-            row[v] = expf(row[v] - mx);
+            row[v] = gf_expf(row[v] - mx);
             z += row[v];
         }
         sum += log(z) + mx - target_logit;
