@@ -362,8 +362,10 @@ typedef struct {
     int64_t save_every, eval_every, eval_windows;
 } gf_train_state;
 
+/* tokenizer (may be NULL): a tokenizer.model copied into the checkpoint, so
+ * that it is a complete model directory for generate and chat. */
 int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
-                       const gf_train_state *s, gf_error *err);
+                       const gf_train_state *s, const char *tokenizer, gf_error *err);
 /* dir: OUT (its latest checkpoint) or a step folder. */
 int gf_checkpoint_load(const char *dir, gf_trainable **t, gf_adamw **o, gf_train_state *s,
                        gf_error *err);

@@ -393,8 +393,8 @@ static void test_prepare_train_eval(void **state) {
     td_write(cfg, c, strlen(c));
     snprintf(cmd, sizeof cmd,
              "%s train --config %s --data %s/train.npy --val %s/val.npy --out %s/run --steps 60 --batch 4 --seq 32 "
-             "--warmup 5 --lr 1e-2 --eval-every 60 --eval-windows 8 --threads 1",
-             td_bin(), cfg, dir, dir, dir);
+             "--warmup 5 --lr 1e-2 --eval-every 60 --eval-windows 8 --threads 1 --tokenizer %s",
+             td_bin(), cfg, dir, dir, dir, tok);
     rc = td_run(cmd, err, sizeof err);
     if (rc != 0) fail_msg("%s: %s", cmd, err);
     char run_dir[8192];
@@ -418,6 +418,16 @@ static void test_prepare_train_eval(void **state) {
     assert_non_null(strstr(rep, "positions      0-15"));
     free(rep);
     print_message("    unigram baseline %.4f nats; after 60 steps: train's val %.4f, eval %.4f\n", base, vtrain, veval);
+    /* the checkpoint carries the tokenizer: it is a model directory that
+     * generates text, and the learnt walk through the words shows */
+    snprintf(cmd, sizeof cmd, "%s generate --model %s/run/latest --prompt 'cat sat on' -n 12 --temp 0 > %s/gen.txt",
+             td_bin(), dir, dir);
+    rc = run("%s%s", cmd, "", err, sizeof err);
+    if (rc != 0) fail_msg("%s: %s", cmd, err);
+    rep = read_file(dir, "gen.txt", &n);
+    print_message("    generated: %s", rep);
+    assert_non_null(strstr(rep, "a mat and"));
+    free(rep);
     assert_true(fabs(vtrain - veval) < 1e-4);
     assert_true(veval < base - 0.5);
 }

@@ -22,6 +22,8 @@ static const char *USAGE =
     "                  (and its --save-every / --eval-every / --eval-windows unless given)\n"
     "  --data F        training tokens (1-D .npy of uint16/int32; `griffin prepare` makes it)\n"
     "  --val F         held-out tokens for --eval-every\n"
+    "  --tokenizer F   a tokenizer.model to put in every checkpoint (default: the resumed\n"
+    "                  run's, or --model DIR's), so checkpoints serve generate and chat\n"
     "  --out OUT       checkpoints go to OUT/step-N, OUT/latest links to the newest\n"
     "                  (with --resume: default the resumed folder);\n"
     "                  OUT/log.csv gets a line per step\n"
@@ -42,7 +44,7 @@ static const char *USAGE =
     "  --threads N     OpenBLAS threads (default: all cores)\n";
 
 typedef struct {
-    const char *config, *model, *resume, *data, *val, *out;
+    const char *config, *model, *resume, *data, *val, *out, *tokenizer;
     long steps, batch, seq, accum, warmup, eval_every, eval_windows, save_every, threads;
     double lr, min_lr, wd, clip, beta2;
     uint64_t seed;
@@ -57,7 +59,7 @@ static int parse(int argc, char **argv, opts *o) {
     static const char *const names[] = {"--config", "--model", "-m", "--resume", "--data", "--val", "--out", "-o",
                                         "--steps", "--batch", "-b", "--seq", "--accum", "--lr", "--min-lr",
                                         "--warmup", "--wd", "--clip", "--beta2", "--eval-every",
-                                        "--eval-windows", "--save-every", "--seed", "--threads", "-t", NULL};
+                                        "--eval-windows", "--save-every", "--seed", "--threads", "-t", "--tokenizer", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -72,6 +74,7 @@ static int parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--data")) o->data = v, hp = 0;
         else if (!strcmp(a, "--val")) o->val = v, hp = 0;
         else if (!strcmp(a, "--out") || !strcmp(a, "-o")) o->out = v, hp = 0;
+        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v, hp = 0;
         else if (!strcmp(a, "--steps")) { if (cli_int(a, v, 1, 1L << 40, &o->steps)) return 1; }
         else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) { if (cli_int(a, v, 1, 1 << 16, &o->batch)) return 1; }
         else if (!strcmp(a, "--seq")) { if (cli_int(a, v, 1, 1 << 20, &o->seq)) return 1; }
@@ -160,6 +163,13 @@ int cmd_train(int argc, char **argv) {
         /* the batch order has its own stream, apart from the initialisation's */
         gf_rng_seed(st.rng, o.seed ^ 0x9E3779B97F4A7C15ull);
     }
+    /* the tokenizer travels with the checkpoints */
+    char tok_from[4200];
+    if (!o.tokenizer && (o.resume || o.model)) {
+        snprintf(tok_from, sizeof tok_from, o.resume ? "%s/latest/tokenizer.model" : "%s/tokenizer.model",
+                 o.resume ? o.resume : o.model);
+        if (access(tok_from, R_OK) == 0) o.tokenizer = tok_from;
+    }
     /* cadence: what was given now, else what the run had */
     if (!o.resume || o.given_save) st.save_every = o.save_every;
     if (!o.resume || o.given_eval) st.eval_every = o.eval_every;
@@ -240,7 +250,7 @@ int cmd_train(int argc, char **argv) {
         fputc('\n', csv);
         fflush(csv);
         if ((st.save_every > 0 && st.step % st.save_every == 0) || last) {
-            if (gf_checkpoint_save(o.out, t, opt, &st, &err)) {
+            if (gf_checkpoint_save(o.out, t, opt, &st, o.tokenizer, &err)) {
                 cli_error("checkpoint: %s", err.msg);
                 goto out;
             }

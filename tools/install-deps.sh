@@ -4,8 +4,9 @@
 #                (reference/griffin_ref.py); without it those tests report skipped.
 set -euo pipefail
 # sentencepiece (spm_train/spm_encode/spm_decode) and python3: the tokenizer
-# tests train their reference models and compare against the spm tools.
-pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev sentencepiece python3)
+# tests train their reference models and compare against the spm tools;
+# gnuplot draws the loss curves of training runs (tools/plot_loss.sh).
+pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev sentencepiece python3 gnuplot-nox)
 for arg in "$@"; do
   case "$arg" in
     --reference) pkgs+=(python3-torch python3-numpy) ;;

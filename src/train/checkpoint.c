@@ -85,8 +85,19 @@ static int write_state_json(const char *path, const gf_train_state *s, gf_error 
     return gf_write_json_atomic(path, r, err);
 }
 
+/* Copies a (small) file into the checkpoint, fsync'ed like the rest. */
+static int copy_file(const char *from, const char *to, gf_error *err) {
+    size_t n;
+    char *data = gf_read_text_file(from, (size_t)1 << 30, &n, err);
+    if (!data) return -1;
+    const void *parts[1] = {data};
+    int rc = gf_write_file_atomic(to, parts, &n, 1, err);
+    free(data);
+    return rc;
+}
+
 int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
-                       const gf_train_state *s, gf_error *err) {
+                       const gf_train_state *s, const char *tokenizer, gf_error *err) {
     char part[4096], final[4096], path[4096], link_tmp[4096], latest[4096], name[64];
     if (gf_mkdir_p(out_dir, err)) return -1;
     snprintf(name, sizeof name, "step-%08" PRId64, s->step);
@@ -102,7 +113,9 @@ int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
     gf_st_entry e[2] = {{"adam_m", GF_DT_F32, 1, {n}, mv}, {"adam_v", GF_DT_F32, 1, {n}, mv + n}};
     if (gf_trainable_save(t, part, err) || gf_path_join(path, sizeof path, part, "optimizer.safetensors", err) ||
         gf_st_write(path, e, 2, err) || gf_path_join(path, sizeof path, part, "trainer_state.json", err) ||
-        write_state_json(path, s, err) || fsync_dir(part, err))
+        write_state_json(path, s, err) ||
+        (tokenizer && (gf_path_join(path, sizeof path, part, "tokenizer.model", err) || copy_file(tokenizer, path, err))) ||
+        fsync_dir(part, err))
         goto fail;
     /* the same step saved again (a resumed run): the new one replaces it */
     char cur[4096];
