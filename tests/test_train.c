@@ -139,6 +139,26 @@ static void test_data_windows(void **state) {
     assert_int_equal(gf_token_data_sample(d, rng, 1, 12, bin, btg, bpos, &err), -1);
     assert_non_null(strstr(err.msg, "fewer than a window"));
     gf_token_data_free(d);
+    /* a header of odd length leaves the data unaligned in the mapping (legal
+     * in the format; UBSan would catch a cast) */
+    {
+        char odd[4096];
+        snprintf(odd, sizeof odd, "%s/odd.npy", td_tmpdir());
+        const char *h = "{'descr': '<u2', 'fortran_order': False, 'shape': (3,), }   \n";
+        size_t hl = strlen(h);
+        unsigned char buf[256] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hl, 0};
+        memcpy(buf + 10, h, hl);
+        unsigned char data[6] = {2, 0, 7, 0, 9, 0};
+        memcpy(buf + 10 + hl, data, 6);
+        assert_true((10 + hl) % 2 == 1);
+        td_write(odd, buf, 10 + hl + 6);
+        gf_token_data *od = gf_token_data_open(odd, 64, 2, &err);
+        if (!od) fail_msg("%s", err.msg);
+        assert_int_equal(gf_token_data_at(od, 1), 7);
+        assert_int_equal(gf_token_data_at(od, 2), 9);
+        assert_int_equal(gf_token_data_at(od, 3), -1);
+        gf_token_data_free(od);
+    }
     /* ids outside the vocabulary, the wrong dtype or shape: refused on opening */
     assert_null(gf_token_data_open(path, 33, 2, &err));
     assert_non_null(strstr(err.msg, "token 33 at index 11"));

@@ -52,6 +52,7 @@ static int add_doc(prep *p, const char *text, size_t len, const char *where) {
     size_t n;
     gf_error err;
     if (gf_encode(p->tok, text, len, p->buf, &ids, &n, &err)) return cli_error("%s: %s", where, err.msg);
+    if (n == 0) return 0; /* an empty file is no document */
     ivec *v = p->every && p->n_docs % p->every == p->every - 1 ? &p->val : &p->train;
     p->n_docs++;
     if (push(v, &p->bos, 1) || push(v, ids, n)) return cli_error("out of memory");
@@ -169,10 +170,14 @@ int cmd_prepare(int argc, char **argv) {
     if (p.train.n == 0) { cli_error("prepare: no text in the given files"); goto done; }
     if (write_tokens(out, "train.npy", &p.train, vocab) || (p.every && write_tokens(out, "val.npy", &p.val, vocab)))
         goto done;
+    if (p.every && p.val.n == 0)
+        fprintf(stderr, "griffin: warning: val.npy is empty: %zu documents, and only every %zu-th is held out "
+                "(use --doc-per line or a larger --val-fraction)\n", p.n_docs, p.every);
     double h_train = NAN, base = unigram_baseline(&p.train, &p.val, vocab, &h_train);
     printf("documents %zu (every %zu-th to val); bytes %zu; tokens: train %zu, val %zu (%.2f bytes/token)\n",
            p.n_docs, p.every, bytes, p.train.n, p.val.n, (double)bytes / (double)(p.train.n + p.val.n));
-    printf("unigram entropy of train %.4f nats/token; unigram baseline on val %.4f nats/token\n", h_train, base);
+    if (p.val.n) printf("unigram entropy of train %.4f nats/token; unigram baseline on val %.4f nats/token\n", h_train, base);
+    else printf("unigram entropy of train %.4f nats/token; no held-out tokens for a baseline\n", h_train);
     rc = 0;
 done:
     free(line);

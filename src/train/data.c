@@ -16,9 +16,18 @@ struct gf_token_data {
     size_t n_starts;
 };
 
+/* memcpy, not a cast: a .npy header of any length may leave the data at an
+ * odd offset in the mapping. */
 static inline int32_t token_at(const gf_token_data *d, size_t i) {
-    return d->f.info.dtype == GF_NPY_U16 ? (int32_t)((const uint16_t *)d->f.info.data)[i]
-                                         : ((const int32_t *)d->f.info.data)[i];
+    const char *base = d->f.info.data;
+    if (d->f.info.dtype == GF_NPY_U16) {
+        uint16_t v;
+        memcpy(&v, base + 2 * i, sizeof v);
+        return (int32_t)v;
+    }
+    int32_t v;
+    memcpy(&v, base + 4 * i, sizeof v);
+    return v;
 }
 
 gf_token_data *gf_token_data_open(const char *path, int vocab, int bos, gf_error *err) {
