@@ -266,6 +266,11 @@ typedef struct {
 
 /* Copies a loaded model's weights (any dtype) into a new trainable. */
 gf_trainable *gf_trainable_from_model(const gf_model *m, gf_error *err);
+/* A new model of this config, initialised as the official code does (spec
+ * §12; what gf_model_init_write saves). */
+gf_trainable *gf_trainable_new(const gf_config *cfg, uint64_t seed, gf_error *err);
+/* Re-draws every parameter from seed with that initialisation. */
+void gf_trainable_init_weights(gf_trainable *t, uint64_t seed);
 void gf_trainable_free(gf_trainable *t);
 const gf_model *gf_trainable_model(const gf_trainable *t);
 size_t gf_trainable_num_params(const gf_trainable *t);

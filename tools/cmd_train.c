@@ -102,25 +102,11 @@ static int parse(int argc, char **argv, opts *o) {
     return 0;
 }
 
-/* A new model: `init` writes it under OUT/.init, which is loaded and removed. */
+/* A new model of the config, initialised as `griffin init` does. */
 static gf_trainable *new_model(const opts *o, gf_error *err) {
     gf_config cfg;
-    char dir[4096], path[4200];
     if (gf_config_load(o->config, &cfg, err)) return NULL;
-    if (snprintf(dir, sizeof dir, "%s/.init", o->out) >= (int)sizeof dir) {
-        snprintf(err->msg, sizeof err->msg, "%s: path too long", o->out);
-        return NULL;
-    }
-    if (gf_model_init_write(&cfg, o->seed, dir, err)) return NULL;
-    gf_model *m = gf_model_load(dir, err);
-    gf_trainable *t = m ? gf_trainable_from_model(m, err) : NULL;
-    gf_model_free(m);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    rmdir(dir);
-    return t;
+    return gf_trainable_new(&cfg, o->seed, err);
 }
 
 static void fmt_eta(char *buf, size_t n, double s) {

@@ -135,8 +135,8 @@ static void walk(walker *w, const gf_config *c) {
     }
 }
 
-gf_trainable *gf_trainable_from_model(const gf_model *src, gf_error *err) {
-    const gf_config *c = &src->cfg;
+/* A trainable of this shape; its parameters copied from src, or zero. */
+static gf_trainable *build(const gf_config *c, const gf_model *src, gf_error *err) {
     gf_trainable *t = gf_calloc(1, sizeof *t, "trainable", err);
     if (!t) return NULL;
     walker w = {t, NULL, 0, 0};
@@ -162,6 +162,17 @@ gf_trainable *gf_trainable_from_model(const gf_model *src, gf_error *err) {
 fail:
     gf_trainable_free(t);
     return NULL;
+}
+
+gf_trainable *gf_trainable_from_model(const gf_model *src, gf_error *err) {
+    return build(&src->cfg, src, err);
+}
+
+gf_trainable *gf_trainable_new(const gf_config *cfg, uint64_t seed, gf_error *err) {
+    if (gf_config_validate(cfg, "model config", err)) return NULL;
+    gf_trainable *t = build(cfg, NULL, err);
+    if (t) gf_trainable_init_weights(t, seed);
+    return t;
 }
 
 void gf_trainable_free(gf_trainable *t) {
