@@ -22,9 +22,8 @@ TESTS    := test_golden test_safetensors_io test_model_load test_npy_io test_uni
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test test-fast test-asan tests-built clean demo spm-fixtures bench
+.PHONY: all test test-fast test-asan tests-built clean demo spm-fixtures
 all: $(BUILD)/griffin
-bench: $(BUILD)/sgemm_peak
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,11 +73,6 @@ test-asan: spm-fixtures
 test: tests-built spm-fixtures
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
 	bash tests/run.sh "$(TESTS)" $(BUILD):optimised build-asan:asan+ubsan
-
-# The machine's sgemm limit, for the training-speed ratio in the README.
-$(BUILD)/sgemm_peak: bench/sgemm_peak.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
 demo: $(BUILD)/griffin
 	bash tools/demo.sh

@@ -375,5 +375,17 @@ int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
 int gf_checkpoint_load(const char *dir, gf_trainable **t, gf_adamw **o, gf_train_state *s,
                        gf_error *err);
 
+/* ---- the machine's limits ------------------------------------------------------ */
+
+typedef struct {
+    double read_gb_s;     /* memory read bandwidth: a buffer streamed by all threads */
+    double sgemm_gflop_s; /* OpenBLAS F32 sgemm, 2048 x 2048 x 2048 */
+    int threads;
+} gf_limits;
+
+/* Measures both (best of several passes) with a read buffer of `bytes` (make
+ * it several times the last-level cache) and `threads` readers (0 = all). */
+int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err);
+
 #endif
 

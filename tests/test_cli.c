@@ -249,7 +249,9 @@ static void test_option_errors(void **state) {
     static const struct {
         const char *cmd, *value_opt;
     } cmds[] = {{"forward", "--tokens"}, {"generate", "--prompt"}, {"chat", "--system"}, {"info", "--model"},
-                {"init", "--config"},    {"tokenize", "--input"},  {"detokenize", "--tokenizer"}};
+                {"init", "--config"},    {"tokenize", "--input"},  {"detokenize", "--tokenizer"},
+                {"grad", "--tokens"},    {"train", "--data"},      {"prepare", "--out"},
+                {"eval", "--seq"},       {"bench", "--csv"}};
     char args[256], want[256];
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         snprintf(args, sizeof args, "%s --bogus", cmds[i].cmd);
@@ -263,8 +265,36 @@ static void test_option_errors(void **state) {
     }
 }
 
+/* bench measures and reports; what it measures is never asserted, only that
+ * it produced figures (and the CSV holds the same ones). */
+static void test_bench_limits(void **state) {
+    (void)state;
+    char cmd[4096], out[4096], csv[600];
+    snprintf(csv, sizeof csv, "%s/limits.csv", td_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s bench --buffer-mb 8 --threads 1 --csv %s", td_bin(), csv);
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    double bw = 0, gf = 0;
+    const char *p = strstr(out, "memory read:"), *q = strstr(out, "sgemm F32:");
+    assert_non_null(p);
+    assert_non_null(q);
+    assert_int_equal(sscanf(p, "memory read: %lf", &bw), 1);
+    assert_int_equal(sscanf(q, "sgemm F32: %lf", &gf), 1);
+    assert_true(bw > 0 && gf > 0);
+    size_t n;
+    char *c = td_read(csv, &n);
+    int th;
+    double bw2, gf2;
+    assert_int_equal(sscanf(c, "threads,read_gb_s,sgemm_gflop_s\n%d,%lf,%lf", &th, &bw2, &gf2), 3);
+    assert_int_equal(th, 1);
+    assert_true(fabs(bw2 - bw) < 0.1 && fabs(gf2 - gf) < 0.1);
+    free(c);
+    snprintf(cmd, sizeof cmd, "bench --buffer-mb 8 --csv %s/no/such/dir/x.csv", td_tmpdir());
+    expect_error(cmd, "x.csv", "cannot write");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bench_limits),
         cmocka_unit_test(test_option_errors),
         cmocka_unit_test(test_forward_modes),
         cmocka_unit_test(test_forward_bad_input),

@@ -29,6 +29,8 @@ static void usage(FILE *f) {
             "            each stdin line's token ids (as spm_encode --output_format=id)\n"
             "  detokenize --tokenizer FILE\n"
             "            each stdin line of ids back to text (as spm_decode --input_format=id)\n"
+            "  bench     [--buffer-mb N] [--threads N] [--csv FILE]\n"
+            "            this machine's memory read bandwidth and sgemm peak\n"
             "  info      --model DIR\n"
             "            architecture, parameters, decode-state size, memory\n"
             "  init      --config CONFIG.json --out DIR [--seed S]\n"
@@ -53,6 +55,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
