@@ -379,6 +379,7 @@ int gf_checkpoint_load(const char *dir, gf_trainable **t, gf_adamw **o, gf_train
 
 typedef struct {
     double read_gb_s;     /* memory read bandwidth: a buffer streamed by all threads */
+    double sgemv_gb_s;    /* the same bytes read as a matrix by OpenBLAS sgemv */
     double sgemm_gflop_s; /* OpenBLAS F32 sgemm, 2048 x 2048 x 2048 */
     int threads;
 } gf_limits;

@@ -283,8 +283,9 @@ static void test_bench_limits(void **state) {
     size_t n;
     char *c = td_read(csv, &n);
     int th;
-    double bw2, gf2;
-    assert_int_equal(sscanf(c, "threads,read_gb_s,sgemm_gflop_s\n%d,%lf,%lf", &th, &bw2, &gf2), 3);
+    double bw2, gv2, gf2;
+    assert_int_equal(sscanf(c, "threads,read_gb_s,sgemv_gb_s,sgemm_gflop_s\n%d,%lf,%lf,%lf", &th, &bw2, &gv2, &gf2), 4);
+    assert_true(gv2 > 0);
     assert_int_equal(th, 1);
     assert_true(fabs(bw2 - bw) < 0.1 && fabs(gf2 - gf) < 0.1);
     free(c);

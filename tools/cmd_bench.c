@@ -29,11 +29,13 @@ int cmd_bench(int argc, char **argv) {
     if (gf_measure_limits((size_t)mb << 20, (int)threads, &lim, &err)) return cli_error("%s", err.msg);
     printf("threads:          %d\n", lim.threads);
     printf("memory read:      %.1f GB/s (%ld MiB buffer)\n", lim.read_gb_s, mb);
+    printf("sgemv F32 read:   %.1f GB/s (the same buffer as a matrix)\n", lim.sgemv_gb_s);
     printf("sgemm F32:        %.1f GFLOP/s (2048^3)\n", lim.sgemm_gflop_s);
     if (csv) {
         FILE *f = fopen(csv, "w");
         if (!f) return cli_error("%s: cannot write", csv);
-        fprintf(f, "threads,read_gb_s,sgemm_gflop_s\n%d,%.2f,%.2f\n", lim.threads, lim.read_gb_s, lim.sgemm_gflop_s);
+        fprintf(f, "threads,read_gb_s,sgemv_gb_s,sgemm_gflop_s\n%d,%.2f,%.2f,%.2f\n", lim.threads, lim.read_gb_s,
+                lim.sgemv_gb_s, lim.sgemm_gflop_s);
         if (fclose(f) != 0) return cli_error("%s: write failed", csv);
     }
     return 0;
