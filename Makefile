@@ -14,9 +14,9 @@ CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused
            $(OPT) -g -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags openblas libcjson 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs openblas libcjson 2>/dev/null || echo -lopenblas -lcjson) -lm -fopenmp
 
-LIB_SRC  := $(wildcard src/*.c src/layers/*.c src/tokenizer/*.c src/train/*.c)
+LIB_SRC  := $(wildcard src/*.c src/kernels/*.c src/layers/*.c src/tokenizer/*.c src/train/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
-TESTS    := test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
+TESTS    := test_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
             test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -81,3 +81,15 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- bench/ programs (the paper's §5 figures; bench/README.md) ---------------
+# `make bench-programs` builds build/bench/<name> from bench/<name>.c and the
+# shared bench/bench_common.c, against the library. Kept apart from `all`
+# and `test` so the figures never slow the ordinary build.
+BENCH_PROGS := decode_latency decode_throughput train_step_time
+.PHONY: bench-programs
+bench-programs: $(BENCH_PROGS:%=$(BUILD)/bench/%)
+
+$(BUILD)/bench/%: bench/%.c bench/bench_common.c bench/bench_common.h $(BUILD)/libgriffin.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ibench $< bench/bench_common.c $(BUILD)/libgriffin.a $(LDLIBS) -o $@

@@ -76,8 +76,29 @@ void gf_model_free(gf_model *m);
 const gf_config *gf_model_config(const gf_model *m);
 /* Bytes of tensor data mapped from the weight files. */
 size_t gf_model_weight_bytes(const gf_model *m);
-/* The dtype name of the large matrices ("F32", "BF16", "F16" or "mixed"). */
+/* The type of the large matrices ("F32", "BF16", "F16", "Q8", "Q4" or
+ * "mixed"). */
 const char *gf_model_weight_dtype(const gf_model *m);
+/* Bytes of weights one decode step reads whatever the batch: every matrix of
+ * every layer (codes and scales) and the embedding as the unembedding. */
+size_t gf_model_decode_bytes(const gf_model *m);
+
+/* Weight types `gf_model_quantize` writes. BF16: every float tensor in
+ * bfloat16. Q8 / Q4: every 2-D ".weight" matrix (the embedding, the MLP,
+ * attention and recurrent-block projections) in griffin's block formats — 32
+ * weights to an F16 scale, 8-bit codes (8.5 bits a weight) or 4-bit codes
+ * (4.5 bits) — under the matrix's own name (dtype I8 / U8) with the scales
+ * beside it as NAME_scale (F16 [rows, ceil(cols / 32)]); the other tensors
+ * (norms, biases, conv, RG-LRU gates) as they were. README: "Weight types". */
+typedef enum { GF_QUANT_BF16 = 0, GF_QUANT_Q8 = 1, GF_QUANT_Q4 = 2 } gf_quant_type;
+
+/* Reads the model directory in_dir (F32 / BF16 / F16 weights) and writes
+ * out_dir/model.safetensors in `type`, with config.json and the tokenizer
+ * files copied. progress, when given, is called after every tensor. Refuses
+ * an already quantised model and out_dir == in_dir. */
+int gf_model_quantize(const char *in_dir, const char *out_dir, gf_quant_type type,
+                      void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
+                      gf_error *err);
 
 /* Writes a randomly initialised model (config.json + model.safetensors, F32)
  * into out_dir, creating it if needed. Initialisation as the paper's code:
@@ -381,10 +402,12 @@ typedef struct {
     double read_gb_s;     /* memory read bandwidth: a buffer streamed by all threads */
     double sgemv_gb_s;    /* the same bytes read as a matrix by OpenBLAS sgemv */
     double sgemm_gflop_s; /* OpenBLAS F32 sgemm, 2048 x 2048 x 2048 */
+    double fma_gflop_s;   /* F32 fused multiply-adds on registers only: the cores' own ceiling */
+    const char *isa;      /* the instruction set griffin's kernels use here */
     int threads;
 } gf_limits;
 
-/* Measures both (best of several passes) with a read buffer of `bytes` (make
+/* Measures them (best of several passes) with a read buffer of `bytes` (make
  * it several times the last-level cache) and `threads` readers (0 = all). */
 int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err);
 

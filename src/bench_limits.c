@@ -10,6 +10,7 @@
 #include <omp.h>
 #endif
 
+#include "kernels/gemv.h"
 #include "util.h"
 
 static double now(void) {
@@ -29,6 +30,55 @@ static float slice_sum(const float *x, size_t n) {
     float s = 0;
     for (int k = 0; k < 64; k++) s += acc[k];
     return s;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* 16 independent chains of FMAs on registers (more than latency x ports on
+ * any x86 core): how fast one core multiplies and adds when nothing else
+ * limits it. Returns the flops done. */
+__attribute__((target("avx512f"))) static double fma_loop_avx512(long iters, float seed) {
+    __m512 a[16], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 16; i++) a[i] = _mm512_set1_ps(seed + (float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 16; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+    __m512 s = a[0];
+    for (int i = 1; i < 16; i++) s = _mm512_add_ps(s, a[i]);
+    volatile float sink = _mm512_reduce_add_ps(s);
+    (void)sink;
+    return (double)iters * 16 * 16 * 2;
+}
+__attribute__((target("avx2,fma"))) static double fma_loop_avx2(long iters, float seed) {
+    __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps(seed + (float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+    float v[8];
+    _mm256_storeu_ps(v, s);
+    volatile float sink = v[0];
+    (void)sink;
+    return (double)iters * 12 * 8 * 2;
+}
+#endif
+
+static double fma_loop_scalar(long iters, float seed) {
+    float a[8];
+    for (int i = 0; i < 8; i++) a[i] = seed + (float)i;
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 8; i++) a[i] = a[i] * 0.999999f + 1e-7f;
+    volatile float sink = a[0] + a[7];
+    (void)sink;
+    return (double)iters * 8 * 2;
+}
+
+static double fma_loop(gf_isa isa, long iters, float seed) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (isa == GF_ISA_AVX512) return fma_loop_avx512(iters, seed);
+    if (isa == GF_ISA_AVX2) return fma_loop_avx2(iters, seed);
+#endif
+    return fma_loop_scalar(iters, seed);
 }
 
 int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) {
@@ -100,6 +150,22 @@ int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) 
     }
     free(a);
     out->sgemm_gflop_s = 2.0 * (double)m * m * m / best / 1e9;
+    /* every thread's FMA loop at once */
+    gf_isa isa = gf_cpu_isa();
+    out->isa = gf_isa_name(isa);
+    best = 1e30;
+    double flops = 0;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now(), f = 0;
+#pragma omp parallel num_threads(T) reduction(+ : f)
+        f += fma_loop(isa, 2000000, (float)r);
+        double t = now() - t0;
+        if (t < best) {
+            best = t;
+            flops = f;
+        }
+    }
+    out->fma_gflop_s = flops / best / 1e9;
     out->threads = T;
     return 0;
 }

@@ -6,13 +6,14 @@
 
 #include "blocks.h"
 #include "layers/layers.h"
+#include "parallel.h"
 #include "util.h"
 
 size_t gf_acts_floats(const gf_model *m, size_t M) {
     const gf_config *c = &m->cfg;
     size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
     size_t hd = (size_t)c->head_dim;
-    return M * (3 * D + 5 * L + 2 * D + 2 * hd + 2 * E) + ((size_t)c->window + 1) +
+    return M * (3 * D + 5 * L + 2 * D + 2 * hd + 2 * E) + gf_par_slots() * ((size_t)c->window + 1) +
            m->scratch_floats;
 }
 
@@ -22,9 +23,11 @@ void gf_acts_carve(const gf_model *m, size_t M, float *p, gf_acts *a) {
     size_t hd = (size_t)c->head_dim;
     float **slots[] = {&a->x, &a->xn, &a->tmp, &a->y, &a->xb, &a->xc, &a->gi, &a->ga,
                        &a->q, &a->o, &a->k, &a->v, &a->g, &a->u, &a->scores, &a->scratch};
+    /* the same count gf_acts_floats sized the arena with */
+    a->score_slots = gf_par_slots();
     size_t sizes[] = {M * D, M * D, M * D, M * L, M * L, M * L, M * L, M * L,
-                      M * D, M * D, M * hd, M * hd, M * E, M * E, (size_t)c->window + 1,
-                      m->scratch_floats};
+                      M * D, M * D, M * hd, M * hd, M * E, M * E,
+                      a->score_slots * ((size_t)c->window + 1), m->scratch_floats};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *slots[i] = p;
         p += sizes[i];
@@ -46,10 +49,10 @@ static void run_layers(const gf_model *m, gf_state *st, gf_acts *a, size_t B, si
         else
             attention_block_forward(m, lw, a, B, T, segment_pos, st->layer_a[i], st->layer_b[i],
                                     st->num_tokens, decode);
-        for (size_t j = 0; j < M * D; j++) a->x[j] += a->tmp[j];
+        gf_add(a->x, a->x, a->tmp, M * D);
         rmsnorm_forward(a->xn, a->x, lw->channel_norm, M, D, c->rms_eps);
         mlp_forward(a->tmp, a->xn, lw, M, D, (size_t)c->mlp_width, a->g, a->u, a->scratch);
-        for (size_t j = 0; j < M * D; j++) a->x[j] += a->tmp[j];
+        gf_add(a->x, a->x, a->tmp, M * D);
         if (trace) memcpy(trace + (size_t)(i + 1) * M * D, a->x, M * D * sizeof *trace);
     }
     rmsnorm_forward(a->xn, a->x, m->final_norm, M, D, c->rms_eps);

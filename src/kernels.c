@@ -4,10 +4,44 @@
 #include <string.h>
 
 #include "util.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels/gemv.h"
+
+const char *gf_wtype_name(gf_wtype t) {
+    switch (t) {
+    case GF_W_F32: return "F32";
+    case GF_W_BF16: return "BF16";
+    case GF_W_F16: return "F16";
+    case GF_W_Q8: return "Q8";
+    case GF_W_Q4: return "Q4";
+    case GF_W_COUNT: break;
+    }
+    return "?";
+}
+
+size_t gf_mat_row_bytes(const gf_mat *W) {
+    switch (W->type) {
+    case GF_W_F32: return W->cols * 4;
+    case GF_W_BF16:
+    case GF_W_F16: return W->cols * 2;
+    case GF_W_Q8: return gf_q8_row_bytes(W->cols);
+    case GF_W_Q4: return gf_q4_row_bytes(W->cols);
+    case GF_W_COUNT: break;
+    }
+    return 0;
+}
+
+size_t gf_mat_bytes(const gf_mat *W) {
+    size_t scales = W->type == GF_W_Q8 || W->type == GF_W_Q4 ? gf_q_nblocks(W->cols) * 2 : 0;
+    return W->rows * (gf_mat_row_bytes(W) + scales);
+}
 
 size_t gf_kernel_scratch_floats(size_t max_cols, size_t max_block) {
-    size_t a = GF_PANEL_ROWS * max_cols, b = max_block * max_block;
-    return a > b ? a : b;
+    (void)max_cols;
+    return max_block * max_block;
 }
 
 void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n) {
@@ -17,50 +51,108 @@ void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n) {
     case GF_DT_BF16: for (size_t i = 0; i < n; i++) dst[i] = gf_bf16_to_f32(h[i]); break;
     case GF_DT_F16: for (size_t i = 0; i < n; i++) dst[i] = gf_f16_to_f32(h[i]); break;
     case GF_DT_I32: for (size_t i = 0; i < n; i++) dst[i] = (float)((const int32_t *)src)[i]; break;
+    case GF_DT_I8: for (size_t i = 0; i < n; i++) dst[i] = (float)((const int8_t *)src)[i]; break;
+    case GF_DT_U8: for (size_t i = 0; i < n; i++) dst[i] = (float)((const uint8_t *)src)[i]; break;
     }
 }
 
-void gf_mat_row(const gf_mat *W, size_t r, float *out) {
-    size_t es = gf_dtype_size(W->dtype);
-    gf_convert_to_f32(out, (const char *)W->data + r * W->cols * es, W->dtype, W->cols);
+void gf_mat_row(const gf_mat *W, size_t r, float *out) { gf_dequantize_rows(W, r, r + 1, out); }
+
+/* Rows [r0, r1) of an N-row product for thread `id` of `nt`: equal shares in
+ * multiples of 4 rows (the kernels' tile height). */
+static void thread_rows(size_t N, int id, int nt, size_t *r0, size_t *r1) {
+    size_t groups = (N + 3) / 4;
+    *r0 = groups * (size_t)id / (size_t)nt * 4;
+    *r1 = groups * (size_t)(id + 1) / (size_t)nt * 4;
+    if (*r0 > N) *r0 = N;
+    if (*r1 > N) *r1 = N;
+}
+
+/* F32 products of this many input rows or more go to OpenBLAS sgemm; fewer,
+ * and every product of the other weight types, go through the gemv kernels,
+ * which read each weight row once per chunk of input rows and widen BF16 /
+ * F16 / Q8 / Q4 in registers (faster than widening into a panel for sgemm:
+ * see `griffin bench` in the README). */
+#define GF_SGEMM_MIN_ROWS 64
+
+/* Work below which threads cost more than they save (floats of weight x rows). */
+#define GF_PAR_MIN_WORK (1u << 16)
+
+/* Input rows per pass over the weights: a chunk of x stays in the core's L2
+ * cache (about 256 KiB of it) while every weight row of the thread's share
+ * meets it, so the weights are read once per chunk and x once per tile. */
+static size_t chunk_rows(size_t K) {
+    size_t rows = (256u << 10) / (K * sizeof(float));
+    rows = rows / 4 * 4;
+    return rows < 16 ? 16 : rows;
+}
+
+void gf_gemv(float *out, size_t ldo, const float *x, size_t ldx, const gf_mat *W, size_t M) {
+    size_t N = W->rows, K = W->cols, mc = chunk_rows(K);
+    gf_isa isa = gf_cpu_isa();
+    int par = N * K * M >= GF_PAR_MIN_WORK && N >= 8;
+#pragma omp parallel if (par)
+    {
+#ifdef _OPENMP
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        int id = 0, nt = 1;
+#endif
+        size_t r0, r1;
+        thread_rows(N, id, nt, &r0, &r1);
+        for (size_t m0 = 0; m0 < M && r0 < r1; m0 += mc) {
+            size_t mn = M - m0 < mc ? M - m0 : mc;
+            gf_gemv_rows(isa, W, x + m0 * ldx, ldx, mn, out + m0 * ldo, ldo, r0, r1);
+        }
+    }
+}
+
+static void add_bias(float *out, const float *bias, size_t M, size_t N) {
+    int par = M * N >= GF_PAR_MIN_WORK;
+#pragma omp parallel for if (par) schedule(static)
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) out[m * N + n] += bias[n];
 }
 
 void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                float *scratch) {
     size_t N = W->rows, K = W->cols;
     if (M == 0 || N == 0) return;
-    if (W->dtype == GF_DT_F32) {
+    if (W->type != GF_W_F32 || M < GF_SGEMM_MIN_ROWS)
+        gf_gemv(out, N, x, K, W, M);
+    else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x,
                     (int)K, W->data, (int)K, 0.0f, out, (int)N);
-    } else {
-        size_t es = gf_dtype_size(W->dtype);
-        for (size_t r0 = 0; r0 < N; r0 += GF_PANEL_ROWS) {
-            size_t nr = N - r0 < GF_PANEL_ROWS ? N - r0 : GF_PANEL_ROWS;
-            gf_convert_to_f32(scratch, (const char *)W->data + r0 * K * es, W->dtype, nr * K);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)nr, (int)K, 1.0f,
-                        x, (int)K, scratch, (int)K, 0.0f, out + r0, (int)N);
-        }
-    }
-    if (bias)
-        for (size_t m = 0; m < M; m++)
-            for (size_t n = 0; n < N; n++) out[m * N + n] += bias[n];
+    if (bias) add_bias(out, bias, M, N);
 }
 
 void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                    size_t H, size_t bw, float *scratch) {
-    size_t L = H * bw, es = gf_dtype_size(W->dtype);
+    size_t L = H * bw;
+    if (W->blocks_t && M < GF_SGEMM_MIN_ROWS) {
+        gf_isa isa = gf_cpu_isa();
+        size_t groups = (bw + 3) / 4, jobs = H * groups;
+        int par = L * bw * M >= GF_PAR_MIN_WORK;
+        /* every (block, 4 output rows) pair is one job */
+#pragma omp parallel for if (par) schedule(static)
+        for (size_t job = 0; job < jobs; job++) {
+            size_t h = job / groups, j0 = job % groups * 4, j1 = j0 + 4 < bw ? j0 + 4 : bw;
+            gf_mat blk = {GF_W_F32, W->blocks_t + h * bw * bw, NULL, bw, bw, NULL};
+            gf_gemv_rows(isa, &blk, x + h * bw, L, M, out + h * bw, L, j0, j1);
+        }
+        if (bias) add_bias(out, bias, M, L);
+        return;
+    }
     for (size_t h = 0; h < H; h++) {
-        const float *w = (const float *)((const char *)W->data + h * bw * bw * es);
-        if (W->dtype != GF_DT_F32) {
-            gf_convert_to_f32(scratch, (const char *)W->data + h * bw * bw * es, W->dtype, bw * bw);
+        const float *w = (const float *)W->data + h * bw * bw;
+        if (W->type != GF_W_F32) {
+            gf_dequantize_rows(W, h * bw, (h + 1) * bw, scratch);
             w = scratch;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)bw, (int)bw, 1.0f,
                     x + h * bw, (int)L, w, (int)bw, 0.0f, out + h * bw, (int)L);
     }
-    if (bias)
-        for (size_t m = 0; m < M; m++)
-            for (size_t j = 0; j < L; j++) out[m * L + j] += bias[j];
+    if (bias) add_bias(out, bias, M, L);
 }
 
 void gf_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,

@@ -1,6 +1,7 @@
 /* Numeric building blocks: matrix products over weights that stay in the
- * mapped file (F32 directly through OpenBLAS; BF16/F16 converted a panel of
- * rows at a time into caller-owned scratch), and the pointwise functions with
+ * mapped file (large F32 products through OpenBLAS; small ones and every
+ * BF16 / F16 / Q8 / Q4 product through griffin's SIMD kernels in kernels/,
+ * which widen the weights in registers), and the pointwise functions with
  * the exact formulas of the reference. */
 #ifndef GF_KERNELS_H
 #define GF_KERNELS_H
@@ -11,26 +12,45 @@
 
 #include "safetensors.h"
 
-/* A row-major matrix view [rows, cols] of a mapped tensor. */
+/* How a matrix's elements are stored. F32/BF16/F16 as in the file; Q8 and
+ * Q4 are griffin's block-quantised formats (kernels/quant.h). */
+typedef enum { GF_W_F32 = 0, GF_W_BF16, GF_W_F16, GF_W_Q8, GF_W_Q4, GF_W_COUNT } gf_wtype;
+
+const char *gf_wtype_name(gf_wtype t);
+
+/* A row-major matrix view [rows, cols] of a mapped tensor. Q8/Q4 codes lie
+ * at data and their F16 block scales [rows, ceil(cols / 32)] at scale. */
 typedef struct {
-    gf_dtype dtype;
+    gf_wtype type;
     const void *data;
+    const uint16_t *scale;
     size_t rows, cols;
+    /* Block-diagonal gate matrices only, optional: an F32 copy with every
+     * [bw, bw] block transposed, so that a small batch reads each block's
+     * output rows contiguously (gf_block_diag through the gemv kernels). */
+    const float *blocks_t;
 } gf_mat;
 
-/* Rows of weight converted per panel when the weight is not F32. */
-#define GF_PANEL_ROWS 64
+/* Bytes of one stored row (codes only) and of the whole matrix (codes and
+ * scales): what a product reads. */
+size_t gf_mat_row_bytes(const gf_mat *W);
+size_t gf_mat_bytes(const gf_mat *W);
 
-/* Floats of scratch gf_linear / gf_matmul_block need for a matrix with `cols`
- * columns (0 when the model is all F32). */
+/* Floats of scratch gf_linear / gf_block_diag need (a block of the gate
+ * weights widened to F32; 0 when the model is all F32). */
 size_t gf_kernel_scratch_floats(size_t max_cols, size_t max_block);
 
 /* out[M, W.rows] = x[M, W.cols] @ W^T (+ bias[W.rows] when non-NULL). */
 void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                float *scratch);
 
+/* out[m * ldo + r] = x[m * ldx + :] . W[r, :] for m < M through the gemv
+ * kernels, rows shared among the OpenMP threads. */
+void gf_gemv(float *out, size_t ldo, const float *x, size_t ldx, const gf_mat *W, size_t M);
+
 /* Block-diagonal product used by the RG-LRU gates: W is [H * bw, bw] viewed as
- * H blocks w[h] of [bw, bw]; out[m, h*bw + j] = sum_i x[m, h*bw + i] w[h, i, j] + b. */
+ * H blocks w[h] of [bw, bw]; out[m, h*bw + j] = sum_i x[m, h*bw + i] w[h, i, j] + b.
+ * Small batches go through W->blocks_t when the loader made it. */
 void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                    size_t H, size_t bw, float *scratch);
 
@@ -46,7 +66,7 @@ void gf_linear_backward(float *dx, float *dW, float *db, const float *dy, const 
 void gf_block_diag_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
                             const float *W, size_t M, size_t H, size_t bw);
 
-/* Copies row r of W into out[W.cols] as float. */
+/* Copies row r of W into out[W.cols] as float (any type). */
 void gf_mat_row(const gf_mat *W, size_t r, float *out);
 
 /* Converts n elements of dtype at src into float. */

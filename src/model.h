@@ -51,6 +51,7 @@ struct gf_model {
     const float *final_norm;  /* [D] */
     gf_layer_weights *layers; /* [num_layers] */
     float *small;             /* one arena: norms, biases, conv, a_param as f32 */
+    float *gates_t;           /* one arena: the RG-LRU gates' blocks transposed (gf_mat.blocks_t) */
     size_t weight_bytes;
     size_t scratch_floats;    /* conversion scratch the kernels need */
     int all_f32;
@@ -64,7 +65,8 @@ typedef struct {
     float *q, *o;                 /* [M, D] attention */
     float *k, *v;                 /* [M, hd] */
     float *g, *u;                 /* [M, E] MLP */
-    float *scores;                /* [window + 1] attention weights for one query */
+    float *scores;                /* [score_slots, window + 1] attention weights, one query per thread */
+    size_t score_slots;           /* threads the attention loops may use (gf_par_slots at sizing) */
     float *scratch;               /* weight conversion panels */
 } gf_acts;
 

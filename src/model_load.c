@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "model.h"
+#include "kernels/quant.h"
 #include "util.h"
 
 #define GF_MAX_SHARDS 1024
@@ -19,7 +20,8 @@ typedef struct {
     const char *dir;
     float *arena_next;
     float *arena_end;
-    int dtype_seen[3];
+    int type_seen[GF_W_COUNT]; /* 2-D matrices of each weight type */
+    int gates_float;           /* RG-LRU gate weights not in F32 */
     int sharded; /* weights listed by model.safetensors.index.json */
 } loader;
 
@@ -41,9 +43,11 @@ static void shape_str(char *buf, size_t n, const size_t *dims, int nd) {
     if (k < n) snprintf(buf + k, n - k, "]");
 }
 
-/* Finds `name` and checks it has exactly the dims given (ndim of them). */
-static const gf_st_tensor *get(loader *ld, gf_error *err, const char *name, int ndim,
-                               const size_t *dims) {
+/* Finds `name` and checks it has exactly the dims given (ndim of them) and
+ * the dtype: a float type, or `codes` (I8 / U8, the quantised codes) when
+ * that is not F32. */
+static const gf_st_tensor *get_typed(loader *ld, gf_error *err, const char *name, int ndim,
+                                     const size_t *dims, gf_dtype codes) {
     const gf_st_file *f = NULL;
     const gf_st_tensor *t = find_tensor(ld, name, &f);
     if (!t) {
@@ -51,8 +55,12 @@ static const gf_st_tensor *get(loader *ld, gf_error *err, const char *name, int 
                 ld->sharded ? "model.safetensors.index.json" : "model.safetensors", name);
         return NULL;
     }
-    if (t->dtype != GF_DT_F32 && t->dtype != GF_DT_BF16 && t->dtype != GF_DT_F16) {
-        gf_fail(err, "%s: tensor '%s' has dtype %s; weights must be F32, BF16 or F16", f->path, name, gf_dtype_name(t->dtype));
+    if (codes != GF_DT_F32 ? t->dtype != codes
+                           : t->dtype != GF_DT_F32 && t->dtype != GF_DT_BF16 && t->dtype != GF_DT_F16) {
+        if (codes != GF_DT_F32)
+            gf_fail(err, "%s: tensor '%s' has dtype %s; quantisation scales must be F16", f->path, name, gf_dtype_name(t->dtype));
+        else
+            gf_fail(err, "%s: tensor '%s' has dtype %s; weights must be F32, BF16 or F16 (or I8 / U8 codes of a Q8 / Q4 matrix)", f->path, name, gf_dtype_name(t->dtype));
         return NULL;
     }
     int ok = t->ndim == ndim;
@@ -64,19 +72,40 @@ static const gf_st_tensor *get(loader *ld, gf_error *err, const char *name, int 
         gf_fail(err, "%s: tensor '%s' has shape %s, expected %s", f->path, name, got, want);
         return NULL;
     }
-    ld->dtype_seen[t->dtype]++;
     return t;
 }
 
+static const gf_st_tensor *get(loader *ld, gf_error *err, const char *name, int ndim,
+                               const size_t *dims) {
+    return get_typed(ld, err, name, ndim, dims, GF_DT_F32);
+}
+
+static gf_wtype wtype_of(gf_dtype dt) {
+    return dt == GF_DT_BF16 ? GF_W_BF16 : dt == GF_DT_F16 ? GF_W_F16 : GF_W_F32;
+}
+
+/* A matrix [rows, cols]: a float tensor, or griffin's Q8 (I8 codes [rows,
+ * cols]) or Q4 (U8 codes [rows, nblocks * 16]) with its F16 block scales
+ * [rows, nblocks] in `name`_scale (kernels/quant.h). */
 static int get_mat(loader *ld, gf_error *err, gf_mat *out, const char *name, size_t rows,
                    size_t cols) {
-    size_t dims[2] = {rows, cols};
-    const gf_st_tensor *t = get(ld, err, name, 2, dims);
-    if (!t) return -1;
-    out->dtype = t->dtype;
-    out->data = t->data;
-    out->rows = rows;
-    out->cols = cols;
+    const gf_st_file *f = NULL;
+    const gf_st_tensor *t = find_tensor(ld, name, &f);
+    gf_dtype dt = t && (t->dtype == GF_DT_I8 || t->dtype == GF_DT_U8) ? t->dtype : GF_DT_F32;
+    size_t nb = gf_q_nblocks(cols);
+    size_t dims[2] = {rows, dt == GF_DT_U8 ? gf_q4_row_bytes(cols) : cols};
+    if (!(t = get_typed(ld, err, name, 2, dims, dt))) return -1;
+    *out = (gf_mat){wtype_of(t->dtype), t->data, NULL, rows, cols, NULL};
+    if (dt != GF_DT_F32) {
+        char sn[300];
+        snprintf(sn, sizeof sn, "%s_scale", name);
+        size_t sd[2] = {rows, nb};
+        const gf_st_tensor *s = get_typed(ld, err, sn, 2, sd, GF_DT_F16);
+        if (!s) return -1;
+        out->type = dt == GF_DT_I8 ? GF_W_Q8 : GF_W_Q4;
+        out->scale = s->data;
+    }
+    ld->type_seen[out->type]++;
     return 0;
 }
 
@@ -203,9 +232,11 @@ static int bind_layer(loader *ld, int i, gf_error *err) {
     /* The gate weights [H, bw, bw] are viewed as a [H*bw, bw] matrix. */
     const gf_st_tensor *t;
     if (!(t = get(ld, err, NAME("temporal_block.rg_lru.input_gate_weight"), 3, gate_dims))) return -1;
-    lw->input_gate = (gf_mat){t->dtype, t->data, L, L / H};
+    lw->input_gate = (gf_mat){wtype_of(t->dtype), t->data, NULL, L, L / H, NULL};
+    ld->gates_float += t->dtype != GF_DT_F32;
     if (!(t = get(ld, err, NAME("temporal_block.rg_lru.recurrent_gate_weight"), 3, gate_dims))) return -1;
-    lw->a_gate = (gf_mat){t->dtype, t->data, L, L / H};
+    lw->a_gate = (gf_mat){wtype_of(t->dtype), t->data, NULL, L, L / H, NULL};
+    ld->gates_float += t->dtype != GF_DT_F32;
     /* HF stores the conv as [L, 1, W]; the kernels want the official [W, L]. */
     if (!(t = get(ld, err, NAME("temporal_block.conv_1d.weight"), 3, conv_dims))) return -1;
     if ((size_t)(ld->arena_end - ld->arena_next) < W * L)
@@ -218,6 +249,37 @@ static int bind_layer(loader *ld, int i, gf_error *err) {
     ld->arena_next += W * L;
     lw->conv_w = cw;
 #undef NAME
+    return 0;
+}
+
+/* The decode step's copy of the RG-LRU gate weights: F32 with each block
+ * transposed, so a batch of a few rows reads every output channel's weights
+ * contiguously (gf_block_diag). 2 L bw floats per recurrent layer. */
+static int make_gates_t(gf_model *m, gf_error *err) {
+    const gf_config *c = &m->cfg;
+    size_t L = (size_t)c->lru_width, bw = L / (size_t)c->num_heads, H = (size_t)c->num_heads;
+    size_t n = 0;
+    for (int i = 0; i < c->num_layers; i++) n += m->layers[i].type == GF_BLOCK_RECURRENT;
+    if (n == 0) return 0;
+    m->gates_t = gf_calloc(n * 2 * L * bw, sizeof(float), "transposed gate weights", err);
+    if (!m->gates_t) return -1;
+    float *row = gf_calloc(bw, sizeof(float), "gate row", err);
+    if (!row) return -1;
+    float *p = m->gates_t;
+    for (int i = 0; i < c->num_layers; i++) {
+        gf_layer_weights *lw = &m->layers[i];
+        if (lw->type != GF_BLOCK_RECURRENT) continue;
+        gf_mat *g[2] = {&lw->input_gate, &lw->a_gate};
+        for (int k = 0; k < 2; k++, p += L * bw) {
+            for (size_t h = 0; h < H; h++)
+                for (size_t r = 0; r < bw; r++) { /* w[h, r, :] -> column r of block h */
+                    gf_mat_row(g[k], h * bw + r, row);
+                    for (size_t j = 0; j < bw; j++) p[h * bw * bw + j * bw + r] = row[j];
+                }
+            g[k]->blocks_t = p;
+        }
+    }
+    free(row);
     return 0;
 }
 
@@ -245,16 +307,23 @@ gf_model *gf_model_load(const char *dir, gf_error *err) {
     m->small = gf_calloc(small, sizeof(float), "model vectors", err);
     m->layers = gf_calloc((size_t)c->num_layers, sizeof *m->layers, "model layers", err);
     if (!m->small || !m->layers) goto fail;
-    loader ld = {m, dir, m->small, m->small + small, {0, 0, 0}, sharded};
+    loader ld = {m, dir, m->small, m->small + small, {0}, 0, sharded};
     if (get_mat(&ld, err, &m->embed, "model.embed_tokens.weight", (size_t)c->vocab_size, D) ||
         get_vec1(&ld, err, &m->final_norm, "model.final_norm.weight", D))
         goto fail;
     for (int i = 0; i < c->num_layers; i++)
         if (bind_layer(&ld, i, err) != 0) goto fail;
+    if (make_gates_t(m, err) != 0) goto fail;
     for (int i = 0; i < m->nfiles; i++) m->weight_bytes += m->files[i].map.size;
-    int kinds = (ld.dtype_seen[0] > 0) + (ld.dtype_seen[1] > 0) + (ld.dtype_seen[2] > 0);
-    m->all_f32 = ld.dtype_seen[1] == 0 && ld.dtype_seen[2] == 0;
-    m->dtype_name = kinds > 1 ? "mixed" : ld.dtype_seen[1] ? "BF16" : ld.dtype_seen[2] ? "F16" : "F32";
+    int kinds = 0;
+    gf_wtype only = GF_W_F32;
+    for (int k = 0; k < GF_W_COUNT; k++)
+        if (ld.type_seen[k]) {
+            kinds++;
+            only = (gf_wtype)k;
+        }
+    m->all_f32 = kinds == 1 && only == GF_W_F32 && ld.gates_float == 0;
+    m->dtype_name = kinds > 1 ? "mixed" : gf_wtype_name(only);
     size_t maxc = D > E ? D : E;
     if (L > maxc) maxc = L;
     m->scratch_floats = m->all_f32 ? 0 : gf_kernel_scratch_floats(maxc, L / (size_t)c->num_heads);
@@ -270,9 +339,27 @@ void gf_model_free(gf_model *m) {
     free(m->files);
     free(m->layers);
     free(m->small);
+    free(m->gates_t);
     free(m);
 }
 
 const gf_config *gf_model_config(const gf_model *m) { return &m->cfg; }
 size_t gf_model_weight_bytes(const gf_model *m) { return m->weight_bytes; }
 const char *gf_model_weight_dtype(const gf_model *m) { return m->dtype_name; }
+
+size_t gf_model_decode_bytes(const gf_model *m) {
+    const gf_config *c = &m->cfg;
+    size_t n = gf_mat_bytes(&m->embed);
+    for (int i = 0; i < c->num_layers; i++) {
+        const gf_layer_weights *lw = &m->layers[i];
+        const gf_mat *mats[] = {&lw->gate, &lw->up, &lw->down, &lw->lin_x, &lw->lin_y, &lw->lin_out,
+                                &lw->q, &lw->k, &lw->v, &lw->o};
+        for (size_t k = 0; k < sizeof mats / sizeof *mats; k++)
+            if (mats[k]->data) n += gf_mat_bytes(mats[k]);
+        /* the gates as decode reads them: the F32 transposed copy */
+        const gf_mat *gates[] = {&lw->input_gate, &lw->a_gate};
+        for (int k = 0; k < 2 && lw->type == GF_BLOCK_RECURRENT; k++)
+            n += gates[k]->blocks_t ? gates[k]->rows * gates[k]->cols * sizeof(float) : gf_mat_bytes(gates[k]);
+    }
+    return n;
+}

@@ -15,22 +15,26 @@ const char *gf_dtype_name(gf_dtype dt) {
     case GF_DT_BF16: return "BF16";
     case GF_DT_F16: return "F16";
     case GF_DT_I32: return "I32";
+    case GF_DT_I8: return "I8";
+    case GF_DT_U8: return "U8";
     }
     return "?";
 }
 
 size_t gf_dtype_size(gf_dtype dt) {
-    return dt == GF_DT_F32 || dt == GF_DT_I32 ? 4 : 2;
+    return dt == GF_DT_F32 || dt == GF_DT_I32 ? 4 : dt == GF_DT_I8 || dt == GF_DT_U8 ? 1 : 2;
 }
 
 static int parse_dtype(const char *s, gf_dtype *dt) {
-    static const char *const known_unsupported[] = {"F64", "I64", "I16", "I8", "U8", "U16",
+    static const char *const known_unsupported[] = {"F64", "I64", "I16", "U16",
                                                     "U32", "U64", "BOOL", "F8_E4M3",
                                                     "F8_E5M2", NULL};
     if (!strcmp(s, "F32")) *dt = GF_DT_F32;
     else if (!strcmp(s, "BF16")) *dt = GF_DT_BF16;
     else if (!strcmp(s, "F16")) *dt = GF_DT_F16;
     else if (!strcmp(s, "I32")) *dt = GF_DT_I32;
+    else if (!strcmp(s, "I8")) *dt = GF_DT_I8;
+    else if (!strcmp(s, "U8")) *dt = GF_DT_U8;
     else {
         for (int i = 0; known_unsupported[i]; i++)
             if (!strcmp(s, known_unsupported[i])) return 1;
@@ -183,7 +187,22 @@ const gf_st_tensor *gf_st_find(const gf_st_file *f, const char *name) {
     return bsearch(&key, f->tensors, f->count, sizeof *f->tensors, cmp_name);
 }
 
+/* Larger elements first, so that every tensor's offset is a multiple of its
+ * element size (the format allows no gaps to pad with). */
+static int cmp_entry_size(const void *a, const void *b) {
+    const gf_st_entry *x = *(const gf_st_entry *const *)a, *y = *(const gf_st_entry *const *)b;
+    size_t sx = gf_dtype_size(x->dtype), sy = gf_dtype_size(y->dtype);
+    if (sx != sy) return sx > sy ? -1 : 1;
+    return x < y ? -1 : x > y; /* stable: the caller's order within a size */
+}
+
 int gf_st_write(const char *path, const gf_st_entry *entries, size_t n, gf_error *err) {
+    return gf_st_write_meta(path, entries, n, NULL, NULL, 0, err);
+}
+
+int gf_st_write_meta(const char *path, const gf_st_entry *entries_in, size_t n,
+                     const char *const *meta_keys, const char *const *meta_values, size_t nmeta,
+                     gf_error *err) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return gf_fail(err, "%s: out of memory", path);
     size_t offset = 0;
@@ -191,8 +210,23 @@ int gf_st_write(const char *path, const gf_st_entry *entries, size_t n, gf_error
     char *json = NULL;
     const void **parts = NULL;
     size_t *lens = NULL;
+    const gf_st_entry **order = calloc(n ? n : 1, sizeof *order);
+    if (!order) {
+        gf_fail(err, "%s: out of memory", path);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = &entries_in[i];
+    qsort(order, n, sizeof *order, cmp_entry_size);
+    if (nmeta) {
+        cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+        if (!meta) {
+            gf_fail(err, "%s: out of memory", path);
+            goto out;
+        }
+        for (size_t i = 0; i < nmeta; i++) cJSON_AddStringToObject(meta, meta_keys[i], meta_values[i]);
+    }
     for (size_t i = 0; i < n; i++) {
-        const gf_st_entry *e = &entries[i];
+        const gf_st_entry *e = order[i];
         size_t numel = 1;
         for (int d = 0; d < e->ndim; d++) numel = gf_mul_sat(numel, e->shape[d]);
         size_t bytes = gf_mul_sat(numel, gf_dtype_size(e->dtype));
@@ -241,12 +275,13 @@ int gf_st_write(const char *path, const gf_st_entry *entries, size_t n, gf_error
     lens[0] = 8 + padded;
     for (size_t i = 0; i < n; i++) {
         size_t numel = 1;
-        for (int d = 0; d < entries[i].ndim; d++) numel *= entries[i].shape[d];
-        parts[i + 1] = entries[i].data;
-        lens[i + 1] = numel * gf_dtype_size(entries[i].dtype);
+        for (int d = 0; d < order[i]->ndim; d++) numel *= order[i]->shape[d];
+        parts[i + 1] = order[i]->data;
+        lens[i + 1] = numel * gf_dtype_size(order[i]->dtype);
     }
     rc = gf_write_file_atomic(path, parts, lens, (int)(n + 1), err);
 out:
+    free(order);
     free(parts);
     free(lens);
     free(json);

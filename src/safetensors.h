@@ -11,7 +11,10 @@
 #include "griffin.h"
 #include "util.h"
 
-typedef enum { GF_DT_F32 = 0, GF_DT_BF16 = 1, GF_DT_F16 = 2, GF_DT_I32 = 3 } gf_dtype;
+/* Element types of tensors in files. I8 and U8 hold the codes of griffin's
+ * quantised matrices (see kernels/quant.h); they are not weights by
+ * themselves. */
+typedef enum { GF_DT_F32 = 0, GF_DT_BF16 = 1, GF_DT_F16 = 2, GF_DT_I32 = 3, GF_DT_I8 = 4, GF_DT_U8 = 5 } gf_dtype;
 
 const char *gf_dtype_name(gf_dtype dt);
 size_t gf_dtype_size(gf_dtype dt);
@@ -49,7 +52,13 @@ typedef struct {
     const void *data;
 } gf_st_entry;
 
-/* Writes entries to path through a temporary file, fsync and rename. */
+/* Writes entries to path through a temporary file, fsync and rename. The
+ * data are laid out by element size, largest first, so every tensor is
+ * aligned to its elements. */
 int gf_st_write(const char *path, const gf_st_entry *entries, size_t n, gf_error *err);
+/* The same with string pairs in the header's "__metadata__". */
+int gf_st_write_meta(const char *path, const gf_st_entry *entries, size_t n,
+                     const char *const *meta_keys, const char *const *meta_values, size_t nmeta,
+                     gf_error *err);
 
 #endif

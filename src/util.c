@@ -247,6 +247,25 @@ float gf_f16_to_f32(uint16_t h) {
     return f;
 }
 
+uint16_t gf_f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);        /* NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);       /* rounds past 65504 */
+    if (a < 0x38800000u) { /* below 2^-14: an f16 subnormal, in units of 2^-24 */
+        if (a < 0x33000000u) return sign; /* at most half the smallest: rounds to zero */
+        uint32_t man = (a & 0x7fffffu) | 0x800000u;
+        int shift = 126 - (int)(a >> 23); /* 2^(e-127) * man / 2^23 in units of 2^-24 */
+        uint32_t q = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (q & 1u))) q++;
+        return (uint16_t)(sign | q);
+    }
+    uint32_t r = a + 0xfffu + ((a >> 13) & 1u) - 0x38000000u; /* rebias 127 -> 15, round even */
+    return (uint16_t)(sign | (r >> 13));
+}
+
 int gf_write_json_atomic(const char *path, cJSON *root, gf_error *err) {
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);

@@ -57,5 +57,6 @@ int gf_path_join(char *out, size_t n, const char *dir, const char *name, gf_erro
 float gf_bf16_to_f32(uint16_t h);
 uint16_t gf_f32_to_bf16(float f); /* round to nearest even */
 float gf_f16_to_f32(uint16_t h);
+uint16_t gf_f32_to_f16(float f); /* round to nearest even; overflow to infinity */
 
 #endif

@@ -192,14 +192,15 @@ static void test_fd_rmsnorm(void **state) {
     (void)state;
     lctx c = {.M = 5, .D = 7};
     c.x = vec(35, 1.5f), c.r = vec(35, 1), c.out = zeros(35), c.scale = vec(7, 0.5f);
-    float *dx = zeros(35), *ds = zeros(7);
-    rmsnorm_backward(dx, ds, c.r, c.x, c.scale, c.M, c.D, 1e-6f);
+    float *dx = zeros(35), *ds = zeros(7), rstd[5];
+    rmsnorm_backward(dx, ds, c.r, c.x, c.scale, c.M, c.D, 1e-6f, rstd);
     fd_check("rmsnorm d x", c.x, 35, dx, obj_rmsnorm, &c, 1e-3f);
     fd_check("rmsnorm d scale", c.scale, 7, ds, obj_rmsnorm, &c, 1e-3f);
     free(c.x), free(c.r), free(c.out), free(c.scale), free(dx), free(ds);
 }
 
-static gf_mat fmat(float *p, size_t rows, size_t cols) { return (gf_mat){GF_DT_F32, p, rows, cols}; }
+/* an F32 view: the element type's zero value is F32, and the rest stays unset */
+static gf_mat fmat(float *p, size_t rows, size_t cols) { return (gf_mat){.data = p, .rows = rows, .cols = cols}; }
 
 static double obj_mlp(void *p) {
     lctx *c = p;
@@ -338,7 +339,7 @@ static void test_rglru_sqrt_gradient_bound(void **state) {
 static double obj_attention(void *p) {
     lctx *c = p;
     /* q, k after RoPE are the inputs here; x holds q, a holds k, b2 holds v */
-    attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2);
+    attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2, 1);
     return wdot(c->out, c->r, c->M * c->H * c->hd);
 }
 
@@ -351,12 +352,14 @@ static void test_fd_attention(void **state) {
     c.x = vec(nq, 1), c.a = vec(nk, 1), c.b2 = vec(nk, 1), c.r = vec(nq, 1), c.out = zeros(nq);
     c.c2 = zeros(c.w + 1);
     float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(c.w + 1);
-    attention_prefill_backward(dq, dk, dv, c.r, c.x, c.a, c.b2, c.pos, c.B, c.T, c.H, c.hd, c.w, c.c2, ds);
+    float *stats = zeros(2 * c.M * c.H);
+    attention_prefill_backward(dq, dk, dv, c.r, c.x, c.a, c.b2, c.pos, c.B, c.T, c.H, c.hd, c.w, c.c2, ds,
+                               1, stats);
     fd_check("attention d q (window 2)", c.x, nq, dq, obj_attention, &c, 1e-3f);
     fd_check("attention d k", c.a, nk, dk, obj_attention, &c, 1e-3f);
     fd_check("attention d v", c.b2, nk, dv, obj_attention, &c, 1e-3f);
     free(c.pos), free(c.x), free(c.a), free(c.b2), free(c.r), free(c.out), free(c.c2);
-    free(dq), free(dk), free(dv), free(ds);
+    free(dq), free(dk), free(dv), free(ds), free(stats);
 }
 
 /* rope_backward is the transpose of rope_apply: <R x, y> = <x, R^T y>. */

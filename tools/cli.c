@@ -3,11 +3,13 @@
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int cli_error(const char *fmt, ...) {
     char buf[2048];
@@ -71,8 +73,20 @@ const char *cli_value(int argc, char **argv, int *i, const char *cmd, const char
     return argv[++*i];
 }
 
+void cli_tune_openmp(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* no /proc: run on with the default spin */
+}
+
 void cli_set_threads(long n) {
-    if (n > 0) openblas_set_num_threads((int)n);
+    /* both pools: OpenBLAS threads the matrix products, OpenMP our own loops
+     * (they never run at once, so each may use every core) */
+    if (n > 0) {
+        openblas_set_num_threads((int)n);
+        omp_set_num_threads((int)n);
+    }
 }
 
 double cli_now(void) {

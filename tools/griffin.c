@@ -31,6 +31,8 @@ static void usage(FILE *f) {
             "            each stdin line of ids back to text (as spm_decode --input_format=id)\n"
             "  bench     [--buffer-mb N] [--threads N] [--csv FILE]\n"
             "            this machine's memory read bandwidth and sgemm peak\n"
+            "  quantize  --model IN --out OUT --type bf16|q8|q4\n"
+            "            write a model directory with its weights in another type\n"
             "  info      --model DIR\n"
             "            architecture, parameters, decode-state size, memory\n"
             "  init      --config CONFIG.json --out DIR [--seed S]\n"
@@ -40,6 +42,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    cli_tune_openmp(argv);
     if (argc < 2) {
         usage(stderr);
         return 1;
@@ -57,6 +60,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "init")) return cmd_init(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "detokenize")) return cmd_detokenize(argc - 1, argv + 1);

@@ -1,6 +1,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../parallel.h"
 #include "layers.h"
 
 /* The reference's stand-in for -inf in masked logits. */
@@ -12,6 +13,7 @@
 static void rope_rotate(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta,
                         float dir) {
     size_t R = hd / 2, half = R / 2;
+#pragma omp parallel for schedule(static) if (M * nheads * hd >= GF_PAR_MIN)
     for (size_t m = 0; m < M; m++) {
         float p = (float)pos[m];
         for (size_t k = 0; k < half; k++) {
@@ -34,57 +36,77 @@ void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd
     rope_rotate(x, pos, M, nheads, hd, theta, 1.0f);
 }
 
-/* Softmax of scores[0..n) in place (max-shifted, float32 as the reference). */
-static void softmax_inplace(float *scores, size_t n) {
+/* Softmax of scores[0..n) in place (max-shifted, float32 as the
+ * reference). Returns log(sum of exp) + max, the log-normaliser the backward
+ * recomputes probabilities from. */
+static float softmax_inplace(float *scores, size_t n) {
     float mx = scores[0];
     for (size_t i = 1; i < n; i++) mx = scores[i] > mx ? scores[i] : mx;
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (size_t i = 0; i < n; i++) {
-        scores[i] = expf(scores[i] - mx);
+        scores[i] = gf_expf(scores[i] - mx);
         sum += scores[i];
     }
-    for (size_t i = 0; i < n; i++) scores[i] /= sum;
+    float inv = 1.0f / sum;
+    for (size_t i = 0; i < n; i++) scores[i] *= inv;
+    return mx + logf(sum);
 }
 
-static float dot(const float *a, const float *b, size_t n) {
+/* Reassociated (vector lanes): the order of a float dot product is not the
+ * reference's either way. */
+static inline float dot(const float *a, const float *b, size_t n) {
     float s = 0.0f;
+#pragma omp simd reduction(+ : s)
     for (size_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
 
-/* The softmax weights p[0..n) of query qh over the keys it sees in its row
- * (krow: the row's keys): indices lo..t, same document (from doc_start) and
- * t - s <= w. Returns n; *lo receives the first index. */
-static size_t window_probs(float *p, const float *qh, const float *krow, size_t t, long doc_start,
-                           size_t w, size_t hd, size_t *lo) {
-    long first = (long)t - (long)w;
-    if (first < doc_start) first = doc_start;
-    size_t n = (size_t)((long)t - first + 1);
+/* The first key query t sees in its row: t - w at most back, and not before
+ * the start of its document (a position whose segment_pos is 0). */
+static size_t window_first(const int32_t *sp, size_t t, size_t w) {
+    size_t first = t;
+    while (first > 0 && t - first < w && sp[first] != 0) first--;
+    return first;
+}
+
+/* The softmax weights p[0..n) of query qh over keys first..t of its row
+ * (krow: the row's keys). Returns n; *lse receives the log-normaliser. */
+static size_t window_probs(float *p, const float *qh, const float *krow, size_t t, size_t first,
+                           size_t hd, float *lse) {
+    size_t n = t - first + 1;
     float scale = 1.0f / sqrtf((float)hd);
-    for (size_t i = 0; i < n; i++) p[i] = dot(qh, krow + ((size_t)first + i) * hd, hd) * scale;
-    softmax_inplace(p, n);
-    *lo = (size_t)first;
+    for (size_t i = 0; i < n; i++) p[i] = dot(qh, krow + (first + i) * hd, hd) * scale;
+    *lse = softmax_inplace(p, n);
     return n;
+}
+
+/* Threads for a loop over per-thread score slots: no more than the slots. */
+static int team(size_t nslots) {
+    size_t n = gf_par_slots();
+    return (int)(n < nslots ? n : nslots);
 }
 
 void attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
-                       size_t w, float *scores) {
-    for (size_t b = 0; b < B; b++) {
-        const int32_t *sp = segment_pos + b * T;
-        long doc_start = 0;
-        for (size_t t = 0; t < T; t++) {
-            if (sp[t] == 0) doc_start = (long)t;
-            for (size_t hh = 0; hh < H; hh++) {
-                const float *qh = q + ((b * T + t) * H + hh) * hd;
-                size_t lo, n = window_probs(scores, qh, k + b * T * hd, t, doc_start, w, hd, &lo);
-                float *o = out + ((b * T + t) * H + hh) * hd;
-                memset(o, 0, hd * sizeof *o);
-                for (size_t i = 0; i < n; i++) {
-                    float p = scores[i];
-                    const float *vi = v + (b * T + lo + i) * hd;
-                    for (size_t d = 0; d < hd; d++) o[d] += p * vi[d];
-                }
+                       size_t w, float *scores, size_t nslots) {
+    size_t M = B * T, win = w < T ? w + 1 : T;
+    /* one task = one query position, all heads: they share the key window */
+#pragma omp parallel for schedule(static) num_threads(team(nslots)) if (M * H * hd * win >= GF_PAR_MIN)
+    for (size_t r = 0; r < M; r++) {
+        float *sc = scores + gf_par_tid() * (w + 1);
+        size_t t = r % T, b = r / T;
+        size_t first = window_first(segment_pos + b * T, t, w);
+        for (size_t hh = 0; hh < H; hh++) {
+            const float *qh = q + (r * H + hh) * hd;
+            float lse;
+            size_t n = window_probs(sc, qh, k + b * T * hd, t, first, hd, &lse);
+            float *o = out + (r * H + hh) * hd;
+            memset(o, 0, hd * sizeof *o);
+            for (size_t i = 0; i < n; i++) {
+                float p = sc[i];
+                const float *vi = v + (b * T + first + i) * hd;
+                for (size_t d = 0; d < hd; d++) o[d] += p * vi[d];
             }
         }
     }
@@ -123,38 +145,43 @@ void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const fl
 
 void attention_step(float *out, const float *q, const float *k, const float *v,
                     float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
-                    size_t hd, size_t w, float *scores) {
+                    size_t hd, size_t w, float *scores, size_t nslots) {
     float scale = 1.0f / sqrtf((float)hd);
-    for (size_t b = 0; b < B; b++) {
+    size_t BH = B * H;
+    /* every (sequence, head) on its own; the rings are written after all have read */
+#pragma omp parallel for schedule(static) num_threads(team(nslots)) if (BH * hd * (w + 1) >= GF_PAR_MIN)
+    for (size_t bh = 0; bh < BH; bh++) {
+        size_t b = bh / H;
+        float *sc = scores + gf_par_tid() * (w + 1);
         long n = (long)num_tokens[b];
-        float *rk = ring_k + b * w * hd, *rv = ring_v + b * w * hd;
+        const float *rk = ring_k + b * w * hd, *rv = ring_v + b * w * hd;
         long base = (long)w * floor_div(n, (long)w);
         /* Slot j holds the latest position p < n with p % w == j, visible when
          * it exists and is within w of n. Before the ring has wrapped (n < w)
          * only slots 0..n-1 can be visible: the rest are skipped, not masked,
          * so a step costs what the tokens seen cost, not the window. */
-        size_t nslots = n <= 0 ? 0 : (n < (long)w ? (size_t)n : w);
-        for (size_t hh = 0; hh < H; hh++) {
-            const float *qh = q + (b * H + hh) * hd;
-            float *o = out + (b * H + hh) * hd;
-            for (size_t j = 0; j < nslots; j++) {
-                long p = base + (long)j;
-                if (p >= n) p -= (long)w;
-                int visible = p >= 0 && n - p <= (long)w;
-                scores[j] = visible ? dot(qh, rk + j * hd, hd) * scale : GF_MASKED_LOGIT;
-            }
-            scores[nslots] = dot(qh, k + b * hd, hd) * scale; /* the new token itself */
-            softmax_inplace(scores, nslots + 1);
-            memset(o, 0, hd * sizeof *o);
-            for (size_t j = 0; j <= nslots; j++) {
-                float p = scores[j];
-                const float *vj = j < nslots ? rv + j * hd : v + b * hd;
-                for (size_t d = 0; d < hd; d++) o[d] += p * vj[d];
-            }
+        size_t nslot = n <= 0 ? 0 : (n < (long)w ? (size_t)n : w);
+        const float *qh = q + bh * hd;
+        float *o = out + bh * hd;
+        for (size_t j = 0; j < nslot; j++) {
+            long p = base + (long)j;
+            if (p >= n) p -= (long)w;
+            int visible = p >= 0 && n - p <= (long)w;
+            sc[j] = visible ? dot(qh, rk + j * hd, hd) * scale : GF_MASKED_LOGIT;
         }
-        size_t slot = (size_t)pos_mod(n, (long)w);
-        memcpy(rk + slot * hd, k + b * hd, hd * sizeof *rk);
-        memcpy(rv + slot * hd, v + b * hd, hd * sizeof *rv);
+        sc[nslot] = dot(qh, k + b * hd, hd) * scale; /* the new token itself */
+        softmax_inplace(sc, nslot + 1);
+        memset(o, 0, hd * sizeof *o);
+        for (size_t j = 0; j <= nslot; j++) {
+            float p = sc[j];
+            const float *vj = j < nslot ? rv + j * hd : v + b * hd;
+            for (size_t d = 0; d < hd; d++) o[d] += p * vj[d];
+        }
+    }
+    for (size_t b = 0; b < B; b++) {
+        size_t slot = (size_t)pos_mod((long)num_tokens[b], (long)w);
+        memcpy(ring_k + (b * w + slot) * hd, k + b * hd, hd * sizeof *ring_k);
+        memcpy(ring_v + (b * w + slot) * hd, v + b * hd, hd * sizeof *ring_v);
     }
 }
 
@@ -165,36 +192,62 @@ void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_
 void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                 const float *k, const float *v, const int32_t *segment_pos,
                                 size_t B, size_t T, size_t H, size_t hd, size_t w, float *scores,
-                                float *dscores) {
+                                float *dscores, size_t nslots, float *stats) {
     float scale = 1.0f / sqrtf((float)hd);
-    memset(dq, 0, B * T * H * hd * sizeof *dq);
-    memset(dk, 0, B * T * hd * sizeof *dk);
-    memset(dv, 0, B * T * hd * sizeof *dv);
-    for (size_t b = 0; b < B; b++) {
+    size_t M = B * T, win = w < T ? w + 1 : T;
+    float *lse = stats, *delta = stats + M * H;
+    int par = M * H * hd * win >= GF_PAR_MIN;
+    /* Two passes, each owning what it writes (no two threads add into one
+     * key's gradient). Queries: the probabilities p_i (recomputed), the
+     * output gradient's projections ds_i = do . v_i, delta = sum_i p_i ds_i,
+     * and dq = scale sum_i p_i (ds_i - delta) k_i; each query's
+     * log-normaliser and delta are kept for the second pass. */
+#pragma omp parallel for schedule(static) num_threads(team(nslots)) if (par)
+    for (size_t r = 0; r < M; r++) {
+        float *sc = scores + gf_par_tid() * (w + 1), *dsc = dscores + gf_par_tid() * (w + 1);
+        size_t t = r % T, b = r / T;
+        size_t first = window_first(segment_pos + b * T, t, w);
+        for (size_t hh = 0; hh < H; hh++) {
+            size_t qi = (r * H + hh) * hd;
+            const float *qh = q + qi, *doh = dout + qi;
+            float *dqh = dq + qi;
+            size_t n = window_probs(sc, qh, k + b * T * hd, t, first, hd, &lse[r * H + hh]);
+            float sum = 0.0f;
+            for (size_t i = 0; i < n; i++) {
+                dsc[i] = dot(doh, v + (b * T + first + i) * hd, hd);
+                sum += sc[i] * dsc[i];
+            }
+            delta[r * H + hh] = sum;
+            memset(dqh, 0, hd * sizeof *dqh);
+            for (size_t i = 0; i < n; i++) {
+                const float *ki = k + (b * T + first + i) * hd;
+                float ds = sc[i] * (dsc[i] - sum) * scale;
+                for (size_t d = 0; d < hd; d++) dqh[d] += ds * ki[d];
+            }
+        }
+    }
+    /* Keys: key j of a row is seen by the queries t = j .. j + w of its own
+     * document; dk_j = sum scale p (ds - delta) q, dv_j = sum p do, with p
+     * recomputed from the kept log-normaliser. */
+#pragma omp parallel for schedule(static) if (par)
+    for (size_t r = 0; r < M; r++) {
+        size_t j = r % T, b = r / T;
         const int32_t *sp = segment_pos + b * T;
-        long doc_start = 0;
-        for (size_t t = 0; t < T; t++) {
-            if (sp[t] == 0) doc_start = (long)t;
+        const float *kj = k + r * hd, *vj = v + r * hd;
+        float *dkj = dk + r * hd, *dvj = dv + r * hd;
+        memset(dkj, 0, hd * sizeof *dkj);
+        memset(dvj, 0, hd * sizeof *dvj);
+        for (size_t t = j; t < T && t - j <= w; t++) {
+            if (t > j && sp[t] == 0) break; /* a new document: no later query sees j */
+            size_t rt = b * T + t;
             for (size_t hh = 0; hh < H; hh++) {
-                size_t qi = ((b * T + t) * H + hh) * hd;
+                size_t qi = (rt * H + hh) * hd;
                 const float *qh = q + qi, *doh = dout + qi;
-                float *dqh = dq + qi;
-                /* the forward's probabilities, recomputed */
-                size_t lo, n = window_probs(scores, qh, k + b * T * hd, t, doc_start, w, hd, &lo);
-                float sum = 0.0f;
-                for (size_t i = 0; i < n; i++) {
-                    size_t ki = (b * T + lo + i) * hd;
-                    dscores[i] = dot(doh, v + ki, hd);
-                    sum += scores[i] * dscores[i];
-                    for (size_t d = 0; d < hd; d++) dv[ki + d] += scores[i] * doh[d];
-                }
-                for (size_t i = 0; i < n; i++) {
-                    size_t ki = (b * T + lo + i) * hd;
-                    float ds = scores[i] * (dscores[i] - sum) * scale;
-                    for (size_t d = 0; d < hd; d++) {
-                        dqh[d] += ds * k[ki + d];
-                        dk[ki + d] += ds * qh[d];
-                    }
+                float p = gf_expf(dot(qh, kj, hd) * scale - lse[rt * H + hh]);
+                float ds = p * (dot(doh, vj, hd) - delta[rt * H + hh]) * scale;
+                for (size_t d = 0; d < hd; d++) {
+                    dkj[d] += ds * qh[d];
+                    dvj[d] += p * doh[d];
                 }
             }
         }

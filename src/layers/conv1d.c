@@ -1,25 +1,31 @@
+/* Depthwise causal conv. The forward owns output rows, the backward owns
+ * channels (so each d w / d bias element is summed by one thread). */
 #include <string.h>
 
+#include "../parallel.h"
 #include "layers.h"
+
+/* Channels per backward task. */
+#define CH_BLOCK ((size_t)64)
 
 void conv1d_forward(float *out, const float *x, const int32_t *segment_pos, const float *w,
                     const float *bias, size_t B, size_t T, size_t L, size_t W) {
-    for (size_t b = 0; b < B; b++) {
-        long last_start = -1; /* latest index <= t that starts a document */
-        for (size_t t = 0; t < T; t++) {
-            if (segment_pos[b * T + t] == 0) last_start = (long)t;
-            float *o = out + (b * T + t) * L;
-            memset(o, 0, L * sizeof *o);
-            for (size_t s = 0; s < W && s <= t; s++) {
-                /* The tap at t-s is in the same document iff no document
-                 * starts strictly after it, up to t. */
-                if (last_start > (long)(t - s)) break;
-                const float *xs = x + (b * T + t - s) * L;
-                const float *ws = w + (W - 1 - s) * L;
-                for (size_t c = 0; c < L; c++) o[c] += xs[c] * ws[c];
-            }
-            for (size_t c = 0; c < L; c++) o[c] += bias[c];
+    size_t M = B * T;
+#pragma omp parallel for schedule(static) if (M * L * W >= GF_PAR_MIN)
+    for (size_t r = 0; r < M; r++) {
+        size_t t = r % T;
+        const int32_t *sp = segment_pos + (r - t);
+        float *o = out + r * L;
+        memset(o, 0, L * sizeof *o);
+        for (size_t s = 0; s < W && s <= t; s++) {
+            /* The tap at t-s is in the same document iff no document starts
+             * after it, up to t. */
+            if (s > 0 && sp[t - s + 1] == 0) break;
+            const float *xs = x + (r - s) * L;
+            const float *ws = w + (W - 1 - s) * L;
+            for (size_t c = 0; c < L; c++) o[c] += xs[c] * ws[c];
         }
+        for (size_t c = 0; c < L; c++) o[c] += bias[c];
     }
 }
 
@@ -39,6 +45,7 @@ void conv1d_tail_from_prefill(float *tail, const float *x, size_t B, size_t T, s
 void conv1d_step(float *out, const float *x, float *tail, const float *w, const float *bias,
                  size_t B, size_t L, size_t W) {
     size_t keep = W - 1;
+#pragma omp parallel for schedule(static) if (B * L * W >= GF_PAR_MIN)
     for (size_t b = 0; b < B; b++) {
         float *tb = tail + b * keep * L;
         const float *xb = x + b * L;
@@ -61,22 +68,30 @@ void conv1d_step(float *out, const float *x, float *tail, const float *w, const 
 void conv1d_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
                      const int32_t *segment_pos, const float *w, size_t B, size_t T, size_t L,
                      size_t W) {
-    memset(dx, 0, B * T * L * sizeof *dx);
-    for (size_t b = 0; b < B; b++) {
-        long last_start = -1;
-        for (size_t t = 0; t < T; t++) {
-            if (segment_pos[b * T + t] == 0) last_start = (long)t;
-            const float *d = dout + (b * T + t) * L;
-            for (size_t c = 0; c < L; c++) dbias[c] += d[c];
-            for (size_t s = 0; s < W && s <= t; s++) {
-                if (last_start > (long)(t - s)) break; /* the same taps as the forward */
-                const float *xs = x + (b * T + t - s) * L;
-                float *dxs = dx + (b * T + t - s) * L;
-                const float *ws = w + (W - 1 - s) * L;
-                float *dws = dw + (W - 1 - s) * L;
-                for (size_t c = 0; c < L; c++) {
-                    dxs[c] += ws[c] * d[c];
-                    dws[c] += xs[c] * d[c];
+    size_t nblk = (L + CH_BLOCK - 1) / CH_BLOCK;
+#pragma omp parallel for schedule(static) if (B * T * L * W >= GF_PAR_MIN)
+    for (size_t j = 0; j < nblk; j++) {
+        size_t c0 = j * CH_BLOCK, nc = L - c0 < CH_BLOCK ? L - c0 : CH_BLOCK;
+        for (size_t b = 0; b < B; b++) {
+            const int32_t *sp = segment_pos + b * T;
+            for (size_t u = 0; u < T; u++) {
+                /* Input u feeds the outputs t = u + s through tap s, as long
+                 * as no document starts in (u, t]: the forward's taps. */
+                size_t iu = (b * T + u) * L + c0;
+                const float *xu = x + iu;
+                float *dxu = dx + iu;
+                const float *du = dout + iu;
+                for (size_t c = 0; c < nc; c++) dbias[c0 + c] += du[c];
+                for (size_t c = 0; c < nc; c++) dxu[c] = 0.0f;
+                for (size_t s = 0; s < W && u + s < T; s++) {
+                    if (s > 0 && sp[u + s] == 0) break;
+                    const float *d = du + s * L;
+                    const float *ws = w + (W - 1 - s) * L + c0;
+                    float *dws = dw + (W - 1 - s) * L + c0;
+                    for (size_t c = 0; c < nc; c++) {
+                        dxu[c] += ws[c] * d[c];
+                        dws[c] += xu[c] * d[c];
+                    }
                 }
             }
         }

@@ -1,5 +1,6 @@
 #include <math.h>
 
+#include "../parallel.h"
 #include "layers.h"
 #include "../util.h"
 
@@ -10,6 +11,7 @@ int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x
         if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab_size)
             return gf_fail(err, "token id %d at index %zu is outside the vocabulary [0, %d)",
                            tokens[i], i, m->cfg.vocab_size);
+#pragma omp parallel for schedule(static) if (M * D >= GF_PAR_MIN)
     for (size_t i = 0; i < M; i++) {
         gf_mat_row(&m->embed, (size_t)tokens[i], x + i * D);
         if (s != 1.0f)
@@ -23,6 +25,7 @@ void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits, flo
     float c = m->cfg.logits_soft_cap;
     if (c > 0.0f) {
         size_t n = M * (size_t)m->cfg.vocab_size;
+#pragma omp parallel for simd schedule(static) if (n >= GF_PAR_MIN)
         for (size_t i = 0; i < n; i++) logits[i] = gf_tanhf(logits[i] / c) * c;
     }
 }

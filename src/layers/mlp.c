@@ -1,9 +1,11 @@
+#include "../parallel.h"
 #include "layers.h"
 
 void mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t D,
                  size_t E, float *g, float *u, float *scratch) {
     gf_linear(g, x, &lw->gate, lw->gate_b, M, scratch);
     gf_linear(u, x, &lw->up, lw->up_b, M, scratch);
+#pragma omp parallel for simd schedule(static) if (M * E >= GF_PAR_MIN)
     for (size_t i = 0; i < M * E; i++) g[i] = gf_gelu_tanh(g[i]) * u[i];
     (void)D;
     gf_linear(out, g, &lw->down, lw->down_b, M, scratch);
@@ -13,6 +15,7 @@ void mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, s
                        float *g, float *u, float *act) {
     gf_linear(g, x, &lw->gate, lw->gate_b, M, NULL);
     gf_linear(u, x, &lw->up, lw->up_b, M, NULL);
+#pragma omp parallel for simd schedule(static) if (M * E >= GF_PAR_MIN)
     for (size_t i = 0; i < M * E; i++) act[i] = gf_gelu_tanh(g[i]) * u[i];
     gf_linear(out, act, &lw->down, lw->down_b, M, NULL);
 }
@@ -20,9 +23,11 @@ void mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, s
 void mlp_backward(float *dx, const float *dout, const float *x, const float *g, const float *u,
                   const gf_layer_weights *lw, gf_layer_grads *gr, size_t M, size_t D, size_t E,
                   float *act, float *dact) {
+#pragma omp parallel for simd schedule(static) if (M * E >= GF_PAR_MIN)
     for (size_t i = 0; i < M * E; i++) act[i] = gf_gelu_tanh(g[i]) * u[i];
     gf_linear_backward(dact, gr->down, gr->down_b, dout, act, lw->down.data, M, D, E, 0);
     /* dact -> d(up pre-activation) in act's place, d(gate pre-activation) in dact's */
+#pragma omp parallel for simd schedule(static) if (M * E >= GF_PAR_MIN)
     for (size_t i = 0; i < M * E; i++) {
         float da = dact[i];
         act[i] = da * gf_gelu_tanh(g[i]);

@@ -5,23 +5,34 @@
  * The forward keeps each layer's inputs and intermediates in one arena
  * (linear in B x T; attention keeps q, k, v and recomputes its
  * probabilities inside the window in the backward). Logits are made a chunk
- * of rows at a time, so a 256k vocabulary never needs all B x T rows at once. */
+ * of rows at a time, so a 256k vocabulary never needs all B x T rows at once;
+ * the chunk is as many rows as 4M floats hold (at least 64), so a small
+ * vocabulary's unembedding runs as a few large matrix products. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../blocks.h"
 #include "../layers/layers.h"
+#include "../parallel.h"
 #include "../util.h"
 #include "trainable.h"
 
-#define LOGIT_ROWS 64 /* rows of logits alive at once */
+#define LOGIT_FLOATS ((size_t)1 << 22) /* logits alive at once ... */
+#define LOGIT_MIN_ROWS ((size_t)64)      /* ... but never fewer rows than this */
+
+static size_t logit_rows(size_t M, size_t V) {
+    size_t n = LOGIT_FLOATS / V;
+    if (n < LOGIT_MIN_ROWS) n = LOGIT_MIN_ROWS;
+    return n < M ? n : M;
+}
 
 /* Carves (or, with base NULL, counts) the step arena for B x T rows. */
 static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
     const gf_config *c = &t->model->cfg;
     size_t M = B * T, D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
     size_t hd = (size_t)c->head_dim, V = (size_t)c->vocab_size, w1 = (size_t)c->window + 1;
+    size_t H = (size_t)c->num_heads, slots = gf_par_slots();
     size_t used = 0;
 #define TAKE(ptr, n)                          \
     do {                                      \
@@ -66,17 +77,22 @@ static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
     TAKE(w->dq, M * D);
     TAKE(w->dk, M * hd);
     TAKE(w->dv, M * hd);
-    TAKE(w->scores, w1);
-    TAKE(w->dscores, w1);
+    TAKE(w->scores, slots * w1);
+    TAKE(w->dscores, slots * w1);
+    w->score_slots = slots;
+    TAKE(w->att_stats, 2 * M * H);
+    TAKE(w->rstd, M);
     TAKE(w->h0, B * L);
-    TAKE(w->logits, LOGIT_ROWS * V);
-    TAKE(w->capd, V);
+    TAKE(w->logits, logit_rows(M, V) * V);
+    TAKE(w->row_loss, 2 * logit_rows(M, V));
 #undef TAKE
     return used;
 }
 
 static int ensure_arena(gf_trainable *t, size_t B, size_t T, gf_error *err) {
-    if (t->arena && t->arena_M == B * T && t->arena_B == B) return 0;
+    /* the attention scratch has a slot per thread: a new thread count re-carves */
+    if (t->arena && t->arena_M == B * T && t->arena_B == B && t->work.score_slots == gf_par_slots())
+        return 0;
     free(t->arena);
     t->arena = NULL;
     if (!t->acts) {
@@ -94,37 +110,45 @@ static int ensure_arena(gf_trainable *t, size_t B, size_t T, gf_error *err) {
 
 /* Logits of rows [r0, r0 + n) of xf, the loss of their targets, and the
  * gradient flowing back: dxf rows = (d logits) E, d embed += (d logits)^T xf.
- * Returns the summed loss in double. */
+ * Returns the summed loss in double (rows summed in order, so the total does
+ * not depend on the threads). */
 static double loss_chunk(gf_trainable *t, const int32_t *targets, size_t r0, size_t n, float scale) {
     const gf_model *m = t->model;
     size_t D = (size_t)m->cfg.width, V = (size_t)m->cfg.vocab_size;
     float cap = m->cfg.logits_soft_cap;
-    float *lg = t->work.logits;
+    float *lg = t->work.logits, *row_loss = t->work.row_loss;
     const float *E = m->embed.data;
     gf_unembed(m, t->xf + r0 * D, n, lg, NULL);
-    double sum = 0.0;
+#pragma omp parallel for schedule(static) if (n * V >= GF_PAR_MIN)
     for (size_t r = 0; r < n; r++) {
         float *row = lg + r * V;
         int32_t y = targets[r0 + r];
+        row_loss[2 * r] = row_loss[2 * r + 1] = 0.0f;
         if (y < 0) {
             memset(row, 0, V * sizeof *row);
             continue;
         }
         float mx = row[0];
         for (size_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
-        /* the cap's derivative 1 - (l / c)^2 needs the logit, which the
-         * exponential then replaces: it waits in capd */
         double z = 0.0;
+#pragma omp simd reduction(+ : z)
+        for (size_t v = 0; v < V; v++) z += gf_expf(row[v] - mx);
         float target_logit = row[y];
-        for (size_t v = 0; v < V; v++) {
-            t->work.capd[v] = cap > 0.0f ? 1.0f - (row[v] / cap) * (row[v] / cap) : 1.0f;
-            row[v] = gf_expf(row[v] - mx);
-            z += row[v];
-        }
-        sum += log(z) + mx - target_logit;
+        double lr = log(z) + mx - target_logit;
+        row_loss[2 * r] = (float)lr; /* and what float leaves out: the sum stays double */
+        row_loss[2 * r + 1] = (float)(lr - (double)row_loss[2 * r]);
         float inv = (float)(1.0 / z) * scale;
-        for (size_t v = 0; v < V; v++) row[v] = (row[v] * inv - (v == (size_t)y ? scale : 0.0f)) * t->work.capd[v];
+        /* the exponential again rather than a second row of V floats: the
+         * cap's derivative 1 - (l / c)^2 needs the logit it would replace */
+        for (size_t v = 0; v < V; v++) {
+            float l = row[v];
+            float capd = cap > 0.0f ? 1.0f - (l / cap) * (l / cap) : 1.0f;
+            row[v] = gf_expf(l - mx) * inv * capd;
+        }
+        row[y] -= scale * (cap > 0.0f ? 1.0f - (target_logit / cap) * (target_logit / cap) : 1.0f);
     }
+    double sum = 0.0;
+    for (size_t r = 0; r < n; r++) sum += (double)row_loss[2 * r] + (double)row_loss[2 * r + 1];
     gf_linear_backward(t->work.ds + r0 * D, t->d_embed, NULL, lg, t->xf + r0 * D, E, n, V, D, 0);
     return sum;
 }
@@ -172,42 +196,53 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
             recurrent_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
         else
             attention_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
-        for (size_t j = 0; j < M * D; j++) la->x_mid[j] = la->x_in[j] + w->tmp[j];
+        gf_add(la->x_mid, la->x_in, w->tmp, M * D);
         rmsnorm_forward(la->xn2, la->x_mid, lw->channel_norm, M, D, c->rms_eps);
         mlp_forward_train(w->tmp, la->xn2, lw, M, E, la->g, la->u, w->e1);
-        for (size_t j = 0; j < M * D; j++) next[j] = la->x_mid[j] + w->tmp[j];
+        gf_add(next, la->x_mid, w->tmp, M * D);
     }
     rmsnorm_forward(t->xf, t->x_final, m->final_norm, M, D, c->rms_eps);
 
     /* loss, and its gradient back to the final norm's output (in w->ds) */
     float scale = grad_scale / (float)counted;
     double sum = 0.0;
-    for (size_t r0 = 0; r0 < M; r0 += LOGIT_ROWS)
-        sum += loss_chunk(t, targets, r0, M - r0 < LOGIT_ROWS ? M - r0 : LOGIT_ROWS, scale);
+    size_t chunk = logit_rows(M, (size_t)c->vocab_size);
+    for (size_t r0 = 0; r0 < M; r0 += chunk)
+        sum += loss_chunk(t, targets, r0, M - r0 < chunk ? M - r0 : chunk, scale);
     *loss = sum / (double)counted;
 
     /* backward: w->ds carries d/d(stream), from the top down */
     memcpy(w->dn, w->ds, M * D * sizeof *w->dn);
     memset(w->ds, 0, M * D * sizeof *w->ds);
-    rmsnorm_backward(w->ds, t->d_final_norm, w->dn, t->x_final, m->final_norm, M, D, c->rms_eps);
+    rmsnorm_backward(w->ds, t->d_final_norm, w->dn, t->x_final, m->final_norm, M, D, c->rms_eps,
+                     w->rstd);
     for (int i = c->num_layers - 1; i >= 0; i--) {
         const gf_layer_weights *lw = &m->layers[i];
         gf_layer_grads *g = &t->lgrads[i];
         const gf_layer_acts *la = &t->acts[i];
         mlp_backward(w->dn, w->ds, la->xn2, la->g, la->u, lw, g, M, D, E, w->e1, w->e2);
-        rmsnorm_backward(w->ds, g->channel_norm, w->dn, la->x_mid, lw->channel_norm, M, D, c->rms_eps);
+        rmsnorm_backward(w->ds, g->channel_norm, w->dn, la->x_mid, lw->channel_norm, M, D, c->rms_eps,
+                         w->rstd);
         if (lw->type == GF_BLOCK_RECURRENT)
             recurrent_block_backward(m, lw, g, la, B, T, segment_pos, w->ds, w->dn, w);
         else
             attention_block_backward(m, lw, g, la, B, T, segment_pos, w->ds, w->dn, w);
-        rmsnorm_backward(w->ds, g->temporal_norm, w->dn, la->x_in, lw->temporal_norm, M, D, c->rms_eps);
+        rmsnorm_backward(w->ds, g->temporal_norm, w->dn, la->x_in, lw->temporal_norm, M, D, c->rms_eps,
+                         w->rstd);
     }
     /* the embedding's first use: x0 = E[token] * multiplier */
     float mul = gf_config_embed_multiplier(c);
-    for (size_t r = 0; r < M; r++) {
-        float *de = t->d_embed + (size_t)inputs[r] * D;
-        const float *d = w->ds + r * D;
-        for (size_t k = 0; k < D; k++) de[k] += d[k] * mul;
+    /* A token's row gathers every place it occurs: split by column, so each
+     * element is summed by one thread with the rows in order. */
+    size_t ncol = (D + 63) / 64;
+#pragma omp parallel for schedule(static) if (M * D >= GF_PAR_MIN)
+    for (size_t j = 0; j < ncol; j++) {
+        size_t k0 = j * 64, nk = D - k0 < 64 ? D - k0 : 64;
+        for (size_t r = 0; r < M; r++) {
+            float *de = t->d_embed + (size_t)inputs[r] * D + k0;
+            const float *d = w->ds + r * D + k0;
+            for (size_t k = 0; k < nk; k++) de[k] += d[k] * mul;
+        }
     }
     free(pos_owned);
     return 0;

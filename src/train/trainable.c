@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "trainable.h"
+#include "../kernels/gemv.h"
 #include "../util.h"
 
 /* One walk over the tensors serves three purposes: counting (t->info NULL),
@@ -52,7 +53,7 @@ static void mat(walker *w, const char *name, size_t rows, size_t cols, gf_mat *v
                 const gf_mat *src) {
     float *p = tensor(w, name, 2, rows, cols, 0, 1, grad);
     if (!p) return;
-    *view = (gf_mat){GF_DT_F32, p, rows, cols};
+    *view = (gf_mat){GF_W_F32, p, NULL, rows, cols, NULL};
     if (w->src)
         for (size_t r = 0; r < rows; r++) gf_mat_row(src, r, p + r * cols);
 }
@@ -119,14 +120,14 @@ static void walk(walker *w, const gf_config *c) {
         vec(w, NAME("temporal_block.rg_lru.recurrent_param"), 1, L, 0, 0, &lw->a_param, &g->a_param, SRC(a_param));
         float *ig = tensor(w, NAME("temporal_block.rg_lru.input_gate_weight"), 3, H, bw, bw, 1, &g->input_gate);
         if (ig) {
-            lw->input_gate = (gf_mat){GF_DT_F32, ig, L, bw};
-            if (sl) gf_convert_to_f32(ig, sl->input_gate.data, sl->input_gate.dtype, L * bw);
+            lw->input_gate = (gf_mat){GF_W_F32, ig, NULL, L, bw, NULL};
+            if (sl) gf_dequantize_rows(&sl->input_gate, 0, L, ig);
         }
         vec(w, NAME("temporal_block.rg_lru.input_gate_bias"), 2, H, bw, 0, &lw->input_gate_b, &g->input_gate_b, SRC(input_gate_b));
         float *ag = tensor(w, NAME("temporal_block.rg_lru.recurrent_gate_weight"), 3, H, bw, bw, 1, &g->a_gate);
         if (ag) {
-            lw->a_gate = (gf_mat){GF_DT_F32, ag, L, bw};
-            if (sl) gf_convert_to_f32(ag, sl->a_gate.data, sl->a_gate.dtype, L * bw);
+            lw->a_gate = (gf_mat){GF_W_F32, ag, NULL, L, bw, NULL};
+            if (sl) gf_dequantize_rows(&sl->a_gate, 0, L, ag);
         }
         vec(w, NAME("temporal_block.rg_lru.recurrent_gate_bias"), 2, H, bw, 0, &lw->a_gate_b, &g->a_gate_b, SRC(a_gate_b));
 #undef NAME

@@ -25,10 +25,13 @@ typedef struct {
     float *l1, *l2, *l3, *l4;    /* [M, L] */
     float *dq;                   /* [M, D] */
     float *dk, *dv;              /* [M, hd] */
-    float *scores, *dscores;     /* [window + 1] */
+    float *scores, *dscores;     /* [score_slots, window + 1]: one query per thread */
+    size_t score_slots;          /* threads the attention loops may use (gf_par_slots at carving) */
+    float *att_stats;            /* [2, M, H] attention backward: log-normalisers, deltas */
+    float *rstd;                 /* [M] rmsnorm backward: each row's 1 / rms */
     float *h0;                   /* [B, L] the zero state the training forward starts from */
     float *logits;               /* [chunk, V] */
-    float *capd;                 /* [V] the soft cap's derivative for one row */
+    float *row_loss;             /* [chunk, 2] each row's loss as float + remainder, summed in order */
 } gf_train_work;
 
 struct gf_trainable {

@@ -1,0 +1,254 @@
+/* decode_latency: time of one decode step (ms) against the position it
+ * decodes at, for an MQA Transformer, Hawk and Griffin of equal parameter
+ * count, at several batch sizes — the analogue of the paper's Figure 4
+ * (§5.2: Hawk and Griffin decode from a fixed-size state, so their step time
+ * does not grow with the sequence; the MQA Transformer reads a KV cache as
+ * long as the sequence; Griffin's local attention stops growing at its
+ * window).
+ *
+ * Method: for each sampled position p, the state is put at p (see
+ * bench_state_at: the step's cost depends on the position only through the
+ * number of cache slots it reads), one untimed warm-up step is run, then
+ * --steps timed greedy decode steps (logits included; the argmax that picks
+ * the next token is outside the timing); the median is reported. The
+ * estimated time to sample N tokens from an empty prompt (the paper's
+ * y-axis) integrates the median step time over positions (trapezoid rule).
+ * --check-prefill P instead compares, at position P, the step time after a
+ * real prefill of P tokens with the time after bench_state_at. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_common.h"
+
+static const char *PROG = "decode_latency";
+
+static const char *USAGE =
+    "usage: decode_latency [options]\n"
+    "  Decode step time vs position for MQA Transformer / Hawk / Griffin at equal parameters.\n"
+    "  --archs LIST         mqa,hawk,griffin (default all three)\n"
+    "  --batch LIST         batch sizes (default 1,16)\n"
+    "  --positions LIST     positions, a,b,c or start:stop:step (default 0:8192:512)\n"
+    "  --steps N            timed decode steps per point (default 5; median reported)\n"
+    "  --warmup N           untimed steps before them (default 1)\n"
+    "  --width D            model width (default 768)\n"
+    "  --layers N           layers (default 12; Griffin repeats recurrent, recurrent, attention)\n"
+    "  --heads H            attention heads / RG-LRU blocks (default 6, head_dim = D/H)\n"
+    "  --vocab V            vocabulary (default 32000)\n"
+    "  --mlp-width E        Griffin's MLP width (default 3 D); MQA's and Hawk's are resized\n"
+    "                       so all three have Griffin's parameter count\n"
+    "  --griffin-window W   Griffin's local attention window (default 1024)\n"
+    "  --mqa-window W       MQA window (default: the largest position + steps + warmup, i.e.\n"
+    "                       global attention over every position decoded)\n"
+    "  --threads N          OpenBLAS / OpenMP threads (default: library default = all cores)\n"
+    "  --tmp DIR            where the random models are written (default $TMPDIR or /tmp)\n"
+    "  --seed S             weight seed (default 1)\n"
+    "  --check-prefill P    instead of the sweep: at position P, median step time after a real\n"
+    "                       prefill of P tokens vs after the synthetic state (validates the method)\n"
+    "  --out FILE           CSV output (default stdout)\n"
+    "  -h, --help           this text\n"
+    "  Progress goes to stderr.\n";
+
+typedef struct {
+    int want[BENCH_NARCH];
+    long *batches, *positions;
+    int n_batches, n_positions;
+    long steps, warmup, threads, check_prefill;
+    bench_shape shape;
+    long griffin_window, mqa_window;
+    const char *tmp, *out;
+    uint64_t seed;
+} opts;
+
+/* Runs warmup + steps greedy decode steps from st's current position; the
+ * median step time in seconds goes to *med, min and max too. */
+static int time_steps(const gf_model *m, gf_state *st, float *logits, int32_t *tok, long warmup, long steps,
+                      double *med, double *mn, double *mx, gf_error *err) {
+    const gf_config *c = gf_model_config(m);
+    int B = gf_state_batch(st);
+    double *t = malloc((size_t)steps * sizeof *t);
+    if (!t) {
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return -1;
+    }
+    for (long i = 0; i < warmup + steps; i++) {
+        double t0 = bench_now();
+        if (gf_decode_step(m, st, tok, NULL, logits, err) != 0) {
+            free(t);
+            return -1;
+        }
+        double dt = bench_now() - t0;
+        if (i >= warmup) t[i - warmup] = dt;
+        bench_argmax_rows(logits, B, c->vocab_size, tok);
+    }
+    *mn = *mx = t[0];
+    for (long i = 1; i < steps; i++) {
+        if (t[i] < *mn) *mn = t[i];
+        if (t[i] > *mx) *mx = t[i];
+    }
+    *med = bench_median(t, (int)steps);
+    free(t);
+    return 0;
+}
+
+static int parse(int argc, char **argv, opts *o) {
+    memset(o, 0, sizeof *o);
+    for (int a = 0; a < BENCH_NARCH; a++) o->want[a] = 1;
+    o->steps = 5;
+    o->warmup = 1;
+    o->shape = (bench_shape){32000, 768, 12, 6, 0};
+    o->griffin_window = 1024;
+    o->seed = 1;
+    o->check_prefill = -1;
+    const char *batches = "1,16", *positions = "0:8192:512";
+    long mlp = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long x;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(USAGE, stdout);
+            exit(0);
+        }
+        if (!(v = bench_value(PROG, argc, argv, &i))) return -1;
+        if (!strcmp(a, "--archs")) {
+            if (bench_parse_archs(v, o->want)) return bench_error(PROG, "--archs '%s': expected names from mqa,hawk,griffin", v), -1;
+        } else if (!strcmp(a, "--batch")) batches = v;
+        else if (!strcmp(a, "--positions")) positions = v;
+        else if (!strcmp(a, "--steps")) { if (bench_parse_long(a, v, 1, 100000, &o->steps)) return -1; }
+        else if (!strcmp(a, "--warmup")) { if (bench_parse_long(a, v, 0, 100000, &o->warmup)) return -1; }
+        else if (!strcmp(a, "--width")) { if (bench_parse_long(a, v, 8, 16384, &x)) return -1; o->shape.width = (int)x; }
+        else if (!strcmp(a, "--layers")) { if (bench_parse_long(a, v, 1, GF_MAX_LAYERS, &x)) return -1; o->shape.layers = (int)x; }
+        else if (!strcmp(a, "--heads")) { if (bench_parse_long(a, v, 1, 1024, &x)) return -1; o->shape.heads = (int)x; }
+        else if (!strcmp(a, "--vocab")) { if (bench_parse_long(a, v, 16, 1 << 20, &x)) return -1; o->shape.vocab = (int)x; }
+        else if (!strcmp(a, "--mlp-width")) { if (bench_parse_long(a, v, 1, 1 << 20, &mlp)) return -1; }
+        else if (!strcmp(a, "--griffin-window")) { if (bench_parse_long(a, v, 1, 1 << 24, &o->griffin_window)) return -1; }
+        else if (!strcmp(a, "--mqa-window")) { if (bench_parse_long(a, v, 1, 1 << 24, &o->mqa_window)) return -1; }
+        else if (!strcmp(a, "--threads")) { if (bench_parse_long(a, v, 0, 1024, &o->threads)) return -1; }
+        else if (!strcmp(a, "--check-prefill")) { if (bench_parse_long(a, v, 1, 1 << 20, &o->check_prefill)) return -1; }
+        else if (!strcmp(a, "--seed")) { if (bench_parse_long(a, v, 0, 1L << 62, &x)) return -1; o->seed = (uint64_t)x; }
+        else if (!strcmp(a, "--tmp")) o->tmp = v;
+        else if (!strcmp(a, "--out")) o->out = v;
+        else return bench_error(PROG, "unknown option '%s' (see --help)", a), -1;
+    }
+    o->shape.mlp_width = mlp > 0 ? (int)mlp : 3 * o->shape.width;
+    if (bench_parse_list("--batch", batches, 1, 4096, &o->batches, &o->n_batches)) return -1;
+    if (bench_parse_list("--positions", positions, 0, 1 << 22, &o->positions, &o->n_positions)) return -1;
+    long pmax = 0;
+    for (int i = 0; i < o->n_positions; i++) pmax = o->positions[i] > pmax ? o->positions[i] : pmax;
+    if (o->check_prefill > pmax) pmax = o->check_prefill;
+    long need = pmax + o->warmup + o->steps;
+    if (o->mqa_window == 0) o->mqa_window = need;
+    else if (o->mqa_window < need)
+        fprintf(stderr, "%s: warning: --mqa-window %ld < %ld positions decoded: MQA attention becomes local\n", PROG,
+                o->mqa_window, need);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    if (parse(argc, argv, &o) != 0) return 1;
+    bench_set_threads((int)o.threads);
+    gf_error err;
+    gf_config cfg[BENCH_NARCH];
+    int windows[BENCH_NARCH] = {(int)o.mqa_window, (int)o.griffin_window, (int)o.griffin_window};
+    if (bench_configs_matched(&o.shape, windows, cfg, &err) != 0) return bench_error(PROG, "%s", err.msg);
+    FILE *out = stdout;
+    if (o.out && !(out = fopen(o.out, "w"))) return bench_error(PROG, "%s: cannot write", o.out);
+    int checking = o.check_prefill > 0;
+    if (checking)
+        fprintf(out, "arch,params,batch,position,window,fill,steps,median_step_ms,min_step_ms,max_step_ms\n");
+    else
+        fprintf(out, "arch,params,mlp_width,window,weight_bytes,state_bytes_per_seq,batch,position,steps,"
+                     "median_step_ms,min_step_ms,max_step_ms,ms_per_token,est_s_to_sample_position_tokens\n");
+    int rc = 0;
+    for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
+        if (!o.want[a]) continue;
+        const gf_config *c = &cfg[a];
+        char dir[4096];
+        double t0 = bench_now();
+        gf_model *m = bench_model_write_load(c, o.seed, o.tmp, dir, sizeof dir, &err);
+        if (!m) {
+            rc = bench_error(PROG, "%s", err.msg);
+            break;
+        }
+        size_t params = gf_config_num_params(c), sbytes = gf_state_bytes_per_seq(c);
+        fprintf(stderr, "%s: %s: %zu params (MLP %d, window %d), %.1f MB weights, %.2f MB state/seq, written in %.1f s\n",
+                PROG, bench_arch_name((bench_arch)a), params, c->mlp_width, c->window,
+                gf_model_weight_bytes(m) / 1e6, sbytes / 1e6, bench_now() - t0);
+        for (int bi = 0; bi < o.n_batches && rc == 0; bi++) {
+            int B = (int)o.batches[bi];
+            gf_state *st = gf_state_new(m, B, &err);
+            float *logits = malloc((size_t)B * (size_t)c->vocab_size * sizeof *logits);
+            int32_t *tok = malloc((size_t)B * sizeof *tok);
+            if (!st || !logits || !tok) {
+                rc = bench_error(PROG, "%s: batch %d: %s", bench_arch_name((bench_arch)a), B,
+                                 st ? "out of memory" : err.msg);
+            }
+            double cum = 0, prev_p = 0, prev_t = 0;
+            if (rc == 0 && checking) {
+                /* real prefill of P tokens, then the synthetic state at P */
+                int P = (int)o.check_prefill;
+                int32_t *pt = malloc((size_t)B * (size_t)P * sizeof *pt);
+                if (!pt) rc = bench_error(PROG, "out of memory");
+                for (size_t i = 0; rc == 0 && i < (size_t)B * (size_t)P; i++)
+                    pt[i] = (int32_t)(3 + (i * 7919) % (size_t)(c->vocab_size - 3));
+                for (int fill = 0; fill < 2 && rc == 0; fill++) {
+                    double tp = bench_now();
+                    if (fill == 0 ? gf_prefill(m, B, P, pt, NULL, NULL, NULL, st, &err)
+                                  : bench_state_at(m, st, P, o.seed, &err)) {
+                        rc = bench_error(PROG, "%s", err.msg);
+                        break;
+                    }
+                    fprintf(stderr, "%s: %s B=%d: %s to %d in %.1f s\n", PROG, bench_arch_name((bench_arch)a), B,
+                            fill == 0 ? "prefill" : "synthetic state", P, bench_now() - tp);
+                    for (int b = 0; b < B; b++) tok[b] = 3 + b;
+                    double med, mn, mx;
+                    if (time_steps(m, st, logits, tok, o.warmup, o.steps, &med, &mn, &mx, &err)) {
+                        rc = bench_error(PROG, "%s", err.msg);
+                        break;
+                    }
+                    fprintf(out, "%s,%zu,%d,%d,%d,%s,%ld,%.3f,%.3f,%.3f\n", bench_arch_name((bench_arch)a), params,
+                            B, P, c->window, fill == 0 ? "prefill" : "synthetic", o.steps, med * 1e3, mn * 1e3,
+                            mx * 1e3);
+                    fflush(out);
+                    fprintf(stderr, "%s: %s B=%d p=%d %s: %.2f ms/step\n", PROG, bench_arch_name((bench_arch)a), B, P,
+                            fill == 0 ? "prefill" : "synthetic", med * 1e3);
+                }
+                free(pt);
+            }
+            for (int pi = 0; rc == 0 && !checking && pi < o.n_positions; pi++) {
+                int p = (int)o.positions[pi];
+                if (bench_state_at(m, st, p, o.seed, &err) != 0) {
+                    rc = bench_error(PROG, "%s: position %d: %s", bench_arch_name((bench_arch)a), p, err.msg);
+                    break;
+                }
+                for (int b = 0; b < B; b++) tok[b] = 3 + b;
+                double med, mn, mx;
+                if (time_steps(m, st, logits, tok, o.warmup, o.steps, &med, &mn, &mx, &err)) {
+                    rc = bench_error(PROG, "%s: %s", bench_arch_name((bench_arch)a), err.msg);
+                    break;
+                }
+                /* positions are taken in the order given: the estimate is
+                 * meaningful for an increasing list starting at 0 */
+                if (pi > 0) cum += 0.5 * (med + prev_t) * ((double)p - prev_p);
+                prev_p = p;
+                prev_t = med;
+                fprintf(out, "%s,%zu,%d,%d,%zu,%zu,%d,%d,%ld,%.3f,%.3f,%.3f,%.4f,%.3f\n",
+                        bench_arch_name((bench_arch)a), params, c->mlp_width, c->window, gf_model_weight_bytes(m),
+                        sbytes, B, p, o.steps, med * 1e3, mn * 1e3, mx * 1e3, med * 1e3 / B, cum);
+                fflush(out);
+                fprintf(stderr, "%s: %s B=%d p=%d: %.2f ms/step\n", PROG, bench_arch_name((bench_arch)a), B, p,
+                        med * 1e3);
+            }
+            gf_state_free(st);
+            free(logits);
+            free(tok);
+        }
+        gf_model_free(m);
+        bench_rm_model_dir(dir);
+    }
+    if (o.out && fclose(out) != 0 && rc == 0) rc = bench_error(PROG, "%s: write failed", o.out);
+    free(o.batches);
+    free(o.positions);
+    return rc;
+}

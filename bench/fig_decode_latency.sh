@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Figure 4 analogue: decode step time vs position, MQA Transformer / Hawk /
+# Griffin at equal parameters, batch 1 and 16 (bench/README.md).
+# Writes bench/results/decode_latency.csv (+ .png, .meta.txt) and
+# decode_latency_check.csv (real prefill vs the synthetic state at one position).
+# usage: bench/fig_decode_latency.sh [decode_latency options...]   e.g. --threads 2
+#        Extra options go to the sweep (not the check); defaults take ~3 minutes on 2 idle cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/plot_common.sh
+build=${BUILD:-build}
+make -j2 bench-programs >&2
+res=bench/results
+mkdir -p "$res"
+bash bench/machine_info.sh --limits >"$res/decode_latency.meta.txt"
+echo "settings:    decode_latency --positions 0:8192:256 $*" >>"$res/decode_latency.meta.txt"
+t0=$(date +%s)
+"$build/bench/decode_latency" --positions 0:8192:256 "$@" --out "$res/decode_latency.csv"
+# the method check: a real prefill of 1024 tokens against the synthetic state
+"$build/bench/decode_latency" "$@" --check-prefill 1024 --batch 1,4 --out "$res/decode_latency_check.csv"
+echo "wall:        $(( $(date +%s) - t0 )) s; load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/decode_latency.meta.txt"
+
+csv=$res/decode_latency.csv
+batches=$(awk -F, 'NR > 1 { print $7 }' "$csv" | sort -nu | tr '\n' ' ')
+n=$(echo $batches | wc -w)
+params=$(awk -F, 'NR > 1 && $1 == "griffin" { printf "%.0fM", $2 / 1e6; exit }' "$csv")
+gwin=$(awk -F, 'NR > 1 && $1 == "griffin" { print $4; exit }' "$csv")
+{
+  echo "set terminal $GP_TERM"
+  echo "set output '$res/decode_latency.png'"
+  echo "set datafile separator ','"
+  echo "set multiplot layout 2,$n title 'Decode on $(nproc) cores, ${params} parameters each (Griffin window $gwin)'"
+  echo "set grid; set key top left; set autoscale xfix"
+  for row in step total; do
+    for B in $batches; do
+      if [ $row = step ]; then
+        echo "set title 'batch $B: time of one decode step'; set xlabel 'position'; set ylabel 'ms per step'"
+        col=10
+      else
+        echo "set title 'batch $B: time to sample N tokens (empty prompt)'; set xlabel 'N tokens'; set ylabel 'seconds (integrated)'"
+        col=14
+      fi
+      echo "plot for [a in 'mqa hawk griffin'] '$csv' skip 1 using 8:((strcol(1) eq a && \$7 == $B) ? \$$col : NaN) with linespoints pt 7 ps 0.5 title a"
+    done
+  done
+  echo "unset multiplot"
+} | gnuplot
+echo "wrote $csv, $res/decode_latency_check.csv, $res/decode_latency.png" >&2

@@ -1,0 +1,194 @@
+/* train_step_time: time of one training step (forward + backward through
+ * gf_train_loss_grad) against the sequence length, at a fixed number of
+ * tokens per batch, for an MQA Transformer, Hawk and Griffin of equal
+ * parameter count — the analogue of the paper's Figure 3 (§4.3): with the
+ * tokens per batch fixed, the linear layers cost the same at every sequence
+ * length, global attention costs grow linearly with T (each token attends to
+ * T/2 keys on average), the RG-LRU's do not, and Griffin's local attention
+ * stops growing once T passes its window.
+ *
+ * A step is B = tokens / T rows of T random tokens (targets: the next
+ * random token, every position counted), gradients accumulated into the
+ * trainable's arena; the AdamW update (the same cost for every T) is not
+ * part of the timed step. The first step at each T is an untimed warm-up
+ * (it also sizes the activation arena for that B x T). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_common.h"
+
+static const char *PROG = "train_step_time";
+
+static const char *USAGE =
+    "usage: train_step_time [options]\n"
+    "  Training step time vs sequence length at fixed tokens per batch.\n"
+    "  --archs LIST         mqa,hawk,griffin (default all three)\n"
+    "  --seq LIST           sequence lengths T (default 256,512,1024,2048,4096)\n"
+    "  --tokens N           tokens per batch, B = N / T rows (default 4096; each T must divide it)\n"
+    "  --steps N            timed steps per point (default 2; median reported)\n"
+    "  --warmup N           untimed steps before them (default 1)\n"
+    "  --width D --layers N --heads H --vocab V --mlp-width E\n"
+    "                       model shape (default 384, 6, 3, 8192, 3 D for Griffin; MQA's and\n"
+    "                       Hawk's MLP resized to Griffin's parameter count)\n"
+    "  --griffin-window W   Griffin's local attention window (default 1024)\n"
+    "  --mqa-window W       MQA window (default: the longest T, i.e. global attention)\n"
+    "  --threads N          OpenBLAS / OpenMP threads (default: all cores)\n"
+    "  --seed S             weight seed (default 1)\n"
+    "  --out FILE           CSV output (default stdout)\n"
+    "  -h, --help           this text\n";
+
+typedef struct {
+    int want[BENCH_NARCH];
+    long *seqs;
+    int n_seqs;
+    long tokens, steps, warmup, threads, griffin_window, mqa_window;
+    bench_shape shape;
+    const char *out;
+    uint64_t seed;
+} opts;
+
+static int parse(int argc, char **argv, opts *o) {
+    memset(o, 0, sizeof *o);
+    for (int a = 0; a < BENCH_NARCH; a++) o->want[a] = 1;
+    o->tokens = 4096;
+    o->steps = 2;
+    o->warmup = 1;
+    o->griffin_window = 1024;
+    o->shape = (bench_shape){8192, 384, 6, 3, 0};
+    o->seed = 1;
+    const char *seqs = "256,512,1024,2048,4096";
+    long mlp = 0, x;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(USAGE, stdout);
+            exit(0);
+        }
+        if (!(v = bench_value(PROG, argc, argv, &i))) return -1;
+        if (!strcmp(a, "--archs")) {
+            if (bench_parse_archs(v, o->want)) return bench_error(PROG, "--archs '%s': expected names from mqa,hawk,griffin", v), -1;
+        } else if (!strcmp(a, "--seq")) seqs = v;
+        else if (!strcmp(a, "--tokens")) { if (bench_parse_long(a, v, 2, 1L << 24, &o->tokens)) return -1; }
+        else if (!strcmp(a, "--steps")) { if (bench_parse_long(a, v, 1, 100000, &o->steps)) return -1; }
+        else if (!strcmp(a, "--warmup")) { if (bench_parse_long(a, v, 0, 100000, &o->warmup)) return -1; }
+        else if (!strcmp(a, "--width")) { if (bench_parse_long(a, v, 8, 16384, &x)) return -1; o->shape.width = (int)x; }
+        else if (!strcmp(a, "--layers")) { if (bench_parse_long(a, v, 1, GF_MAX_LAYERS, &x)) return -1; o->shape.layers = (int)x; }
+        else if (!strcmp(a, "--heads")) { if (bench_parse_long(a, v, 1, 1024, &x)) return -1; o->shape.heads = (int)x; }
+        else if (!strcmp(a, "--vocab")) { if (bench_parse_long(a, v, 16, 1 << 20, &x)) return -1; o->shape.vocab = (int)x; }
+        else if (!strcmp(a, "--mlp-width")) { if (bench_parse_long(a, v, 1, 1 << 20, &mlp)) return -1; }
+        else if (!strcmp(a, "--griffin-window")) { if (bench_parse_long(a, v, 1, 1 << 24, &o->griffin_window)) return -1; }
+        else if (!strcmp(a, "--mqa-window")) { if (bench_parse_long(a, v, 1, 1 << 24, &o->mqa_window)) return -1; }
+        else if (!strcmp(a, "--threads")) { if (bench_parse_long(a, v, 0, 1024, &o->threads)) return -1; }
+        else if (!strcmp(a, "--seed")) { if (bench_parse_long(a, v, 0, 1L << 62, &x)) return -1; o->seed = (uint64_t)x; }
+        else if (!strcmp(a, "--out")) o->out = v;
+        else return bench_error(PROG, "unknown option '%s' (see --help)", a), -1;
+    }
+    o->shape.mlp_width = mlp > 0 ? (int)mlp : 3 * o->shape.width;
+    if (bench_parse_list("--seq", seqs, 2, 1 << 22, &o->seqs, &o->n_seqs)) return -1;
+    long tmax = 0;
+    for (int i = 0; i < o->n_seqs; i++) {
+        if (o->tokens % o->seqs[i] != 0)
+            return bench_error(PROG, "--seq %ld does not divide --tokens %ld (B = tokens / T rows)", o->seqs[i],
+                               o->tokens), -1;
+        tmax = o->seqs[i] > tmax ? o->seqs[i] : tmax;
+    }
+    if (o->mqa_window == 0) o->mqa_window = tmax;
+    return 0;
+}
+
+/* Mean keys a query sees in a causal window w over T positions (itself
+ * included): position t sees min(t, w) + 1. */
+static double avg_keys(int T, int w) {
+    double s = 0;
+    for (int t = 0; t < T; t++) s += (t < w ? t : w) + 1;
+    return s / T;
+}
+
+/* Model FLOPs of one step, the usual estimate: 6 per parameter per token for
+ * the matrix products forward and backward (the tied embedding counted once,
+ * as the unembedding's product), plus attention's two products QK and PV,
+ * 2 x keys x D multiply-adds per token forward and twice that backward: 12 x
+ * keys x D FLOPs per token per attention layer. The RG-LRU scan, norms,
+ * convolution and softmax are left out (O(D) per token). */
+static double step_gflop(const gf_config *c, size_t params, int T, long tokens) {
+    double per_token = 6.0 * (double)params;
+    per_token += 12.0 * avg_keys(T, c->window) * c->width * (double)gf_config_num_attention_layers(c);
+    return per_token * (double)tokens / 1e9;
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    if (parse(argc, argv, &o) != 0) return 1;
+    bench_set_threads((int)o.threads);
+    gf_error err;
+    gf_config cfg[BENCH_NARCH];
+    int windows[BENCH_NARCH] = {(int)o.mqa_window, (int)o.griffin_window, (int)o.griffin_window};
+    if (bench_configs_matched(&o.shape, windows, cfg, &err) != 0) return bench_error(PROG, "%s", err.msg);
+    size_t N = (size_t)o.tokens;
+    int32_t *in = malloc(N * sizeof *in), *tg = malloc(N * sizeof *tg);
+    double *t = malloc((size_t)o.steps * sizeof *t);
+    if (!in || !tg || !t) return bench_error(PROG, "out of memory");
+    uint64_t rng[4];
+    gf_rng_seed(rng, o.seed + 17);
+    FILE *out = stdout;
+    if (o.out && !(out = fopen(o.out, "w"))) return bench_error(PROG, "%s: cannot write", o.out);
+    fprintf(out, "arch,params,mlp_width,window,tokens_per_batch,seq_len,batch_rows,steps,median_step_s,min_step_s,"
+                 "max_step_s,tokens_per_s,avg_keys_per_query,est_gflop_per_step,achieved_gflop_s\n");
+    int rc = 0;
+    for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
+        if (!o.want[a]) continue;
+        const char *name = bench_arch_name((bench_arch)a);
+        gf_trainable *tr = gf_trainable_new(&cfg[a], o.seed, &err);
+        if (!tr) {
+            rc = bench_error(PROG, "%s: %s", name, err.msg);
+            break;
+        }
+        size_t params = gf_trainable_num_params(tr);
+        fprintf(stderr, "%s: %s: %zu params (MLP %d, window %d)\n", PROG, name, params, cfg[a].mlp_width,
+                cfg[a].window);
+        for (int si = 0; si < o.n_seqs && rc == 0; si++) {
+            int T = (int)o.seqs[si], B = (int)(o.tokens / T);
+            double mn = 0, mx = 0;
+            for (long s = 0; s < o.warmup + o.steps; s++) {
+                /* fresh random tokens each step; a stream of N + 1 ids so
+                 * every target is the next input, as in a real batch */
+                int32_t prev = (int32_t)(gf_rng_next(rng) % (uint64_t)cfg[a].vocab_size);
+                for (size_t i = 0; i < N; i++) {
+                    in[i] = prev;
+                    prev = (int32_t)(gf_rng_next(rng) % (uint64_t)cfg[a].vocab_size);
+                    tg[i] = prev;
+                }
+                gf_trainable_zero_grads(tr);
+                double loss, t0 = bench_now();
+                if (gf_train_loss_grad(tr, B, T, in, tg, NULL, 1.0f, &loss, &err) != 0) {
+                    rc = bench_error(PROG, "%s T=%d: %s", name, T, err.msg);
+                    break;
+                }
+                double dt = bench_now() - t0;
+                if (s >= o.warmup) {
+                    t[s - o.warmup] = dt;
+                    if (s == o.warmup || dt < mn) mn = dt;
+                    if (s == o.warmup || dt > mx) mx = dt;
+                }
+                fprintf(stderr, "%s:   %s T=%d B=%d step %ld: %.2f s (loss %.3f)%s\n", PROG, name, T, B, s, dt, loss,
+                        s < o.warmup ? " warm-up" : "");
+            }
+            if (rc) break;
+            double med = bench_median(t, (int)o.steps);
+            double keys = avg_keys(T, cfg[a].window), gflop = step_gflop(&cfg[a], params, T, o.tokens);
+            fprintf(out, "%s,%zu,%d,%d,%ld,%d,%d,%ld,%.4f,%.4f,%.4f,%.1f,%.1f,%.2f,%.2f\n", name, params,
+                    cfg[a].mlp_width, cfg[a].window, o.tokens, T, B, o.steps, med, mn, mx, (double)o.tokens / med,
+                    gf_config_num_attention_layers(&cfg[a]) ? keys : 0.0, gflop, gflop / med);
+            fflush(out);
+            fprintf(stderr, "%s: %s T=%d: %.2f s/step\n", PROG, name, T, med);
+        }
+        gf_trainable_free(tr);
+    }
+    if (o.out && fclose(out) != 0 && rc == 0) rc = bench_error(PROG, "%s: write failed", o.out);
+    free(in);
+    free(tg);
+    free(t);
+    free(o.seqs);
+    return rc;
+}

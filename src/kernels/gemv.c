@@ -1,0 +1,32 @@
+/* Choosing the small-batch product's implementation for this CPU. */
+#include "gemv.h"
+
+gf_isa gf_cpu_isa(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        return GF_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return GF_ISA_AVX2;
+#endif
+    return GF_ISA_SCALAR;
+}
+
+const char *gf_isa_name(gf_isa isa) {
+    switch (isa) {
+    case GF_ISA_SCALAR: return "scalar";
+    case GF_ISA_AVX2: return "AVX2";
+    case GF_ISA_AVX512: return "AVX-512";
+    }
+    return "?";
+}
+
+void gf_gemv_rows(gf_isa isa, const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
+                  size_t ldo, size_t r0, size_t r1) {
+    switch (isa) {
+    case GF_ISA_AVX512: gf_gemv_rows_avx512(W, x, ldx, M, out, ldo, r0, r1); return;
+    case GF_ISA_AVX2: gf_gemv_rows_avx2(W, x, ldx, M, out, ldo, r0, r1); return;
+    case GF_ISA_SCALAR: break;
+    }
+    gf_gemv_rows_scalar(W, x, ldx, M, out, ldo, r0, r1);
+}

@@ -1,0 +1,57 @@
+/* Small-batch matrix products that stream each weight row once for all M
+ * input rows: the decode step's products (M = the batch) and, for quantised
+ * weights, every product. One scalar twin and SIMD versions (AVX2, AVX-512)
+ * for every weight type; tests compare each SIMD version with the twin. */
+#ifndef GF_GEMV_H
+#define GF_GEMV_H
+
+#include "../kernels.h"
+
+typedef enum { GF_ISA_SCALAR = 0, GF_ISA_AVX2 = 1, GF_ISA_AVX512 = 2 } gf_isa;
+
+/* The best instruction set both this build and this CPU have. */
+gf_isa gf_cpu_isa(void);
+const char *gf_isa_name(gf_isa isa);
+
+/* out[m * ldo + r] = sum_k x[m * ldx + k] * W[r, k] for m < M and
+ * r0 <= r < r1: rows [r0, r1) of one thread's share. W of any type. */
+void gf_gemv_rows(gf_isa isa, const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
+                  size_t ldo, size_t r0, size_t r1);
+
+/* The three implementations behind it. */
+void gf_gemv_rows_scalar(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
+                         size_t ldo, size_t r0, size_t r1);
+void gf_gemv_rows_avx2(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
+                       size_t ldo, size_t r0, size_t r1);
+void gf_gemv_rows_avx512(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
+                         size_t ldo, size_t r0, size_t r1);
+
+/* Rows [r0, r1) of W as float, out[(r - r0) * cols + k]. */
+void gf_dequantize_rows(const gf_mat *W, size_t r0, size_t r1, float *out);
+
+
+
+#include "quant.h"
+#include "../util.h"
+
+/* One element of W as float (the SIMD versions' short tails). */
+static inline float gf_mat_at(const gf_mat *W, size_t r, size_t k) {
+    size_t K = W->cols;
+    switch (W->type) {
+    case GF_W_F32: return ((const float *)W->data)[r * K + k];
+    case GF_W_BF16: return gf_bf16_to_f32(((const uint16_t *)W->data)[r * K + k]);
+    case GF_W_F16: return gf_f16_to_f32(((const uint16_t *)W->data)[r * K + k]);
+    case GF_W_Q8:
+        return gf_f16_to_f32(W->scale[r * gf_q_nblocks(K) + k / GF_QBLOCK]) *
+               (float)((const int8_t *)W->data)[r * K + k];
+    case GF_W_Q4: {
+        size_t b = k / GF_QBLOCK, j = k % GF_QBLOCK;
+        uint8_t byte = ((const uint8_t *)W->data)[r * gf_q4_row_bytes(K) + b * 16 + j % 16];
+        int nib = j < 16 ? byte & 15 : byte >> 4;
+        return gf_f16_to_f32(W->scale[r * gf_q_nblocks(K) + b]) * (float)(nib - 8);
+    }
+    case GF_W_COUNT: break;
+    }
+    return 0.0f;
+}
+#endif

@@ -1,0 +1,168 @@
+/* AVX-512 small-batch products. A tile of up to 4 input rows x 4 weight
+ * rows keeps 16 accumulators of 16 floats in registers; each weight block of
+ * 32 columns is loaded (and for BF16/F16/Q8/Q4 widened to float) once per
+ * tile and used for every input row of it, and the tiles of one weight
+ * row-block run back to back so the block is read from memory once for all M
+ * rows and comes from cache after the first. Short last blocks use masked
+ * loads (zero past the end). Compiled for AVX-512 whatever the build flags
+ * are; gf_gemv_rows only calls it when the CPU has it. */
+#include "gemv.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define INL static inline __attribute__((always_inline)) TGT
+
+/* Columns 32 kb .. 32 kb + 31 of row r as two vectors of floats; only the
+ * columns in masks m0, m1 are read when !full. */
+INL void load_block(const gf_wtype t, const int full, const gf_mat *W, size_t r, size_t kb,
+                    __mmask16 m0, __mmask16 m1, __m512 *lo, __m512 *hi) {
+    size_t K = W->cols, k = kb * GF_QBLOCK;
+    if (full) m0 = m1 = 0xffff;
+    switch (t) {
+    case GF_W_F32: {
+        const float *p = (const float *)W->data + r * K + k;
+        *lo = full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m0, p);
+        *hi = full ? _mm512_loadu_ps(p + 16) : _mm512_maskz_loadu_ps(m1, p + 16);
+        break;
+    }
+    case GF_W_BF16: {
+        const uint16_t *p = (const uint16_t *)W->data + r * K + k;
+        __m256i a = full ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(m0, p);
+        __m256i b = full ? _mm256_loadu_si256((const __m256i *)(p + 16)) : _mm256_maskz_loadu_epi16(m1, p + 16);
+        *lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(a), 16));
+        *hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16));
+        break;
+    }
+    case GF_W_F16: {
+        const uint16_t *p = (const uint16_t *)W->data + r * K + k;
+        __m256i a = full ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(m0, p);
+        __m256i b = full ? _mm256_loadu_si256((const __m256i *)(p + 16)) : _mm256_maskz_loadu_epi16(m1, p + 16);
+        *lo = _mm512_cvtph_ps(a);
+        *hi = _mm512_cvtph_ps(b);
+        break;
+    }
+    case GF_W_Q8: {
+        const int8_t *p = (const int8_t *)W->data + r * K + k;
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(W->scale[r * gf_q_nblocks(K) + kb]));
+        __m128i a = full ? _mm_loadu_si128((const __m128i *)p) : _mm_maskz_loadu_epi8(m0, p);
+        __m128i b = full ? _mm_loadu_si128((const __m128i *)(p + 16)) : _mm_maskz_loadu_epi8(m1, p + 16);
+        *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a)));
+        *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)));
+        break;
+    }
+    case GF_W_Q4: {
+        /* A row's codes always fill whole blocks, so no mask is needed. The
+         * nibble picks its value from a table of (c - 8) d: vpermps reads
+         * only the index's low 4 bits, which saves masking, subtracting and
+         * converting every code. */
+        const uint8_t *p = (const uint8_t *)W->data + r * gf_q4_row_bytes(K) + kb * 16;
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(W->scale[r * gf_q_nblocks(K) + kb]));
+        __m512 table = _mm512_mul_ps(d, _mm512_set_ps(7, 6, 5, 4, 3, 2, 1, 0, -1, -2, -3, -4, -5, -6, -7, -8));
+        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+        *lo = _mm512_permutexvar_ps(v, table);
+        *hi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);
+        break;
+    }
+    case GF_W_COUNT: break;
+    }
+}
+
+/* out[i * ldo + r + j] for i < MT, j < NT. */
+INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, size_t r,
+              const float *x, size_t ldx, float *out, size_t ldo) {
+    size_t K = W->cols, nfull = K / GF_QBLOCK;
+    __m512 acc[4][4];
+    for (int i = 0; i < MT; i++)
+        for (int j = 0; j < NT; j++) acc[i][j] = _mm512_setzero_ps();
+    for (size_t kb = 0; kb < nfull; kb++) {
+        __m512 wl[4], wh[4];
+        for (int j = 0; j < NT; j++) {
+            load_block(t, 1, W, r + (size_t)j, kb, 0, 0, &wl[j], &wh[j]);
+            /* Opaque to the compiler, so it keeps the widened weights in
+             * registers for the MT rows instead of reloading (and for
+             * BF16..Q4 re-widening) them at every FMA. */
+            __asm__("" : "+v"(wl[j]), "+v"(wh[j]));
+        }
+        for (int i = 0; i < MT; i++) {
+            const float *xi = x + (size_t)i * ldx + kb * GF_QBLOCK;
+            __m512 xl = _mm512_loadu_ps(xi), xh = _mm512_loadu_ps(xi + 16);
+            __asm__("" : "+v"(xl), "+v"(xh)); /* likewise: one load, NT uses */
+            for (int j = 0; j < NT; j++) {
+                acc[i][j] = _mm512_fmadd_ps(xl, wl[j], acc[i][j]);
+                acc[i][j] = _mm512_fmadd_ps(xh, wh[j], acc[i][j]);
+            }
+        }
+    }
+    size_t rem = K - nfull * GF_QBLOCK;
+    if (rem) {
+        __mmask16 m0 = rem >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rem) - 1);
+        __mmask16 m1 = rem > 16 ? (__mmask16)((1u << (rem - 16)) - 1) : 0;
+        __m512 wl[4], wh[4];
+        for (int j = 0; j < NT; j++) load_block(t, 0, W, r + (size_t)j, nfull, m0, m1, &wl[j], &wh[j]);
+        for (int i = 0; i < MT; i++) {
+            const float *xi = x + (size_t)i * ldx + nfull * GF_QBLOCK;
+            __m512 xl = _mm512_maskz_loadu_ps(m0, xi), xh = _mm512_maskz_loadu_ps(m1, xi + 16);
+            for (int j = 0; j < NT; j++) {
+                acc[i][j] = _mm512_fmadd_ps(xl, wl[j], acc[i][j]);
+                acc[i][j] = _mm512_fmadd_ps(xh, wh[j], acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < MT; i++)
+        for (int j = 0; j < NT; j++) out[(size_t)i * ldo + r + (size_t)j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+INL void rows_of(const gf_wtype t, const gf_mat *W, const float *x, size_t ldx, size_t M,
+                 float *out, size_t ldo, size_t r0, size_t r1) {
+    size_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        size_t m = 0;
+        for (; m + 4 <= M; m += 4) tile(t, 4, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo);
+        switch (M - m) {
+        case 3: tile(t, 3, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo); break;
+        case 2: tile(t, 2, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo); break;
+        case 1: tile(t, 1, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo); break;
+        }
+    }
+    for (; r < r1; r++) {
+        size_t m = 0;
+        for (; m + 4 <= M; m += 4) tile(t, 4, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo);
+        switch (M - m) {
+        case 3: tile(t, 3, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo); break;
+        case 2: tile(t, 2, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo); break;
+        case 1: tile(t, 1, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo); break;
+        }
+    }
+}
+
+#define ROWS_FN(name, T)                                                                        \
+    static TGT void name(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,   \
+                         size_t ldo, size_t r0, size_t r1) {                                   \
+        rows_of(T, W, x, ldx, M, out, ldo, r0, r1);                                            \
+    }
+ROWS_FN(rows_f32, GF_W_F32)
+ROWS_FN(rows_bf16, GF_W_BF16)
+ROWS_FN(rows_f16, GF_W_F16)
+ROWS_FN(rows_q8, GF_W_Q8)
+ROWS_FN(rows_q4, GF_W_Q4)
+
+void gf_gemv_rows_avx512(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
+                         size_t ldo, size_t r0, size_t r1) {
+    switch (W->type) {
+    case GF_W_F32: rows_f32(W, x, ldx, M, out, ldo, r0, r1); break;
+    case GF_W_BF16: rows_bf16(W, x, ldx, M, out, ldo, r0, r1); break;
+    case GF_W_F16: rows_f16(W, x, ldx, M, out, ldo, r0, r1); break;
+    case GF_W_Q8: rows_q8(W, x, ldx, M, out, ldo, r0, r1); break;
+    case GF_W_Q4: rows_q4(W, x, ldx, M, out, ldo, r0, r1); break;
+    case GF_W_COUNT: break;
+    }
+}
+
+#else
+void gf_gemv_rows_avx512(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
+                         size_t ldo, size_t r0, size_t r1) {
+    gf_gemv_rows_scalar(W, x, ldx, M, out, ldo, r0, r1);
+}
+#endif

@@ -1,0 +1,36 @@
+/* OpenMP conventions for the loops we wrote ourselves (the matrix products
+ * thread inside OpenBLAS, always called outside these regions so the two
+ * pools never nest).
+ *
+ * Every parallel loop here gives each output element to exactly one thread,
+ * and a parameter-gradient sum over rows is split by channel, each channel
+ * summed by one thread in the serial order: results do not depend on the
+ * thread count or on scheduling, so a training run resumes bit for bit. */
+#ifndef GF_PARALLEL_H
+#define GF_PARALLEL_H
+
+#include <omp.h>
+#include <stddef.h>
+
+/* Below this many floats of work a loop runs on the calling thread: waking
+ * the team costs a few microseconds, more than a small decode loop takes. */
+#define GF_PAR_MIN ((size_t)32768)
+
+/* Per-thread scratch slots to carve (attention scores): one for each thread
+ * a parallel region may get, counted when the arena is sized. A region that
+ * uses them runs on at most that many threads. */
+static inline size_t gf_par_slots(void) {
+    int n = omp_get_max_threads();
+    return n < 1 ? 1 : (size_t)n;
+}
+
+/* Index of the calling thread in the current team (0 outside a region). */
+static inline size_t gf_par_tid(void) { return (size_t)omp_get_thread_num(); }
+
+/* out[i] = a[i] + b[i] (out may be a or b): the residual adds. */
+static inline void gf_add(float *out, const float *a, const float *b, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= GF_PAR_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+#endif
