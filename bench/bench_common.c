@@ -12,6 +12,19 @@
 #include <time.h>
 #include <unistd.h>
 
+static const char *g_prog = "bench";
+
+void bench_set_prog(const char *prog) { g_prog = prog; }
+
+/* "PROG: KIND: message" on stderr, one line. */
+static void say(const char *kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: %s: ", g_prog, kind);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static const char *ARCH_NAMES[BENCH_NARCH] = {"mqa", "hawk", "griffin"};
 
 const char *bench_arch_name(bench_arch a) { return a >= 0 && a < BENCH_NARCH ? ARCH_NAMES[a] : "?"; }
@@ -102,7 +115,7 @@ int bench_configs_matched(const bench_shape *s, const int windows[BENCH_NARCH], 
 int bench_tmpdir(const char *base, char *path, size_t n, gf_error *err) {
     if (!base) base = getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";
-    int k = snprintf(path, n, "%s/griffin-bench-XXXXXX", base);
+    int k = snprintf(path, n, "%s/griffin-figure-XXXXXX", base);
     if (k < 0 || (size_t)k >= n) {
         snprintf(err->msg, sizeof err->msg, "%s: temporary directory name too long", base);
         return -1;
@@ -121,7 +134,7 @@ void bench_rm_model_dir(const char *dir) {
         if (snprintf(p, sizeof p, "%s/%s", dir, files[i]) < (int)sizeof p) (void)unlink(p);
     }
     if (rmdir(dir) != 0 && errno != ENOENT)
-        fprintf(stderr, "bench: warning: %s: not removed: %s\n", dir, strerror(errno));
+        say("warning", "%s: not removed: %s\n", dir, strerror(errno));
 }
 
 gf_model *bench_model_write_load(const gf_config *cfg, uint64_t seed, const char *base, char *dir, size_t ndir,
@@ -169,7 +182,13 @@ int bench_error(const char *prog, const char *fmt, ...) {
     return 1;
 }
 
-const char *bench_value(const char *prog, int argc, char **argv, int *i) {
+const char *bench_value(const char *prog, int argc, char **argv, int *i, const char *const *names) {
+    int known = 0;
+    for (const char *const *n = names; *n && !known; n++) known = !strcmp(*n, argv[*i]);
+    if (!known) {
+        bench_error(prog, "unknown option '%s' (see --help)", argv[*i]);
+        return NULL;
+    }
     if (*i + 1 >= argc) {
         bench_error(prog, "option '%s' needs a value (see --help)", argv[*i]);
         return NULL;
@@ -182,7 +201,7 @@ int bench_parse_long(const char *opt, const char *v, long lo, long hi, long *out
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end || x < lo || x > hi) {
-        fprintf(stderr, "bench: error: %s '%s': expected an integer in %ld..%ld\n", opt, v, lo, hi);
+        say("error", "%s '%s': expected an integer in %ld..%ld\n", opt, v, lo, hi);
         return -1;
     }
     *out = x;
@@ -194,7 +213,7 @@ int bench_parse_list(const char *opt, const char *v, long lo, long hi, long **ou
     *n = 0;
     char buf[4096];
     if (strlen(v) >= sizeof buf) {
-        fprintf(stderr, "bench: error: %s: list too long\n", opt);
+        say("error", "%s: list too long\n", opt);
         return -1;
     }
     strcpy(buf, v);
@@ -214,7 +233,7 @@ int bench_parse_list(const char *opt, const char *v, long lo, long hi, long **ou
         if (cnt > 100000) goto bad;
         *out = malloc((size_t)cnt * sizeof **out);
         if (!*out) {
-            fprintf(stderr, "bench: error: %s: out of memory\n", opt);
+            say("error", "%s: out of memory\n", opt);
             return -1;
         }
         for (long k = 0; k < cnt; k++) (*out)[k] = a[0] + k * a[2];
@@ -225,7 +244,7 @@ int bench_parse_list(const char *opt, const char *v, long lo, long hi, long **ou
     for (const char *p = buf; *p; p++) cnt += *p == ',';
     *out = malloc((size_t)cnt * sizeof **out);
     if (!*out) {
-        fprintf(stderr, "bench: error: %s: out of memory\n", opt);
+        say("error", "%s: out of memory\n", opt);
         return -1;
     }
     char *save = NULL;
@@ -246,7 +265,7 @@ int bench_parse_list(const char *opt, const char *v, long lo, long hi, long **ou
     *n = k;
     return 0;
 bad:
-    fprintf(stderr, "bench: error: %s '%s': expected a list a,b,c or a range start:stop:step\n", opt, v);
+    say("error", "%s '%s': expected a list a,b,c or a range start:stop:step\n", opt, v);
     return -1;
 }
 
@@ -261,7 +280,7 @@ int bench_parse_bytes(const char *opt, const char *v, size_t *out) {
     if (*end == 'i' || *end == 'B') end++;
     if (*end == 'B') end++;
     if (errno || end == v || *end || !(x > 0) || x * mul > 1e15) {
-        fprintf(stderr, "bench: error: %s '%s': expected a size such as 2G, 512M, 1.5G\n", opt, v);
+        say("error", "%s '%s': expected a size such as 2G, 512M, 1.5G\n", opt, v);
         return -1;
     }
     *out = (size_t)(x * mul);

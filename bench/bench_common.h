@@ -63,11 +63,16 @@ int bench_parse_list(const char *opt, const char *v, long lo, long hi, long **ou
 /* Byte sizes with an optional K/M/G suffix (powers of 1024). */
 int bench_parse_bytes(const char *opt, const char *v, size_t *out);
 
-/* "bench: error: ..." on stderr; returns 1 (the exit status). */
+/* The program name that messages start with (default "bench"). */
+void bench_set_prog(const char *prog);
+
+/* "PROG: error: ..." on stderr; returns 1 (the exit status). */
 int bench_error(const char *prog, const char *fmt, ...);
 
-/* The next option's value, or NULL (and an error printed) when missing. */
-const char *bench_value(const char *prog, int argc, char **argv, int *i);
+/* argv[*i] must be one of the NULL-terminated names; returns its value (the
+ * next argument, *i advanced), or NULL with an error printed when the option
+ * is unknown or its value is missing. */
+const char *bench_value(const char *prog, int argc, char **argv, int *i, const char *const *names);
 
 /* Argmax of each of B rows of V logits into tokens[B]: a greedy generation
  * loop, so the timed steps feed what the model produced. */

@@ -14,7 +14,9 @@
  * estimated time to sample N tokens from an empty prompt (the paper's
  * y-axis) integrates the median step time over positions (trapezoid rule).
  * --check-prefill P instead compares, at position P, the step time after a
- * real prefill of P tokens with the time after bench_state_at. */
+ * real prefill of P tokens with the time after bench_state_at. The
+ * architectures take turns at each position (all three models loaded), so
+ * that a change in a shared machine's load falls on all of them alike. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,8 @@ static const char *USAGE =
     "  --out FILE           CSV output (default stdout)\n"
     "  -h, --help           this text\n"
     "  Progress goes to stderr.\n";
+
+static const char *const OPTIONS[] = {"--archs", "--batch", "--positions", "--steps", "--warmup", "--width", "--layers", "--heads", "--vocab", "--mlp-width", "--griffin-window", "--mqa-window", "--threads", "--check-prefill", "--seed", "--tmp", "--out", NULL};
 
 typedef struct {
     int want[BENCH_NARCH];
@@ -93,6 +97,7 @@ static int time_steps(const gf_model *m, gf_state *st, float *logits, int32_t *t
 
 static int parse(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
+    bench_set_prog(PROG);
     for (int a = 0; a < BENCH_NARCH; a++) o->want[a] = 1;
     o->steps = 5;
     o->warmup = 1;
@@ -109,7 +114,7 @@ static int parse(int argc, char **argv, opts *o) {
             fputs(USAGE, stdout);
             exit(0);
         }
-        if (!(v = bench_value(PROG, argc, argv, &i))) return -1;
+        if (!(v = bench_value(PROG, argc, argv, &i, OPTIONS))) return -1;
         if (!strcmp(a, "--archs")) {
             if (bench_parse_archs(v, o->want)) return bench_error(PROG, "--archs '%s': expected names from mqa,hawk,griffin", v), -1;
         } else if (!strcmp(a, "--batch")) batches = v;
@@ -144,6 +149,43 @@ static int parse(int argc, char **argv, opts *o) {
     return 0;
 }
 
+/* The real-prefill check at position P for one model and batch: two rows. */
+static int check_prefill(const opts *o, bench_arch a, const gf_model *m, gf_state *st, float *logits, int32_t *tok,
+                         FILE *out, gf_error *err) {
+    const gf_config *c = gf_model_config(m);
+    int B = gf_state_batch(st), P = (int)o->check_prefill;
+    int win = gf_config_num_attention_layers(c) ? c->window : 0;
+    int32_t *pt = malloc((size_t)B * (size_t)P * sizeof *pt);
+    if (!pt) {
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < (size_t)B * (size_t)P; i++) pt[i] = (int32_t)(3 + (i * 7919) % (size_t)(c->vocab_size - 3));
+    int rc = 0;
+    for (int fill = 0; fill < 2 && rc == 0; fill++) {
+        double tp = bench_now();
+        if (fill == 0 ? gf_prefill(m, B, P, pt, NULL, NULL, NULL, st, err) : bench_state_at(m, st, P, o->seed, err)) {
+            rc = -1;
+            break;
+        }
+        fprintf(stderr, "%s: %s B=%d: %s to %d in %.1f s\n", PROG, bench_arch_name(a), B,
+                fill == 0 ? "prefill" : "synthetic state", P, bench_now() - tp);
+        for (int b = 0; b < B; b++) tok[b] = 3 + b;
+        double med, mn, mx;
+        if (time_steps(m, st, logits, tok, o->warmup, o->steps, &med, &mn, &mx, err)) {
+            rc = -1;
+            break;
+        }
+        fprintf(out, "%s,%zu,%d,%d,%d,%s,%ld,%.3f,%.3f,%.3f\n", bench_arch_name(a), gf_config_num_params(c), B, P, win,
+                fill == 0 ? "prefill" : "synthetic", o->steps, med * 1e3, mn * 1e3, mx * 1e3);
+        fflush(out);
+        fprintf(stderr, "%s: %s B=%d p=%d %s: %.2f ms/step\n", PROG, bench_arch_name(a), B, P,
+                fill == 0 ? "prefill" : "synthetic", med * 1e3);
+    }
+    free(pt);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     opts o;
     if (parse(argc, argv, &o) != 0) return 1;
@@ -161,91 +203,79 @@ int main(int argc, char **argv) {
         fprintf(out, "arch,params,mlp_width,window,weight_bytes,state_bytes_per_seq,batch,position,steps,"
                      "median_step_ms,min_step_ms,max_step_ms,ms_per_token,est_s_to_sample_position_tokens\n");
     int rc = 0;
+    /* All models stay loaded and the architectures take turns at every
+     * position: on a shared machine a change of load then falls on all three
+     * alike instead of on whichever ran last. */
+    gf_model *m[BENCH_NARCH] = {0};
+    char dir[BENCH_NARCH][4096] = {{0}};
     for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
         if (!o.want[a]) continue;
-        const gf_config *c = &cfg[a];
-        char dir[4096];
         double t0 = bench_now();
-        gf_model *m = bench_model_write_load(c, o.seed, o.tmp, dir, sizeof dir, &err);
-        if (!m) {
+        if (!(m[a] = bench_model_write_load(&cfg[a], o.seed, o.tmp, dir[a], sizeof dir[a], &err))) {
             rc = bench_error(PROG, "%s", err.msg);
             break;
         }
-        size_t params = gf_config_num_params(c), sbytes = gf_state_bytes_per_seq(c);
         fprintf(stderr, "%s: %s: %zu params (MLP %d, window %d), %.1f MB weights, %.2f MB state/seq, written in %.1f s\n",
-                PROG, bench_arch_name((bench_arch)a), params, c->mlp_width, c->window,
-                gf_model_weight_bytes(m) / 1e6, sbytes / 1e6, bench_now() - t0);
-        for (int bi = 0; bi < o.n_batches && rc == 0; bi++) {
-            int B = (int)o.batches[bi];
-            gf_state *st = gf_state_new(m, B, &err);
-            float *logits = malloc((size_t)B * (size_t)c->vocab_size * sizeof *logits);
-            int32_t *tok = malloc((size_t)B * sizeof *tok);
-            if (!st || !logits || !tok) {
+                PROG, bench_arch_name((bench_arch)a), gf_config_num_params(&cfg[a]), cfg[a].mlp_width,
+                gf_config_num_attention_layers(&cfg[a]) ? cfg[a].window : 0, gf_model_weight_bytes(m[a]) / 1e6,
+                gf_state_bytes_per_seq(&cfg[a]) / 1e6, bench_now() - t0);
+    }
+    for (int bi = 0; bi < o.n_batches && rc == 0; bi++) {
+        int B = (int)o.batches[bi];
+        gf_state *st[BENCH_NARCH] = {0};
+        float *logits[BENCH_NARCH] = {0};
+        int32_t *tok[BENCH_NARCH] = {0};
+        double cum[BENCH_NARCH] = {0}, prev_t[BENCH_NARCH] = {0};
+        for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
+            if (!o.want[a]) continue;
+            st[a] = gf_state_new(m[a], B, &err);
+            logits[a] = st[a] ? malloc((size_t)B * (size_t)cfg[a].vocab_size * sizeof(float)) : NULL;
+            tok[a] = logits[a] ? malloc((size_t)B * sizeof(int32_t)) : NULL;
+            if (!tok[a])
                 rc = bench_error(PROG, "%s: batch %d: %s", bench_arch_name((bench_arch)a), B,
-                                 st ? "out of memory" : err.msg);
-            }
-            double cum = 0, prev_p = 0, prev_t = 0;
-            if (rc == 0 && checking) {
-                /* real prefill of P tokens, then the synthetic state at P */
-                int P = (int)o.check_prefill;
-                int32_t *pt = malloc((size_t)B * (size_t)P * sizeof *pt);
-                if (!pt) rc = bench_error(PROG, "out of memory");
-                for (size_t i = 0; rc == 0 && i < (size_t)B * (size_t)P; i++)
-                    pt[i] = (int32_t)(3 + (i * 7919) % (size_t)(c->vocab_size - 3));
-                for (int fill = 0; fill < 2 && rc == 0; fill++) {
-                    double tp = bench_now();
-                    if (fill == 0 ? gf_prefill(m, B, P, pt, NULL, NULL, NULL, st, &err)
-                                  : bench_state_at(m, st, P, o.seed, &err)) {
-                        rc = bench_error(PROG, "%s", err.msg);
-                        break;
-                    }
-                    fprintf(stderr, "%s: %s B=%d: %s to %d in %.1f s\n", PROG, bench_arch_name((bench_arch)a), B,
-                            fill == 0 ? "prefill" : "synthetic state", P, bench_now() - tp);
-                    for (int b = 0; b < B; b++) tok[b] = 3 + b;
-                    double med, mn, mx;
-                    if (time_steps(m, st, logits, tok, o.warmup, o.steps, &med, &mn, &mx, &err)) {
-                        rc = bench_error(PROG, "%s", err.msg);
-                        break;
-                    }
-                    fprintf(out, "%s,%zu,%d,%d,%d,%s,%ld,%.3f,%.3f,%.3f\n", bench_arch_name((bench_arch)a), params,
-                            B, P, c->window, fill == 0 ? "prefill" : "synthetic", o.steps, med * 1e3, mn * 1e3,
-                            mx * 1e3);
-                    fflush(out);
-                    fprintf(stderr, "%s: %s B=%d p=%d %s: %.2f ms/step\n", PROG, bench_arch_name((bench_arch)a), B, P,
-                            fill == 0 ? "prefill" : "synthetic", med * 1e3);
-                }
-                free(pt);
-            }
-            for (int pi = 0; rc == 0 && !checking && pi < o.n_positions; pi++) {
-                int p = (int)o.positions[pi];
-                if (bench_state_at(m, st, p, o.seed, &err) != 0) {
-                    rc = bench_error(PROG, "%s: position %d: %s", bench_arch_name((bench_arch)a), p, err.msg);
-                    break;
-                }
-                for (int b = 0; b < B; b++) tok[b] = 3 + b;
-                double med, mn, mx;
-                if (time_steps(m, st, logits, tok, o.warmup, o.steps, &med, &mn, &mx, &err)) {
-                    rc = bench_error(PROG, "%s: %s", bench_arch_name((bench_arch)a), err.msg);
-                    break;
-                }
-                /* positions are taken in the order given: the estimate is
-                 * meaningful for an increasing list starting at 0 */
-                if (pi > 0) cum += 0.5 * (med + prev_t) * ((double)p - prev_p);
-                prev_p = p;
-                prev_t = med;
-                fprintf(out, "%s,%zu,%d,%d,%zu,%zu,%d,%d,%ld,%.3f,%.3f,%.3f,%.4f,%.3f\n",
-                        bench_arch_name((bench_arch)a), params, c->mlp_width, c->window, gf_model_weight_bytes(m),
-                        sbytes, B, p, o.steps, med * 1e3, mn * 1e3, mx * 1e3, med * 1e3 / B, cum);
-                fflush(out);
-                fprintf(stderr, "%s: %s B=%d p=%d: %.2f ms/step\n", PROG, bench_arch_name((bench_arch)a), B, p,
-                        med * 1e3);
-            }
-            gf_state_free(st);
-            free(logits);
-            free(tok);
+                                 st[a] ? "out of memory" : err.msg);
         }
-        gf_model_free(m);
-        bench_rm_model_dir(dir);
+        for (int a = 0; checking && a < BENCH_NARCH && rc == 0; a++)
+            if (o.want[a] && check_prefill(&o, (bench_arch)a, m[a], st[a], logits[a], tok[a], out, &err) != 0)
+                rc = bench_error(PROG, "%s: %s", bench_arch_name((bench_arch)a), err.msg);
+        for (int pi = 0; !checking && pi < o.n_positions && rc == 0; pi++) {
+            int p = (int)o.positions[pi];
+            for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
+                if (!o.want[a]) continue;
+                const char *name = bench_arch_name((bench_arch)a);
+                if (bench_state_at(m[a], st[a], p, o.seed, &err) != 0) {
+                    rc = bench_error(PROG, "%s: position %d: %s", name, p, err.msg);
+                    break;
+                }
+                for (int b = 0; b < B; b++) tok[a][b] = 3 + b;
+                double med, mn, mx;
+                if (time_steps(m[a], st[a], logits[a], tok[a], o.warmup, o.steps, &med, &mn, &mx, &err)) {
+                    rc = bench_error(PROG, "%s: %s", name, err.msg);
+                    break;
+                }
+                /* the estimate is meaningful for an increasing list of
+                 * positions starting at 0 */
+                if (pi > 0) cum[a] += 0.5 * (med + prev_t[a]) * (double)(p - o.positions[pi - 1]);
+                prev_t[a] = med;
+                fprintf(out, "%s,%zu,%d,%d,%zu,%zu,%d,%d,%ld,%.3f,%.3f,%.3f,%.4f,%.3f\n", name,
+                        gf_config_num_params(&cfg[a]), cfg[a].mlp_width,
+                        gf_config_num_attention_layers(&cfg[a]) ? cfg[a].window : 0, gf_model_weight_bytes(m[a]),
+                        gf_state_bytes_per_seq(&cfg[a]), B, p, o.steps, med * 1e3, mn * 1e3, mx * 1e3, med * 1e3 / B,
+                        cum[a]);
+                fflush(out);
+                fprintf(stderr, "%s: %s B=%d p=%d: %.2f ms/step\n", PROG, name, B, p, med * 1e3);
+            }
+        }
+        for (int a = 0; a < BENCH_NARCH; a++) {
+            gf_state_free(st[a]);
+            free(logits[a]);
+            free(tok[a]);
+        }
+    }
+    for (int a = 0; a < BENCH_NARCH; a++) {
+        if (!m[a]) continue;
+        gf_model_free(m[a]);
+        bench_rm_model_dir(dir[a]);
     }
     if (o.out && fclose(out) != 0 && rc == 0) rc = bench_error(PROG, "%s: write failed", o.out);
     free(o.batches);

@@ -49,6 +49,8 @@ static const char *USAGE =
     "  --out FILE           CSV output (default stdout)\n"
     "  -h, --help           this text\n";
 
+static const char *const OPTIONS[] = {"--archs", "--lengths", "--budget", "--max-batch", "--points", "--steps", "--warmup", "--width", "--layers", "--heads", "--vocab", "--mlp-width", "--griffin-window", "--threads", "--seed", "--tmp", "--out", NULL};
+
 typedef struct {
     int want[BENCH_NARCH];
     long *lengths;
@@ -63,6 +65,7 @@ typedef struct {
 
 static int parse(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
+    bench_set_prog(PROG);
     for (int a = 0; a < BENCH_NARCH; a++) o->want[a] = 1;
     o->budget = (size_t)2 << 30;
     o->max_batch = 256;
@@ -84,7 +87,7 @@ static int parse(int argc, char **argv, opts *o) {
             o->full = 1;
             continue;
         }
-        if (!(v = bench_value(PROG, argc, argv, &i))) return -1;
+        if (!(v = bench_value(PROG, argc, argv, &i, OPTIONS))) return -1;
         if (!strcmp(a, "--archs")) {
             if (bench_parse_archs(v, o->want)) return bench_error(PROG, "--archs '%s': expected names from mqa,hawk,griffin", v), -1;
         } else if (!strcmp(a, "--lengths")) lengths = v;
@@ -163,6 +166,68 @@ static int time_generation(const char *name, const gf_model *m, gf_state *st, co
     return 0;
 }
 
+/* One (architecture, N) point: the model reconfigured for N, the batch
+ * that fits, the timing, one CSV row. *mp may be replaced (reloaded). */
+static int run_point(const opts *o, bench_arch a, const gf_config *basecfg, gf_model **mp, const char *dir, int N,
+                     FILE *out, gf_error *err) {
+    const char *name = bench_arch_name(a);
+    gf_config c = *basecfg;
+    if (a == BENCH_MQA) c.window = N;
+    else if (a == BENCH_GRIFFIN) c.window = N < o->griffin_window ? N : (int)o->griffin_window;
+    if (c.window != gf_model_config(*mp)->window) {
+        /* the weights are written once; only config.json's window changes
+         * with N (the window does not change the parameters) */
+        char cfg_path[4200];
+        snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+        gf_model_free(*mp);
+        *mp = NULL;
+        if (gf_config_save(&c, cfg_path, err) != 0 || !(*mp = gf_model_load(dir, err))) return -1;
+    }
+    const gf_model *m = *mp;
+    size_t wbytes = gf_model_weight_bytes(m), sbytes = gf_state_bytes_per_seq(&c);
+    if (wbytes >= o->budget) {
+        snprintf(err->msg, sizeof err->msg, "weights (%.1f MB) do not fit the budget (%.1f MB)", wbytes / 1e6,
+                 o->budget / 1e6);
+        return -1;
+    }
+    size_t fit = (o->budget - wbytes) / sbytes;
+    int win = gf_config_num_attention_layers(&c) ? c.window : 0; /* 0: no attention layer */
+    int B = fit < (size_t)o->max_batch ? (int)fit : (int)o->max_batch;
+    const char *limit = fit < (size_t)o->max_batch ? "memory" : "cap";
+    if (B < 1) {
+        fprintf(out, "%s,%d,%d,%zu,%zu,%zu,%zu,0,0,memory,%s,,,,,0,0\n", name, N, win, gf_config_num_params(&c), wbytes,
+                sbytes, o->budget, o->full ? "full" : "midpoint");
+        fprintf(stderr, "%s: %s N=%d: not even one sequence fits\n", PROG, name, N);
+        return 0;
+    }
+    size_t lbytes = (size_t)B * (size_t)c.vocab_size * sizeof(float);
+    gf_state *st = gf_state_new(m, B, err);
+    float *logits = st ? malloc(lbytes) : NULL;
+    int32_t *tok = logits ? malloc((size_t)B * sizeof *tok) : NULL;
+    int rc = 0;
+    if (!tok) {
+        if (st) snprintf(err->msg, sizeof err->msg, "batch %d: out of memory", B);
+        rc = -1;
+    } else {
+        fprintf(stderr, "%s: %s N=%d: window %d, %.2f MB state/seq, batch %d (%s)\n", PROG, name, N, win, sbytes / 1e6,
+                B, limit);
+        double gen_s = 0, lo = 0, hi = 0;
+        rc = time_generation(name, m, st, o, N, logits, tok, &gen_s, &lo, &hi, err);
+        if (rc == 0) {
+            double tps = (double)B * N / gen_s;
+            fprintf(out, "%s,%d,%d,%zu,%zu,%zu,%zu,%zu,%d,%s,%s,%.3f,%.3f,%.3f,%.3f,%.2f,%zu\n", name, N, win,
+                    gf_config_num_params(&c), wbytes, sbytes, o->budget, fit, B, limit, o->full ? "full" : "midpoint",
+                    gen_s / N * 1e3, lo * 1e3, hi * 1e3, gen_s, tps, lbytes);
+            fflush(out);
+            fprintf(stderr, "%s: %s N=%d B=%d: %.1f tokens/s\n", PROG, name, N, B, tps);
+        }
+    }
+    gf_state_free(st);
+    free(logits);
+    free(tok);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     opts o;
     if (parse(argc, argv, &o) != 0) return 1;
@@ -173,79 +238,34 @@ int main(int argc, char **argv) {
     if (bench_configs_matched(&o.shape, windows, base, &err) != 0) return bench_error(PROG, "%s", err.msg);
     FILE *out = stdout;
     if (o.out && !(out = fopen(o.out, "w"))) return bench_error(PROG, "%s: cannot write", o.out);
-    fprintf(out, "arch,gen_length,window,params,weight_bytes,state_bytes_per_seq,budget_bytes,batch,batch_limited_by,"
-                 "method,mean_step_ms,min_step_ms,max_step_ms,est_generation_s,tokens_per_s,logits_bytes_not_in_budget\n");
+    fprintf(out, "arch,gen_length,window,params,weight_bytes,state_bytes_per_seq,budget_bytes,batch_fits_budget,batch,"
+                 "batch_limited_by,method,mean_step_ms,min_step_ms,max_step_ms,est_generation_s,tokens_per_s,"
+                 "logits_bytes_not_in_budget\n");
     int rc = 0;
+    /* All models stay loaded (their weights are mapped, not counted twice in
+     * any budget: each point's budget is its own model's) and the
+     * architectures take turns at every N, so that a change in a shared
+     * machine's load falls on all three alike. */
+    gf_model *m[BENCH_NARCH] = {0};
+    char dir[BENCH_NARCH][4096] = {{0}};
     for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
         if (!o.want[a]) continue;
-        const char *name = bench_arch_name((bench_arch)a);
-        char dir[4096], cfg_path[4200];
         double tw = bench_now();
-        /* the weights are written once; only config.json's window changes
-         * with N (the window does not change the parameters) */
-        gf_model *m = bench_model_write_load(&base[a], o.seed, o.tmp, dir, sizeof dir, &err);
-        if (!m) {
+        if (!(m[a] = bench_model_write_load(&base[a], o.seed, o.tmp, dir[a], sizeof dir[a], &err))) {
             rc = bench_error(PROG, "%s", err.msg);
             break;
         }
-        fprintf(stderr, "%s: %s: %zu params, %.1f MB weights, written in %.1f s\n", PROG, name,
-                gf_config_num_params(&base[a]), gf_model_weight_bytes(m) / 1e6, bench_now() - tw);
-        snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-        for (int li = 0; li < o.n_lengths && rc == 0; li++) {
-            int N = (int)o.lengths[li];
-            gf_config c = base[a];
-            if (a == BENCH_MQA) c.window = N;
-            else if (a == BENCH_GRIFFIN) c.window = N < o.griffin_window ? N : (int)o.griffin_window;
-            if (c.window != gf_model_config(m)->window) {
-                gf_model_free(m);
-                m = NULL;
-                if (gf_config_save(&c, cfg_path, &err) != 0 || !(m = gf_model_load(dir, &err))) {
-                    rc = bench_error(PROG, "%s", err.msg);
-                    break;
-                }
-            }
-            size_t wbytes = gf_model_weight_bytes(m), sbytes = gf_state_bytes_per_seq(&c);
-            if (wbytes >= o.budget) {
-                rc = bench_error(PROG, "%s: weights (%.1f MB) do not fit the budget (%.1f MB)", name, wbytes / 1e6,
-                                 o.budget / 1e6);
-                break;
-            }
-            size_t fit = (o.budget - wbytes) / sbytes;
-            int B = fit < (size_t)o.max_batch ? (int)fit : (int)o.max_batch;
-            const char *limit = fit < (size_t)o.max_batch ? "memory" : "cap";
-            if (B < 1) {
-                fprintf(out, "%s,%d,%d,%zu,%zu,%zu,%zu,0,memory,%s,,,,,0,0\n", name, N, c.window,
-                        gf_config_num_params(&c), wbytes, sbytes, o.budget, o.full ? "full" : "midpoint");
-                fprintf(stderr, "%s: %s N=%d: not even one sequence fits\n", PROG, name, N);
-                continue;
-            }
-            size_t lbytes = (size_t)B * (size_t)c.vocab_size * sizeof(float);
-            gf_state *st = gf_state_new(m, B, &err);
-            float *logits = st ? malloc(lbytes) : NULL;
-            int32_t *tok = logits ? malloc((size_t)B * sizeof *tok) : NULL;
-            if (!st || !logits || !tok) {
-                rc = bench_error(PROG, "%s N=%d batch %d: %s", name, N, B, st ? "out of memory" : err.msg);
-            } else {
-                fprintf(stderr, "%s: %s N=%d: window %d, %.2f MB state/seq, batch %d (%s)\n", PROG, name, N, c.window,
-                        sbytes / 1e6, B, limit);
-                double gen_s = 0, lo = 0, hi = 0;
-                if (time_generation(name, m, st, &o, N, logits, tok, &gen_s, &lo, &hi, &err) != 0) {
-                    rc = bench_error(PROG, "%s N=%d: %s", name, N, err.msg);
-                } else {
-                    double tps = (double)B * N / gen_s;
-                    fprintf(out, "%s,%d,%d,%zu,%zu,%zu,%zu,%d,%s,%s,%.3f,%.3f,%.3f,%.3f,%.2f,%zu\n", name, N,
-                            c.window, gf_config_num_params(&c), wbytes, sbytes, o.budget, B, limit,
-                            o.full ? "full" : "midpoint", gen_s / N * 1e3, lo * 1e3, hi * 1e3, gen_s, tps, lbytes);
-                    fflush(out);
-                    fprintf(stderr, "%s: %s N=%d B=%d: %.1f tokens/s\n", PROG, name, N, B, tps);
-                }
-            }
-            gf_state_free(st);
-            free(logits);
-            free(tok);
-        }
-        gf_model_free(m);
-        bench_rm_model_dir(dir);
+        fprintf(stderr, "%s: %s: %zu params, %.1f MB weights, written in %.1f s\n", PROG,
+                bench_arch_name((bench_arch)a), gf_config_num_params(&base[a]), gf_model_weight_bytes(m[a]) / 1e6,
+                bench_now() - tw);
+    }
+    for (int li = 0; li < o.n_lengths && rc == 0; li++)
+        for (int a = 0; a < BENCH_NARCH && rc == 0; a++)
+            if (o.want[a] && run_point(&o, (bench_arch)a, &base[a], &m[a], dir[a], (int)o.lengths[li], out, &err) != 0)
+                rc = bench_error(PROG, "%s N=%ld: %s", bench_arch_name((bench_arch)a), o.lengths[li], err.msg);
+    for (int a = 0; a < BENCH_NARCH; a++) {
+        if (m[a]) gf_model_free(m[a]);
+        if (o.want[a] && dir[a][0]) bench_rm_model_dir(dir[a]);
     }
     if (o.out && fclose(out) != 0 && rc == 0) rc = bench_error(PROG, "%s: write failed", o.out);
     free(o.lengths);

@@ -4,23 +4,29 @@
 # Writes bench/results/decode_latency.csv (+ .png, .meta.txt) and
 # decode_latency_check.csv (real prefill vs the synthetic state at one position).
 # usage: bench/fig_decode_latency.sh [decode_latency options...]   e.g. --threads 2
-#        Extra options go to the sweep (not the check); defaults take ~3 minutes on 2 idle cores.
+#        Extra options go to the sweep and to the check (which then sets its own --batch);
+#        defaults take ~3-4 minutes on 2 idle cores. PLOT_ONLY=1: redraw from the CSV only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/plot_common.sh
 build=${BUILD:-build}
-make -j2 bench-programs >&2
-res=bench/results
+res=${RESULTS:-bench/results} # RESULTS=DIR: somewhere else (trial runs)
 mkdir -p "$res"
-bash bench/machine_info.sh --limits >"$res/decode_latency.meta.txt"
-echo "settings:    decode_latency --positions 0:8192:256 $*" >>"$res/decode_latency.meta.txt"
-t0=$(date +%s)
-"$build/bench/decode_latency" --positions 0:8192:256 "$@" --out "$res/decode_latency.csv"
-# the method check: a real prefill of 1024 tokens against the synthetic state
-"$build/bench/decode_latency" "$@" --check-prefill 1024 --batch 1,4 --out "$res/decode_latency_check.csv"
-echo "wall:        $(( $(date +%s) - t0 )) s; load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/decode_latency.meta.txt"
+if [ "${PLOT_ONLY:-0}" != 1 ]; then # PLOT_ONLY=1: redraw the PNG from the existing CSV
+  make -j2 bench-programs >&2
+  bash bench/machine_info.sh --limits >"$res/decode_latency.meta.txt"
+  echo "settings:    decode_latency --positions 0:8192:256 $*" >>"$res/decode_latency.meta.txt"
+  t0=$(date +%s)
+  "$build/bench/decode_latency" --positions 0:8192:256 "$@" --out "$res/decode_latency.csv"
+  # the method check: a real prefill of 1024 tokens against the synthetic state
+  "$build/bench/decode_latency" "$@" --check-prefill 1024 --batch 1,4 --out "$res/decode_latency_check.csv"
+  echo "wall:        $(( $(date +%s) - t0 )) s; load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/decode_latency.meta.txt"
+fi
 
 csv=$res/decode_latency.csv
+split=$(mktemp -d)
+trap 'rm -rf "$split"' EXIT
+split_by_arch "$csv" "$split"
 batches=$(awk -F, 'NR > 1 { print $7 }' "$csv" | sort -nu | tr '\n' ' ')
 n=$(echo $batches | wc -w)
 params=$(awk -F, 'NR > 1 && $1 == "griffin" { printf "%.0fM", $2 / 1e6; exit }' "$csv")
@@ -40,7 +46,7 @@ gwin=$(awk -F, 'NR > 1 && $1 == "griffin" { print $4; exit }' "$csv")
         echo "set title 'batch $B: time to sample N tokens (empty prompt)'; set xlabel 'N tokens'; set ylabel 'seconds (integrated)'"
         col=14
       fi
-      echo "plot for [a in 'mqa hawk griffin'] '$csv' skip 1 using 8:((strcol(1) eq a && \$7 == $B) ? \$$col : NaN) with linespoints pt 7 ps 0.5 title a"
+      echo "plot for [a in 'mqa hawk griffin'] '$split/'.a.'.csv' using 8:((\$7 == $B) ? \$$col : NaN) with linespoints pt 7 ps 0.5 title a"
     done
   done
   echo "unset multiplot"

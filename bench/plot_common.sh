@@ -6,3 +6,12 @@ else
   GP_TERM="png size 1400,560"
 fi
 command -v gnuplot >/dev/null || { echo "bench: gnuplot not found (apt-get install gnuplot-nox)" >&2; exit 1; }
+# split_by_arch CSV DIR: DIR/mqa.csv, DIR/hawk.csv, DIR/griffin.csv with each
+# architecture's rows, header dropped. The programs interleave the
+# architectures row by row, and gnuplot breaks a line at every row a `using`
+# filter rejects, so each line is drawn from its own file.
+split_by_arch() {
+  local a
+  for a in mqa hawk griffin; do : >"$2/$a.csv"; done
+  awk -F, -v d="$2" 'NR > 1 && ($1 == "mqa" || $1 == "hawk" || $1 == "griffin") { print > (d "/" $1 ".csv") }' "$1"
+}

@@ -10,8 +10,13 @@
  * A step is B = tokens / T rows of T random tokens (targets: the next
  * random token, every position counted), gradients accumulated into the
  * trainable's arena; the AdamW update (the same cost for every T) is not
- * part of the timed step. The first step at each T is an untimed warm-up
- * (it also sizes the activation arena for that B x T). */
+ * part of the timed step. The three architectures take turns step by step
+ * (all three trainables live at once; the same tokens for each). One
+ * untimed step runs before an architecture's
+ * first T (first touch of the parameters, gradients and OpenBLAS buffers);
+ * a new T re-sizes the activation arena, which costs page faults of
+ * ~100 MB, milliseconds against steps of seconds, so no further warm-up
+ * is needed by default (--warmup adds some at every T). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +32,8 @@ static const char *USAGE =
     "  --seq LIST           sequence lengths T (default 256,512,1024,2048,4096)\n"
     "  --tokens N           tokens per batch, B = N / T rows (default 4096; each T must divide it)\n"
     "  --steps N            timed steps per point (default 2; median reported)\n"
-    "  --warmup N           untimed steps before them (default 1)\n"
+    "  --warmup N           untimed steps before them at every T (default 0; one untimed step\n"
+    "                       always runs before an architecture's first T)\n"
     "  --width D --layers N --heads H --vocab V --mlp-width E\n"
     "                       model shape (default 384, 6, 3, 8192, 3 D for Griffin; MQA's and\n"
     "                       Hawk's MLP resized to Griffin's parameter count)\n"
@@ -37,6 +43,8 @@ static const char *USAGE =
     "  --seed S             weight seed (default 1)\n"
     "  --out FILE           CSV output (default stdout)\n"
     "  -h, --help           this text\n";
+
+static const char *const OPTIONS[] = {"--archs", "--seq", "--tokens", "--steps", "--warmup", "--width", "--layers", "--heads", "--vocab", "--mlp-width", "--griffin-window", "--mqa-window", "--threads", "--seed", "--out", NULL};
 
 typedef struct {
     int want[BENCH_NARCH];
@@ -50,10 +58,11 @@ typedef struct {
 
 static int parse(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
+    bench_set_prog(PROG);
     for (int a = 0; a < BENCH_NARCH; a++) o->want[a] = 1;
     o->tokens = 4096;
     o->steps = 2;
-    o->warmup = 1;
+    o->warmup = 0;
     o->griffin_window = 1024;
     o->shape = (bench_shape){8192, 384, 6, 3, 0};
     o->seed = 1;
@@ -65,7 +74,7 @@ static int parse(int argc, char **argv, opts *o) {
             fputs(USAGE, stdout);
             exit(0);
         }
-        if (!(v = bench_value(PROG, argc, argv, &i))) return -1;
+        if (!(v = bench_value(PROG, argc, argv, &i, OPTIONS))) return -1;
         if (!strcmp(a, "--archs")) {
             if (bench_parse_archs(v, o->want)) return bench_error(PROG, "--archs '%s': expected names from mqa,hawk,griffin", v), -1;
         } else if (!strcmp(a, "--seq")) seqs = v;
@@ -127,8 +136,9 @@ int main(int argc, char **argv) {
     if (bench_configs_matched(&o.shape, windows, cfg, &err) != 0) return bench_error(PROG, "%s", err.msg);
     size_t N = (size_t)o.tokens;
     int32_t *in = malloc(N * sizeof *in), *tg = malloc(N * sizeof *tg);
-    double *t = malloc((size_t)o.steps * sizeof *t);
-    if (!in || !tg || !t) return bench_error(PROG, "out of memory");
+    double *t[BENCH_NARCH] = {0};
+    for (int a = 0; a < BENCH_NARCH; a++) t[a] = malloc((size_t)o.steps * sizeof *t[a]);
+    if (!in || !tg || !t[0] || !t[1] || !t[2]) return bench_error(PROG, "out of memory");
     uint64_t rng[4];
     gf_rng_seed(rng, o.seed + 17);
     FILE *out = stdout;
@@ -136,59 +146,72 @@ int main(int argc, char **argv) {
     fprintf(out, "arch,params,mlp_width,window,tokens_per_batch,seq_len,batch_rows,steps,median_step_s,min_step_s,"
                  "max_step_s,tokens_per_s,avg_keys_per_query,est_gflop_per_step,achieved_gflop_s\n");
     int rc = 0;
+    /* All three trainables live at once and take turns step by step, so
+     * that a change in a shared machine's load falls on all of them alike
+     * instead of on whichever ran last. */
+    gf_trainable *tr[BENCH_NARCH] = {0};
     for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
         if (!o.want[a]) continue;
-        const char *name = bench_arch_name((bench_arch)a);
-        gf_trainable *tr = gf_trainable_new(&cfg[a], o.seed, &err);
-        if (!tr) {
-            rc = bench_error(PROG, "%s: %s", name, err.msg);
+        if (!(tr[a] = gf_trainable_new(&cfg[a], o.seed, &err))) {
+            rc = bench_error(PROG, "%s: %s", bench_arch_name((bench_arch)a), err.msg);
             break;
         }
-        size_t params = gf_trainable_num_params(tr);
-        fprintf(stderr, "%s: %s: %zu params (MLP %d, window %d)\n", PROG, name, params, cfg[a].mlp_width,
-                cfg[a].window);
-        for (int si = 0; si < o.n_seqs && rc == 0; si++) {
-            int T = (int)o.seqs[si], B = (int)(o.tokens / T);
-            double mn = 0, mx = 0;
-            for (long s = 0; s < o.warmup + o.steps; s++) {
-                /* fresh random tokens each step; a stream of N + 1 ids so
-                 * every target is the next input, as in a real batch */
-                int32_t prev = (int32_t)(gf_rng_next(rng) % (uint64_t)cfg[a].vocab_size);
-                for (size_t i = 0; i < N; i++) {
-                    in[i] = prev;
-                    prev = (int32_t)(gf_rng_next(rng) % (uint64_t)cfg[a].vocab_size);
-                    tg[i] = prev;
-                }
-                gf_trainable_zero_grads(tr);
+        fprintf(stderr, "%s: %s: %zu params (MLP %d, window %d)\n", PROG, bench_arch_name((bench_arch)a),
+                gf_trainable_num_params(tr[a]), cfg[a].mlp_width,
+                gf_config_num_attention_layers(&cfg[a]) ? cfg[a].window : 0);
+    }
+    for (int si = 0; si < o.n_seqs && rc == 0; si++) {
+        int T = (int)o.seqs[si], B = (int)(o.tokens / T);
+        long warm = o.warmup + (si == 0 ? 1 : 0);
+        for (long s = 0; s < warm + o.steps && rc == 0; s++) {
+            /* fresh random tokens each step, the same for the three; a
+             * stream of N + 1 ids so every target is the next input */
+            int32_t prev = (int32_t)(gf_rng_next(rng) % (uint64_t)o.shape.vocab);
+            for (size_t i = 0; i < N; i++) {
+                in[i] = prev;
+                prev = (int32_t)(gf_rng_next(rng) % (uint64_t)o.shape.vocab);
+                tg[i] = prev;
+            }
+            for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
+                if (!o.want[a]) continue;
+                const char *name = bench_arch_name((bench_arch)a);
+                gf_trainable_zero_grads(tr[a]);
                 double loss, t0 = bench_now();
-                if (gf_train_loss_grad(tr, B, T, in, tg, NULL, 1.0f, &loss, &err) != 0) {
+                if (gf_train_loss_grad(tr[a], B, T, in, tg, NULL, 1.0f, &loss, &err) != 0) {
                     rc = bench_error(PROG, "%s T=%d: %s", name, T, err.msg);
                     break;
                 }
                 double dt = bench_now() - t0;
-                if (s >= o.warmup) {
-                    t[s - o.warmup] = dt;
-                    if (s == o.warmup || dt < mn) mn = dt;
-                    if (s == o.warmup || dt > mx) mx = dt;
-                }
+                if (s >= warm) t[a][s - warm] = dt;
                 fprintf(stderr, "%s:   %s T=%d B=%d step %ld: %.2f s (loss %.3f)%s\n", PROG, name, T, B, s, dt, loss,
-                        s < o.warmup ? " warm-up" : "");
+                        s < warm ? " warm-up" : "");
             }
-            if (rc) break;
-            double med = bench_median(t, (int)o.steps);
-            double keys = avg_keys(T, cfg[a].window), gflop = step_gflop(&cfg[a], params, T, o.tokens);
-            fprintf(out, "%s,%zu,%d,%d,%ld,%d,%d,%ld,%.4f,%.4f,%.4f,%.1f,%.1f,%.2f,%.2f\n", name, params,
-                    cfg[a].mlp_width, cfg[a].window, o.tokens, T, B, o.steps, med, mn, mx, (double)o.tokens / med,
-                    gf_config_num_attention_layers(&cfg[a]) ? keys : 0.0, gflop, gflop / med);
-            fflush(out);
-            fprintf(stderr, "%s: %s T=%d: %.2f s/step\n", PROG, name, T, med);
         }
-        gf_trainable_free(tr);
+        for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
+            if (!o.want[a]) continue;
+            double mn = t[a][0], mx = t[a][0];
+            for (long s = 1; s < o.steps; s++) {
+                if (t[a][s] < mn) mn = t[a][s];
+                if (t[a][s] > mx) mx = t[a][s];
+            }
+            double med = bench_median(t[a], (int)o.steps);
+            size_t params = gf_trainable_num_params(tr[a]);
+            int attn = gf_config_num_attention_layers(&cfg[a]) > 0;
+            double keys = avg_keys(T, cfg[a].window), gflop = step_gflop(&cfg[a], params, T, o.tokens);
+            fprintf(out, "%s,%zu,%d,%d,%ld,%d,%d,%ld,%.4f,%.4f,%.4f,%.1f,%.1f,%.2f,%.2f\n",
+                    bench_arch_name((bench_arch)a), params, cfg[a].mlp_width, attn ? cfg[a].window : 0, o.tokens, T, B,
+                    o.steps, med, mn, mx, (double)o.tokens / med, attn ? keys : 0.0, gflop, gflop / med);
+            fflush(out);
+            fprintf(stderr, "%s: %s T=%d: %.2f s/step\n", PROG, bench_arch_name((bench_arch)a), T, med);
+        }
+    }
+    for (int a = 0; a < BENCH_NARCH; a++) {
+        gf_trainable_free(tr[a]);
+        free(t[a]);
     }
     if (o.out && fclose(out) != 0 && rc == 0) rc = bench_error(PROG, "%s: write failed", o.out);
     free(in);
     free(tg);
-    free(t);
     free(o.seqs);
     return rc;
 }

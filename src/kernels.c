@@ -68,12 +68,17 @@ static void thread_rows(size_t N, int id, int nt, size_t *r0, size_t *r1) {
     if (*r1 > N) *r1 = N;
 }
 
-/* F32 products of this many input rows or more go to OpenBLAS sgemm; fewer,
- * and every product of the other weight types, go through the gemv kernels,
- * which read each weight row once per chunk of input rows and widen BF16 /
- * F16 / Q8 / Q4 in registers (faster than widening into a panel for sgemm:
- * see `griffin bench` in the README). */
+/* Which products go to OpenBLAS sgemm: F32 ones of many rows, on CPUs
+ * without AVX-512. Everything else goes through the gemv kernels, which read
+ * each weight row once per chunk of input rows and widen BF16 / F16 / Q8 / Q4
+ * in registers. On AVX-512 they also beat the Debian OpenBLAS build at every
+ * size, as it runs its AVX2 (Haswell) kernels on CPUs it does not know, and
+ * this workplace pins it to them: 160 against 127 GFLOP/s a core at M = 512,
+ * 145 against 78 at M = 16 (griffin bench; README). */
 #define GF_SGEMM_MIN_ROWS 64
+static int use_sgemm(gf_wtype t, size_t M) {
+    return t == GF_W_F32 && M >= GF_SGEMM_MIN_ROWS && gf_cpu_isa() != GF_ISA_AVX512;
+}
 
 /* Work below which threads cost more than they save (floats of weight x rows). */
 #define GF_PAR_MIN_WORK (1u << 16)
@@ -118,7 +123,7 @@ void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, s
                float *scratch) {
     size_t N = W->rows, K = W->cols;
     if (M == 0 || N == 0) return;
-    if (W->type != GF_W_F32 || M < GF_SGEMM_MIN_ROWS)
+    if (!use_sgemm(W->type, M))
         gf_gemv(out, N, x, K, W, M);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x,

@@ -266,36 +266,84 @@ static void test_option_errors(void **state) {
 }
 
 /* bench measures and reports; what it measures is never asserted, only that
- * it produced figures (and the CSV holds the same ones). */
+ * it produced figures, that they hang together (tokens/s = tokens / seconds,
+ * shares = figure / limit) and that the CSV holds the same ones. */
 static void test_bench_limits(void **state) {
     (void)state;
-    char cmd[4096], out[4096], csv[600];
+    char cmd[4096], out[8192], csv[600];
     snprintf(csv, sizeof csv, "%s/limits.csv", td_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s bench --buffer-mb 8 --threads 1 --csv %s", td_bin(), csv);
+    snprintf(cmd, sizeof cmd, "%s bench --buffer-mb 8 --threads 1 --limits-only --csv %s", td_bin(), csv);
     assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
-    double bw = 0, gf = 0;
-    const char *p = strstr(out, "memory read:"), *q = strstr(out, "sgemm F32:");
-    assert_non_null(p);
-    assert_non_null(q);
+    double bw = 0, gf = 0, fma = 0;
+    const char *p = strstr(out, "memory read:"), *q = strstr(out, "sgemm F32:"), *r = strstr(out, "FMA peak F32:");
+    assert_true(p && q && r);
     assert_int_equal(sscanf(p, "memory read: %lf", &bw), 1);
     assert_int_equal(sscanf(q, "sgemm F32: %lf", &gf), 1);
-    assert_true(bw > 0 && gf > 0);
+    assert_int_equal(sscanf(r, "FMA peak F32: %lf", &fma), 1);
+    assert_true(bw > 0 && gf > 0 && fma > 0);
+    assert_null(strstr(out, "decode"));
     size_t n;
     char *c = td_read(csv, &n);
-    int th;
-    double bw2, gv2, gf2;
-    assert_int_equal(sscanf(c, "threads,read_gb_s,sgemv_gb_s,sgemm_gflop_s\n%d,%lf,%lf,%lf", &th, &bw2, &gv2, &gf2), 4);
-    assert_true(gv2 > 0);
-    assert_int_equal(th, 1);
+    double bw2, gf2;
+    assert_non_null(strstr(c, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma\n"));
+    assert_int_equal(sscanf(strstr(c, "limit,read,"), "limit,read,0,0,0,0,%lf", &bw2), 1);
+    assert_int_equal(sscanf(strstr(c, "limit,sgemm,"), "limit,sgemm,0,0,0,0,0,0,%lf", &gf2), 1);
     assert_true(fabs(bw2 - bw) < 0.1 && fabs(gf2 - gf) < 0.1);
     free(c);
-    snprintf(cmd, sizeof cmd, "bench --buffer-mb 8 --csv %s/no/such/dir/x.csv", td_tmpdir());
+    snprintf(cmd, sizeof cmd, "bench --buffer-mb 8 --limits-only --csv %s/no/such/dir/x.csv", td_tmpdir());
     expect_error(cmd, "x.csv", "cannot write");
+    snprintf(cmd, sizeof cmd, "bench --limits-only --types f32,q5");
+    expect_error(cmd, "q5", "--types");
+}
+
+/* The tables on a small model: decode at two batches, prefill, training. */
+static void test_bench_tables(void **state) {
+    (void)state;
+    char cmd[4096], out[8192], csv[600];
+    snprintf(csv, sizeof csv, "%s/tables.csv", td_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "%s bench --buffer-mb 8 --threads 1 --model %s --batches 1,3 --prefill 16 --train-config %s "
+             "--train-batch 2 --train-seq 12 --csv %s",
+             td_bin(), td_path("golden/hawk"), td_path("golden/griffin/config.json"), csv);
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "prefill 16 tokens"));
+    assert_non_null(strstr(out, "MFU"));
+    size_t n;
+    char *c = td_read(csv, &n);
+    int seen = 0;
+    for (char *line = strtok(c, "\n"); line; line = strtok(NULL, "\n")) {
+        char section[32], weights[32];
+        int batch;
+        long tokens;
+        double sec, tps, gbs, pbw, gfs, psg, pfma;
+        if (sscanf(line, "%31[^,],%31[^,],%d,%ld,%lf,%lf,%lf,%lf,%lf,%lf,%lf", section, weights, &batch, &tokens,
+                   &sec, &tps, &gbs, &pbw, &gfs, &psg, &pfma) != 11 || !strcmp(section, "limit"))
+            continue;
+        assert_true(sec > 0 && tps > 0 && gfs > 0);
+        assert_true(fabs(tps - tokens / sec) <= 0.01 * tps + 0.01);
+        if (!strcmp(section, "decode")) {
+            assert_string_equal(weights, "F32");
+            assert_true(batch == 1 || batch == 3);
+            assert_int_equal(tokens, batch);
+            assert_true(gbs > 0 && pbw > 0);
+            seen |= batch == 1 ? 1 : 2;
+        } else if (!strcmp(section, "prefill")) {
+            assert_int_equal(tokens, 16);
+            seen |= 4;
+        } else if (!strcmp(section, "train")) {
+            assert_int_equal(tokens, 24);
+            assert_true(psg > 0);
+            seen |= 8;
+        }
+    }
+    assert_int_equal(seen, 15);
+    free(c);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bench_limits),
+        cmocka_unit_test(test_bench_tables),
         cmocka_unit_test(test_option_errors),
         cmocka_unit_test(test_forward_modes),
         cmocka_unit_test(test_forward_bad_input),

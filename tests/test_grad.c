@@ -17,6 +17,7 @@
  * where the loss moves by h |g| (the largest signal a step of length h
  * gives, so small gradients are measured too): within 2% (measured <= 0.3%). */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,6 +493,77 @@ static void test_fd_whole_model(void **state) {
     gf_trainable_free(c.t);
 }
 
+/* The threaded loops (every layer's, the loss, the embedding's gradient)
+ * against one thread, on shapes large enough that each loop really runs in
+ * parallel (B x T = 512 rows of width 128; a window shorter than T; packed
+ * documents; ignored targets; several channel blocks). Each gradient element has one owner, summed
+ * in the serial order, so two runs with the same thread count are bit for
+ * bit equal; against one thread only OpenBLAS may round differently. */
+static const char *PAR_CONFIG =
+    "{\"vocab_size\": 64, \"hidden_size\": 128, \"intermediate_size\": 256,"
+    " \"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"lru_width\": 192,"
+    " \"attention_window_size\": 24, \"logits_soft_cap\": 30.0,"
+    " \"block_types\": [\"recurrent\", \"attention\", \"recurrent\"]}";
+
+static void run_threads(gf_trainable *t, int nthreads, int B, int T, const int32_t *in,
+                        const int32_t *tg, const int32_t *pos, float *grads, float *logits,
+                        double *loss) {
+    gf_error err;
+    omp_set_num_threads(nthreads);
+    gf_trainable_zero_grads(t);
+    if (gf_train_loss_grad(t, B, T, in, tg, pos, 1.0f, loss, &err)) fail_msg("%s", err.msg);
+    memcpy(grads, gf_trainable_grads(t), gf_trainable_num_params(t) * sizeof *grads);
+    if (gf_prefill(gf_trainable_model(t), B, T, in, pos, logits, NULL, NULL, &err)) fail_msg("%s", err.msg);
+}
+
+static void test_threads_match_one_thread(void **state) {
+    (void)state;
+    gf_config cfg;
+    gf_error err;
+    char cp[600];
+    snprintf(cp, sizeof cp, "%s/par.json", td_tmpdir());
+    td_write(cp, PAR_CONFIG, strlen(PAR_CONFIG));
+    if (gf_config_load(cp, &cfg, &err)) fail_msg("%s", err.msg);
+    gf_trainable *t = gf_trainable_new(&cfg, 7, &err);
+    if (!t) fail_msg("%s", err.msg);
+    int B = 4, T = 128;
+    size_t M = (size_t)(B * T), n = gf_trainable_num_params(t), nl = M * 64;
+    int32_t *in = malloc(M * sizeof *in), *tg = malloc(M * sizeof *tg), *pos = malloc(M * sizeof *pos);
+    for (size_t i = 0; i < M; i++) {
+        in[i] = (int32_t)(gf_rng_next(rng) % 64);
+        tg[i] = i % 7 == 3 ? -1 : (int32_t)(gf_rng_next(rng) % 64);
+        /* row 1 packs documents starting at t = 40 and t = 41, row 2 one at 100 */
+        size_t b = i / (size_t)T, tt = i % (size_t)T;
+        pos[i] = (int32_t)(b == 1 && tt >= 41 ? tt - 41 : b == 1 && tt == 40 ? 0 : b == 2 && tt >= 100 ? tt - 100 : tt);
+    }
+    float *g1 = malloc(n * sizeof *g1), *g3 = malloc(n * sizeof *g3), *g3b = malloc(n * sizeof *g3b);
+    float *l1 = malloc(nl * sizeof *l1), *l3 = malloc(nl * sizeof *l3), *l3b = malloc(nl * sizeof *l3b);
+    double loss1, loss3, loss3b;
+    int keep = omp_get_max_threads();
+    run_threads(t, 1, B, T, in, tg, pos, g1, l1, &loss1);
+    run_threads(t, 3, B, T, in, tg, pos, g3, l3, &loss3);
+    run_threads(t, 3, B, T, in, tg, pos, g3b, l3b, &loss3b);
+    omp_set_num_threads(keep);
+    assert_true(loss3 == loss3b);
+    assert_memory_equal(g3, g3b, n * sizeof *g3);
+    assert_memory_equal(l3, l3b, nl * sizeof *l3);
+    double worst = 0, dl = 0;
+    for (int i = 0; i < gf_trainable_num_tensors(t); i++) {
+        const gf_tensor_info *ti = gf_trainable_tensor(t, i);
+        double scale = td_max_abs(g1 + ti->offset, ti->numel), d = 0;
+        for (size_t j = 0; j < ti->numel; j++) d = fmax(d, fabs(g1[ti->offset + j] - g3[ti->offset + j]));
+        if (scale > 0) worst = fmax(worst, d / scale);
+    }
+    for (size_t i = 0; i < nl; i++) dl = fmax(dl, fabs(l1[i] - l3[i]));
+    print_message("    3 threads vs 1: loss %.9g vs %.9g, worst gradient max|d|/max|g| %.2g, prefill max|dlogit| %.2g\n",
+                  loss3, loss1, worst, dl);
+    assert_true(fabs(loss3 - loss1) <= 1e-6 * fabs(loss1));
+    assert_true(worst <= 1e-4);
+    assert_true(dl <= 1e-4);
+    free(in), free(tg), free(pos), free(g1), free(g3), free(g3b), free(l1), free(l3), free(l3b);
+    gf_trainable_free(t);
+}
+
 /* A bad id or nothing to learn fails before anything changes. */
 static void test_step_refusals(void **state) {
     (void)state;
@@ -528,6 +600,7 @@ int main(void) {
         cmocka_unit_test(test_rope_backward_is_transpose),
         cmocka_unit_test(test_fd_whole_model),
         cmocka_unit_test(test_step_refusals),
+        cmocka_unit_test(test_threads_match_one_thread),
     };
     return cmocka_run_group_tests_name("grad", tests, NULL, NULL);
 }

@@ -26,6 +26,39 @@ void gf_gemv_rows_avx2(const gf_mat *W, const float *x, size_t ldx, size_t M, fl
 void gf_gemv_rows_avx512(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
                          size_t ldo, size_t r0, size_t r1);
 
+/* Defines `name`, an entry point of the gf_gemv_rows_* signature, over a
+ * file's own `rows_of(type, ...)`: one instance per weight type (compiled
+ * with the file's target attribute, so the type is a constant inside) and a
+ * table that picks the instance for W->type. */
+#define GF_GEMV_ENTRY(name, attr)                                                                  \
+    static attr void name##_f32(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out, \
+                                size_t ldo, size_t r0, size_t r1) {                                \
+        rows_of(GF_W_F32, W, x, ldx, M, out, ldo, r0, r1);                                         \
+    }                                                                                              \
+    static attr void name##_bf16(const gf_mat *W, const float *x, size_t ldx, size_t M,            \
+                                 float *out, size_t ldo, size_t r0, size_t r1) {                   \
+        rows_of(GF_W_BF16, W, x, ldx, M, out, ldo, r0, r1);                                        \
+    }                                                                                              \
+    static attr void name##_f16(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out, \
+                                size_t ldo, size_t r0, size_t r1) {                                \
+        rows_of(GF_W_F16, W, x, ldx, M, out, ldo, r0, r1);                                         \
+    }                                                                                              \
+    static attr void name##_q8(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,  \
+                               size_t ldo, size_t r0, size_t r1) {                                 \
+        rows_of(GF_W_Q8, W, x, ldx, M, out, ldo, r0, r1);                                          \
+    }                                                                                              \
+    static attr void name##_q4(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,  \
+                               size_t ldo, size_t r0, size_t r1) {                                 \
+        rows_of(GF_W_Q4, W, x, ldx, M, out, ldo, r0, r1);                                          \
+    }                                                                                              \
+    void name(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out, size_t ldo,       \
+              size_t r0, size_t r1) {                                                              \
+        static void (*const by_type[GF_W_COUNT])(const gf_mat *, const float *, size_t, size_t,    \
+                                                 float *, size_t, size_t, size_t) = {              \
+            name##_f32, name##_bf16, name##_f16, name##_q8, name##_q4};                            \
+        by_type[W->type](W, x, ldx, M, out, ldo, r0, r1);                                          \
+    }
+
 /* Rows [r0, r1) of W as float, out[(r - r0) * cols + k]. */
 void gf_dequantize_rows(const gf_mat *W, size_t r0, size_t r1, float *out);
 

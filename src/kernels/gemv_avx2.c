@@ -85,28 +85,7 @@ INL void rows_of(const gf_wtype t, const gf_mat *W, const float *x, size_t ldx, 
     }
 }
 
-#define ROWS_FN(name, T)                                                                        \
-    static TGT void name(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,   \
-                         size_t ldo, size_t r0, size_t r1) {                                   \
-        rows_of(T, W, x, ldx, M, out, ldo, r0, r1);                                            \
-    }
-ROWS_FN(rows_f32, GF_W_F32)
-ROWS_FN(rows_bf16, GF_W_BF16)
-ROWS_FN(rows_f16, GF_W_F16)
-ROWS_FN(rows_q8, GF_W_Q8)
-ROWS_FN(rows_q4, GF_W_Q4)
-
-void gf_gemv_rows_avx2(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
-                       size_t ldo, size_t r0, size_t r1) {
-    switch (W->type) {
-    case GF_W_F32: rows_f32(W, x, ldx, M, out, ldo, r0, r1); break;
-    case GF_W_BF16: rows_bf16(W, x, ldx, M, out, ldo, r0, r1); break;
-    case GF_W_F16: rows_f16(W, x, ldx, M, out, ldo, r0, r1); break;
-    case GF_W_Q8: rows_q8(W, x, ldx, M, out, ldo, r0, r1); break;
-    case GF_W_Q4: rows_q4(W, x, ldx, M, out, ldo, r0, r1); break;
-    case GF_W_COUNT: break;
-    }
-}
+GF_GEMV_ENTRY(gf_gemv_rows_avx2, TGT)
 
 #else
 void gf_gemv_rows_avx2(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,

@@ -42,14 +42,20 @@ void rglru_forward(float *out, const float *x, const gf_layer_weights *lw,
                     }
                     continue;
                 }
+                /* sqrtf is a libm call (errno) that keeps a loop from
+                 * vectorising, so it gets a scalar loop of its own between
+                 * two vector loops */
+                float gx[CH_BLOCK], av[CH_BLOCK], mult[CH_BLOCK];
                 for (size_t c = 0; c < nc; c++) {
-                    float gate_x = sigmoid_v(gir[c]);
-                    float gate_a = sigmoid_v(gar[c]);
+                    gx[c] = sigmoid_v(gir[c]);
                     /* log-space a = sigmoid(-a_param)^(8 r): stable near a = 1 */
-                    float log_a = gate_a * nsp[c];
-                    float a = gf_expf(log_a);
-                    float mult = sqrtf(1.0f - gf_expf(2.0f * log_a));
-                    float hn = a * hs[c] + xr[c] * gate_x * mult;
+                    float log_a = sigmoid_v(gar[c]) * nsp[c];
+                    av[c] = gf_expf(log_a);
+                    mult[c] = 1.0f - gf_expf(2.0f * log_a);
+                }
+                for (size_t c = 0; c < nc; c++) mult[c] = sqrtf(mult[c]);
+                for (size_t c = 0; c < nc; c++) {
+                    float hn = av[c] * hs[c] + xr[c] * gx[c] * mult[c];
                     hs[c] = hn;
                     o[c] = hn;
                 }
@@ -68,15 +74,16 @@ void rglru_backward(float *dx, float *dh, const float *x, const float *gi, const
                     const int32_t *segment_pos, size_t B, size_t T, size_t L, size_t H,
                     float *dgi, float *dga) {
     const float *ap = lw->a_param;
-    const float min_4z = 1.0f / (GF_MAX_SQRT_GRADIENT * GF_MAX_SQRT_GRADIENT);
+    const float min_sqrt = 1.0f / GF_MAX_SQRT_GRADIENT;
     size_t nblk = (L + CH_BLOCK - 1) / CH_BLOCK;
     /* Split by channel only: a block's d a_param is summed over every b and t
      * by one thread, in the serial order, whatever the thread count. */
 #pragma omp parallel for schedule(static) if (B * T * L >= GF_PAR_MIN)
     for (size_t j = 0; j < nblk; j++) {
         size_t c0 = j * CH_BLOCK, nc = L - c0 < CH_BLOCK ? L - c0 : CH_BLOCK;
-        float sp[CH_BLOCK], spg[CH_BLOCK], dap[CH_BLOCK];
+        float sp[CH_BLOCK], spg[CH_BLOCK], dap[CH_BLOCK], zero[CH_BLOCK], sink[CH_BLOCK];
         for (size_t c = 0; c < nc; c++) {
+            zero[c] = 0.0f;
             sp[c] = gf_softplus(ap[c0 + c]);
             spg[c] = -8.0f * gf_softplus_grad(ap[c0 + c]);
             dap[c] = 0.0f;
@@ -87,37 +94,52 @@ void rglru_backward(float *dx, float *dh, const float *x, const float *gi, const
                 size_t row = (b * T + t) * L + c0;
                 const float *xr = x + row, *gir = gi + row, *gar = ga + row;
                 float *g = dh + row;
+                /* restrict: the vectoriser may not otherwise assume dx, dgi,
+                 * dga and dh apart */
+                float *restrict dxr = dx + row, *restrict dgir = dgi + row, *restrict dgar = dga + row;
                 if (segment_pos[b * T + t] == 0) {
                     /* mult = 1 and a = 0: no carry, no gradient into a */
+#pragma omp simd
                     for (size_t c = 0; c < nc; c++) {
                         float gate_x = sigmoid_v(gir[c]);
-                        dx[row + c] = g[c] * gate_x;
-                        dgi[row + c] = g[c] * xr[c] * gate_x * (1.0f - gate_x);
-                        dga[row + c] = 0.0f;
+                        dxr[c] = g[c] * gate_x;
+                        dgir[c] = g[c] * xr[c] * gate_x * (1.0f - gate_x);
+                        dgar[c] = 0.0f;
                     }
                     continue;
                 }
-                /* h before this step; the scan's start is a zero state */
-                const float *hp = t > 0 ? h + row - L : NULL;
-                float *gprev = t > 0 ? g - L : NULL;
+                /* h before this step and where its gradient goes; the scan
+                 * starts from a zero state, whose gradient is not wanted */
+                const float *hp = t > 0 ? h + row - L : zero;
+                float *restrict gprev = t > 0 ? g - L : sink;
+                /* the vector / scalar sqrt / vector split of the forward */
+                float gx[CH_BLOCK], ga_[CH_BLOCK], av[CH_BLOCK], a2v[CH_BLOCK], mult[CH_BLOCK];
                 for (size_t c = 0; c < nc; c++) {
-                    float gc = g[c];
-                    float gate_x = sigmoid_v(gir[c]);
-                    float gate_a = sigmoid_v(gar[c]);
-                    float log_a = -8.0f * gate_a * sp[c];
-                    float a = gf_expf(log_a), a2 = gf_expf(2.0f * log_a);
-                    float z = 1.0f - a2;
-                    float mult = sqrtf(z);
+                    gx[c] = sigmoid_v(gir[c]);
+                    ga_[c] = sigmoid_v(gar[c]);
+                    float log_a = -8.0f * ga_[c] * sp[c];
+                    av[c] = gf_expf(log_a);
+                    a2v[c] = gf_expf(2.0f * log_a);
+                    mult[c] = 1.0f - a2v[c];
+                }
+                for (size_t c = 0; c < nc; c++) mult[c] = sqrtf(mult[c]);
+                /* simd: the channels are independent (too many pointers for
+                 * the vectoriser's own alias checks) */
+#pragma omp simd
+                for (size_t c = 0; c < nc; c++) {
+                    float gc = g[c], gate_x = gx[c], gate_a = ga_[c], a = av[c], a2 = a2v[c];
                     float xv = xr[c];
-                    dx[row + c] = gc * gate_x * mult;
-                    dgi[row + c] = gc * xv * mult * gate_x * (1.0f - gate_x);
-                    float h_prev = hp ? hp[c] : 0.0f;
+                    dxr[c] = gc * gate_x * mult[c];
+                    dgir[c] = gc * xv * mult[c] * gate_x * (1.0f - gate_x);
                     float dmult = gc * xv * gate_x;
-                    float dz = dmult / sqrtf(4.0f * z > min_4z ? 4.0f * z : min_4z);
+                    /* sqrt(max(4 z, min_4z)) = max(2 sqrt z, sqrt min_4z): exact, as
+                     * sqrt of 4 z is 2 sqrt z in floating point */
+                    float den = 2.0f * mult[c];
+                    float dz = dmult / (den > min_sqrt ? den : min_sqrt);
                     /* a = exp(log_a); z = 1 - exp(2 log_a) */
-                    float dlog_a = gc * h_prev * a - 2.0f * a2 * dz;
-                    if (gprev) gprev[c] += gc * a;
-                    dga[row + c] = dlog_a * -8.0f * sp[c] * gate_a * (1.0f - gate_a);
+                    float dlog_a = gc * hp[c] * a - 2.0f * a2 * dz;
+                    gprev[c] += gc * a;
+                    dgar[c] = dlog_a * -8.0f * sp[c] * gate_a * (1.0f - gate_a);
                     dap[c] += dlog_a * gate_a * spg[c];
                 }
             }

@@ -129,6 +129,7 @@ static double loss_chunk(gf_trainable *t, const int32_t *targets, size_t r0, siz
             continue;
         }
         float mx = row[0];
+#pragma omp simd reduction(max : mx)
         for (size_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
         double z = 0.0;
 #pragma omp simd reduction(+ : z)
