@@ -51,7 +51,10 @@ static const char *USAGE =
     "  -h, --help           this text\n"
     "  Progress goes to stderr.\n";
 
-static const char *const OPTIONS[] = {"--archs", "--batch", "--positions", "--steps", "--warmup", "--width", "--layers", "--heads", "--vocab", "--mlp-width", "--griffin-window", "--mqa-window", "--threads", "--check-prefill", "--seed", "--tmp", "--out", NULL};
+static const char *const OPTIONS[] = {
+    "--archs", "--batch", "--positions", "--steps", "--warmup", "--width", "--layers", "--heads",
+    "--vocab", "--mlp-width", "--griffin-window", "--mqa-window", "--threads", "--check-prefill",
+    "--seed", "--tmp", "--out", NULL};
 
 typedef struct {
     int want[BENCH_NARCH];
@@ -149,40 +152,61 @@ static int parse(int argc, char **argv, opts *o) {
     return 0;
 }
 
-/* The real-prefill check at position P for one model and batch: two rows. */
+/* The method check at position P for one model and batch: a state after a
+ * real prefill of P tokens and one from bench_state_at take turns step by
+ * step (so that a change in the machine's load falls on both alike); one
+ * CSV row for each. st is the real one; a second state is made here. */
 static int check_prefill(const opts *o, bench_arch a, const gf_model *m, gf_state *st, float *logits, int32_t *tok,
                          FILE *out, gf_error *err) {
     const gf_config *c = gf_model_config(m);
     int B = gf_state_batch(st), P = (int)o->check_prefill;
     int win = gf_config_num_attention_layers(c) ? c->window : 0;
     int32_t *pt = malloc((size_t)B * (size_t)P * sizeof *pt);
-    if (!pt) {
+    int32_t *tok2 = malloc((size_t)B * sizeof *tok2);
+    double *t = malloc(2 * (size_t)o->steps * sizeof *t);
+    gf_state *syn = gf_state_new(m, B, err);
+    int rc = -1;
+    if (!syn) goto out;
+    if (!pt || !tok2 || !t) {
         snprintf(err->msg, sizeof err->msg, "out of memory");
-        return -1;
+        goto out;
     }
     for (size_t i = 0; i < (size_t)B * (size_t)P; i++) pt[i] = (int32_t)(3 + (i * 7919) % (size_t)(c->vocab_size - 3));
-    int rc = 0;
-    for (int fill = 0; fill < 2 && rc == 0; fill++) {
-        double tp = bench_now();
-        if (fill == 0 ? gf_prefill(m, B, P, pt, NULL, NULL, NULL, st, err) : bench_state_at(m, st, P, o->seed, err)) {
-            rc = -1;
-            break;
+    double tp = bench_now();
+    if (gf_prefill(m, B, P, pt, NULL, NULL, NULL, st, err) != 0) goto out;
+    fprintf(stderr, "%s: %s B=%d: prefill of %d tokens in %.1f s\n", PROG, bench_arch_name(a), B, P, bench_now() - tp);
+    if (bench_state_at(m, syn, P, o->seed, err) != 0) goto out;
+    gf_state *sts[2] = {st, syn};
+    int32_t *toks[2] = {tok, tok2};
+    for (int b = 0; b < B; b++) tok[b] = tok2[b] = 3 + b;
+    for (long i = 0; i < o->warmup + o->steps; i++) {
+        for (int k = 0; k < 2; k++) {
+            double t0 = bench_now();
+            if (gf_decode_step(m, sts[k], toks[k], NULL, logits, err) != 0) goto out;
+            double dt = bench_now() - t0;
+            if (i >= o->warmup) t[k * o->steps + (i - o->warmup)] = dt;
+            bench_argmax_rows(logits, B, c->vocab_size, toks[k]);
         }
-        fprintf(stderr, "%s: %s B=%d: %s to %d in %.1f s\n", PROG, bench_arch_name(a), B,
-                fill == 0 ? "prefill" : "synthetic state", P, bench_now() - tp);
-        for (int b = 0; b < B; b++) tok[b] = 3 + b;
-        double med, mn, mx;
-        if (time_steps(m, st, logits, tok, o->warmup, o->steps, &med, &mn, &mx, err)) {
-            rc = -1;
-            break;
-        }
-        fprintf(out, "%s,%zu,%d,%d,%d,%s,%ld,%.3f,%.3f,%.3f\n", bench_arch_name(a), gf_config_num_params(c), B, P, win,
-                fill == 0 ? "prefill" : "synthetic", o->steps, med * 1e3, mn * 1e3, mx * 1e3);
-        fflush(out);
-        fprintf(stderr, "%s: %s B=%d p=%d %s: %.2f ms/step\n", PROG, bench_arch_name(a), B, P,
-                fill == 0 ? "prefill" : "synthetic", med * 1e3);
     }
+    for (int k = 0; k < 2; k++) {
+        double *tk = t + k * o->steps, mn = tk[0], mx = tk[0];
+        for (long i = 1; i < o->steps; i++) {
+            if (tk[i] < mn) mn = tk[i];
+            if (tk[i] > mx) mx = tk[i];
+        }
+        double med = bench_median(tk, (int)o->steps);
+        const char *fill = k == 0 ? "prefill" : "synthetic";
+        fprintf(out, "%s,%zu,%d,%d,%d,%s,%ld,%.3f,%.3f,%.3f\n", bench_arch_name(a), gf_config_num_params(c), B, P, win,
+                fill, o->steps, med * 1e3, mn * 1e3, mx * 1e3);
+        fprintf(stderr, "%s: %s B=%d p=%d %s: %.2f ms/step\n", PROG, bench_arch_name(a), B, P, fill, med * 1e3);
+    }
+    fflush(out);
+    rc = 0;
+out:
+    gf_state_free(syn);
     free(pt);
+    free(tok2);
+    free(t);
     return rc;
 }
 

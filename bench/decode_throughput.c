@@ -49,7 +49,10 @@ static const char *USAGE =
     "  --out FILE           CSV output (default stdout)\n"
     "  -h, --help           this text\n";
 
-static const char *const OPTIONS[] = {"--archs", "--lengths", "--budget", "--max-batch", "--points", "--steps", "--warmup", "--width", "--layers", "--heads", "--vocab", "--mlp-width", "--griffin-window", "--threads", "--seed", "--tmp", "--out", NULL};
+static const char *const OPTIONS[] = {
+    "--archs", "--lengths", "--budget", "--max-batch", "--points", "--steps", "--warmup",
+    "--width", "--layers", "--heads", "--vocab", "--mlp-width", "--griffin-window", "--threads",
+    "--seed", "--tmp", "--out", NULL};
 
 typedef struct {
     int want[BENCH_NARCH];

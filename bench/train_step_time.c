@@ -44,7 +44,10 @@ static const char *USAGE =
     "  --out FILE           CSV output (default stdout)\n"
     "  -h, --help           this text\n";
 
-static const char *const OPTIONS[] = {"--archs", "--seq", "--tokens", "--steps", "--warmup", "--width", "--layers", "--heads", "--vocab", "--mlp-width", "--griffin-window", "--mqa-window", "--threads", "--seed", "--out", NULL};
+static const char *const OPTIONS[] = {
+    "--archs", "--seq", "--tokens", "--steps", "--warmup", "--width", "--layers", "--heads",
+    "--vocab", "--mlp-width", "--griffin-window", "--mqa-window", "--threads", "--seed", "--out",
+    NULL};
 
 typedef struct {
     int want[BENCH_NARCH];

@@ -8,9 +8,8 @@ void attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
                              float *ring_v, const int64_t *num_tokens, int decode) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, H = (size_t)c->num_heads, hd = (size_t)c->head_dim, w = (size_t)c->window;
-    gf_linear(a->q, a->xn, &lw->q, NULL, M, a->scratch);
-    gf_linear(a->k, a->xn, &lw->k, NULL, M, a->scratch);
-    gf_linear(a->v, a->xn, &lw->v, NULL, M, a->scratch);
+    gf_product qkv[3] = {{&lw->q, a->q, NULL}, {&lw->k, a->k, NULL}, {&lw->v, a->v, NULL}};
+    gf_linear_many(a->xn, M, qkv, 3);
     rope_apply(a->q, segment_pos, M, H, hd, c->rope_theta);
     rope_apply(a->k, segment_pos, M, 1, hd, c->rope_theta);
     if (decode) {
@@ -18,7 +17,7 @@ void attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
                        a->score_slots);
     } else {
         attention_prefill(a->o, a->q, a->k, a->v, segment_pos, B, T, H, hd, w, a->scores,
-                          a->score_slots);
+                          a->score_slots, a->kt);
         kv_ring_from_prefill(ring_k, ring_v, a->k, a->v, num_tokens, B, T, hd, w);
     }
     gf_linear(a->tmp, a->o, &lw->o, lw->o_b, M, a->scratch);
@@ -35,7 +34,7 @@ void attention_block_forward_train(const gf_model *m, const gf_layer_weights *lw
     rope_apply(la->q, segment_pos, M, H, hd, c->rope_theta);
     rope_apply(la->k, segment_pos, M, 1, hd, c->rope_theta);
     attention_prefill(la->o, la->q, la->k, la->v, segment_pos, B, T, H, hd, (size_t)c->window,
-                      w->scores, w->score_slots);
+                      w->scores, w->score_slots, w->att_work);
     gf_linear(out, la->o, &lw->o, lw->o_b, M, NULL);
 }
 
@@ -48,7 +47,7 @@ void attention_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_
     gf_linear_backward(w->tmp, g->o, g->o_b, dout, la->o, lw->o.data, M, D, D, 0);
     attention_prefill_backward(w->dq, w->dk, w->dv, w->tmp, la->q, la->k, la->v, segment_pos, B, T,
                                H, hd, (size_t)c->window, w->scores, w->dscores, w->score_slots,
-                               w->att_stats);
+                               w->att_stats, w->att_work);
     rope_backward(w->dq, segment_pos, M, H, hd, c->rope_theta);
     rope_backward(w->dk, segment_pos, M, 1, hd, c->rope_theta);
     gf_linear_backward(dxn, g->q, NULL, w->dq, la->xn1, lw->q.data, M, D, D, 0);

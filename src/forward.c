@@ -13,7 +13,7 @@ size_t gf_acts_floats(const gf_model *m, size_t M) {
     const gf_config *c = &m->cfg;
     size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
     size_t hd = (size_t)c->head_dim;
-    return M * (3 * D + 5 * L + 2 * D + 2 * hd + 2 * E) + gf_par_slots() * ((size_t)c->window + 1) +
+    return M * (3 * D + 5 * L + 2 * D + 3 * hd + 2 * E) + gf_par_slots() * ((size_t)c->window + 1) +
            m->scratch_floats;
 }
 
@@ -22,11 +22,11 @@ void gf_acts_carve(const gf_model *m, size_t M, float *p, gf_acts *a) {
     size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
     size_t hd = (size_t)c->head_dim;
     float **slots[] = {&a->x, &a->xn, &a->tmp, &a->y, &a->xb, &a->xc, &a->gi, &a->ga,
-                       &a->q, &a->o, &a->k, &a->v, &a->g, &a->u, &a->scores, &a->scratch};
+                       &a->q, &a->o, &a->k, &a->v, &a->kt, &a->g, &a->u, &a->scores, &a->scratch};
     /* the same count gf_acts_floats sized the arena with */
     a->score_slots = gf_par_slots();
     size_t sizes[] = {M * D, M * D, M * D, M * L, M * L, M * L, M * L, M * L,
-                      M * D, M * D, M * hd, M * hd, M * E, M * E,
+                      M * D, M * D, M * hd, M * hd, M * hd, M * E, M * E,
                       a->score_slots * ((size_t)c->window + 1), m->scratch_floats};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *slots[i] = p;

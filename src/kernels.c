@@ -58,16 +58,6 @@ void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n) {
 
 void gf_mat_row(const gf_mat *W, size_t r, float *out) { gf_dequantize_rows(W, r, r + 1, out); }
 
-/* Rows [r0, r1) of an N-row product for thread `id` of `nt`: equal shares in
- * multiples of 4 rows (the kernels' tile height). */
-static void thread_rows(size_t N, int id, int nt, size_t *r0, size_t *r1) {
-    size_t groups = (N + 3) / 4;
-    *r0 = groups * (size_t)id / (size_t)nt * 4;
-    *r1 = groups * (size_t)(id + 1) / (size_t)nt * 4;
-    if (*r0 > N) *r0 = N;
-    if (*r1 > N) *r1 = N;
-}
-
 /* Which products go to OpenBLAS sgemm: F32 ones of many rows, on CPUs
  * without AVX-512. Everything else goes through the gemv kernels, which read
  * each weight row once per chunk of input rows and widen BF16 / F16 / Q8 / Q4
@@ -92,23 +82,24 @@ static size_t chunk_rows(size_t K) {
     return rows < 16 ? 16 : rows;
 }
 
-void gf_gemv(float *out, size_t ldo, const float *x, size_t ldx, const gf_mat *W, size_t M) {
-    size_t N = W->rows, K = W->cols, mc = chunk_rows(K);
-    gf_isa isa = gf_cpu_isa();
-    int par = N * K * M >= GF_PAR_MIN_WORK && N >= 8;
-#pragma omp parallel if (par)
-    {
-#ifdef _OPENMP
-        int id = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        int id = 0, nt = 1;
-#endif
-        size_t r0, r1;
-        thread_rows(N, id, nt, &r0, &r1);
-        for (size_t m0 = 0; m0 < M && r0 < r1; m0 += mc) {
+/* Rows [g0, g1) (in groups of 4) of the products' stacked rows, for all M
+ * input rows in chunks, bias added: one thread's share of gf_linear_many. */
+static void many_share(gf_isa isa, const float *x, size_t M, const gf_product *p, int n,
+                       size_t g0, size_t g1) {
+    size_t K = p[0].W->cols, mc = chunk_rows(K), base = 0;
+    for (int i = 0; i < n && base < g1; i++) {
+        size_t N = p[i].W->rows, groups = (N + 3) / 4;
+        size_t lo = g0 > base ? g0 - base : 0, hi = g1 - base < groups ? g1 - base : groups;
+        base += groups;
+        if (lo >= hi) continue;
+        size_t r0 = lo * 4, r1 = hi * 4 < N ? hi * 4 : N;
+        for (size_t m0 = 0; m0 < M; m0 += mc) {
             size_t mn = M - m0 < mc ? M - m0 : mc;
-            gf_gemv_rows(isa, W, x + m0 * ldx, ldx, mn, out + m0 * ldo, ldo, r0, r1);
+            gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, r0, r1);
         }
+        if (p[i].bias)
+            for (size_t m = 0; m < M; m++)
+                for (size_t r = r0; r < r1; r++) p[i].out[m * N + r] += p[i].bias[r];
     }
 }
 
@@ -119,15 +110,45 @@ static void add_bias(float *out, const float *bias, size_t M, size_t N) {
         for (size_t n = 0; n < N; n++) out[m * N + n] += bias[n];
 }
 
+void gf_linear_many(const float *x, size_t M, const gf_product *p, int n) {
+    if (M == 0 || n <= 0) return;
+    size_t K = p[0].W->cols, groups = 0, work = 0;
+    int any_sgemm = 0;
+    for (int i = 0; i < n; i++) {
+        groups += (p[i].W->rows + 3) / 4;
+        work += p[i].W->rows * K * M;
+        any_sgemm |= use_sgemm(p[i].W->type, M);
+    }
+    if (any_sgemm) { /* OpenBLAS threads each product itself */
+        for (int i = 0; i < n; i++) gf_linear(p[i].out, x, p[i].W, p[i].bias, M, NULL);
+        return;
+    }
+    gf_isa isa = gf_cpu_isa();
+    /* one team for all the products: a decode step forks and joins once per
+     * group of products that read the same input, not once per product */
+#pragma omp parallel if (work >= GF_PAR_MIN_WORK && groups >= 2)
+    {
+#ifdef _OPENMP
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        int id = 0, nt = 1;
+#endif
+        many_share(isa, x, M, p, n, groups * (size_t)id / (size_t)nt, groups * (size_t)(id + 1) / (size_t)nt);
+    }
+}
+
 void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                float *scratch) {
     size_t N = W->rows, K = W->cols;
+    (void)scratch;
     if (M == 0 || N == 0) return;
-    if (!use_sgemm(W->type, M))
-        gf_gemv(out, N, x, K, W, M);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x,
-                    (int)K, W->data, (int)K, 0.0f, out, (int)N);
+    if (!use_sgemm(W->type, M)) {
+        gf_product p = {W, out, bias};
+        gf_linear_many(x, M, &p, 1);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x, (int)K,
+                W->data, (int)K, 0.0f, out, (int)N);
     if (bias) add_bias(out, bias, M, N);
 }
 

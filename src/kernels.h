@@ -44,9 +44,18 @@ size_t gf_kernel_scratch_floats(size_t max_cols, size_t max_block);
 void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                float *scratch);
 
-/* out[m * ldo + r] = x[m * ldx + :] . W[r, :] for m < M through the gemv
- * kernels, rows shared among the OpenMP threads. */
-void gf_gemv(float *out, size_t ldo, const float *x, size_t ldx, const gf_mat *W, size_t M);
+/* One of several products of the same input: out [M, W.rows] = x W^T (+ bias
+ * when non-NULL). */
+typedef struct {
+    const gf_mat *W;
+    float *out;
+    const float *bias;
+} gf_product;
+
+/* The products p[0..n) of x [M, K] (every W has K columns), their rows
+ * shared among one team of threads: e.g. a block's q, k and v projections,
+ * or the MLP's gate and up, in one pass. */
+void gf_linear_many(const float *x, size_t M, const gf_product *p, int n);
 
 /* Block-diagonal product used by the RG-LRU gates: W is [H * bw, bw] viewed as
  * H blocks w[h] of [bw, bw]; out[m, h*bw + j] = sum_i x[m, h*bw + i] w[h, i, j] + b.

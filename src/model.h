@@ -64,6 +64,7 @@ typedef struct {
     float *y, *xb, *xc, *gi, *ga; /* [M, L] recurrent block */
     float *q, *o;                 /* [M, D] attention */
     float *k, *v;                 /* [M, hd] */
+    float *kt;                    /* [M, hd] the keys transposed, for prefill attention */
     float *g, *u;                 /* [M, E] MLP */
     float *scores;                /* [score_slots, window + 1] attention weights, one query per thread */
     size_t score_slots;           /* threads the attention loops may use (gf_par_slots at sizing) */

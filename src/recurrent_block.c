@@ -11,10 +11,10 @@ void recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
                              float *conv_tail, int decode) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, L = (size_t)c->lru_width, W = (size_t)c->conv_width;
-    gf_linear(a->y, a->xn, &lw->lin_y, lw->lin_y_b, M, a->scratch);
+    gf_product yx[2] = {{&lw->lin_y, a->y, lw->lin_y_b}, {&lw->lin_x, a->xb, lw->lin_x_b}};
+    gf_linear_many(a->xn, M, yx, 2);
     #pragma omp parallel for simd schedule(static) if (M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) a->y[i] = gf_gelu_tanh(a->y[i]);
-    gf_linear(a->xb, a->xn, &lw->lin_x, lw->lin_x_b, M, a->scratch);
     if (decode) {
         conv1d_step(a->xc, a->xb, conv_tail, lw->conv_w, lw->conv_b, B, L, W);
     } else {

@@ -340,7 +340,7 @@ static void test_rglru_sqrt_gradient_bound(void **state) {
 static double obj_attention(void *p) {
     lctx *c = p;
     /* q, k after RoPE are the inputs here; x holds q, a holds k, b2 holds v */
-    attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2, 1);
+    attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2, 1, c->d2);
     return wdot(c->out, c->r, c->M * c->H * c->hd);
 }
 
@@ -353,14 +353,15 @@ static void test_fd_attention(void **state) {
     c.x = vec(nq, 1), c.a = vec(nk, 1), c.b2 = vec(nk, 1), c.r = vec(nq, 1), c.out = zeros(nq);
     c.c2 = zeros(c.w + 1);
     float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(c.w + 1);
-    float *stats = zeros(2 * c.M * c.H);
+    float *stats = zeros(2 * c.M * c.H), *work = zeros(2 * c.M * (c.H + 1) * c.hd);
+    c.d2 = zeros(nk); /* the forward's transposed keys */
     attention_prefill_backward(dq, dk, dv, c.r, c.x, c.a, c.b2, c.pos, c.B, c.T, c.H, c.hd, c.w, c.c2, ds,
-                               1, stats);
+                               1, stats, work);
     fd_check("attention d q (window 2)", c.x, nq, dq, obj_attention, &c, 1e-3f);
     fd_check("attention d k", c.a, nk, dk, obj_attention, &c, 1e-3f);
     fd_check("attention d v", c.b2, nk, dv, obj_attention, &c, 1e-3f);
     free(c.pos), free(c.x), free(c.a), free(c.b2), free(c.r), free(c.out), free(c.c2);
-    free(dq), free(dk), free(dv), free(ds), free(stats);
+    free(dq), free(dk), free(dv), free(ds), free(stats), free(work), free(c.d2);
 }
 
 /* rope_backward is the transpose of rope_apply: <R x, y> = <x, R^T y>. */

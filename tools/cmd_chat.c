@@ -31,7 +31,7 @@ static const char *USAGE =
     "  --seed S        random seed (default: from the clock)\n"
     "  --system TEXT   instructions put before the first message (Gemma has no system turn)\n"
     "  --log-ids FILE  append every token id fed or generated, one turn per line\n"
-    "  --threads N     OpenBLAS threads (default: all cores)\n";
+    "  --threads N     threads for the matrix products and the layers (default: all cores)\n";
 
 typedef struct {
     const gf_model *m;

@@ -19,7 +19,7 @@ static const char *USAGE =
     "  --top-p P       keep the smallest set with probability >= P; 1 = off (default 0.95)\n"
     "  --seed S        random seed (default: from the clock, printed on stderr)\n"
     "  --batch B       B independent sequences from the same prompt (default 1)\n"
-    "  --threads N     OpenBLAS threads (default: all cores)\n"
+    "  --threads N     threads for the matrix products and the layers (default: all cores)\n"
     "  --no-eos        keep going past the end-of-sequence token\n"
     "  --ids           print token ids even when the model has a tokenizer\n";
 

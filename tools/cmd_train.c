@@ -41,7 +41,7 @@ static const char *USAGE =
     "  --eval-windows N  windows of --val to evaluate (default 64)\n"
     "  --save-every N  checkpoint every N steps and at the end (default 500)\n"
     "  --seed S        initialisation and batch order (default 1)\n"
-    "  --threads N     OpenBLAS threads (default: all cores)\n";
+    "  --threads N     threads for the matrix products and the layers (default: all cores)\n";
 
 typedef struct {
     const char *config, *model, *resume, *data, *val, *out, *tokenizer;

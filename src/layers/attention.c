@@ -70,15 +70,32 @@ static size_t window_first(const int32_t *sp, size_t t, size_t w) {
     return first;
 }
 
-/* The softmax weights p[0..n) of query qh over keys first..t of its row
- * (krow: the row's keys). Returns n; *lse receives the log-normaliser. */
-static size_t window_probs(float *p, const float *qh, const float *krow, size_t t, size_t first,
-                           size_t hd, float *lse) {
-    size_t n = t - first + 1;
-    float scale = 1.0f / sqrtf((float)hd);
-    for (size_t i = 0; i < n; i++) p[i] = dot(qh, krow + (first + i) * hd, hd) * scale;
-    *lse = softmax_inplace(p, n);
-    return n;
+/* [B, T, G, hd] -> [B, G, hd, T]: keys (G = 1) or every head's queries or
+ * output gradients with positions innermost, so that a query's scores
+ * against its window (or a key's against its queries) are one vector loop
+ * over positions instead of a horizontal sum per pair. */
+static void to_position_major(float *dst, const float *src, size_t B, size_t T, size_t G, size_t hd) {
+#pragma omp parallel for collapse(2) schedule(static) if (B * T * G * hd >= GF_PAR_MIN)
+    for (size_t b = 0; b < B; b++)
+        for (size_t g = 0; g < G; g++)
+            for (size_t d = 0; d < hd; d++) {
+                float *o = dst + ((b * G + g) * hd + d) * T;
+                const float *x = src + (b * T * G + g) * hd + d;
+                for (size_t t = 0; t < T; t++) o[t] = x[t * G * hd];
+            }
+}
+
+/* s[i] = scale * x . col(first + i) for i < n, where cols is [hd, T]
+ * (position-major): the scores of one query against its window, or of one
+ * key against the queries that see it. */
+static void scores_pm(float *s, const float *x, const float *cols, size_t T, size_t first, size_t n,
+                      size_t hd, float scale) {
+    for (size_t i = 0; i < n; i++) s[i] = 0.0f;
+    for (size_t d = 0; d < hd; d++) {
+        float xd = x[d] * scale;
+        const float *c = cols + d * T + first;
+        for (size_t i = 0; i < n; i++) s[i] += xd * c[i];
+    }
 }
 
 /* Threads for a loop over per-thread score slots: no more than the slots. */
@@ -89,18 +106,19 @@ static int team(size_t nslots) {
 
 void attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
-                       size_t w, float *scores, size_t nslots) {
+                       size_t w, float *scores, size_t nslots, float *kt) {
     size_t M = B * T, win = w < T ? w + 1 : T;
+    float scale = 1.0f / sqrtf((float)hd);
+    to_position_major(kt, k, B, T, 1, hd);
     /* one task = one query position, all heads: they share the key window */
 #pragma omp parallel for schedule(static) num_threads(team(nslots)) if (M * H * hd * win >= GF_PAR_MIN)
     for (size_t r = 0; r < M; r++) {
         float *sc = scores + gf_par_tid() * (w + 1);
         size_t t = r % T, b = r / T;
-        size_t first = window_first(segment_pos + b * T, t, w);
+        size_t first = window_first(segment_pos + b * T, t, w), n = t - first + 1;
         for (size_t hh = 0; hh < H; hh++) {
-            const float *qh = q + (r * H + hh) * hd;
-            float lse;
-            size_t n = window_probs(sc, qh, k + b * T * hd, t, first, hd, &lse);
+            scores_pm(sc, q + (r * H + hh) * hd, kt + b * hd * T, T, first, n, hd, scale);
+            softmax_inplace(sc, n);
             float *o = out + (r * H + hh) * hd;
             memset(o, 0, hd * sizeof *o);
             for (size_t i = 0; i < n; i++) {
@@ -192,10 +210,16 @@ void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_
 void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                 const float *k, const float *v, const int32_t *segment_pos,
                                 size_t B, size_t T, size_t H, size_t hd, size_t w, float *scores,
-                                float *dscores, size_t nslots, float *stats) {
+                                float *dscores, size_t nslots, float *stats, float *work) {
     float scale = 1.0f / sqrtf((float)hd);
     size_t M = B * T, win = w < T ? w + 1 : T;
+    /* lse, delta: [B, H, T], positions innermost for the key pass */
     float *lse = stats, *delta = stats + M * H;
+    float *kt = work, *vt = kt + M * hd, *qt = vt + M * hd, *dot_t = qt + M * H * hd;
+    to_position_major(kt, k, B, T, 1, hd);
+    to_position_major(vt, v, B, T, 1, hd);
+    to_position_major(qt, q, B, T, H, hd);
+    to_position_major(dot_t, dout, B, T, H, hd);
     int par = M * H * hd * win >= GF_PAR_MIN;
     /* Two passes, each owning what it writes (no two threads add into one
      * key's gradient). Queries: the probabilities p_i (recomputed), the
@@ -206,18 +230,16 @@ void attention_prefill_backward(float *dq, float *dk, float *dv, const float *do
     for (size_t r = 0; r < M; r++) {
         float *sc = scores + gf_par_tid() * (w + 1), *dsc = dscores + gf_par_tid() * (w + 1);
         size_t t = r % T, b = r / T;
-        size_t first = window_first(segment_pos + b * T, t, w);
+        size_t first = window_first(segment_pos + b * T, t, w), n = t - first + 1;
         for (size_t hh = 0; hh < H; hh++) {
-            size_t qi = (r * H + hh) * hd;
-            const float *qh = q + qi, *doh = dout + qi;
+            size_t qi = (r * H + hh) * hd, si = (b * H + hh) * T + t;
             float *dqh = dq + qi;
-            size_t n = window_probs(sc, qh, k + b * T * hd, t, first, hd, &lse[r * H + hh]);
+            scores_pm(sc, q + qi, kt + b * hd * T, T, first, n, hd, scale);
+            lse[si] = softmax_inplace(sc, n);
+            scores_pm(dsc, dout + qi, vt + b * hd * T, T, first, n, hd, 1.0f);
             float sum = 0.0f;
-            for (size_t i = 0; i < n; i++) {
-                dsc[i] = dot(doh, v + (b * T + first + i) * hd, hd);
-                sum += sc[i] * dsc[i];
-            }
-            delta[r * H + hh] = sum;
+            for (size_t i = 0; i < n; i++) sum += sc[i] * dsc[i];
+            delta[si] = sum;
             memset(dqh, 0, hd * sizeof *dqh);
             for (size_t i = 0; i < n; i++) {
                 const float *ki = k + (b * T + first + i) * hd;
@@ -226,25 +248,31 @@ void attention_prefill_backward(float *dq, float *dk, float *dv, const float *do
             }
         }
     }
-    /* Keys: key j of a row is seen by the queries t = j .. j + w of its own
-     * document; dk_j = sum scale p (ds - delta) q, dv_j = sum p do, with p
-     * recomputed from the kept log-normaliser. */
-#pragma omp parallel for schedule(static) if (par)
+    /* Keys: key j of a row is seen by the queries t = j .. j + n - 1 of its
+     * own document (n <= w + 1); dk_j = sum scale p (ds - delta) q, dv_j =
+     * sum p do, with p recomputed from the kept log-normaliser. */
+#pragma omp parallel for schedule(static) num_threads(team(nslots)) if (par)
     for (size_t r = 0; r < M; r++) {
+        float *pp = scores + gf_par_tid() * (w + 1), *dsc = dscores + gf_par_tid() * (w + 1);
         size_t j = r % T, b = r / T;
         const int32_t *sp = segment_pos + b * T;
-        const float *kj = k + r * hd, *vj = v + r * hd;
+        size_t n = 1;
+        while (n <= w && j + n < T && sp[j + n] != 0) n++; /* a new document: no later query sees j */
         float *dkj = dk + r * hd, *dvj = dv + r * hd;
         memset(dkj, 0, hd * sizeof *dkj);
         memset(dvj, 0, hd * sizeof *dvj);
-        for (size_t t = j; t < T && t - j <= w; t++) {
-            if (t > j && sp[t] == 0) break; /* a new document: no later query sees j */
-            size_t rt = b * T + t;
-            for (size_t hh = 0; hh < H; hh++) {
-                size_t qi = (rt * H + hh) * hd;
+        for (size_t hh = 0; hh < H; hh++) {
+            size_t g = (b * H + hh) * T;
+            scores_pm(pp, k + r * hd, qt + g * hd, T, j, n, hd, scale);
+            scores_pm(dsc, v + r * hd, dot_t + g * hd, T, j, n, hd, 1.0f);
+            for (size_t i = 0; i < n; i++) {
+                pp[i] = gf_expf(pp[i] - lse[g + j + i]);
+                dsc[i] = pp[i] * (dsc[i] - delta[g + j + i]) * scale;
+            }
+            for (size_t i = 0; i < n; i++) {
+                size_t qi = ((b * T + j + i) * H + hh) * hd;
                 const float *qh = q + qi, *doh = dout + qi;
-                float p = gf_expf(dot(qh, kj, hd) * scale - lse[rt * H + hh]);
-                float ds = p * (dot(doh, vj, hd) - delta[rt * H + hh]) * scale;
+                float ds = dsc[i], p = pp[i];
                 for (size_t d = 0; d < hd; d++) {
                     dkj[d] += ds * qh[d];
                     dvj[d] += p * doh[d];

@@ -45,10 +45,11 @@ void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd
 /* Local multi-query attention over whole sequences: query t sees keys
  * t-w .. t of its own document. q [B, T, H, hd]; k, v [B, T, hd]; out
  * [B, T, H, hd]; scores: nslots x (w + 1) floats, one slot per thread (it
- * runs on at most nslots threads). */
+ * runs on at most nslots threads); kt: [B, hd, T] work space (the keys
+ * transposed). */
 void attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
-                       size_t w, float *scores, size_t nslots);
+                       size_t w, float *scores, size_t nslots, float *kt);
 /* Fills the key/value rings [B, w, hd] from a prefill's keys and values, as
  * the official cache does (slot = position % w, never-written slots zero). */
 void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const float *v,
@@ -98,10 +99,11 @@ void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_
 
 /* Backward of attention_prefill: dq [B, T, H, hd], dk, dv [B, T, hd] are
  * written (=). scores, dscores: nslots x (w + 1) floats each, as in the
- * forward; stats: 2 x B*T*H floats of work space. */
+ * forward; stats: 2 x B*T*H floats and work: 2 x B*T*(H + 1)*hd floats of
+ * work space. */
 void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                 const float *k, const float *v, const int32_t *segment_pos,
                                 size_t B, size_t T, size_t H, size_t hd, size_t w, float *scores,
-                                float *dscores, size_t nslots, float *stats);
+                                float *dscores, size_t nslots, float *stats, float *work);
 
 #endif

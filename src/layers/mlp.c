@@ -3,8 +3,8 @@
 
 void mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t D,
                  size_t E, float *g, float *u, float *scratch) {
-    gf_linear(g, x, &lw->gate, lw->gate_b, M, scratch);
-    gf_linear(u, x, &lw->up, lw->up_b, M, scratch);
+    gf_product gu[2] = {{&lw->gate, g, lw->gate_b}, {&lw->up, u, lw->up_b}};
+    gf_linear_many(x, M, gu, 2);
 #pragma omp parallel for simd schedule(static) if (M * E >= GF_PAR_MIN)
     for (size_t i = 0; i < M * E; i++) g[i] = gf_gelu_tanh(g[i]) * u[i];
     (void)D;

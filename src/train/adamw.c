@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "trainable.h"
+#include "../parallel.h"
 #include "../util.h"
 
 struct gf_adamw {
@@ -48,9 +49,23 @@ float gf_lr_at(const gf_adamw_config *c, int64_t step) {
     return (float)(lo + (c->lr - lo) * 0.5 * (1.0 + cos(3.14159265358979323846 * frac)));
 }
 
+/* The sum of squares in fixed blocks, each summed in order and the blocks'
+ * sums added in order: the same bits whatever the thread count (a resumed
+ * run clips exactly as the uninterrupted one). */
+#define NORM_BLOCKS 256
+
 double gf_grad_norm(const gf_trainable *t) {
+    size_t n = t->n_params, per = (n + NORM_BLOCKS - 1) / NORM_BLOCKS;
+    double part[NORM_BLOCKS];
+#pragma omp parallel for schedule(static) if (n >= GF_PAR_MIN)
+    for (size_t k = 0; k < NORM_BLOCKS; k++) {
+        size_t lo = k * per < n ? k * per : n, hi = lo + per < n ? lo + per : n;
+        double s = 0.0;
+        for (size_t i = lo; i < hi; i++) s += (double)t->grads[i] * t->grads[i];
+        part[k] = s;
+    }
     double s = 0.0;
-    for (size_t i = 0; i < t->n_params; i++) s += (double)t->grads[i] * t->grads[i];
+    for (size_t k = 0; k < NORM_BLOCKS; k++) s += part[k];
     return sqrt(s);
 }
 
@@ -66,6 +81,8 @@ double gf_adamw_update(gf_adamw *o, gf_trainable *t, const gf_adamw_config *c, f
         float decay = ti->decay ? lr * c->weight_decay : 0.0f;
         float *p = t->params + ti->offset, *g = t->grads + ti->offset;
         float *m = o->m + ti->offset, *v = o->v + ti->offset;
+        /* element by element: threads change nothing but the time */
+#pragma omp parallel for simd schedule(static) if (ti->numel >= GF_PAR_MIN)
         for (size_t i = 0; i < ti->numel; i++) {
             float gi = g[i] * clip;
             m[i] = b1 * m[i] + (1.0f - b1) * gi;

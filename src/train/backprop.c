@@ -81,6 +81,7 @@ static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
     TAKE(w->dscores, slots * w1);
     w->score_slots = slots;
     TAKE(w->att_stats, 2 * M * H);
+    TAKE(w->att_work, 2 * M * hd + 2 * M * H * hd);
     TAKE(w->rstd, M);
     TAKE(w->h0, B * L);
     TAKE(w->logits, logit_rows(M, V) * V);
