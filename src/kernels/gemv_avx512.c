@@ -15,9 +15,11 @@
 #define INL static inline __attribute__((always_inline)) TGT
 
 /* Columns 32 kb .. 32 kb + 31 of row r as two vectors of floats; only the
- * columns in masks m0, m1 are read when !full. */
-INL void load_block(const gf_wtype t, const int full, const gf_mat *W, size_t r, size_t kb,
-                    __mmask16 m0, __mmask16 m1, __m512 *lo, __m512 *hi) {
+ * columns in masks m0, m1 are read when !full. split (BF16 only): the even
+ * columns in lo and the odd ones in hi. d: the block's scale in every lane
+ * (Q8 / Q4). */
+INL void load_block(const gf_wtype t, const int full, const int split, const gf_mat *W, size_t r,
+                    size_t kb, __mmask16 m0, __mmask16 m1, __m512 d, __m512 *lo, __m512 *hi) {
     size_t K = W->cols, k = kb * GF_QBLOCK;
     if (full) m0 = m1 = 0xffff;
     switch (t) {
@@ -29,6 +31,17 @@ INL void load_block(const gf_wtype t, const int full, const gf_mat *W, size_t r,
     }
     case GF_W_BF16: {
         const uint16_t *p = (const uint16_t *)W->data + r * K + k;
+        if (split) {
+            /* A bfloat16 is the top half of a float: one 512-bit load holds
+             * 32, a shift gives the even columns as floats and a mask the odd
+             * ones (tile() splits x the same way): two instructions where
+             * widening each half takes four. Worth it for one input row;
+             * for several, the split of every x row costs more. */
+            __m512i v = full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(((__mmask32)m1 << 16) | m0, p);
+            *lo = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+            *hi = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+            break;
+        }
         __m256i a = full ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(m0, p);
         __m256i b = full ? _mm256_loadu_si256((const __m256i *)(p + 16)) : _mm256_maskz_loadu_epi16(m1, p + 16);
         *lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(a), 16));
@@ -45,7 +58,6 @@ INL void load_block(const gf_wtype t, const int full, const gf_mat *W, size_t r,
     }
     case GF_W_Q8: {
         const int8_t *p = (const int8_t *)W->data + r * K + k;
-        __m512 d = _mm512_set1_ps(_cvtsh_ss(W->scale[r * gf_q_nblocks(K) + kb]));
         __m128i a = full ? _mm_loadu_si128((const __m128i *)p) : _mm_maskz_loadu_epi8(m0, p);
         __m128i b = full ? _mm_loadu_si128((const __m128i *)(p + 16)) : _mm_maskz_loadu_epi8(m1, p + 16);
         *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a)));
@@ -58,7 +70,6 @@ INL void load_block(const gf_wtype t, const int full, const gf_mat *W, size_t r,
          * only the index's low 4 bits, which saves masking, subtracting and
          * converting every code. */
         const uint8_t *p = (const uint8_t *)W->data + r * gf_q4_row_bytes(K) + kb * 16;
-        __m512 d = _mm512_set1_ps(_cvtsh_ss(W->scale[r * gf_q_nblocks(K) + kb]));
         __m512 table = _mm512_mul_ps(d, _mm512_set_ps(7, 6, 5, 4, 3, 2, 1, 0, -1, -2, -3, -4, -5, -6, -7, -8));
         __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
         *lo = _mm512_permutexvar_ps(v, table);
@@ -95,6 +106,31 @@ INL void prefetch_block(const gf_wtype t, const gf_mat *W, size_t r, size_t kb) 
     }
 }
 
+/* Q8 / Q4: the F16 scales of blocks kb .. kb + 15 of row r as floats (fewer
+ * past the row's end), one load and one conversion for 16 blocks where a
+ * scale at a time took four instructions per block and row. */
+INL __m512 load_scales(const gf_wtype t, const gf_mat *W, size_t r, size_t kb) {
+    if (t != GF_W_Q8 && t != GF_W_Q4) return _mm512_setzero_ps();
+    size_t nb = gf_q_nblocks(W->cols), n = nb - kb < 16 ? nb - kb : 16;
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)((1u << n) - 1), W->scale + r * nb + kb));
+}
+
+/* Block kb's scale from load_scales's vector, in every lane. */
+INL __m512 block_scale(const gf_wtype t, __m512 sv, size_t kb) {
+    if (t != GF_W_Q8 && t != GF_W_Q4) return sv;
+    return _mm512_permutexvar_ps(_mm512_set1_epi32((int)(kb & 15)), sv);
+}
+
+/* 32 consecutive floats lo | hi -> their even-indexed ones in lo, odd in hi:
+ * the order load_block gives BF16 weights in. */
+INL void split_even_odd(__m512 *lo, __m512 *hi) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    __m512 e = _mm512_permutex2var_ps(*lo, even, *hi), o = _mm512_permutex2var_ps(*lo, odd, *hi);
+    *lo = e;
+    *hi = o;
+}
+
 /* The sums of a0..a3's lanes as one vector of 4: pairs interleaved and
  * added first, so 4 reductions share their shuffles (a third of the
  * instructions of 4 separate ones; at K = 1024 they were 15 % of a tile). */
@@ -110,15 +146,19 @@ INL __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
 INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, size_t r,
               const float *x, size_t ldx, float *out, size_t ldo, int pf) {
     size_t K = W->cols, nfull = K / GF_QBLOCK;
+    const int split = t == GF_W_BF16 && MT == 1;
     __m512 acc[4][4];
     for (int i = 0; i < MT; i++)
         for (int j = 0; j < NT; j++) acc[i][j] = _mm512_setzero_ps();
+    __m512 sv[4] = {0}; /* Q8 / Q4: the scales of 16 blocks of each row */
     for (size_t kb = 0; kb < nfull; kb++) {
         __m512 wl[4], wh[4];
+        if ((kb & 15) == 0)
+            for (int j = 0; j < NT; j++) sv[j] = load_scales(t, W, r + (size_t)j, kb);
         if (pf)
             for (int j = 0; j < NT; j++) prefetch_block(t, W, r + (size_t)(NT + j), kb);
         for (int j = 0; j < NT; j++) {
-            load_block(t, 1, W, r + (size_t)j, kb, 0, 0, &wl[j], &wh[j]);
+            load_block(t, 1, split, W, r + (size_t)j, kb, 0, 0, block_scale(t, sv[j], kb), &wl[j], &wh[j]);
             /* Opaque to the compiler, so it keeps the widened weights in
              * registers for the MT rows instead of reloading (and for
              * BF16..Q4 re-widening) them at every FMA. */
@@ -127,6 +167,7 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
         for (int i = 0; i < MT; i++) {
             const float *xi = x + (size_t)i * ldx + kb * GF_QBLOCK;
             __m512 xl = _mm512_loadu_ps(xi), xh = _mm512_loadu_ps(xi + 16);
+            if (split) split_even_odd(&xl, &xh);
             __asm__("" : "+v"(xl), "+v"(xh)); /* likewise: one load, NT uses */
             for (int j = 0; j < NT; j++) {
                 acc[i][j] = _mm512_fmadd_ps(xl, wl[j], acc[i][j]);
@@ -139,10 +180,13 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
         __mmask16 m0 = rem >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rem) - 1);
         __mmask16 m1 = rem > 16 ? (__mmask16)((1u << (rem - 16)) - 1) : 0;
         __m512 wl[4], wh[4];
-        for (int j = 0; j < NT; j++) load_block(t, 0, W, r + (size_t)j, nfull, m0, m1, &wl[j], &wh[j]);
+        if ((nfull & 15) == 0)
+            for (int j = 0; j < NT; j++) sv[j] = load_scales(t, W, r + (size_t)j, nfull);
+        for (int j = 0; j < NT; j++) load_block(t, 0, split, W, r + (size_t)j, nfull, m0, m1, block_scale(t, sv[j], nfull), &wl[j], &wh[j]);
         for (int i = 0; i < MT; i++) {
             const float *xi = x + (size_t)i * ldx + nfull * GF_QBLOCK;
             __m512 xl = _mm512_maskz_loadu_ps(m0, xi), xh = _mm512_maskz_loadu_ps(m1, xi + 16);
+            if (split) split_even_odd(&xl, &xh);
             for (int j = 0; j < NT; j++) {
                 acc[i][j] = _mm512_fmadd_ps(xl, wl[j], acc[i][j]);
                 acc[i][j] = _mm512_fmadd_ps(xh, wh[j], acc[i][j]);
@@ -150,9 +194,10 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
         }
     }
     for (int i = 0; i < MT; i++) {
-        if (NT == 4) _mm_storeu_ps(out + (size_t)i * ldo + r, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+        float *o = out + (size_t)i * ldo + r;
+        if (NT == 4) _mm_storeu_ps(o, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
         else
-            for (int j = 0; j < NT; j++) out[(size_t)i * ldo + r + (size_t)j] = _mm512_reduce_add_ps(acc[i][j]);
+            for (int j = 0; j < NT; j++) o[j] = _mm512_reduce_add_ps(acc[i][j]);
     }
 }
 
