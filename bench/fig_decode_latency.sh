@@ -20,6 +20,10 @@ if [ "${PLOT_ONLY:-0}" != 1 ]; then # PLOT_ONLY=1: redraw the PNG from the exist
   "$build/bench/decode_latency" --positions 0:8192:256 "$@" --out "$res/decode_latency.csv"
   # the method check: a real prefill of 1024 tokens against the synthetic state
   "$build/bench/decode_latency" "$@" --check-prefill 1024 --batch 1,4 --out "$res/decode_latency_check.csv"
+  # the flatness check of issue 5 (Hawk at 4096 within 10 % of 16): the two
+  # positions in turn three times, 9 steps each, so drift falls on both
+  "$build/bench/decode_latency" "$@" --positions 16,4096,16,4096,16,4096 --steps 9 \
+    --out "$res/decode_latency_16_vs_4096.csv"
   echo "wall:        $(( $(date +%s) - t0 )) s; load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/decode_latency.meta.txt"
 fi
 
@@ -51,4 +55,4 @@ gwin=$(awk -F, 'NR > 1 && $1 == "griffin" { print $4; exit }' "$csv")
   done
   echo "unset multiplot"
 } | gnuplot
-echo "wrote $csv, $res/decode_latency_check.csv, $res/decode_latency.png" >&2
+echo "wrote $csv, $res/decode_latency_check.csv, $res/decode_latency_16_vs_4096.csv, $res/decode_latency.png" >&2

@@ -18,5 +18,5 @@ echo "cores:       $(nproc)"
 echo "memory:      $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "load (1/5/15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${1:-}" = "--limits" ] && [ -x build/griffin ]; then
-  build/griffin bench --buffer-mb 256 2>&1 | sed 's/^/limits:      /'
+  build/griffin bench --limits-only --buffer-mb 256 2>&1 | sed 's/^/limits:      /'
 fi

@@ -15,3 +15,8 @@ split_by_arch() {
   for a in mqa hawk griffin; do : >"$2/$a.csv"; done
   awk -F, -v d="$2" 'NR > 1 && ($1 == "mqa" || $1 == "hawk" || $1 == "griffin") { print > (d "/" $1 ".csv") }' "$1"
 }
+
+# The programs mix OpenBLAS's threads with OpenMP's; libgomp's idle threads
+# spin for milliseconds by default and take a core from OpenBLAS (the griffin
+# tool sets the same for itself: tools/cli.c cli_tune_openmp).
+if [ -z "${OMP_WAIT_POLICY:-}" ]; then export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000}; fi
