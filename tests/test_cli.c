@@ -285,7 +285,7 @@ static void test_bench_limits(void **state) {
     size_t n;
     char *c = td_read(csv, &n);
     double bw2, gf2;
-    assert_non_null(strstr(c, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma\n"));
+    assert_non_null(strstr(c, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then\n"));
     assert_int_equal(sscanf(strstr(c, "limit,read,"), "limit,read,0,0,0,0,%lf", &bw2), 1);
     assert_int_equal(sscanf(strstr(c, "limit,sgemm,"), "limit,sgemm,0,0,0,0,0,0,%lf", &gf2), 1);
     assert_true(fabs(bw2 - bw) < 0.1 && fabs(gf2 - gf) < 0.1);

@@ -3,8 +3,11 @@
  *
  * Limits (best of several passes): memory read bandwidth (the larger of a
  * plain multi-threaded sum and OpenBLAS sgemv over the same buffer), OpenBLAS
- * sgemm on 2048^3, and the cores' FMA ceiling (register-only FMA chains).
- * Speeds are medians of several timed runs, so the ratios lean low.
+ * sgemm on 2048^3, and the cores' FMA ceiling (register-only FMA chains). On
+ * a shared host they move from minute to minute (read bandwidth 40-76 GB/s
+ * here), so they are measured again after every model and every share is of
+ * the best measurement of the run; speeds are medians of several timed runs.
+ * Both make the shares lean low.
  *
  * Decode: batch B steps of a model of each weight type. A step reads every
  * matrix once whatever B is (gf_model_decode_bytes); bytes / step time over
@@ -29,7 +32,8 @@ static const char *USAGE =
     "  Measures this machine's memory read bandwidth, sgemm and FMA peaks, then\n"
     "  decode tokens/s per weight type and batch (with the share of the bandwidth\n"
     "  roofline), prefill of T tokens (default 512; share of the sgemm peak) and\n"
-    "  training tokens/s with model-FLOPs utilisation. Without --model it writes a\n"
+    "  training tokens/s with model-FLOPs utilisation. The limits are measured again\n"
+    "  after every model; the shares are of the best of them. Without --model it writes a\n"
     "  412M-parameter Griffin (width 1024, 12 layers, vocabulary 256000; random\n"
     "  weights) into --work (default a temporary folder, removed after) and\n"
     "  quantises it to each type; with --model DIR it times that model only, in\n"
@@ -50,19 +54,131 @@ static const char *BENCH_20M =
     " \"embeddings_scale_by_sqrt_dim\": true,"
     " \"block_types\": [\"recurrent\", \"recurrent\", \"attention\"]}";
 
+/* One measured figure; printed (and written to the CSV) at the end, as a
+ * share of the best limits measured during the whole run. */
 typedef struct {
-    FILE *csv;
-    gf_limits lim;
-    double read_bw; /* the larger of the two read measurements, GB/s */
+    char section[8], weights[16];
+    char head[320]; /* a line to print before this row (a model's description), or "" */
+    int batch;
+    long tokens;
+    double seconds, weight_bytes, flops;
+    int lim_next; /* the limits measured right after this model's rows */
+} row;
+
+#define MAX_ROWS 64
+#define MAX_LIMITS 8
+
+typedef struct {
+    gf_limits lim[MAX_LIMITS]; /* measured before, between and after the models */
+    int nlim;
+    double read_bw, sgemm, fma; /* the best of them: the read bandwidth is the larger of the two probes */
+    row rows[MAX_ROWS];
+    int nrows;
 } bench;
 
-static void csv_row(bench *b, const char *section, const char *weights, int batch, long tokens,
+static int measure(bench *b, size_t bytes, int threads, gf_error *err) {
+    if (b->nlim == MAX_LIMITS) return 0;
+    gf_limits *l = &b->lim[b->nlim];
+    fprintf(stderr, "bench: measuring the machine's limits ...\n");
+    if (gf_measure_limits(bytes, threads, l, err)) return -1;
+    b->nlim++;
+    double r = l->read_gb_s > l->sgemv_gb_s ? l->read_gb_s : l->sgemv_gb_s;
+    if (r > b->read_bw) b->read_bw = r;
+    if (l->sgemm_gflop_s > b->sgemm) b->sgemm = l->sgemm_gflop_s;
+    if (l->fma_gflop_s > b->fma) b->fma = l->fma_gflop_s;
+    return 0;
+}
+
+static row *add_row(bench *b, const char *section, const char *weights, int batch, long tokens,
                     double seconds, double weight_bytes, double flops) {
-    if (!b->csv) return;
-    double tps = (double)tokens / seconds, gbs = weight_bytes / seconds / 1e9, gf = flops / seconds / 1e9;
-    fprintf(b->csv, "%s,%s,%d,%ld,%.6f,%.2f,%.2f,%.1f,%.2f,%.1f,%.1f\n", section, weights, batch, tokens,
-            seconds, tps, gbs, weight_bytes > 0 ? 100 * gbs / b->read_bw : 0.0, gf,
-            100 * gf / b->lim.sgemm_gflop_s, 100 * gf / b->lim.fma_gflop_s);
+    if (b->nrows == MAX_ROWS) return NULL;
+    row *r = &b->rows[b->nrows++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->section, sizeof r->section, "%s", section);
+    snprintf(r->weights, sizeof r->weights, "%s", weights);
+    r->batch = batch;
+    r->tokens = tokens;
+    r->seconds = seconds;
+    r->weight_bytes = weight_bytes;
+    r->flops = flops;
+    r->lim_next = b->nlim;
+    return r;
+}
+
+/* The read bandwidth measured right after row r's model (the nearest in
+ * time), or the best when there is none. */
+static double read_bw_then(const bench *b, const row *r) {
+    if (r->lim_next >= b->nlim) return b->read_bw;
+    const gf_limits *l = &b->lim[r->lim_next];
+    return l->read_gb_s > l->sgemv_gb_s ? l->read_gb_s : l->sgemv_gb_s;
+}
+
+static void range(const bench *b, int which, double *lo, double *hi) {
+    *lo = 1e30;
+    *hi = 0;
+    for (int i = 0; i < b->nlim; i++) {
+        const gf_limits *l = &b->lim[i];
+        double v = which == 0 ? l->read_gb_s : which == 1 ? l->sgemv_gb_s : which == 2 ? l->sgemm_gflop_s : l->fma_gflop_s;
+        if (v < *lo) *lo = v;
+        if (v > *hi) *hi = v;
+    }
+}
+
+static void print_limits(const bench *b, long mb) {
+    double lo[4], hi[4];
+    for (int k = 0; k < 4; k++) range(b, k, &lo[k], &hi[k]);
+    printf("threads:          %d (kernels: %s); limits measured %d times during the run, best first\n",
+           b->lim[0].threads, b->lim[0].isa, b->nlim);
+    printf("memory read:      %.1f GB/s (%.1f-%.1f; a %ld MiB buffer summed by all threads)\n", hi[0], lo[0], hi[0], mb);
+    printf("sgemv F32 read:   %.1f GB/s (%.1f-%.1f; the same buffer as a matrix)\n", hi[1], lo[1], hi[1]);
+    printf("sgemm F32:        %.1f GFLOP/s (%.1f-%.1f; OpenBLAS, 2048^3)\n", hi[2], lo[2], hi[2]);
+    printf("FMA peak F32:     %.1f GFLOP/s (%.1f-%.1f; register-only fused multiply-adds)\n", hi[3], lo[3], hi[3]);
+    printf("shares below are of the best: read bandwidth %.1f GB/s, sgemm %.1f, FMA %.1f GFLOP/s\n", b->read_bw, b->sgemm, b->fma);
+    if (b->nrows) printf("(\"%% bw then\": of the read bandwidth measured right after the model's decode and prefill)\n");
+}
+
+static void print_rows(const bench *b) {
+    for (int i = 0; i < b->nrows; i++) {
+        const row *r = &b->rows[i];
+        double gbs = r->weight_bytes / r->seconds / 1e9, gf = r->flops / r->seconds / 1e9;
+        if (r->head[0]) printf("\n%s\n", r->head);
+        if (!strcmp(r->section, "decode")) {
+            if (r->head[0])
+                printf("  decode  batch   tokens/s   ms/step  weights GB/s  %% best bw  %% bw then   GFLOP/s  %% sgemm  %% FMA\n");
+            printf("          %5d %10.1f %9.2f %13.1f %10.1f %10.1f %9.1f %8.1f %6.1f\n", r->batch, r->batch / r->seconds,
+                   r->seconds * 1e3, gbs, 100 * gbs / b->read_bw, 100 * gbs / read_bw_then(b, r), gf,
+                   100 * gf / b->sgemm, 100 * gf / b->fma);
+        } else if (!strcmp(r->section, "prefill")) {
+            printf("  prefill %ld tokens (state only, no logits): %.3f s, %.0f tokens/s, %.1f GFLOP/s = %.1f %% of sgemm"
+                   " (%.1f %% of the FMA peak)\n",
+                   r->tokens, r->seconds, r->tokens / r->seconds, gf, 100 * gf / b->sgemm, 100 * gf / b->fma);
+        } else {
+            printf("  %.3f s/step  %.0f tokens/s  %.1f GFLOP/s  MFU %.1f %% of sgemm (%.1f %% of the FMA peak)\n",
+                   r->seconds, r->tokens / r->seconds, gf, 100 * gf / b->sgemm, 100 * gf / b->fma);
+        }
+    }
+}
+
+static int write_csv(const bench *b, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return cli_error("%s: cannot write: %s", path, strerror(errno));
+    fprintf(f, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then\n");
+    for (int i = 0; i < b->nlim; i++) {
+        const gf_limits *l = &b->lim[i];
+        fprintf(f, "limit,read,%d,0,0,0,%.2f,%.1f,0,0,0,0\n", i, l->read_gb_s, 100 * l->read_gb_s / b->read_bw);
+        fprintf(f, "limit,sgemv,%d,0,0,0,%.2f,%.1f,0,0,0,0\n", i, l->sgemv_gb_s, 100 * l->sgemv_gb_s / b->read_bw);
+        fprintf(f, "limit,sgemm,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0\n", i, l->sgemm_gflop_s, 100 * l->sgemm_gflop_s / b->sgemm, 100 * l->sgemm_gflop_s / b->fma);
+        fprintf(f, "limit,fma,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0\n", i, l->fma_gflop_s, 100 * l->fma_gflop_s / b->sgemm, 100 * l->fma_gflop_s / b->fma);
+    }
+    for (int i = 0; i < b->nrows; i++) {
+        const row *r = &b->rows[i];
+        double tps = (double)r->tokens / r->seconds, gbs = r->weight_bytes / r->seconds / 1e9, gf = r->flops / r->seconds / 1e9;
+        fprintf(f, "%s,%s,%d,%ld,%.9g,%.2f,%.2f,%.1f,%.2f,%.1f,%.1f,%.1f\n", r->section, r->weights, r->batch, r->tokens,
+                r->seconds, tps, gbs, r->weight_bytes > 0 ? 100 * gbs / b->read_bw : 0.0, gf, 100 * gf / b->sgemm,
+                100 * gf / b->fma, r->weight_bytes > 0 ? 100 * gbs / read_bw_then(b, r) : 0.0);
+    }
+    if (fclose(f) != 0) return cli_error("%s: write failed", path);
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -206,13 +322,12 @@ static int bench_train(bench *b, const char *cfg_path, int B, int T, gf_error *e
     double sec = median(times, steps);
     size_t params = gf_config_num_params(&c);
     double flops = 6.0 * (double)params * (double)n + 3.0 * attention_flops(&c, T) * B;
-    double gf = flops / sec / 1e9;
-    printf("\ntraining: %.1fM-parameter Griffin (width %d, %d layers, vocabulary %d), batch %d x %d tokens,\n"
-           "          forward + backward + AdamW, median of %d steps\n",
-           (double)params / 1e6, c.width, c.num_layers, c.vocab_size, B, T, steps);
-    printf("  %.3f s/step  %.0f tokens/s  %.1f GFLOP/s  MFU %.1f %% of sgemm (%.1f %% of the FMA peak)\n", sec,
-           (double)n / sec, gf, 100 * gf / b->lim.sgemm_gflop_s, 100 * gf / b->lim.fma_gflop_s);
-    csv_row(b, "train", "F32", B, (long)n, sec, 0, flops);
+    row *r = add_row(b, "train", "F32", B, (long)n, sec, 0, flops);
+    if (r)
+        snprintf(r->head, sizeof r->head,
+                 "training: %.1fM-parameter Griffin (width %d, %d layers, vocabulary %d), batch %d x %d tokens,\n"
+                 "          forward + backward + AdamW, median of %d steps",
+                 (double)params / 1e6, c.width, c.num_layers, c.vocab_size, B, T, steps);
     rc = 0;
 out:
     free(in);
@@ -272,26 +387,16 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     cli_set_threads(threads);
-    bench b = {0};
+    static bench b; /* rows and limits: a few KiB, kept off the stack */
+    memset(&b, 0, sizeof b);
     gf_error err;
-    if (csv) {
-        b.csv = fopen(csv, "w");
-        if (!b.csv) return cli_error("%s: cannot write: %s", csv, strerror(errno));
-        fprintf(b.csv, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma\n");
+    if (csv) { /* fail before measuring anything when the CSV cannot be written */
+        FILE *f = fopen(csv, "w");
+        if (!f) return cli_error("%s: cannot write: %s", csv, strerror(errno));
+        fclose(f);
     }
-    if (gf_measure_limits((size_t)mb << 20, (int)threads, &b.lim, &err)) return cli_error("%s", err.msg);
-    b.read_bw = b.lim.read_gb_s > b.lim.sgemv_gb_s ? b.lim.read_gb_s : b.lim.sgemv_gb_s;
-    printf("threads:          %d (kernels: %s)\n", b.lim.threads, b.lim.isa);
-    printf("memory read:      %.1f GB/s (%ld MiB buffer summed by all threads)\n", b.lim.read_gb_s, mb);
-    printf("sgemv F32 read:   %.1f GB/s (the same buffer as a matrix)\n", b.lim.sgemv_gb_s);
-    printf("sgemm F32:        %.1f GFLOP/s (OpenBLAS, 2048^3)\n", b.lim.sgemm_gflop_s);
-    printf("FMA peak F32:     %.1f GFLOP/s (register-only fused multiply-adds)\n", b.lim.fma_gflop_s);
-    if (b.csv) {
-        fprintf(b.csv, "limit,read,0,0,0,0,%.2f,100,0,0,0\n", b.lim.read_gb_s);
-        fprintf(b.csv, "limit,sgemv,0,0,0,0,%.2f,%.1f,0,0,0\n", b.lim.sgemv_gb_s, 100 * b.lim.sgemv_gb_s / b.read_bw);
-        fprintf(b.csv, "limit,sgemm,0,0,0,0,0,0,%.2f,100,%.1f\n", b.lim.sgemm_gflop_s, 100 * b.lim.sgemm_gflop_s / b.lim.fma_gflop_s);
-        fprintf(b.csv, "limit,fma,0,0,0,0,0,0,%.2f,%.1f,100\n", b.lim.fma_gflop_s, 100 * b.lim.fma_gflop_s / b.lim.sgemm_gflop_s);
-    }
+    size_t buf_bytes = (size_t)mb << 20;
+    if (measure(&b, buf_bytes, (int)threads, &err)) return cli_error("%s", err.msg);
     int rc = 1;
     char workdir[4096] = "";
     int made_work = 0;
@@ -299,6 +404,8 @@ int cmd_bench(int argc, char **argv) {
         rc = 0;
         goto done;
     }
+    fprintf(stderr, "bench: the limits move from minute to minute on a shared machine: they are measured again\n"
+                    "       after every model and the tables are shares of the best measurement\n");
     /* the models: --model, or the default written and quantised into workdir */
     const char *dirs[4];
     char paths[4][4200];
@@ -368,9 +475,6 @@ int cmd_bench(int argc, char **argv) {
         size_t params = gf_config_num_params(c), emb = (size_t)c->vocab_size * (size_t)c->width;
         double step_bytes = (double)gf_model_decode_bytes(m);
         const char *wt = gf_model_weight_dtype(m);
-        printf("\n%s weights: %.1fM parameters (%.1fM outside the embedding), %.1f MiB read per decode step\n", wt,
-               (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
-        printf("  decode  batch   tokens/s   ms/step   weights GB/s  %% read bw   GFLOP/s  %% sgemm  %% FMA\n");
         for (int bi = 0; bi < nbatches; bi++) {
             int B = (int)batches[bi];
             double sec;
@@ -379,11 +483,11 @@ int cmd_bench(int argc, char **argv) {
                 cli_error("%s", err.msg);
                 goto done;
             }
-            double flops = 2.0 * (double)params * B, gbs = step_bytes / sec / 1e9, gf = flops / sec / 1e9;
-            printf("          %5d %10.1f %9.2f %14.1f %10.1f %9.1f %8.1f %6.1f\n", B, B / sec, sec * 1e3, gbs,
-                   100 * gbs / b.read_bw, gf, 100 * gf / b.lim.sgemm_gflop_s, 100 * gf / b.lim.fma_gflop_s);
-            csv_row(&b, "decode", wt, B, B, sec, step_bytes, flops);
-            fflush(stdout);
+            fprintf(stderr, "bench: %s decode, batch %d: %.2f ms/step\n", wt, B, sec * 1e3);
+            row *r = add_row(&b, "decode", wt, B, B, sec, step_bytes, 2.0 * (double)params * B);
+            if (r && bi == 0)
+                snprintf(r->head, sizeof r->head, "%s weights: %.1fM parameters (%.1fM outside the embedding), %.1f MiB read per decode step",
+                         wt, (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
         }
         if (prefill_T > 0) {
             double sec;
@@ -392,18 +496,23 @@ int cmd_bench(int argc, char **argv) {
                 cli_error("%s", err.msg);
                 goto done;
             }
-            double flops = 2.0 * (double)(params - emb) * (double)prefill_T, gf = flops / sec / 1e9;
-            printf("  prefill %ld tokens (state only, no logits): %.3f s, %.0f tokens/s, %.1f GFLOP/s = %.1f %% of sgemm"
-                   " (%.1f %% of the FMA peak)\n",
-                   prefill_T, sec, (double)prefill_T / sec, gf, 100 * gf / b.lim.sgemm_gflop_s, 100 * gf / b.lim.fma_gflop_s);
-            csv_row(&b, "prefill", wt, 1, prefill_T, sec, 0, flops);
+            fprintf(stderr, "bench: %s prefill of %ld tokens: %.3f s\n", wt, prefill_T, sec);
+            add_row(&b, "prefill", wt, 1, prefill_T, sec, 0, 2.0 * (double)(params - emb) * (double)prefill_T);
         }
         gf_model_free(m);
+        if (measure(&b, buf_bytes, (int)threads, &err)) {
+            cli_error("%s", err.msg);
+            goto done;
+        }
     }
     if (!no_train && bench_train(&b, train_cfg, (int)train_B, (int)train_T, &err)) goto done;
     rc = 0;
 done:
     if (made_work) remove_tree(workdir);
-    if (b.csv && fclose(b.csv) != 0 && rc == 0) rc = cli_error("%s: write failed", csv);
+    if (rc == 0) {
+        print_limits(&b, mb);
+        print_rows(&b);
+        if (csv) rc = write_csv(&b, csv);
+    }
     return rc;
 }
