@@ -39,10 +39,7 @@ size_t gf_mat_bytes(const gf_mat *W) {
     return W->rows * (gf_mat_row_bytes(W) + scales);
 }
 
-size_t gf_kernel_scratch_floats(size_t max_cols, size_t max_block) {
-    (void)max_cols;
-    return max_block * max_block;
-}
+size_t gf_kernel_scratch_floats(size_t max_block) { return max_block * max_block; }
 
 void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n) {
     const uint16_t *h = src;

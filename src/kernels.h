@@ -38,7 +38,7 @@ size_t gf_mat_bytes(const gf_mat *W);
 
 /* Floats of scratch gf_linear / gf_block_diag need (a block of the gate
  * weights widened to F32; 0 when the model is all F32). */
-size_t gf_kernel_scratch_floats(size_t max_cols, size_t max_block);
+size_t gf_kernel_scratch_floats(size_t max_block);
 
 /* out[M, W.rows] = x[M, W.cols] @ W^T (+ bias[W.rows] when non-NULL). */
 void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,

@@ -324,9 +324,7 @@ gf_model *gf_model_load(const char *dir, gf_error *err) {
         }
     m->all_f32 = kinds == 1 && only == GF_W_F32 && ld.gates_float == 0;
     m->dtype_name = kinds > 1 ? "mixed" : gf_wtype_name(only);
-    size_t maxc = D > E ? D : E;
-    if (L > maxc) maxc = L;
-    m->scratch_floats = m->all_f32 ? 0 : gf_kernel_scratch_floats(maxc, L / (size_t)c->num_heads);
+    m->scratch_floats = m->all_f32 ? 0 : gf_kernel_scratch_floats(L / (size_t)c->num_heads);
     return m;
 fail:
     gf_model_free(m);

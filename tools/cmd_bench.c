@@ -16,7 +16,9 @@
  * Prefill: T tokens of one sequence, state only (no logits), FLOPs counted as
  * 2 x non-embedding parameters x T. Training: forward + backward + AdamW on
  * B x T tokens; model FLOPs 6 x parameters x tokens plus attention's. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,11 +341,13 @@ out:
 
 static void quant_progress(void *ctx, size_t done, size_t total) { (void)ctx, (void)done, (void)total; }
 
-static int remove_tree(const char *dir) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
 }
+
+/* The bench's own temporary folder and the models in it (children first). */
+static int remove_tree(const char *dir) { return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 int cmd_bench(int argc, char **argv) {
     long mb = 512, threads = 0, prefill_T = 512, train_B = 8, train_T = 256;
