@@ -142,9 +142,12 @@ INL __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-/* out[i * ldo + r + j] for i < MT, j < NT; pf: prefetch the next NT rows. */
+/* out[i * ldo + r + j] for i < MT, j < NT. The next NT rows are prefetched
+ * a share at a time: blocks kb = pf_phase (mod pf_period) here, the tile of
+ * each input-row group taking its turn (pf_period 0: none), so the requests
+ * spread over the whole row block instead of queueing up in its first tile. */
 INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, size_t r,
-              const float *x, size_t ldx, float *out, size_t ldo, int pf) {
+              const float *x, size_t ldx, float *out, size_t ldo, size_t pf_phase, size_t pf_period) {
     size_t K = W->cols, nfull = K / GF_QBLOCK;
     const int split = t == GF_W_BF16 && MT == 1;
     __m512 acc[4][4];
@@ -155,7 +158,7 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
         __m512 wl[4], wh[4];
         if ((kb & 15) == 0)
             for (int j = 0; j < NT; j++) sv[j] = load_scales(t, W, r + (size_t)j, kb);
-        if (pf)
+        if (pf_period && kb % pf_period == pf_phase)
             for (int j = 0; j < NT; j++) prefetch_block(t, W, r + (size_t)(NT + j), kb);
         for (int j = 0; j < NT; j++) {
             load_block(t, 1, split, W, r + (size_t)j, kb, 0, 0, block_scale(t, sv[j], kb), &wl[j], &wh[j]);
@@ -203,23 +206,23 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
 
 INL void rows_of(const gf_wtype t, const gf_mat *W, const float *x, size_t ldx, size_t M,
                  float *out, size_t ldo, size_t r0, size_t r1) {
-    size_t r = r0;
+    size_t r = r0, groups = (M + 3) / 4;
     for (; r + 4 <= r1; r += 4) {
         size_t m = 0;
-        for (; m + 4 <= M; m += 4) tile(t, 4, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m == 0);
+        for (; m + 4 <= M; m += 4) tile(t, 4, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m / 4, groups);
         switch (M - m) {
-        case 3: tile(t, 3, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m == 0); break;
-        case 2: tile(t, 2, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m == 0); break;
-        case 1: tile(t, 1, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m == 0); break;
+        case 3: tile(t, 3, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m / 4, groups); break;
+        case 2: tile(t, 2, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m / 4, groups); break;
+        case 1: tile(t, 1, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m / 4, groups); break;
         }
     }
     for (; r < r1; r++) {
         size_t m = 0;
-        for (; m + 4 <= M; m += 4) tile(t, 4, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0);
+        for (; m + 4 <= M; m += 4) tile(t, 4, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0, 0);
         switch (M - m) {
-        case 3: tile(t, 3, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0); break;
-        case 2: tile(t, 2, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0); break;
-        case 1: tile(t, 1, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0); break;
+        case 3: tile(t, 3, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0, 0); break;
+        case 2: tile(t, 2, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0, 0); break;
+        case 1: tile(t, 1, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0, 0); break;
         }
     }
 }
