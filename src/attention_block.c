@@ -20,7 +20,7 @@ void attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
                           a->score_slots, a->kt);
         kv_ring_from_prefill(ring_k, ring_v, a->k, a->v, num_tokens, B, T, hd, w);
     }
-    gf_linear(a->tmp, a->o, &lw->o, lw->o_b, M, a->scratch);
+    gf_linear(a->tmp, a->o, &lw->o, lw->o_b, M);
 }
 
 void attention_block_forward_train(const gf_model *m, const gf_layer_weights *lw, gf_layer_acts *la,
@@ -28,14 +28,14 @@ void attention_block_forward_train(const gf_model *m, const gf_layer_weights *lw
                                    gf_train_work *w) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, H = (size_t)c->num_heads, hd = (size_t)c->head_dim;
-    gf_linear(la->q, la->xn1, &lw->q, NULL, M, NULL);
-    gf_linear(la->k, la->xn1, &lw->k, NULL, M, NULL);
-    gf_linear(la->v, la->xn1, &lw->v, NULL, M, NULL);
+    gf_linear(la->q, la->xn1, &lw->q, NULL, M);
+    gf_linear(la->k, la->xn1, &lw->k, NULL, M);
+    gf_linear(la->v, la->xn1, &lw->v, NULL, M);
     rope_apply(la->q, segment_pos, M, H, hd, c->rope_theta);
     rope_apply(la->k, segment_pos, M, 1, hd, c->rope_theta);
     attention_prefill(la->o, la->q, la->k, la->v, segment_pos, B, T, H, hd, (size_t)c->window,
                       w->scores, w->score_slots, w->att_work);
-    gf_linear(out, la->o, &lw->o, lw->o_b, M, NULL);
+    gf_linear(out, la->o, &lw->o, lw->o_b, M);
 }
 
 void attention_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_layer_grads *g,

@@ -51,7 +51,7 @@ static void run_layers(const gf_model *m, gf_state *st, gf_acts *a, size_t B, si
                                     st->num_tokens, decode);
         gf_add(a->x, a->x, a->tmp, M * D);
         rmsnorm_forward(a->xn, a->x, lw->channel_norm, M, D, c->rms_eps);
-        mlp_forward(a->tmp, a->xn, lw, M, D, (size_t)c->mlp_width, a->g, a->u, a->scratch);
+        mlp_forward(a->tmp, a->xn, lw, M, D, (size_t)c->mlp_width, a->g, a->u);
         gf_add(a->x, a->x, a->tmp, M * D);
         if (trace) memcpy(trace + (size_t)(i + 1) * M * D, a->x, M * D * sizeof *trace);
     }
@@ -93,7 +93,7 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
     for (int b = 0; b < B; b++) state->num_tokens[b] = (int64_t)segment_pos[(size_t)b * T + T - 1] + 1;
     if (trace) memcpy(trace, a.x, M * D * sizeof *trace);
     run_layers(m, state, &a, (size_t)B, (size_t)T, segment_pos, 0, trace);
-    if (logits) gf_unembed(m, a.xn, M, logits, a.scratch);
+    if (logits) gf_unembed(m, a.xn, M, logits);
     rc = 0;
 out:
     free(work);
@@ -117,7 +117,7 @@ int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
         segment_pos = s->positions;
     }
     run_layers(m, s, a, B, 1, segment_pos, 1, NULL);
-    if (logits) gf_unembed(m, a->xn, B, logits, a->scratch);
+    if (logits) gf_unembed(m, a->xn, B, logits);
     for (size_t b = 0; b < B; b++) s->num_tokens[b]++;
     return 0;
 }

@@ -117,7 +117,7 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n) {
         any_sgemm |= use_sgemm(p[i].W->type, M);
     }
     if (any_sgemm) { /* OpenBLAS threads each product itself */
-        for (int i = 0; i < n; i++) gf_linear(p[i].out, x, p[i].W, p[i].bias, M, NULL);
+        for (int i = 0; i < n; i++) gf_linear(p[i].out, x, p[i].W, p[i].bias, M);
         return;
     }
     gf_isa isa = gf_cpu_isa();
@@ -134,10 +134,8 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n) {
     }
 }
 
-void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
-               float *scratch) {
+void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M) {
     size_t N = W->rows, K = W->cols;
-    (void)scratch;
     if (M == 0 || N == 0) return;
     if (!use_sgemm(W->type, M)) {
         gf_product p = {W, out, bias};

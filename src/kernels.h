@@ -36,13 +36,12 @@ typedef struct {
 size_t gf_mat_row_bytes(const gf_mat *W);
 size_t gf_mat_bytes(const gf_mat *W);
 
-/* Floats of scratch gf_linear / gf_block_diag need (a block of the gate
- * weights widened to F32; 0 when the model is all F32). */
+/* Floats of scratch gf_block_diag needs (a block of the gate weights widened
+ * to F32; 0 when the model is all F32). */
 size_t gf_kernel_scratch_floats(size_t max_block);
 
 /* out[M, W.rows] = x[M, W.cols] @ W^T (+ bias[W.rows] when non-NULL). */
-void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
-               float *scratch);
+void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M);
 
 /* One of several products of the same input: out [M, W.rows] = x W^T (+ bias
  * when non-NULL). */

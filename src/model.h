@@ -68,7 +68,7 @@ typedef struct {
     float *g, *u;                 /* [M, E] MLP */
     float *scores;                /* [score_slots, window + 1] attention weights, one query per thread */
     size_t score_slots;           /* threads the attention loops may use (gf_par_slots at sizing) */
-    float *scratch;               /* weight conversion panels */
+    float *scratch;               /* a gate block widened to F32 (gf_block_diag) */
 } gf_acts;
 
 size_t gf_acts_floats(const gf_model *m, size_t M);
@@ -90,6 +90,6 @@ struct gf_state {
  * id outside the vocabulary before writing anything. */
 int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x, gf_error *err);
 /* logits [M, V] = xf [M, D] @ embedding^T, soft-capped when the model says so. */
-void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits, float *scratch);
+void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits);
 
 #endif

@@ -257,7 +257,7 @@ static void test_linear_paths(void **state) {
                     for (size_t k = 0; k < K; k++) s += (double)x[m * K + k] * a.ref[r * K + k];
                     want[m * N + r] = (float)s;
                 }
-            gf_linear(out, x, &a.m, bias, M, NULL);
+            gf_linear(out, x, &a.m, bias, M);
             double e = rel_err(out, want, x, a.ref, M, N, K, N);
             if (e > 1e-5) fail_msg("gf_linear %s M=%zu: relative error %.3g", gf_wtype_name((gf_wtype)t), M, e);
             free(x);
