@@ -186,11 +186,52 @@ static void test_quantize_refusals(void **state) {
     assert_int_equal(td_run(cmd, msg, sizeof msg), 0);
 }
 
+/* gf_model_decode_bytes: every matrix once, codes and scales, the RG-LRU
+ * gates as their F32 transposed copy; counted here from the config. */
+static void test_decode_bytes(void **state) {
+    (void)state;
+    gf_error err;
+    gf_model *f32 = gf_model_load(td_path("golden/griffin"), &err);
+    if (!f32) fail_msg("%s", err.msg);
+    const gf_config *c = gf_model_config(f32);
+    size_t D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width, V = (size_t)c->vocab_size;
+    size_t hd = (size_t)c->head_dim, bw = L / (size_t)c->num_heads;
+    size_t total[3] = {0, 0, 0}; /* the matrices' bytes in F32, Q8, Q4 */
+    size_t gates = 0;
+#define ADD(r, k) do { size_t nb_ = ((k) + 31) / 32; total[0] += (r) * (k) * 4; \
+        total[1] += (r) * ((k) + 2 * nb_); total[2] += (r) * (16 * nb_ + 2 * nb_); } while (0)
+    ADD(V, D);
+    for (int i = 0; i < c->num_layers; i++) {
+        ADD(E, D); ADD(E, D); ADD(D, E);
+        if (c->block_types[i] == GF_BLOCK_ATTENTION) {
+            ADD(D, D); ADD(hd, D); ADD(hd, D); ADD(D, D);
+        } else {
+            ADD(L, D); ADD(L, D); ADD(D, L);
+            gates += 2 * L * bw * 4;
+        }
+    }
+#undef ADD
+    assert_int_equal(gf_model_decode_bytes(f32), total[0] + gates);
+    const char *types[2] = {"q8", "q4"};
+    for (int t = 0; t < 2; t++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/decode-bytes-%s", td_tmpdir(), types[t]);
+        if (gf_model_quantize(td_path("golden/griffin"), dir, t ? GF_QUANT_Q4 : GF_QUANT_Q8, NULL, NULL, &err))
+            fail_msg("%s", err.msg);
+        gf_model *q = gf_model_load(dir, &err);
+        if (!q) fail_msg("%s", err.msg);
+        assert_int_equal(gf_model_decode_bytes(q), total[1 + t] + gates);
+        gf_model_free(q);
+    }
+    gf_model_free(f32);
+}
+
 int main(void) {
     atexit(td_remove_tmpdir);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantized_golden),
         cmocka_unit_test(test_quantize_refusals),
+        cmocka_unit_test(test_decode_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
