@@ -294,6 +294,8 @@ static void test_bench_limits(void **state) {
     expect_error(cmd, "x.csv", "cannot write");
     snprintf(cmd, sizeof cmd, "bench --limits-only --types f32,q5");
     expect_error(cmd, "q5", "--types");
+    snprintf(cmd, sizeof cmd, "bench --model %s --types q8", td_path("golden/hawk"));
+    expect_error(cmd, "--types", "own type");
 }
 
 /* The tables on a small model: decode at two batches, prefill, training. */

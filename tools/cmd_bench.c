@@ -354,6 +354,7 @@ int cmd_bench(int argc, char **argv) {
     long batches[8] = {1, 4, 16, 64};
     int nbatches = 4, limits_only = 0, no_train = 0;
     const char *csv = NULL, *model = NULL, *types = "f32,bf16,q8,q4", *work = NULL, *train_cfg = NULL;
+    int types_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
@@ -367,7 +368,7 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(a, "--buffer-mb")) { if (cli_int(a, v, 1, 1 << 20, &mb)) return 1; }
         else if (!strcmp(a, "--csv")) csv = v;
         else if (!strcmp(a, "--model") || !strcmp(a, "-m")) model = v;
-        else if (!strcmp(a, "--types")) types = v;
+        else if (!strcmp(a, "--types")) types = v, types_given = 1;
         else if (!strcmp(a, "--work")) work = v;
         else if (!strcmp(a, "--train-config")) train_cfg = v;
         else if (!strcmp(a, "--batches")) { if ((nbatches = parse_list(a, v, batches, 8, 1, 4096)) < 0) return 1; }
@@ -376,6 +377,8 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--train-seq")) { if (cli_int(a, v, 2, 1 << 16, &train_T)) return 1; }
         else if (cli_int(a, v, 0, 1024, &threads)) return 1;
     }
+    if (model && (types_given || work))
+        return cli_error("bench: --types and --work are for the default model; --model DIR times DIR in its own type");
     const char *tnames[4] = {0};
     int ntypes = 0;
     if (!model) {
