@@ -9,28 +9,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/plot_common.sh
-build=${BUILD:-build}
-res=${RESULTS:-bench/results} # RESULTS=DIR: somewhere else (trial runs)
-mkdir -p "$res"
 if [ "${PLOT_ONLY:-0}" != 1 ]; then # PLOT_ONLY=1: redraw the PNG from the existing CSV
-  make -j2 bench-programs >&2
-  bash bench/machine_info.sh --limits >"$res/decode_latency.meta.txt"
-  echo "settings:    decode_latency --positions 0:8192:256 $*" >>"$res/decode_latency.meta.txt"
-  t0=$(date +%s)
-  "$build/bench/decode_latency" --positions 0:8192:256 "$@" --out "$res/decode_latency.csv"
+  run_figure decode_latency --positions 0:8192:256 "$@"
   # the method check: a real prefill of 1024 tokens against the synthetic state
   "$build/bench/decode_latency" "$@" --check-prefill 1024 --batch 1,4 --out "$res/decode_latency_check.csv"
   # the flatness check of issue 5 (Hawk at 4096 within 10 % of 16): the two
   # positions in turn three times, 9 steps each, so drift falls on both
   "$build/bench/decode_latency" "$@" --positions 16,4096,16,4096,16,4096 --steps 9 \
     --out "$res/decode_latency_16_vs_4096.csv"
-  echo "wall:        $(( $(date +%s) - t0 )) s; load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/decode_latency.meta.txt"
+  finish_figure decode_latency
 fi
 
 csv=$res/decode_latency.csv
-split=$(mktemp -d)
-trap 'rm -rf "$split"' EXIT
-split_by_arch "$csv" "$split"
+split_csv "$csv"
 batches=$(awk -F, 'NR > 1 { print $7 }' "$csv" | sort -nu | tr '\n' ' ')
 n=$(echo $batches | wc -w)
 params=$(awk -F, 'NR > 1 && $1 == "griffin" { printf "%.0fM", $2 / 1e6; exit }' "$csv")

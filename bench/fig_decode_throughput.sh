@@ -9,22 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/plot_common.sh
-build=${BUILD:-build}
-res=${RESULTS:-bench/results} # RESULTS=DIR: somewhere else (trial runs)
-mkdir -p "$res"
 if [ "${PLOT_ONLY:-0}" != 1 ]; then # PLOT_ONLY=1: redraw the PNG from the existing CSV
-  make -j2 bench-programs >&2
-  bash bench/machine_info.sh --limits >"$res/decode_throughput.meta.txt"
-  echo "settings:    decode_throughput $*" >>"$res/decode_throughput.meta.txt"
-  t0=$(date +%s)
-  "$build/bench/decode_throughput" "$@" --out "$res/decode_throughput.csv"
-  echo "wall:        $(( $(date +%s) - t0 )) s; load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/decode_throughput.meta.txt"
+  run_figure decode_throughput "$@"
+  finish_figure decode_throughput
 fi
 
 csv=$res/decode_throughput.csv
-split=$(mktemp -d)
-trap 'rm -rf "$split"' EXIT
-split_by_arch "$csv" "$split"
+split_csv "$csv"
 params=$(awk -F, 'NR > 1 && $1 == "griffin" { printf "%.0fM", $4 / 1e6; exit }' "$csv")
 budget=$(awk -F, 'NR > 1 { printf "%.2f GiB", $7 / 1073741824; exit }' "$csv")
 cap=$(awk -F, 'NR > 1 && $10 == "cap" { print $9; exit }' "$csv")

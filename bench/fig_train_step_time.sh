@@ -8,22 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/plot_common.sh
-build=${BUILD:-build}
-res=${RESULTS:-bench/results} # RESULTS=DIR: somewhere else (trial runs)
-mkdir -p "$res"
 if [ "${PLOT_ONLY:-0}" != 1 ]; then # PLOT_ONLY=1: redraw the PNG from the existing CSV
-  make -j2 bench-programs >&2
-  bash bench/machine_info.sh --limits >"$res/train_step_time.meta.txt"
-  echo "settings:    train_step_time $*" >>"$res/train_step_time.meta.txt"
-  t0=$(date +%s)
-  "$build/bench/train_step_time" "$@" --out "$res/train_step_time.csv"
-  echo "wall:        $(( $(date +%s) - t0 )) s; load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/train_step_time.meta.txt"
+  run_figure train_step_time "$@"
+  finish_figure train_step_time
 fi
 
 csv=$res/train_step_time.csv
-split=$(mktemp -d)
-trap 'rm -rf "$split"' EXIT
-split_by_arch "$csv" "$split"
+split_csv "$csv"
 params=$(awk -F, 'NR > 1 && $1 == "griffin" { printf "%.1fM", $2 / 1e6; exit }' "$csv")
 tokens=$(awk -F, 'NR > 1 { print $5; exit }' "$csv")
 gwin=$(awk -F, 'NR > 1 && $1 == "griffin" { print $4; exit }' "$csv")

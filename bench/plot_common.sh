@@ -20,3 +20,33 @@ split_by_arch() {
 # spin for milliseconds by default and take a core from OpenBLAS (the griffin
 # tool sets the same for itself: tools/cli.c cli_tune_openmp).
 if [ -z "${OMP_WAIT_POLICY:-}" ]; then export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000}; fi
+
+# Where the scripts build and write: BUILD=DIR, RESULTS=DIR (trial runs).
+build=${BUILD:-build}
+res=${RESULTS:-bench/results}
+mkdir -p "$res"
+
+# run_figure NAME [options...]: builds the programs, runs $build/bench/NAME
+# with the options and --out $res/NAME.csv, and records the machine, the
+# settings and the wall time in $res/NAME.meta.txt. Further runs of the same
+# figure go between run_figure and finish_figure NAME, whose wall time then
+# covers them too.
+run_figure() {
+  local name=$1
+  shift
+  make -j2 bench-programs >&2
+  bash bench/machine_info.sh --limits >"$res/$name.meta.txt"
+  echo "settings:    $name $*" >>"$res/$name.meta.txt"
+  figure_t0=$(date +%s)
+  "$build/bench/$name" "$@" --out "$res/$name.csv"
+}
+finish_figure() {
+  echo "wall:        $(( $(date +%s) - figure_t0 )) s; load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/$1.meta.txt"
+}
+
+# split_csv CSV: a fresh folder (removed at exit) with split_by_arch's files.
+split_csv() {
+  split=$(mktemp -d)
+  trap 'rm -rf "$split"' EXIT
+  split_by_arch "$1" "$split"
+}
