@@ -368,3 +368,53 @@ int bench_state_at(const gf_model *m, gf_state *st, int pos, uint64_t seed, gf_e
     }
     return 0;
 }
+
+void bench_models_init(bench_models *b, bench_shape shape) {
+    memset(b, 0, sizeof *b);
+    for (int a = 0; a < BENCH_NARCH; a++) b->want[a] = 1;
+    b->shape = shape;
+    b->griffin_window = 1024;
+    b->seed = 1;
+}
+
+int bench_models_option(bench_models *b, const char *a, const char *v) {
+    long x;
+    int rc = 0;
+    if (!strcmp(a, "--archs")) {
+        if (bench_parse_archs(v, b->want))
+            return bench_error(g_prog, "--archs '%s': expected names from mqa,hawk,griffin", v), -1;
+        return 1;
+    }
+    if (!strcmp(a, "--width")) { if (!(rc = bench_parse_long(a, v, 8, 16384, &x))) b->shape.width = (int)x; }
+    else if (!strcmp(a, "--layers")) { if (!(rc = bench_parse_long(a, v, 1, GF_MAX_LAYERS, &x))) b->shape.layers = (int)x; }
+    else if (!strcmp(a, "--heads")) { if (!(rc = bench_parse_long(a, v, 1, 1024, &x))) b->shape.heads = (int)x; }
+    else if (!strcmp(a, "--vocab")) { if (!(rc = bench_parse_long(a, v, 16, 1 << 20, &x))) b->shape.vocab = (int)x; }
+    else if (!strcmp(a, "--mlp-width")) rc = bench_parse_long(a, v, 1, 1 << 20, &b->mlp);
+    else if (!strcmp(a, "--griffin-window")) rc = bench_parse_long(a, v, 1, 1 << 24, &b->griffin_window);
+    else if (!strcmp(a, "--mqa-window")) rc = bench_parse_long(a, v, 1, 1 << 24, &b->mqa_window);
+    else if (!strcmp(a, "--threads")) rc = bench_parse_long(a, v, 0, 1024, &b->threads);
+    else if (!strcmp(a, "--seed")) { if (!(rc = bench_parse_long(a, v, 0, 1L << 62, &x))) b->seed = (uint64_t)x; }
+    else if (!strcmp(a, "--tmp")) b->tmp = v;
+    else return 0;
+    return rc ? -1 : 1;
+}
+
+void bench_models_done(bench_models *b) {
+    b->shape.mlp_width = b->mlp > 0 ? (int)b->mlp : 3 * b->shape.width;
+}
+
+int bench_models_load(const bench_models *b, const gf_config cfg[BENCH_NARCH], gf_model *m[BENCH_NARCH],
+                      char dir[BENCH_NARCH][4096]) {
+    gf_error err;
+    for (int a = 0; a < BENCH_NARCH; a++) {
+        if (!b->want[a]) continue;
+        double t0 = bench_now();
+        if (!(m[a] = bench_model_write_load(&cfg[a], b->seed, b->tmp, dir[a], 4096, &err)))
+            return bench_error(g_prog, "%s", err.msg);
+        fprintf(stderr, "%s: %s: %zu params (MLP %d, window %d), %.1f MB weights, %.2f MB state/seq, written in %.1f s\n",
+                g_prog, bench_arch_name((bench_arch)a), gf_config_num_params(&cfg[a]), cfg[a].mlp_width,
+                gf_config_num_attention_layers(&cfg[a]) ? cfg[a].window : 0, gf_model_weight_bytes(m[a]) / 1e6,
+                gf_state_bytes_per_seq(&cfg[a]) / 1e6, bench_now() - t0);
+    }
+    return 0;
+}

@@ -49,6 +49,32 @@ void bench_rm_model_dir(const char *dir);
 gf_model *bench_model_write_load(const gf_config *cfg, uint64_t seed, const char *base, char *dir,
                                  size_t ndir, gf_error *err);
 
+/* The model options every figure program takes (each lists in its own
+ * OPTIONS which of them it accepts). */
+typedef struct {
+    int want[BENCH_NARCH];     /* --archs */
+    bench_shape shape;         /* --vocab --width --layers --heads; mlp_width set by bench_models_done */
+    long mlp;                  /* --mlp-width (0: 3 x width) */
+    long griffin_window;       /* --griffin-window (default 1024) */
+    long mqa_window;           /* --mqa-window (0: the program's own default) */
+    long threads;              /* --threads (0: all cores) */
+    uint64_t seed;             /* --seed (default 1) */
+    const char *tmp;           /* --tmp (NULL: $TMPDIR or /tmp) */
+} bench_models;
+
+/* Every architecture, the given shape, Griffin's window 1024, seed 1. */
+void bench_models_init(bench_models *b, bench_shape shape);
+/* Takes option a with value v when it is one of bench_models's: 1 when
+ * taken, 0 when it is not one of them, -1 after printing an error. */
+int bench_models_option(bench_models *b, const char *a, const char *v);
+/* After the last option: Griffin's MLP width (3 x width unless --mlp-width). */
+void bench_models_done(bench_models *b);
+/* Writes and loads the model of cfg[a] for every wanted architecture a into
+ * m[a] (dir[a]: its folder, for bench_rm_model_dir), with a line of progress
+ * each; 0, or 1 after printing the error. */
+int bench_models_load(const bench_models *b, const gf_config cfg[BENCH_NARCH], gf_model *m[BENCH_NARCH],
+                      char dir[BENCH_NARCH][4096]);
+
 /* Thread count for OpenBLAS and OpenMP (0 = leave the defaults). */
 void bench_set_threads(int n);
 

@@ -57,14 +57,11 @@ static const char *const OPTIONS[] = {
     "--seed", "--tmp", "--out", NULL};
 
 typedef struct {
-    int want[BENCH_NARCH];
+    bench_models mo;
     long *batches, *positions;
     int n_batches, n_positions;
-    long steps, warmup, threads, check_prefill;
-    bench_shape shape;
-    long griffin_window, mqa_window;
-    const char *tmp, *out;
-    uint64_t seed;
+    long steps, warmup, check_prefill;
+    const char *out;
 } opts;
 
 /* Runs warmup + steps greedy decode steps from st's current position; the
@@ -101,54 +98,40 @@ static int time_steps(const gf_model *m, gf_state *st, float *logits, int32_t *t
 static int parse(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
     bench_set_prog(PROG);
-    for (int a = 0; a < BENCH_NARCH; a++) o->want[a] = 1;
+    bench_models_init(&o->mo, (bench_shape){32000, 768, 12, 6, 0});
     o->steps = 5;
     o->warmup = 1;
-    o->shape = (bench_shape){32000, 768, 12, 6, 0};
-    o->griffin_window = 1024;
-    o->seed = 1;
     o->check_prefill = -1;
     const char *batches = "1,16", *positions = "0:8192:512";
-    long mlp = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        long x;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(USAGE, stdout);
             exit(0);
         }
         if (!(v = bench_value(PROG, argc, argv, &i, OPTIONS))) return -1;
-        if (!strcmp(a, "--archs")) {
-            if (bench_parse_archs(v, o->want)) return bench_error(PROG, "--archs '%s': expected names from mqa,hawk,griffin", v), -1;
-        } else if (!strcmp(a, "--batch")) batches = v;
+        int taken = bench_models_option(&o->mo, a, v);
+        if (taken < 0) return -1;
+        if (taken) continue;
+        if (!strcmp(a, "--batch")) batches = v;
         else if (!strcmp(a, "--positions")) positions = v;
         else if (!strcmp(a, "--steps")) { if (bench_parse_long(a, v, 1, 100000, &o->steps)) return -1; }
         else if (!strcmp(a, "--warmup")) { if (bench_parse_long(a, v, 0, 100000, &o->warmup)) return -1; }
-        else if (!strcmp(a, "--width")) { if (bench_parse_long(a, v, 8, 16384, &x)) return -1; o->shape.width = (int)x; }
-        else if (!strcmp(a, "--layers")) { if (bench_parse_long(a, v, 1, GF_MAX_LAYERS, &x)) return -1; o->shape.layers = (int)x; }
-        else if (!strcmp(a, "--heads")) { if (bench_parse_long(a, v, 1, 1024, &x)) return -1; o->shape.heads = (int)x; }
-        else if (!strcmp(a, "--vocab")) { if (bench_parse_long(a, v, 16, 1 << 20, &x)) return -1; o->shape.vocab = (int)x; }
-        else if (!strcmp(a, "--mlp-width")) { if (bench_parse_long(a, v, 1, 1 << 20, &mlp)) return -1; }
-        else if (!strcmp(a, "--griffin-window")) { if (bench_parse_long(a, v, 1, 1 << 24, &o->griffin_window)) return -1; }
-        else if (!strcmp(a, "--mqa-window")) { if (bench_parse_long(a, v, 1, 1 << 24, &o->mqa_window)) return -1; }
-        else if (!strcmp(a, "--threads")) { if (bench_parse_long(a, v, 0, 1024, &o->threads)) return -1; }
         else if (!strcmp(a, "--check-prefill")) { if (bench_parse_long(a, v, 1, 1 << 20, &o->check_prefill)) return -1; }
-        else if (!strcmp(a, "--seed")) { if (bench_parse_long(a, v, 0, 1L << 62, &x)) return -1; o->seed = (uint64_t)x; }
-        else if (!strcmp(a, "--tmp")) o->tmp = v;
         else if (!strcmp(a, "--out")) o->out = v;
         else return bench_error(PROG, "unknown option '%s' (see --help)", a), -1;
     }
-    o->shape.mlp_width = mlp > 0 ? (int)mlp : 3 * o->shape.width;
+    bench_models_done(&o->mo);
     if (bench_parse_list("--batch", batches, 1, 4096, &o->batches, &o->n_batches)) return -1;
     if (bench_parse_list("--positions", positions, 0, 1 << 22, &o->positions, &o->n_positions)) return -1;
     long pmax = 0;
     for (int i = 0; i < o->n_positions; i++) pmax = o->positions[i] > pmax ? o->positions[i] : pmax;
     if (o->check_prefill > pmax) pmax = o->check_prefill;
     long need = pmax + o->warmup + o->steps;
-    if (o->mqa_window == 0) o->mqa_window = need;
-    else if (o->mqa_window < need)
+    if (o->mo.mqa_window == 0) o->mo.mqa_window = need;
+    else if (o->mo.mqa_window < need)
         fprintf(stderr, "%s: warning: --mqa-window %ld < %ld positions decoded: MQA attention becomes local\n", PROG,
-                o->mqa_window, need);
+                o->mo.mqa_window, need);
     return 0;
 }
 
@@ -175,7 +158,7 @@ static int check_prefill(const opts *o, bench_arch a, const gf_model *m, gf_stat
     double tp = bench_now();
     if (gf_prefill(m, B, P, pt, NULL, NULL, NULL, st, err) != 0) goto out;
     fprintf(stderr, "%s: %s B=%d: prefill of %d tokens in %.1f s\n", PROG, bench_arch_name(a), B, P, bench_now() - tp);
-    if (bench_state_at(m, syn, P, o->seed, err) != 0) goto out;
+    if (bench_state_at(m, syn, P, o->mo.seed, err) != 0) goto out;
     gf_state *sts[2] = {st, syn};
     int32_t *toks[2] = {tok, tok2};
     for (int b = 0; b < B; b++) tok[b] = tok2[b] = 3 + b;
@@ -213,11 +196,11 @@ out:
 int main(int argc, char **argv) {
     opts o;
     if (parse(argc, argv, &o) != 0) return 1;
-    bench_set_threads((int)o.threads);
+    bench_set_threads((int)o.mo.threads);
     gf_error err;
     gf_config cfg[BENCH_NARCH];
-    int windows[BENCH_NARCH] = {(int)o.mqa_window, (int)o.griffin_window, (int)o.griffin_window};
-    if (bench_configs_matched(&o.shape, windows, cfg, &err) != 0) return bench_error(PROG, "%s", err.msg);
+    int windows[BENCH_NARCH] = {(int)o.mo.mqa_window, (int)o.mo.griffin_window, (int)o.mo.griffin_window};
+    if (bench_configs_matched(&o.mo.shape, windows, cfg, &err) != 0) return bench_error(PROG, "%s", err.msg);
     FILE *out = stdout;
     if (o.out && !(out = fopen(o.out, "w"))) return bench_error(PROG, "%s: cannot write", o.out);
     int checking = o.check_prefill > 0;
@@ -232,18 +215,7 @@ int main(int argc, char **argv) {
      * alike instead of on whichever ran last. */
     gf_model *m[BENCH_NARCH] = {0};
     char dir[BENCH_NARCH][4096] = {{0}};
-    for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
-        if (!o.want[a]) continue;
-        double t0 = bench_now();
-        if (!(m[a] = bench_model_write_load(&cfg[a], o.seed, o.tmp, dir[a], sizeof dir[a], &err))) {
-            rc = bench_error(PROG, "%s", err.msg);
-            break;
-        }
-        fprintf(stderr, "%s: %s: %zu params (MLP %d, window %d), %.1f MB weights, %.2f MB state/seq, written in %.1f s\n",
-                PROG, bench_arch_name((bench_arch)a), gf_config_num_params(&cfg[a]), cfg[a].mlp_width,
-                gf_config_num_attention_layers(&cfg[a]) ? cfg[a].window : 0, gf_model_weight_bytes(m[a]) / 1e6,
-                gf_state_bytes_per_seq(&cfg[a]) / 1e6, bench_now() - t0);
-    }
+    rc = bench_models_load(&o.mo, cfg, m, dir);
     for (int bi = 0; bi < o.n_batches && rc == 0; bi++) {
         int B = (int)o.batches[bi];
         gf_state *st[BENCH_NARCH] = {0};
@@ -251,7 +223,7 @@ int main(int argc, char **argv) {
         int32_t *tok[BENCH_NARCH] = {0};
         double cum[BENCH_NARCH] = {0}, prev_t[BENCH_NARCH] = {0};
         for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
-            if (!o.want[a]) continue;
+            if (!o.mo.want[a]) continue;
             st[a] = gf_state_new(m[a], B, &err);
             logits[a] = st[a] ? malloc((size_t)B * (size_t)cfg[a].vocab_size * sizeof(float)) : NULL;
             tok[a] = logits[a] ? malloc((size_t)B * sizeof(int32_t)) : NULL;
@@ -260,14 +232,14 @@ int main(int argc, char **argv) {
                                  st[a] ? "out of memory" : err.msg);
         }
         for (int a = 0; checking && a < BENCH_NARCH && rc == 0; a++)
-            if (o.want[a] && check_prefill(&o, (bench_arch)a, m[a], st[a], logits[a], tok[a], out, &err) != 0)
+            if (o.mo.want[a] && check_prefill(&o, (bench_arch)a, m[a], st[a], logits[a], tok[a], out, &err) != 0)
                 rc = bench_error(PROG, "%s: %s", bench_arch_name((bench_arch)a), err.msg);
         for (int pi = 0; !checking && pi < o.n_positions && rc == 0; pi++) {
             int p = (int)o.positions[pi];
             for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
-                if (!o.want[a]) continue;
+                if (!o.mo.want[a]) continue;
                 const char *name = bench_arch_name((bench_arch)a);
-                if (bench_state_at(m[a], st[a], p, o.seed, &err) != 0) {
+                if (bench_state_at(m[a], st[a], p, o.mo.seed, &err) != 0) {
                     rc = bench_error(PROG, "%s: position %d: %s", name, p, err.msg);
                     break;
                 }

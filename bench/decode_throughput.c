@@ -55,31 +55,25 @@ static const char *const OPTIONS[] = {
     "--seed", "--tmp", "--out", NULL};
 
 typedef struct {
-    int want[BENCH_NARCH];
+    bench_models mo;
     long *lengths;
     int n_lengths;
     size_t budget;
-    long max_batch, points, steps, warmup, threads, griffin_window;
+    long max_batch, points, steps, warmup;
     int full;
-    bench_shape shape;
-    const char *tmp, *out;
-    uint64_t seed;
+    const char *out;
 } opts;
 
 static int parse(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
     bench_set_prog(PROG);
-    for (int a = 0; a < BENCH_NARCH; a++) o->want[a] = 1;
+    bench_models_init(&o->mo, (bench_shape){32000, 768, 12, 6, 0});
     o->budget = (size_t)2 << 30;
     o->max_batch = 256;
     o->points = 4;
     o->steps = 3;
     o->warmup = 1;
-    o->griffin_window = 1024;
-    o->shape = (bench_shape){32000, 768, 12, 6, 0};
-    o->seed = 1;
     const char *lengths = "512,1024,2048,4096";
-    long mlp = 0, x;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -91,27 +85,19 @@ static int parse(int argc, char **argv, opts *o) {
             continue;
         }
         if (!(v = bench_value(PROG, argc, argv, &i, OPTIONS))) return -1;
-        if (!strcmp(a, "--archs")) {
-            if (bench_parse_archs(v, o->want)) return bench_error(PROG, "--archs '%s': expected names from mqa,hawk,griffin", v), -1;
-        } else if (!strcmp(a, "--lengths")) lengths = v;
+        int taken = bench_models_option(&o->mo, a, v);
+        if (taken < 0) return -1;
+        if (taken) continue;
+        if (!strcmp(a, "--lengths")) lengths = v;
         else if (!strcmp(a, "--budget")) { if (bench_parse_bytes(a, v, &o->budget)) return -1; }
         else if (!strcmp(a, "--max-batch")) { if (bench_parse_long(a, v, 1, 1 << 16, &o->max_batch)) return -1; }
         else if (!strcmp(a, "--points")) { if (bench_parse_long(a, v, 1, 1000, &o->points)) return -1; }
         else if (!strcmp(a, "--steps")) { if (bench_parse_long(a, v, 1, 100000, &o->steps)) return -1; }
         else if (!strcmp(a, "--warmup")) { if (bench_parse_long(a, v, 0, 100000, &o->warmup)) return -1; }
-        else if (!strcmp(a, "--width")) { if (bench_parse_long(a, v, 8, 16384, &x)) return -1; o->shape.width = (int)x; }
-        else if (!strcmp(a, "--layers")) { if (bench_parse_long(a, v, 1, GF_MAX_LAYERS, &x)) return -1; o->shape.layers = (int)x; }
-        else if (!strcmp(a, "--heads")) { if (bench_parse_long(a, v, 1, 1024, &x)) return -1; o->shape.heads = (int)x; }
-        else if (!strcmp(a, "--vocab")) { if (bench_parse_long(a, v, 16, 1 << 20, &x)) return -1; o->shape.vocab = (int)x; }
-        else if (!strcmp(a, "--mlp-width")) { if (bench_parse_long(a, v, 1, 1 << 20, &mlp)) return -1; }
-        else if (!strcmp(a, "--griffin-window")) { if (bench_parse_long(a, v, 1, 1 << 24, &o->griffin_window)) return -1; }
-        else if (!strcmp(a, "--threads")) { if (bench_parse_long(a, v, 0, 1024, &o->threads)) return -1; }
-        else if (!strcmp(a, "--seed")) { if (bench_parse_long(a, v, 0, 1L << 62, &x)) return -1; o->seed = (uint64_t)x; }
-        else if (!strcmp(a, "--tmp")) o->tmp = v;
         else if (!strcmp(a, "--out")) o->out = v;
         else return bench_error(PROG, "unknown option '%s' (see --help)", a), -1;
     }
-    o->shape.mlp_width = mlp > 0 ? (int)mlp : 3 * o->shape.width;
+    bench_models_done(&o->mo);
     if (bench_parse_list("--lengths", lengths, 1, 1 << 20, &o->lengths, &o->n_lengths)) return -1;
     return 0;
 }
@@ -142,7 +128,7 @@ static int time_generation(const char *name, const gf_model *m, gf_state *st, co
     double sum = 0;
     for (long k = 0; k < o->points; k++) {
         int pos = (int)(((double)k + 0.5) * N / (double)o->points);
-        if (bench_state_at(m, st, pos, o->seed, err) != 0) {
+        if (bench_state_at(m, st, pos, o->mo.seed, err) != 0) {
             free(t);
             return -1;
         }
@@ -176,7 +162,7 @@ static int run_point(const opts *o, bench_arch a, const gf_config *basecfg, gf_m
     const char *name = bench_arch_name(a);
     gf_config c = *basecfg;
     if (a == BENCH_MQA) c.window = N;
-    else if (a == BENCH_GRIFFIN) c.window = N < o->griffin_window ? N : (int)o->griffin_window;
+    else if (a == BENCH_GRIFFIN) c.window = N < o->mo.griffin_window ? N : (int)o->mo.griffin_window;
     if (c.window != gf_model_config(*mp)->window) {
         /* the weights are written once; only config.json's window changes
          * with N (the window does not change the parameters) */
@@ -234,11 +220,11 @@ static int run_point(const opts *o, bench_arch a, const gf_config *basecfg, gf_m
 int main(int argc, char **argv) {
     opts o;
     if (parse(argc, argv, &o) != 0) return 1;
-    bench_set_threads((int)o.threads);
+    bench_set_threads((int)o.mo.threads);
     gf_error err;
     gf_config base[BENCH_NARCH];
-    int windows[BENCH_NARCH] = {1024, (int)o.griffin_window, (int)o.griffin_window}; /* MQA's set per N */
-    if (bench_configs_matched(&o.shape, windows, base, &err) != 0) return bench_error(PROG, "%s", err.msg);
+    int windows[BENCH_NARCH] = {1024, (int)o.mo.griffin_window, (int)o.mo.griffin_window}; /* MQA's set per N */
+    if (bench_configs_matched(&o.mo.shape, windows, base, &err) != 0) return bench_error(PROG, "%s", err.msg);
     FILE *out = stdout;
     if (o.out && !(out = fopen(o.out, "w"))) return bench_error(PROG, "%s: cannot write", o.out);
     fprintf(out, "arch,gen_length,window,params,weight_bytes,state_bytes_per_seq,budget_bytes,batch_fits_budget,batch,"
@@ -251,24 +237,14 @@ int main(int argc, char **argv) {
      * machine's load falls on all three alike. */
     gf_model *m[BENCH_NARCH] = {0};
     char dir[BENCH_NARCH][4096] = {{0}};
-    for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
-        if (!o.want[a]) continue;
-        double tw = bench_now();
-        if (!(m[a] = bench_model_write_load(&base[a], o.seed, o.tmp, dir[a], sizeof dir[a], &err))) {
-            rc = bench_error(PROG, "%s", err.msg);
-            break;
-        }
-        fprintf(stderr, "%s: %s: %zu params, %.1f MB weights, written in %.1f s\n", PROG,
-                bench_arch_name((bench_arch)a), gf_config_num_params(&base[a]), gf_model_weight_bytes(m[a]) / 1e6,
-                bench_now() - tw);
-    }
+    rc = bench_models_load(&o.mo, base, m, dir);
     for (int li = 0; li < o.n_lengths && rc == 0; li++)
         for (int a = 0; a < BENCH_NARCH && rc == 0; a++)
-            if (o.want[a] && run_point(&o, (bench_arch)a, &base[a], &m[a], dir[a], (int)o.lengths[li], out, &err) != 0)
+            if (o.mo.want[a] && run_point(&o, (bench_arch)a, &base[a], &m[a], dir[a], (int)o.lengths[li], out, &err) != 0)
                 rc = bench_error(PROG, "%s N=%ld: %s", bench_arch_name((bench_arch)a), o.lengths[li], err.msg);
     for (int a = 0; a < BENCH_NARCH; a++) {
         if (m[a]) gf_model_free(m[a]);
-        if (o.want[a] && dir[a][0]) bench_rm_model_dir(dir[a]);
+        if (o.mo.want[a] && dir[a][0]) bench_rm_model_dir(dir[a]);
     }
     if (o.out && fclose(out) != 0 && rc == 0) rc = bench_error(PROG, "%s: write failed", o.out);
     free(o.lengths);

@@ -50,27 +50,21 @@ static const char *const OPTIONS[] = {
     NULL};
 
 typedef struct {
-    int want[BENCH_NARCH];
+    bench_models mo;
     long *seqs;
     int n_seqs;
-    long tokens, steps, warmup, threads, griffin_window, mqa_window;
-    bench_shape shape;
+    long tokens, steps, warmup;
     const char *out;
-    uint64_t seed;
 } opts;
 
 static int parse(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
     bench_set_prog(PROG);
-    for (int a = 0; a < BENCH_NARCH; a++) o->want[a] = 1;
+    bench_models_init(&o->mo, (bench_shape){8192, 384, 6, 3, 0});
     o->tokens = 4096;
     o->steps = 2;
     o->warmup = 0;
-    o->griffin_window = 1024;
-    o->shape = (bench_shape){8192, 384, 6, 3, 0};
-    o->seed = 1;
     const char *seqs = "256,512,1024,2048,4096";
-    long mlp = 0, x;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -78,25 +72,17 @@ static int parse(int argc, char **argv, opts *o) {
             exit(0);
         }
         if (!(v = bench_value(PROG, argc, argv, &i, OPTIONS))) return -1;
-        if (!strcmp(a, "--archs")) {
-            if (bench_parse_archs(v, o->want)) return bench_error(PROG, "--archs '%s': expected names from mqa,hawk,griffin", v), -1;
-        } else if (!strcmp(a, "--seq")) seqs = v;
+        int taken = bench_models_option(&o->mo, a, v);
+        if (taken < 0) return -1;
+        if (taken) continue;
+        if (!strcmp(a, "--seq")) seqs = v;
         else if (!strcmp(a, "--tokens")) { if (bench_parse_long(a, v, 2, 1L << 24, &o->tokens)) return -1; }
         else if (!strcmp(a, "--steps")) { if (bench_parse_long(a, v, 1, 100000, &o->steps)) return -1; }
         else if (!strcmp(a, "--warmup")) { if (bench_parse_long(a, v, 0, 100000, &o->warmup)) return -1; }
-        else if (!strcmp(a, "--width")) { if (bench_parse_long(a, v, 8, 16384, &x)) return -1; o->shape.width = (int)x; }
-        else if (!strcmp(a, "--layers")) { if (bench_parse_long(a, v, 1, GF_MAX_LAYERS, &x)) return -1; o->shape.layers = (int)x; }
-        else if (!strcmp(a, "--heads")) { if (bench_parse_long(a, v, 1, 1024, &x)) return -1; o->shape.heads = (int)x; }
-        else if (!strcmp(a, "--vocab")) { if (bench_parse_long(a, v, 16, 1 << 20, &x)) return -1; o->shape.vocab = (int)x; }
-        else if (!strcmp(a, "--mlp-width")) { if (bench_parse_long(a, v, 1, 1 << 20, &mlp)) return -1; }
-        else if (!strcmp(a, "--griffin-window")) { if (bench_parse_long(a, v, 1, 1 << 24, &o->griffin_window)) return -1; }
-        else if (!strcmp(a, "--mqa-window")) { if (bench_parse_long(a, v, 1, 1 << 24, &o->mqa_window)) return -1; }
-        else if (!strcmp(a, "--threads")) { if (bench_parse_long(a, v, 0, 1024, &o->threads)) return -1; }
-        else if (!strcmp(a, "--seed")) { if (bench_parse_long(a, v, 0, 1L << 62, &x)) return -1; o->seed = (uint64_t)x; }
         else if (!strcmp(a, "--out")) o->out = v;
         else return bench_error(PROG, "unknown option '%s' (see --help)", a), -1;
     }
-    o->shape.mlp_width = mlp > 0 ? (int)mlp : 3 * o->shape.width;
+    bench_models_done(&o->mo);
     if (bench_parse_list("--seq", seqs, 2, 1 << 22, &o->seqs, &o->n_seqs)) return -1;
     long tmax = 0;
     for (int i = 0; i < o->n_seqs; i++) {
@@ -105,7 +91,7 @@ static int parse(int argc, char **argv, opts *o) {
                                o->tokens), -1;
         tmax = o->seqs[i] > tmax ? o->seqs[i] : tmax;
     }
-    if (o->mqa_window == 0) o->mqa_window = tmax;
+    if (o->mo.mqa_window == 0) o->mo.mqa_window = tmax;
     return 0;
 }
 
@@ -132,18 +118,18 @@ static double step_gflop(const gf_config *c, size_t params, int T, long tokens) 
 int main(int argc, char **argv) {
     opts o;
     if (parse(argc, argv, &o) != 0) return 1;
-    bench_set_threads((int)o.threads);
+    bench_set_threads((int)o.mo.threads);
     gf_error err;
     gf_config cfg[BENCH_NARCH];
-    int windows[BENCH_NARCH] = {(int)o.mqa_window, (int)o.griffin_window, (int)o.griffin_window};
-    if (bench_configs_matched(&o.shape, windows, cfg, &err) != 0) return bench_error(PROG, "%s", err.msg);
+    int windows[BENCH_NARCH] = {(int)o.mo.mqa_window, (int)o.mo.griffin_window, (int)o.mo.griffin_window};
+    if (bench_configs_matched(&o.mo.shape, windows, cfg, &err) != 0) return bench_error(PROG, "%s", err.msg);
     size_t N = (size_t)o.tokens;
     int32_t *in = malloc(N * sizeof *in), *tg = malloc(N * sizeof *tg);
     double *t[BENCH_NARCH] = {0};
     for (int a = 0; a < BENCH_NARCH; a++) t[a] = malloc((size_t)o.steps * sizeof *t[a]);
     if (!in || !tg || !t[0] || !t[1] || !t[2]) return bench_error(PROG, "out of memory");
     uint64_t rng[4];
-    gf_rng_seed(rng, o.seed + 17);
+    gf_rng_seed(rng, o.mo.seed + 17);
     FILE *out = stdout;
     if (o.out && !(out = fopen(o.out, "w"))) return bench_error(PROG, "%s: cannot write", o.out);
     fprintf(out, "arch,params,mlp_width,window,tokens_per_batch,seq_len,batch_rows,steps,median_step_s,min_step_s,"
@@ -154,8 +140,8 @@ int main(int argc, char **argv) {
      * instead of on whichever ran last. */
     gf_trainable *tr[BENCH_NARCH] = {0};
     for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
-        if (!o.want[a]) continue;
-        if (!(tr[a] = gf_trainable_new(&cfg[a], o.seed, &err))) {
+        if (!o.mo.want[a]) continue;
+        if (!(tr[a] = gf_trainable_new(&cfg[a], o.mo.seed, &err))) {
             rc = bench_error(PROG, "%s: %s", bench_arch_name((bench_arch)a), err.msg);
             break;
         }
@@ -169,14 +155,14 @@ int main(int argc, char **argv) {
         for (long s = 0; s < warm + o.steps && rc == 0; s++) {
             /* fresh random tokens each step, the same for the three; a
              * stream of N + 1 ids so every target is the next input */
-            int32_t prev = (int32_t)(gf_rng_next(rng) % (uint64_t)o.shape.vocab);
+            int32_t prev = (int32_t)(gf_rng_next(rng) % (uint64_t)o.mo.shape.vocab);
             for (size_t i = 0; i < N; i++) {
                 in[i] = prev;
-                prev = (int32_t)(gf_rng_next(rng) % (uint64_t)o.shape.vocab);
+                prev = (int32_t)(gf_rng_next(rng) % (uint64_t)o.mo.shape.vocab);
                 tg[i] = prev;
             }
             for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
-                if (!o.want[a]) continue;
+                if (!o.mo.want[a]) continue;
                 const char *name = bench_arch_name((bench_arch)a);
                 gf_trainable_zero_grads(tr[a]);
                 double loss, t0 = bench_now();
@@ -191,7 +177,7 @@ int main(int argc, char **argv) {
             }
         }
         for (int a = 0; a < BENCH_NARCH && rc == 0; a++) {
-            if (!o.want[a]) continue;
+            if (!o.mo.want[a]) continue;
             double mn = t[a][0], mx = t[a][0];
             for (long s = 1; s < o.steps; s++) {
                 if (t[a][s] < mn) mn = t[a][s];
