@@ -14,10 +14,10 @@ CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused
            $(OPT) -g -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags openblas libcjson 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs openblas libcjson 2>/dev/null || echo -lopenblas -lcjson) -lm -fopenmp
 
-LIB_SRC  := $(wildcard src/*.c src/kernels/*.c src/layers/*.c src/tokenizer/*.c src/train/*.c)
+LIB_SRC  := $(wildcard src/*.c src/kernels/*.c src/layers/*.c src/tokenizer/*.c src/train/*.c src/tasks/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 TESTS    := test_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
-            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train
+            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)

@@ -6,7 +6,7 @@
 #   2. a Griffin trained on it (configs/griffin-demo.json, STEPS steps,
 #      default 600: about 5 minutes on 2 cores), or MODEL=DIR to take one;
 #   3. griffin quantize to bf16 / q8 / q4, then griffin eval and griffin
-#      forward on each.
+#      forward on each (q8 / q4 also with --float-inputs).
 # Writes bench/results/quant_quality.csv.
 #
 # usage: bench/quant_quality.sh [WORKDIR]     (env: STEPS, MODEL, GRIFFIN)
@@ -47,15 +47,19 @@ open(sys.argv[2], 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) +
 PY
 echo "weights,weight_mib,val_loss,val_loss_delta,max_abs_logit_diff,mean_abs_logit_diff,rel_logit_diff,top1_agreement" > "$out"
 f32_loss=
-for t in f32 bf16 q8 q4; do
+# q8 / q4 twice: with the default inputs (int8 where the CPU has AVX512-VNNI)
+# and with --float-inputs (what every other CPU computes)
+for t in f32 bf16 q8 q4 q8-float-inputs q4-float-inputs; do
   dir=$model
-  if [ "$t" != f32 ]; then
-    dir=$work/$t
-    "$bin" quantize --model "$model" --out "$dir" --type "$t" >&2
-  fi
-  loss=$("$bin" eval --model "$dir" --data "$val" --seq 128 --windows 64 | sed -n 's/.*loss \([0-9.]*\).*/\1/p' | head -n 1)
+  flag=
+  case $t in
+    *-float-inputs) dir=$work/${t%%-*}; flag=--float-inputs ;;
+    f32) ;;
+    *) dir=$work/$t; "$bin" quantize --model "$model" --out "$dir" --type "$t" >&2 ;;
+  esac
+  loss=$("$bin" eval --model "$dir" --data "$val" --seq 128 --windows 64 $flag | sed -n 's/.*loss \([0-9.]*\).*/\1/p' | head -n 1)
   [ -n "$f32_loss" ] || f32_loss=$loss
-  "$bin" forward --model "$dir" --tokens "$work/tokens.npy" --out "$work/logits-$t.npy"
+  "$bin" forward --model "$dir" --tokens "$work/tokens.npy" --out "$work/logits-$t.npy" $flag
   mib=$(du -m "$dir/model.safetensors" | cut -f1)
   python3 - "$work/logits-f32.npy" "$work/logits-$t.npy" "$t" "$mib" "$loss" "$f32_loss" >> "$out" <<'PY'
 import array, struct, sys

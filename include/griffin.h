@@ -82,6 +82,13 @@ const char *gf_model_weight_dtype(const gf_model *m);
 /* Bytes of weights one decode step reads whatever the batch: every matrix of
  * every layer (codes and scales) and the embedding as the unembedding. */
 size_t gf_model_decode_bytes(const gf_model *m);
+/* Whether Q8 / Q4 products quantise their inputs to int8 per block of 32 and
+ * multiply in integers (AVX512-VNNI): on by default where the CPU has it,
+ * faster, and no longer equal to the float product of the dequantised
+ * weights (see README, Weight types). Off: the inputs stay float. Applies to
+ * the prefills and the states made after the call. */
+void gf_model_set_int8_inputs(gf_model *m, int on);
+int gf_model_int8_inputs(const gf_model *m);
 
 /* Weight types `gf_model_quantize` writes. BF16: every float tensor in
  * bfloat16. Q8 / Q4: every 2-D ".weight" matrix (the embedding, the MLP,
@@ -184,7 +191,7 @@ int gf_mkdir_p(const char *dir, gf_error *err);
 
 /* ---- .npy arrays -------------------------------------------------------- */
 
-typedef enum { GF_NPY_I32 = 0, GF_NPY_F32 = 1, GF_NPY_U16 = 2 } gf_npy_dtype;
+typedef enum { GF_NPY_I32 = 0, GF_NPY_F32 = 1, GF_NPY_U16 = 2, GF_NPY_U8 = 3 } gf_npy_dtype;
 
 typedef struct {
     gf_npy_dtype dtype;
@@ -194,7 +201,7 @@ typedef struct {
     void *data;   /* malloc'ed, count elements */
 } gf_npy;
 
-/* Reads a little-endian, C-order NumPy v1/v2/v3 file of i4, f4 or u2. */
+/* Reads a little-endian, C-order NumPy v1/v2/v3 file of i4, f4, u2 or u1. */
 int gf_npy_read(const char *path, gf_npy *out, gf_error *err);
 void gf_npy_free(gf_npy *a);
 int gf_npy_write(const char *path, gf_npy_dtype dtype, const size_t *shape, int ndim,
@@ -356,18 +363,63 @@ gf_token_data *gf_token_data_open(const char *path, int vocab, int bos, gf_error
 void gf_token_data_free(gf_token_data *d);
 size_t gf_token_data_len(const gf_token_data *d);
 int32_t gf_token_data_at(const gf_token_data *d, size_t i); /* -1 past the end */
+/* Documents (BOS tokens) in the file, and the tokens of the longest one (BOS
+ * to the next BOS; tokens before the first BOS count as one). */
+size_t gf_token_data_num_docs(const gf_token_data *d);
+size_t gf_token_data_longest_doc(const gf_token_data *d);
 /* The window of T + 1 tokens from `start` (start + T < length): inputs[T],
  * targets[T] (the next tokens), segment_pos[T] (each token's position in its
- * document: 0 at a BOS, so packed documents never see each other). */
+ * document: 0 at a BOS, so packed documents never see each other). Ignores
+ * any mask. */
 void gf_token_data_window(const gf_token_data *d, size_t start, size_t T, int32_t *inputs,
                           int32_t *targets, int32_t *segment_pos);
-/* Mean next-token cross-entropy (nats) of m over consecutive windows of T + 1
- * tokens of d (window k starts at token kT), at most max_windows (0 = every
- * one that fits), B windows per prefill. pos_loss, when non-NULL, receives
- * [T] the mean loss at each position; *n_windows the windows used. */
+
+/* Loss masks. A mask is a 1-D uint8 .npy with one value per token: 1 where
+ * the token is an answer whose prediction counts, else 0 (gf_task_write
+ * writes one beside every task's tokens). Every document is then an example
+ * that starts with BOS. Attaching one (the file must start with BOS, hold
+ * only 0 / 1, 0 on every BOS, and mark at least one answer) changes what
+ * gf_token_data_sample and gf_eval_data give: rows are packed from whole
+ * examples (gf_token_data_pack), never windows that cut one, and only the
+ * answers' targets count (the others are -1). */
+int gf_token_data_set_mask(gf_token_data *d, const char *mask_path, gf_error *err);
+int gf_token_data_masked(const gf_token_data *d);
+size_t gf_token_data_num_answers(const gf_token_data *d); /* mask values that are 1 */
+/* One row of T positions from document `doc`: that document and the ones
+ * after it while they fit whole (a document of n tokens takes n - 1
+ * positions: the inputs, its last token being only a target), then padding
+ * (input BOS at position 0, target -1). With a mask the targets of tokens
+ * whose mask is 0 are -1. Returns the documents taken (0 when the first
+ * does not fit). */
+size_t gf_token_data_pack(const gf_token_data *d, size_t doc, size_t T, int32_t *inputs, int32_t *targets,
+                          int32_t *segment_pos);
+
+/* What an evaluation found. The per-position arrays are the caller's ([T]
+ * each, NULL = not wanted), filled by the evaluation. */
+typedef struct {
+    double loss;             /* mean next-token loss (nats) over the targets counted */
+    size_t windows;          /* rows of T positions evaluated */
+    size_t targets;          /* the targets counted: every one, or with a mask the answers */
+    size_t correct;          /* of them, those that are their logits' argmax (first of ties) */
+    size_t examples;         /* with a mask: the examples with an answer token in the rows */
+    size_t examples_correct; /* of them, those whose every answer token is right */
+    double *pos_loss;        /* the summed loss at each position of the window */
+    size_t *pos_count;       /* the targets counted there */
+    size_t *pos_correct;     /* and of them, the right ones */
+} gf_eval_stats;
+/* Evaluates m on consecutive rows of d, B rows per prefill, at most
+ * max_windows rows (0 = all): without a mask window k is tokens kT .. kT + T;
+ * with one, rows are packed from the examples in order, every example once. */
+int gf_eval_data_stats(const gf_model *m, const gf_token_data *d, int B, int T, size_t max_windows,
+                       gf_eval_stats *s, gf_error *err);
+/* The mean loss alone (gf_eval_data_stats' loss); pos_loss, when non-NULL,
+ * receives [T] the mean loss at each position (NaN where nothing counted);
+ * *n_windows the windows used. */
 int gf_eval_data(const gf_model *m, const gf_token_data *d, int B, int T, size_t max_windows,
                  double *mean_loss, double *pos_loss, size_t *n_windows, gf_error *err);
-/* B windows at uniformly random starts drawn from rng, rows of [B, T]. */
+/* B rows drawn from rng, [B, T]: without a mask windows at uniformly random
+ * starts; with one, each row packed from a uniformly drawn example that has
+ * an answer (fails when an example does not fit T + 1 tokens). */
 int gf_token_data_sample(const gf_token_data *d, uint64_t rng[4], size_t B, size_t T,
                          int32_t *inputs, int32_t *targets, int32_t *segment_pos, gf_error *err);
 
@@ -386,6 +438,7 @@ typedef struct {
     int batch, seq, accum;
     /* the run's cadence (0 = never), kept by a resume unless given again */
     int64_t save_every, eval_every, eval_windows;
+    int masked; /* trained on a loss mask (rows of whole examples): a resume must give one too */
 } gf_train_state;
 
 /* tokenizer (may be NULL): a tokenizer.model copied into the checkpoint, so
@@ -395,6 +448,74 @@ int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
 /* dir: OUT (its latest checkpoint) or a step folder. */
 int gf_checkpoint_load(const char *dir, gf_trainable **t, gf_adamw **o, gf_train_state *s,
                        gf_error *err);
+
+/* ---- synthetic tasks ---------------------------------------------------------
+ * The copy and retrieval tasks of the paper's section 6.2 and appendix H, and
+ * a phonebook lookup, as a token file with a loss mask (the mask's 1s on the
+ * answer tokens only). Every example is BOS, a prompt, then its answer:
+ *   selective copy:  BOS, a context of blanks with data_tokens data tokens at
+ *                    random places, the delimiter, then the data tokens in order;
+ *   induction heads: BOS, random tokens among which the trigger appears once,
+ *                    followed by some token Y; at the end the trigger again,
+ *                    then Y;
+ *   phonebook:       BOS, entries "NAME : NUMBER ;" with distinct names, then
+ *                    "? NAME :" for one of them, then its NUMBER.
+ * Ids: 0 pad, 1 eos, 2 bos (the config defaults, so a `griffin init` model
+ * of the right vocab_size needs no ids set), then the task's marks, then its
+ * symbols (gf_task_vocab). Examples come one after another from one
+ * xoshiro256** stream seeded by the seed: the first k examples of a set of
+ * N are the set of k. */
+
+typedef enum { GF_TASK_SELECTIVE_COPY = 0, GF_TASK_INDUCTION_HEADS = 1, GF_TASK_PHONEBOOK = 2 } gf_task_kind;
+
+typedef struct {
+    gf_task_kind kind;
+    size_t seq;      /* tokens per example, BOS included; phonebook: the most an example
+                        may have (0 = what `entries` needs) */
+    int symbols;     /* content tokens: the data (selective copy), the random tokens
+                        (induction heads), the letters of names (phonebook) */
+    int data_tokens; /* selective copy: tokens to copy */
+    int entries;     /* phonebook: entries of the largest book (0 = as many as seq holds) */
+    int min_entries; /* phonebook: each book has min_entries..entries, uniformly (0 = entries) */
+    int name_len;    /* phonebook: letters per name */
+    int number_len;  /* phonebook: digits per number */
+} gf_task_config;
+
+/* Where a task's tokens lie (-1: not in this task). */
+typedef struct {
+    int vocab_size;              /* the least vocab_size a model for the task needs */
+    int bos;                     /* 2 */
+    int marker;                  /* the answer's cue: the delimiter, the trigger, the query mark */
+    int noise;                   /* selective copy: the blank */
+    int sep, end;                /* phonebook: between a name and its number; after an entry */
+    int first_digit;             /* phonebook: digits 0..9 are first_digit..first_digit + 9 */
+    int first_symbol, n_symbols; /* the content tokens */
+} gf_task_vocab;
+
+/* "selective-copy", "induction-heads", "phonebook". */
+const char *gf_task_name(gf_task_kind kind);
+int gf_task_from_name(const char *name, gf_task_kind *kind, gf_error *err);
+/* The kind's defaults: seq 256, 16 symbols, 16 data tokens; phonebook: 20
+ * entries, names of 3 of 26 letters, numbers of 4 digits, seq 0 (from them). */
+void gf_task_defaults(gf_task_kind kind, gf_task_config *c);
+/* Checks c (what fits, what the uint16 token files hold) and fills what
+ * defaults to 0 (phonebook seq, entries, min_entries). */
+int gf_task_check(gf_task_config *c, gf_error *err);
+void gf_task_vocab_of(const gf_task_config *c, gf_task_vocab *v);
+/* Checks c and generates `examples` examples: *tokens and *mask (malloc'ed,
+ * *n values each) one after another. */
+int gf_task_generate(gf_task_config *c, size_t examples, uint64_t seed, int32_t **tokens, uint8_t **mask,
+                     size_t *n, gf_error *err);
+
+typedef struct {
+    size_t tokens, answers;   /* in the files; answers: mask values that are 1 */
+    size_t shortest, longest; /* example lengths, BOS included */
+} gf_task_summary;
+/* gf_task_generate, then PREFIX.tokens.npy (uint16 [n]), PREFIX.mask.npy
+ * (uint8 [n]) and PREFIX.task.json (the task, its options, seed, counts and
+ * ids), creating PREFIX's folder when missing. summary may be NULL. */
+int gf_task_write(gf_task_config *c, size_t examples, uint64_t seed, const char *prefix,
+                  gf_task_summary *summary, gf_error *err);
 
 /* ---- the machine's limits ------------------------------------------------------ */
 

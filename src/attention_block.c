@@ -9,7 +9,7 @@ void attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
     const gf_config *c = &m->cfg;
     size_t M = B * T, H = (size_t)c->num_heads, hd = (size_t)c->head_dim, w = (size_t)c->window;
     gf_product qkv[3] = {{&lw->q, a->q, NULL}, {&lw->k, a->k, NULL}, {&lw->v, a->v, NULL}};
-    gf_linear_many(a->xn, M, qkv, 3);
+    gf_linear_many(a->xn, M, qkv, 3, &a->xq);
     rope_apply(a->q, segment_pos, M, H, hd, c->rope_theta);
     rope_apply(a->k, segment_pos, M, 1, hd, c->rope_theta);
     if (decode) {
@@ -20,7 +20,7 @@ void attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
                           a->score_slots, a->kt);
         kv_ring_from_prefill(ring_k, ring_v, a->k, a->v, num_tokens, B, T, hd, w);
     }
-    gf_linear(a->tmp, a->o, &lw->o, lw->o_b, M);
+    gf_linear(a->tmp, a->o, &lw->o, lw->o_b, M, &a->xq);
 }
 
 void attention_block_forward_train(const gf_model *m, const gf_layer_weights *lw, gf_layer_acts *la,
@@ -28,14 +28,14 @@ void attention_block_forward_train(const gf_model *m, const gf_layer_weights *lw
                                    gf_train_work *w) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, H = (size_t)c->num_heads, hd = (size_t)c->head_dim;
-    gf_linear(la->q, la->xn1, &lw->q, NULL, M);
-    gf_linear(la->k, la->xn1, &lw->k, NULL, M);
-    gf_linear(la->v, la->xn1, &lw->v, NULL, M);
+    gf_linear(la->q, la->xn1, &lw->q, NULL, M, NULL);
+    gf_linear(la->k, la->xn1, &lw->k, NULL, M, NULL);
+    gf_linear(la->v, la->xn1, &lw->v, NULL, M, NULL);
     rope_apply(la->q, segment_pos, M, H, hd, c->rope_theta);
     rope_apply(la->k, segment_pos, M, 1, hd, c->rope_theta);
     attention_prefill(la->o, la->q, la->k, la->v, segment_pos, B, T, H, hd, (size_t)c->window,
                       w->scores, w->score_slots, w->att_work);
-    gf_linear(out, la->o, &lw->o, lw->o_b, M);
+    gf_linear(out, la->o, &lw->o, lw->o_b, M, NULL);
 }
 
 void attention_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_layer_grads *g,

@@ -9,12 +9,24 @@
 #include "parallel.h"
 #include "util.h"
 
+/* Floats of the arena that hold the quantised inputs (bytes rounded up). */
+static size_t xq_floats(const gf_model *m, size_t M) {
+    return m->xq_cols ? (gf_xq_bytes(M, m->xq_cols) + sizeof(float) - 1) / sizeof(float) : 0;
+}
+
+/* Every buffer of the arena starts on a cache line: the kernels' 64-byte
+ * loads of a row take twice as long when they straddle two lines (a third
+ * off the Q4 decode step at batch 4 here). ACT_SLOTS buffers, up to 15
+ * floats of padding before each. */
+#define ACT_SLOTS 18
+static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
 size_t gf_acts_floats(const gf_model *m, size_t M) {
     const gf_config *c = &m->cfg;
     size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
     size_t hd = (size_t)c->head_dim;
     return M * (3 * D + 5 * L + 2 * D + 3 * hd + 2 * E) + gf_par_slots() * ((size_t)c->window + 1) +
-           m->scratch_floats;
+           m->scratch_floats + xq_floats(m, M) + ACT_SLOTS * 16;
 }
 
 void gf_acts_carve(const gf_model *m, size_t M, float *p, gf_acts *a) {
@@ -28,10 +40,13 @@ void gf_acts_carve(const gf_model *m, size_t M, float *p, gf_acts *a) {
     size_t sizes[] = {M * D, M * D, M * D, M * L, M * L, M * L, M * L, M * L,
                       M * D, M * D, M * hd, M * hd, M * hd, M * E, M * E,
                       a->score_slots * ((size_t)c->window + 1), m->scratch_floats};
+    _Static_assert(sizeof sizes / sizeof sizes[0] + 1 == ACT_SLOTS, "every buffer is counted");
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *slots[i] = p;
+        *slots[i] = p = align64(p);
         p += sizes[i];
     }
+    a->xq.buf = m->xq_cols ? (uint8_t *)align64(p) : NULL;
+    a->xq.bytes = m->xq_cols ? gf_xq_bytes(M, m->xq_cols) : 0;
 }
 
 /* acts->x [B*T, D] in, final-normed stream in acts->xn out. trace, when
@@ -51,7 +66,7 @@ static void run_layers(const gf_model *m, gf_state *st, gf_acts *a, size_t B, si
                                     st->num_tokens, decode);
         gf_add(a->x, a->x, a->tmp, M * D);
         rmsnorm_forward(a->xn, a->x, lw->channel_norm, M, D, c->rms_eps);
-        mlp_forward(a->tmp, a->xn, lw, M, D, (size_t)c->mlp_width, a->g, a->u);
+        mlp_forward(a->tmp, a->xn, lw, M, D, (size_t)c->mlp_width, a->g, a->u, &a->xq);
         gf_add(a->x, a->x, a->tmp, M * D);
         if (trace) memcpy(trace + (size_t)(i + 1) * M * D, a->x, M * D * sizeof *trace);
     }
@@ -93,7 +108,7 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
     for (int b = 0; b < B; b++) state->num_tokens[b] = (int64_t)segment_pos[(size_t)b * T + T - 1] + 1;
     if (trace) memcpy(trace, a.x, M * D * sizeof *trace);
     run_layers(m, state, &a, (size_t)B, (size_t)T, segment_pos, 0, trace);
-    if (logits) gf_unembed(m, a.xn, M, logits);
+    if (logits) gf_unembed(m, a.xn, M, logits, &a.xq);
     rc = 0;
 out:
     free(work);
@@ -117,7 +132,7 @@ int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
         segment_pos = s->positions;
     }
     run_layers(m, s, a, B, 1, segment_pos, 1, NULL);
-    if (logits) gf_unembed(m, a->xn, B, logits);
+    if (logits) gf_unembed(m, a->xn, B, logits, &a->xq);
     for (size_t b = 0; b < B; b++) s->num_tokens[b]++;
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <omp.h>
 #endif
 
+#include "kernels/actq.h"
 #include "kernels/gemv.h"
 
 const char *gf_wtype_name(gf_wtype t) {
@@ -70,20 +71,28 @@ static int use_sgemm(gf_wtype t, size_t M) {
 /* Work below which threads cost more than they save (floats of weight x rows). */
 #define GF_PAR_MIN_WORK (1u << 16)
 
-/* Input rows per pass over the weights: a chunk of x stays in the core's L2
- * cache (about 256 KiB of it) while every weight row of the thread's share
- * meets it, so the weights are read once per chunk and x once per tile. */
-static size_t chunk_rows(size_t K) {
-    size_t rows = (256u << 10) / (K * sizeof(float));
-    rows = rows / 4 * 4;
-    return rows < 16 ? 16 : rows;
+size_t gf_xq_bytes(size_t M, size_t K) { return M * gf_actq_row_bytes(K); }
+
+/* Whether the products take the integer path: all of one quantised type,
+ * room for the quantised input, and a CPU with the instructions. */
+static int use_actq(const gf_product *p, int n, size_t M, const gf_xq *xq) {
+    if (!xq || !xq->buf || !gf_actq_type(p[0].W->type)) return 0;
+    for (int i = 1; i < n; i++)
+        if (p[i].W->type != p[0].W->type) return 0;
+    return gf_xq_bytes(M, p[0].W->cols) <= xq->bytes && gf_cpu_has_vnni();
 }
 
 /* Rows [g0, g1) (in groups of 4) of the products' stacked rows, for all M
- * input rows in chunks, bias added: one thread's share of gf_linear_many. */
-static void many_share(gf_isa isa, const float *x, size_t M, const gf_product *p, int n,
-                       size_t g0, size_t g1) {
-    size_t K = p[0].W->cols, mc = chunk_rows(K), base = 0;
+ * input rows in chunks, bias added: one thread's share of gf_linear_many.
+ * The input is x (float), or q (quantised for the integer path) when q is
+ * given. A chunk of it stays in the core's L2 cache (about 256 KiB of it)
+ * while every weight row of the share meets it, so the weights are read
+ * once per chunk and the input once per tile. */
+static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, const gf_product *p,
+                       int n, size_t g0, size_t g1) {
+    size_t K = p[0].W->cols, row_bytes = q ? gf_actq_row_bytes(K) : K * sizeof(float), base = 0;
+    size_t mc = (256u << 10) / row_bytes / 4 * 4;
+    if (mc < 16) mc = 16;
     for (int i = 0; i < n && base < g1; i++) {
         size_t N = p[i].W->rows, groups = (N + 3) / 4;
         size_t lo = g0 > base ? g0 - base : 0, hi = g1 - base < groups ? g1 - base : groups;
@@ -92,7 +101,8 @@ static void many_share(gf_isa isa, const float *x, size_t M, const gf_product *p
         size_t r0 = lo * 4, r1 = hi * 4 < N ? hi * 4 : N;
         for (size_t m0 = 0; m0 < M; m0 += mc) {
             size_t mn = M - m0 < mc ? M - m0 : mc;
-            gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, r0, r1);
+            if (q) gf_gemv_actq_rows_vnni(p[i].W, q + m0 * row_bytes, mn, p[i].out + m0 * N, N, r0, r1);
+            else gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, r0, r1);
         }
         if (p[i].bias)
             for (size_t m = 0; m < M; m++)
@@ -107,7 +117,7 @@ static void add_bias(float *out, const float *bias, size_t M, size_t N) {
         for (size_t n = 0; n < N; n++) out[m * N + n] += bias[n];
 }
 
-void gf_linear_many(const float *x, size_t M, const gf_product *p, int n) {
+void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const gf_xq *xq) {
     if (M == 0 || n <= 0) return;
     size_t K = p[0].W->cols, groups = 0, work = 0;
     int any_sgemm = 0;
@@ -117,29 +127,48 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n) {
         any_sgemm |= use_sgemm(p[i].W->type, M);
     }
     if (any_sgemm) { /* OpenBLAS threads each product itself */
-        for (int i = 0; i < n; i++) gf_linear(p[i].out, x, p[i].W, p[i].bias, M);
+        for (int i = 0; i < n; i++) gf_linear(p[i].out, x, p[i].W, p[i].bias, M, NULL);
+        return;
+    }
+    int par = work >= GF_PAR_MIN_WORK && groups >= 2;
+    if (use_actq(p, n, M, xq)) {
+        size_t rb = gf_actq_row_bytes(K);
+        gf_wtype t = p[0].W->type;
+#pragma omp parallel if (par)
+        {
+#pragma omp for schedule(static)
+            for (size_t m = 0; m < M; m++) gf_actq_quantize(t, x + m * K, K, 1, K, xq->buf + m * rb);
+#ifdef _OPENMP
+            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+            int id = 0, nt = 1;
+#endif
+            many_share(GF_ISA_AVX512, NULL, xq->buf, M, p, n, groups * (size_t)id / (size_t)nt,
+                       groups * (size_t)(id + 1) / (size_t)nt);
+        }
         return;
     }
     gf_isa isa = gf_cpu_isa();
     /* one team for all the products: a decode step forks and joins once per
      * group of products that read the same input, not once per product */
-#pragma omp parallel if (work >= GF_PAR_MIN_WORK && groups >= 2)
+#pragma omp parallel if (par)
     {
 #ifdef _OPENMP
         int id = omp_get_thread_num(), nt = omp_get_num_threads();
 #else
         int id = 0, nt = 1;
 #endif
-        many_share(isa, x, M, p, n, groups * (size_t)id / (size_t)nt, groups * (size_t)(id + 1) / (size_t)nt);
+        many_share(isa, x, NULL, M, p, n, groups * (size_t)id / (size_t)nt, groups * (size_t)(id + 1) / (size_t)nt);
     }
 }
 
-void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M) {
+void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
+               const gf_xq *xq) {
     size_t N = W->rows, K = W->cols;
     if (M == 0 || N == 0) return;
     if (!use_sgemm(W->type, M)) {
         gf_product p = {W, out, bias};
-        gf_linear_many(x, M, &p, 1);
+        gf_linear_many(x, M, &p, 1, xq);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x, (int)K,

@@ -40,8 +40,21 @@ size_t gf_mat_bytes(const gf_mat *W);
  * to F32; 0 when the model is all F32). */
 size_t gf_kernel_scratch_floats(size_t max_block);
 
+/* Room for the inputs of Q8 / Q4 products quantised to int8 (kernels/actq.h):
+ * when a product is given one with enough bytes for its M rows
+ * (gf_xq_bytes) and the CPU has AVX512-VNNI, it multiplies in integers; with
+ * NULL (or an empty one) it widens the weights to float instead. */
+typedef struct {
+    uint8_t *buf;
+    size_t bytes;
+} gf_xq;
+
+/* Bytes of gf_xq M input rows of K columns need. */
+size_t gf_xq_bytes(size_t M, size_t K);
+
 /* out[M, W.rows] = x[M, W.cols] @ W^T (+ bias[W.rows] when non-NULL). */
-void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M);
+void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
+               const gf_xq *xq);
 
 /* One of several products of the same input: out [M, W.rows] = x W^T (+ bias
  * when non-NULL). */
@@ -54,7 +67,7 @@ typedef struct {
 /* The products p[0..n) of x [M, K] (every W has K columns), their rows
  * shared among one team of threads: e.g. a block's q, k and v projections,
  * or the MLP's gate and up, in one pass. */
-void gf_linear_many(const float *x, size_t M, const gf_product *p, int n);
+void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const gf_xq *xq);
 
 /* Block-diagonal product used by the RG-LRU gates: W is [H * bw, bw] viewed as
  * H blocks w[h] of [bw, bw]; out[m, h*bw + j] = sum_i x[m, h*bw + i] w[h, i, j] + b.

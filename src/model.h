@@ -54,6 +54,8 @@ struct gf_model {
     float *gates_t;           /* one arena: the RG-LRU gates' blocks transposed (gf_mat.blocks_t) */
     size_t weight_bytes;
     size_t scratch_floats;    /* conversion scratch the kernels need */
+    int has_int8_weights;     /* some products are Q8 / Q4 */
+    size_t xq_cols;           /* widest input of a product when the integer path is on, else 0 */
     int all_f32;
     const char *dtype_name;
 };
@@ -69,6 +71,7 @@ typedef struct {
     float *scores;                /* [score_slots, window + 1] attention weights, one query per thread */
     size_t score_slots;           /* threads the attention loops may use (gf_par_slots at sizing) */
     float *scratch;               /* a gate block widened to F32 (gf_block_diag) */
+    gf_xq xq;                     /* quantised inputs of the Q8 / Q4 products (empty: none) */
 } gf_acts;
 
 size_t gf_acts_floats(const gf_model *m, size_t M);
@@ -90,6 +93,6 @@ struct gf_state {
  * id outside the vocabulary before writing anything. */
 int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x, gf_error *err);
 /* logits [M, V] = xf [M, D] @ embedding^T, soft-capped when the model says so. */
-void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits);
+void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits, const gf_xq *xq);
 
 #endif

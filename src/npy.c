@@ -17,11 +17,12 @@ static const char *dtype_descr(gf_npy_dtype dt) {
     case GF_NPY_I32: return "<i4";
     case GF_NPY_F32: return "<f4";
     case GF_NPY_U16: return "<u2";
+    case GF_NPY_U8: return "|u1";
     }
     return "?";
 }
 
-static size_t dtype_size(gf_npy_dtype dt) { return dt == GF_NPY_U16 ? 2 : 4; }
+static size_t dtype_size(gf_npy_dtype dt) { return dt == GF_NPY_U8 ? 1 : dt == GF_NPY_U16 ? 2 : 4; }
 
 /* Finds 'key': in the header dict and returns a pointer past the colon. */
 static const char *find_key(const char *h, const char *key) {
@@ -102,8 +103,11 @@ static int read_header(FILE *f, const char *path, gf_npy *out, long *data_off, g
     if (!strcmp(descr, "<i4") || !strcmp(descr, "=i4")) out->dtype = GF_NPY_I32;
     else if (!strcmp(descr, "<f4") || !strcmp(descr, "=f4")) out->dtype = GF_NPY_F32;
     else if (!strcmp(descr, "<u2") || !strcmp(descr, "=u2")) out->dtype = GF_NPY_U16;
+    /* NumPy writes single bytes with '|' (no byte order); bool '|b1' stays
+     * refused so that a mask is always explicit 0/1 bytes */
+    else if (!strcmp(descr, "|u1") || !strcmp(descr, "<u1") || !strcmp(descr, "=u1")) out->dtype = GF_NPY_U8;
     else {
-        gf_fail(err, "%s: .npy dtype '%s' is not supported (int32 '<i4', float32 '<f4' or uint16 '<u2')", path, descr);
+        gf_fail(err, "%s: .npy dtype '%s' is not supported (int32 '<i4', float32 '<f4', uint16 '<u2' or uint8 '|u1')", path, descr);
         goto out;
     }
     p = find_key(hdr, "fortran_order");

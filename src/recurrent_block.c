@@ -12,7 +12,7 @@ void recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
     const gf_config *c = &m->cfg;
     size_t M = B * T, L = (size_t)c->lru_width, W = (size_t)c->conv_width;
     gf_product yx[2] = {{&lw->lin_y, a->y, lw->lin_y_b}, {&lw->lin_x, a->xb, lw->lin_x_b}};
-    gf_linear_many(a->xn, M, yx, 2);
+    gf_linear_many(a->xn, M, yx, 2, &a->xq);
     #pragma omp parallel for simd schedule(static) if (M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) a->y[i] = gf_gelu_tanh(a->y[i]);
     if (decode) {
@@ -26,7 +26,7 @@ void recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
                   a->scratch);
     #pragma omp parallel for simd schedule(static) if (M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) a->xb[i] *= a->y[i];
-    gf_linear(a->tmp, a->xb, &lw->lin_out, lw->lin_out_b, M);
+    gf_linear(a->tmp, a->xb, &lw->lin_out, lw->lin_out_b, M, &a->xq);
 }
 
 void recurrent_block_forward_train(const gf_model *m, const gf_layer_weights *lw, gf_layer_acts *la,
@@ -34,15 +34,15 @@ void recurrent_block_forward_train(const gf_model *m, const gf_layer_weights *lw
                                    gf_train_work *w) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, L = (size_t)c->lru_width, W = (size_t)c->conv_width;
-    gf_linear(la->yp, la->xn1, &lw->lin_y, lw->lin_y_b, M);
-    gf_linear(la->xb, la->xn1, &lw->lin_x, lw->lin_x_b, M);
+    gf_linear(la->yp, la->xn1, &lw->lin_y, lw->lin_y_b, M, NULL);
+    gf_linear(la->xb, la->xn1, &lw->lin_x, lw->lin_x_b, M, NULL);
     conv1d_forward(la->xc, la->xb, segment_pos, lw->conv_w, lw->conv_b, B, T, L, W);
     memset(w->h0, 0, B * L * sizeof *w->h0);
     rglru_forward(la->h, la->xc, lw, segment_pos, B, T, L, (size_t)c->num_heads, w->h0, la->gi,
                   la->ga, NULL);
     #pragma omp parallel for simd schedule(static) if (M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) w->l1[i] = la->h[i] * gf_gelu_tanh(la->yp[i]);
-    gf_linear(out, w->l1, &lw->lin_out, lw->lin_out_b, M);
+    gf_linear(out, w->l1, &lw->lin_out, lw->lin_out_b, M, NULL);
 }
 
 void recurrent_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_layer_grads *g,

@@ -251,7 +251,7 @@ static void test_option_errors(void **state) {
     } cmds[] = {{"forward", "--tokens"}, {"generate", "--prompt"}, {"chat", "--system"}, {"info", "--model"},
                 {"init", "--config"},    {"tokenize", "--input"},  {"detokenize", "--tokenizer"},
                 {"grad", "--tokens"},    {"train", "--data"},      {"prepare", "--out"},
-                {"eval", "--seq"},       {"bench", "--csv"}};
+                {"eval", "--seq"},       {"bench", "--csv"},       {"task", "--out"}};
     char args[256], want[256];
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         snprintf(args, sizeof args, "%s --bogus", cmds[i].cmd);

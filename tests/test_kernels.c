@@ -2,14 +2,18 @@
  * CPU runs against the scalar twin, for every weight type, on random shapes
  * with odd sizes (short quantisation blocks, rows not a multiple of the tile,
  * one input row or many); the quantisers' error bounds; F16 conversion on
- * every value; and gf_linear / gf_block_diag, whichever path they take,
- * against a plain double-precision product. */
+ * every value; gf_linear / gf_block_diag, whichever path they take,
+ * against a plain double-precision product; and the integer path of Q8 / Q4
+ * (inputs quantised to int8): the quantiser against its documented layout,
+ * the twin against the exact product within the stated bound, the VNNI
+ * version against the twin. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
+#include "kernels/actq.h"
 #include "kernels/gemv.h"
 #include "kernels/quant.h"
 #include "testutil.h"
@@ -257,7 +261,7 @@ static void test_linear_paths(void **state) {
                     for (size_t k = 0; k < K; k++) s += (double)x[m * K + k] * a.ref[r * K + k];
                     want[m * N + r] = (float)s;
                 }
-            gf_linear(out, x, &a.m, bias, M);
+            gf_linear(out, x, &a.m, bias, M, NULL);
             double e = rel_err(out, want, x, a.ref, M, N, K, N);
             if (e > 1e-5) fail_msg("gf_linear %s M=%zu: relative error %.3g", gf_wtype_name((gf_wtype)t), M, e);
             free(x);
@@ -302,12 +306,159 @@ static void test_linear_paths(void **state) {
     free_mat(&g);
 }
 
+/* Where column j of block s (0, 1) of a pair sits, as actq.h documents it. */
+static size_t doc_pos(gf_wtype t, int s, size_t j) {
+    return t == GF_W_Q8 ? (size_t)s * 32 + j : (j < 16 ? 0 : 32) + (size_t)s * 16 + j % 16;
+}
+
+static void test_int8_inputs(void **state) {
+    (void)state;
+    const size_t Ks[] = {1, 5, 31, 32, 33, 64, 65, 100, 257, 1000};
+    const size_t Ns[] = {1, 3, 4, 5, 9};
+    const size_t Ms[] = {1, 2, 3, 4, 5, 8, 17};
+    int vnni = gf_cpu_has_vnni();
+    printf("# AVX512-VNNI: %s\n", vnni ? "yes, checked against the twin" : "no, twin only");
+    double worst_bound = 0, worst_simd = 0;
+    for (int t = GF_W_Q8; t <= GF_W_Q4; t++)
+        for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+            size_t K = Ks[ki], rb = gf_actq_row_bytes(K), nb = gf_q_nblocks(K);
+            int32_t z = t == GF_W_Q8 ? 128 : 8;
+            for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
+                size_t N = Ns[ni];
+                tmat a = make_mat((gf_wtype)t, N, K, 0.5f);
+                for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
+                    size_t M = Ms[mi], ldo = N + 2;
+                    float *x = malloc(M * K * 4), *want = malloc(M * ldo * 4), *got = malloc(M * ldo * 4);
+                    uint8_t *q = malloc(M * rb);
+                    assert_true(x && want && got && q);
+                    for (size_t i = 0; i < M * K; i++) x[i] = nrand();
+                    if (K > 40) {
+                        for (size_t k = 32; k < 40; k++) x[k] = 0.0f; /* part of a block of zeros */
+                        if (M > 1) for (size_t k = 0; k < 32; k++) x[K + k] = 0.0f; /* a whole one */
+                        x[M * K - 1] = 300.0f; /* an outlier */
+                    }
+                    gf_actq_quantize((gf_wtype)t, x, K, M, K, q);
+                    /* the layout, block by block */
+                    for (size_t m = 0; m < M; m++)
+                        for (size_t p = 0; p < gf_actq_pairs(K); p++) {
+                            const uint8_t *pair = q + m * rb + p * GF_ACTQ_PAIR_BYTES;
+                            float dx[16];
+                            int32_t corr[16];
+                            memcpy(dx, pair + 64, 64);
+                            memcpy(corr, pair + 128, 64);
+                            for (int l = 0; l < 16; l++) {
+                                int32_t sum = 0;
+                                for (int i = 0; i < 4; i++) sum += (int8_t)pair[4 * l + i];
+                                assert_int_equal(corr[l], -z * sum);
+                            }
+                            for (int sb = 0; sb < 2; sb++) {
+                                size_t b = 2 * p + (size_t)sb;
+                                /* every lane of block sb has its scale */
+                                float d = dx[t == GF_W_Q8 ? 8 * sb : 4 * sb];
+                                for (int l = 0; l < 16; l++)
+                                    if ((t == GF_W_Q8 ? l / 8 : (l / 4) % 2) == sb) assert_true(dx[l] == d);
+                                float amax = 0;
+                                for (size_t j = 0; j < 32 && b < nb && b * 32 + j < K; j++)
+                                    amax = fmaxf(amax, fabsf(x[m * K + b * 32 + j]));
+                                assert_true(d == amax / 127.0f);
+                                for (size_t j = 0; j < 32; j++) {
+                                    int c = (int8_t)pair[doc_pos((gf_wtype)t, sb, j)];
+                                    size_t k = b * 32 + j;
+                                    if (b >= nb || k >= K) { assert_int_equal(c, 0); continue; }
+                                    float v = x[m * K + k];
+                                    assert_true(c >= -127 && c <= 127);
+                                    assert_true(fabsf(v - (float)c * d) <= d * 0.5001f);
+                                    if (amax > 0 && fabsf(v) == amax) assert_int_equal(abs(c), 127);
+                                }
+                            }
+                        }
+                    /* the twin against the exact product of the stored weights */
+                    for (size_t i = 0; i < M * ldo; i++) want[i] = got[i] = 12345.0f;
+                    gf_gemv_actq_rows_scalar(&a.m, q, M, want, ldo, 0, N);
+                    for (size_t m = 0; m < M; m++)
+                        for (size_t r = 0; r < N; r++) {
+                            double s = 0, mag = 1e-30;
+                            for (size_t k = 0; k < K; k++) {
+                                s += (double)x[m * K + k] * a.ref[r * K + k];
+                                mag += fabs((double)x[m * K + k] * a.ref[r * K + k]);
+                            }
+                            double bound = gf_actq_error_bound(&a.m, r, x + m * K);
+                            double e = fabs(want[m * ldo + r] - s);
+                            /* the bound, plus float rounding of the block sums */
+                            if (!(e <= bound + 1e-5 * mag))
+                                fail_msg("twin %s M=%zu N=%zu K=%zu: error %.3g over the bound %.3g",
+                                         gf_wtype_name((gf_wtype)t), M, N, K, e, bound);
+                            if (bound > 0) worst_bound = fmax(worst_bound, e / bound);
+                        }
+                    if (vnni) {
+                        size_t r0 = N > 1 ? 1 : 0;
+                        gf_gemv_actq_rows_vnni(&a.m, q, M, got, ldo, r0, N);
+                        for (size_t m = 0; m < M; m++) {
+                            for (size_t r = 0; r < r0; r++) assert_true(got[m * ldo + r] == 12345.0f);
+                            for (size_t r = N; r < ldo; r++) assert_true(got[m * ldo + r] == 12345.0f);
+                            for (size_t r = 0; r < r0; r++) got[m * ldo + r] = want[m * ldo + r];
+                        }
+                        double e = rel_err(got, want, x, a.ref, M, N, K, ldo);
+                        worst_simd = fmax(worst_simd, e);
+                        if (e > 1e-5)
+                            fail_msg("VNNI %s M=%zu N=%zu K=%zu: relative error %.3g against the twin",
+                                     gf_wtype_name((gf_wtype)t), M, N, K, e);
+                        /* and through gf_linear with room for the inputs: the
+                         * same numbers; without room, the float path */
+                        gf_xq xq = {q, M * rb};
+                        float *o = malloc(M * N * 4);
+                        gf_linear(o, x, &a.m, NULL, M, &xq);
+                        float *wc = malloc(M * N * 4);
+                        for (size_t m = 0; m < M; m++) memcpy(wc + m * N, want + m * ldo, N * 4);
+                        assert_true(rel_err(o, wc, x, a.ref, M, N, K, N) <= 1e-5);
+                        free(wc);
+                        gf_xq small = {q, M * rb - 1};
+                        gf_linear(o, x, &a.m, NULL, M, &small);
+                        float *f = malloc(M * N * 4);
+                        gf_linear(f, x, &a.m, NULL, M, NULL);
+                        assert_memory_equal(o, f, M * N * 4);
+                        free(f);
+                        free(o);
+                    }
+                    free(x);
+                    free(want);
+                    free(got);
+                    free(q);
+                }
+                free_mat(&a);
+            }
+        }
+    printf("# int8 inputs: twin error at most %.2g of the stated bound; VNNI vs twin %.2g\n", worst_bound, worst_simd);
+    /* a non-finite input makes its row's products NaN, as in float, and
+     * leaves the other rows alone */
+    for (int t = GF_W_Q8; t <= GF_W_Q4; t++) {
+        size_t K = 96, N = 5, M = 2;
+        tmat a = make_mat((gf_wtype)t, N, K, 0.5f);
+        float x[2 * 96], o[2 * 5];
+        uint8_t q[2 * 2 * GF_ACTQ_PAIR_BYTES];
+        assert_int_equal(sizeof q, gf_xq_bytes(M, K));
+        for (size_t i = 0; i < M * K; i++) x[i] = nrand();
+        x[K + 70] = INFINITY;
+        gf_actq_quantize((gf_wtype)t, x, K, M, K, q);
+        for (int pass = 0; pass < 1 + vnni; pass++) {
+            if (pass == 0) gf_gemv_actq_rows_scalar(&a.m, q, M, o, N, 0, N);
+            else gf_gemv_actq_rows_vnni(&a.m, q, M, o, N, 0, N);
+            for (size_t r = 0; r < N; r++) {
+                assert_true(isfinite(o[r]));
+                assert_true(isnan(o[N + r]));
+            }
+        }
+        free_mat(&a);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simd_matches_scalar_twin),
         cmocka_unit_test(test_quantisers),
         cmocka_unit_test(test_f16_conversion),
         cmocka_unit_test(test_linear_paths),
+        cmocka_unit_test(test_int8_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,7 +166,7 @@ static int read_npy_mutant(const char *p, const uint8_t *nm, size_t len, gf_erro
     gf_npy a;
     int rc = gf_npy_read(p, &a, err);
     if (rc == 0) {
-        size_t es = a.dtype == GF_NPY_U16 ? 2 : 4, c = 1;
+        size_t es = a.dtype == GF_NPY_U8 ? 1 : a.dtype == GF_NPY_U16 ? 2 : 4, c = 1;
         for (int i = 0; i < a.ndim; i++) c *= a.shape[i];
         assert_int_equal(c, a.count);
         assert_true(a.count * es <= len);
@@ -196,10 +196,10 @@ static void test_npy_fuzz_mutations(void **state) {
 static void test_npy_round_trip(void **state) {
     (void)state;
     const size_t shapes[3][3] = {{7, 0, 0}, {3, 5, 0}, {2, 3, 4}};
-    const gf_npy_dtype dts[3] = {GF_NPY_I32, GF_NPY_F32, GF_NPY_U16};
-    const size_t esz[3] = {4, 4, 2};
+    const gf_npy_dtype dts[4] = {GF_NPY_I32, GF_NPY_F32, GF_NPY_U16, GF_NPY_U8};
+    const size_t esz[4] = {4, 4, 2, 1};
     rng_state = 4242;
-    for (int d = 0; d < 3; d++)
+    for (int d = 0; d < 4; d++)
         for (int r = 1; r <= 3; r++) {
             size_t count = 1;
             for (int i = 0; i < r; i++) count *= shapes[r - 1][i];
@@ -208,7 +208,8 @@ static void test_npy_round_trip(void **state) {
             for (size_t i = 0; i < count; i++) {
                 if (dts[d] == GF_NPY_I32) ((int32_t *)data)[i] = (int32_t)(uint32_t)xrand();
                 else if (dts[d] == GF_NPY_F32) ((float *)data)[i] = (float)((double)(int64_t)xrand() / 1e15);
-                else ((uint16_t *)data)[i] = (uint16_t)xrand();
+                else if (dts[d] == GF_NPY_U16) ((uint16_t *)data)[i] = (uint16_t)xrand();
+                else data[i] = (uint8_t)xrand();
             }
             char p[4096], file[64];
             snprintf(file, sizeof file, "rt_%d_%d.npy", d, r);

@@ -30,7 +30,7 @@ static const char *USAGE =
     "usage: griffin bench [--threads N] [--csv FILE] [--limits-only] [--buffer-mb N]\n"
     "                     [--model DIR] [--types f32,bf16,q8,q4] [--batches 1,4,16,64]\n"
     "                     [--prefill T] [--work DIR] [--train-config FILE] [--train-batch B]\n"
-    "                     [--train-seq T] [--no-train]\n"
+    "                     [--train-seq T] [--no-train] [--float-inputs]\n"
     "  Measures this machine's memory read bandwidth, sgemm and FMA peaks, then\n"
     "  decode tokens/s per weight type and batch (with the share of the bandwidth\n"
     "  roofline), prefill of T tokens (default 512; share of the sgemm peak) and\n"
@@ -40,7 +40,9 @@ static const char *USAGE =
     "  weights) into --work (default a temporary folder, removed after) and\n"
     "  quantises it to each type; with --model DIR it times that model only, in\n"
     "  its own type. Training uses a 21M-parameter Griffin (or --train-config).\n"
-    "  --csv writes every row of the tables.\n";
+    "  --csv writes every row of the tables. --float-inputs: Q8 / Q4 products keep\n"
+    "  their inputs in float (default on AVX512-VNNI CPUs: int8 inputs, integer dot\n"
+    "  products).\n";
 
 /* The bench's default models, as Hugging Face configs. */
 static const char *BENCH_400M =
@@ -352,7 +354,7 @@ static int remove_tree(const char *dir) { return nftw(dir, remove_entry, 16, FTW
 int cmd_bench(int argc, char **argv) {
     long mb = 512, threads = 0, prefill_T = 512, train_B = 8, train_T = 256;
     long batches[8] = {1, 4, 16, 64};
-    int nbatches = 4, limits_only = 0, no_train = 0;
+    int nbatches = 4, limits_only = 0, no_train = 0, float_inputs = 0;
     const char *csv = NULL, *model = NULL, *types = "f32,bf16,q8,q4", *work = NULL, *train_cfg = NULL;
     int types_given = 0;
     for (int i = 1; i < argc; i++) {
@@ -360,6 +362,7 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
         if (!strcmp(a, "--limits-only")) { limits_only = 1; continue; }
         if (!strcmp(a, "--no-train")) { no_train = 1; continue; }
+        if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
         if (!(v = cli_value(argc, argv, &i, "bench",
                             (const char *const[]){"--buffer-mb", "--threads", "-t", "--csv", "--model", "-m", "--types",
                                                   "--batches", "--prefill", "--work", "--train-config", "--train-batch",
@@ -478,6 +481,7 @@ int cmd_bench(int argc, char **argv) {
             cli_error("%s", err.msg);
             goto done;
         }
+        if (float_inputs) gf_model_set_int8_inputs(m, 0);
         const gf_config *c = gf_model_config(m);
         size_t params = gf_config_num_params(c), emb = (size_t)c->vocab_size * (size_t)c->width;
         double step_bytes = (double)gf_model_decode_bytes(m);
@@ -493,8 +497,8 @@ int cmd_bench(int argc, char **argv) {
             fprintf(stderr, "bench: %s decode, batch %d: %.2f ms/step\n", wt, B, sec * 1e3);
             row *r = add_row(&b, "decode", wt, B, B, sec, step_bytes, 2.0 * (double)params * B);
             if (r && bi == 0)
-                snprintf(r->head, sizeof r->head, "%s weights: %.1fM parameters (%.1fM outside the embedding), %.1f MiB read per decode step",
-                         wt, (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
+                snprintf(r->head, sizeof r->head, "%s weights%s: %.1fM parameters (%.1fM outside the embedding), %.1f MiB read per decode step",
+                         wt, gf_model_int8_inputs(m) ? " (int8 inputs)" : "", (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
         }
         if (prefill_T > 0) {
             double sec;

@@ -31,7 +31,9 @@ static const char *USAGE =
     "  --seed S        random seed (default: from the clock)\n"
     "  --system TEXT   instructions put before the first message (Gemma has no system turn)\n"
     "  --log-ids FILE  append every token id fed or generated, one turn per line\n"
-    "  --threads N     threads for the matrix products and the layers (default: all cores)\n";
+    "  --threads N     threads for the matrix products and the layers (default: all cores)\n"
+    "  --float-inputs  Q8 / Q4: keep the products' inputs in float (default on AVX512-VNNI\n"
+    "                  CPUs: rounded to int8 per 32 and multiplied in integers)\n";
 
 typedef struct {
     const gf_model *m;
@@ -156,11 +158,13 @@ static char *read_message(int interactive) {
 int cmd_chat(int argc, char **argv) {
     const char *model_dir = NULL, *system = NULL, *log_path = NULL;
     long n_max = 1024, top_k = 40, threads = 0;
+    int float_inputs = 0;
     double temp = 0.7, top_p = 0.95;
     uint64_t seed = (uint64_t)time(NULL);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
+        if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
         if (!(v = cli_value(argc, argv, &i, "chat", (const char *const[]){"--model", "-m", "--system", "--log-ids", "-n", "--n-predict", "--temp", "--top-k", "--top-p", "--seed", "-s", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--system")) system = v;
@@ -185,6 +189,7 @@ int cmd_chat(int argc, char **argv) {
     int rc = 1;
     char *msg = NULL, *turn = NULL;
     if (!m) { cli_error("%s", err.msg); goto out; }
+    if (float_inputs) gf_model_set_int8_inputs(m, 0);
     c.m = m;
     const gf_config *cfg = gf_model_config(m);
     c.V = cfg->vocab_size;

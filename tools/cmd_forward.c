@@ -7,22 +7,26 @@
 
 static const char *USAGE =
     "usage: griffin forward --model DIR --tokens T.npy [--segment-pos S.npy] [--prefill N]\n"
-    "                       [--threads N] --out LOGITS.npy\n"
+    "                       [--threads N] [--float-inputs] --out LOGITS.npy\n"
     "  --tokens       int32 [B, T] token ids\n"
     "  --segment-pos  int32 [B, T] positions; 0 starts a document (default 0..T-1)\n"
     "  --prefill N    prefill the first N tokens, then decode the rest one at a time\n"
     "                 (0 = decode every token from an empty state; default: prefill all)\n"
-    "  --out          float32 [B, T, V] logits\n";
+    "  --out          float32 [B, T, V] logits\n"
+    "  --float-inputs Q8 / Q4: keep the products' inputs in float (default on AVX512-VNNI\n"
+    "                 CPUs: rounded to int8 per 32 and multiplied in integers)\n";
 
 int cmd_forward(int argc, char **argv) {
     const char *model_dir = NULL, *tok_path = NULL, *pos_path = NULL, *out_path = NULL;
     long prefill = -1, threads = 0;
+    int float_inputs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(USAGE, stdout);
             return 0;
         }
+        if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
         if (!(v = cli_value(argc, argv, &i, "forward", (const char *const[]){"--model", "-m", "--tokens", "--segment-pos", "--out", "-o", "--prefill", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--tokens")) tok_path = v;
@@ -61,6 +65,7 @@ int cmd_forward(int argc, char **argv) {
         goto out;
     }
     if (!(m = gf_model_load(model_dir, &err))) { cli_error("%s", err.msg); goto out; }
+    if (float_inputs) gf_model_set_int8_inputs(m, 0);
     size_t V = (size_t)gf_model_config(m)->vocab_size;
     const int32_t *ids = tok.data, *sp = pos.data;
     for (size_t i = 0; i < B * T; i++)

@@ -21,7 +21,9 @@ static const char *USAGE =
     "  --batch B       B independent sequences from the same prompt (default 1)\n"
     "  --threads N     threads for the matrix products and the layers (default: all cores)\n"
     "  --no-eos        keep going past the end-of-sequence token\n"
-    "  --ids           print token ids even when the model has a tokenizer\n";
+    "  --ids           print token ids even when the model has a tokenizer\n"
+    "  --float-inputs  Q8 / Q4: keep the products' inputs in float (default on AVX512-VNNI\n"
+    "                  CPUs: rounded to int8 per 32 and multiplied in integers)\n";
 
 #define MAX_PROMPT (1 << 20)
 
@@ -68,12 +70,13 @@ int cmd_generate(int argc, char **argv) {
     long n_gen = 64, top_k = 40, batch = 1, threads = 0;
     double temp = 0.8, top_p = 0.95;
     uint64_t seed = (uint64_t)time(NULL);
-    int stop_at_eos = 1, want_ids = 0;
+    int stop_at_eos = 1, want_ids = 0, float_inputs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
         if (!strcmp(a, "--no-eos")) { stop_at_eos = 0; continue; }
         if (!strcmp(a, "--ids")) { want_ids = 1; continue; }
+        if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
         if (!(v = cli_value(argc, argv, &i, "generate", (const char *const[]){"--model", "-m", "--prompt-ids", "--prompt", "-p", "-n", "--n-predict", "--temp", "--top-k", "--top-p", "--seed", "-s", "--batch", "-b", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--prompt-ids")) ids_arg = v;
@@ -98,6 +101,7 @@ int cmd_generate(int argc, char **argv) {
         gf_tokenizer_free(tk);
         return cli_error("%s", err.msg);
     }
+    if (float_inputs) gf_model_set_int8_inputs(m, 0);
     const gf_config *c = gf_model_config(m);
     int V = c->vocab_size, B = (int)batch, rc = 1;
     int end_of_turn = tk ? gf_tokenizer_find(tk, "<end_of_turn>") : -1;

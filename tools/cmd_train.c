@@ -1,5 +1,6 @@
 /* griffin train: AdamW on next-token loss over random windows of a token
- * file, with a progress line per step, a CSV log, held-out evaluation and
+ * file (or, with a loss mask, rows of whole examples where only the answers
+ * count), with a progress line per step, a CSV log, held-out evaluation and
  * crash-safe checkpoints that resume bit for bit. */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,7 +22,13 @@ static const char *USAGE =
     "                  hyper-parameters are kept, so the losses match an unbroken run's\n"
     "                  (and its --save-every / --eval-every / --eval-windows unless given)\n"
     "  --data F        training tokens (1-D .npy of uint16/int32; `griffin prepare` makes it)\n"
+    "  --mask M        a loss mask for --data (uint8, one value per token; `griffin task`\n"
+    "                  writes one): rows are whole examples from their BOS, packed while\n"
+    "                  they fit --seq + 1 tokens, and only tokens marked 1 are targets\n"
+    "                  (a --resume of a masked run needs it again)\n"
     "  --val F         held-out tokens for --eval-every\n"
+    "  --val-mask M    the mask of --val (needed with --mask): the held-out loss, token\n"
+    "                  accuracy and exact match of the answers\n"
     "  --tokenizer F   a tokenizer.model to put in every checkpoint (default: the resumed\n"
     "                  run's, or --model DIR's), so checkpoints serve generate and chat\n"
     "  --out OUT       checkpoints go to OUT/step-N, OUT/latest links to the newest\n"
@@ -44,7 +51,7 @@ static const char *USAGE =
     "  --threads N     threads for the matrix products and the layers (default: all cores)\n";
 
 typedef struct {
-    const char *config, *model, *resume, *data, *val, *out, *tokenizer;
+    const char *config, *model, *resume, *data, *val, *out, *tokenizer, *mask, *val_mask;
     long steps, batch, seq, accum, warmup, eval_every, eval_windows, save_every, threads;
     double lr, min_lr, wd, clip, beta2;
     uint64_t seed;
@@ -57,7 +64,7 @@ static int parse(int argc, char **argv, opts *o) {
                 .eval_windows = 64, .save_every = 500, .lr = 1e-3, .min_lr = 0.1, .wd = 0.1, .clip = 1.0,
                 .beta2 = 0.95, .seed = 1};
     static const char *const names[] = {"--config", "--model", "-m", "--resume", "--data", "--val", "--out", "-o",
-                                        "--steps", "--batch", "-b", "--seq", "--accum", "--lr", "--min-lr",
+                                        "--mask", "--val-mask", "--steps", "--batch", "-b", "--seq", "--accum", "--lr", "--min-lr",
                                         "--warmup", "--wd", "--clip", "--beta2", "--eval-every",
                                         "--eval-windows", "--save-every", "--seed", "--threads", "-t", "--tokenizer", NULL};
     for (int i = 1; i < argc; i++) {
@@ -73,6 +80,8 @@ static int parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--resume")) o->resume = v, hp = 0;
         else if (!strcmp(a, "--data")) o->data = v, hp = 0;
         else if (!strcmp(a, "--val")) o->val = v, hp = 0;
+        else if (!strcmp(a, "--mask")) o->mask = v, hp = 0;
+        else if (!strcmp(a, "--val-mask")) o->val_mask = v, hp = 0;
         else if (!strcmp(a, "--out") || !strcmp(a, "-o")) o->out = v, hp = 0;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = v, hp = 0;
         else if (!strcmp(a, "--steps")) { if (cli_int(a, v, 1, 1L << 40, &o->steps)) return 1; }
@@ -98,6 +107,11 @@ static int parse(int argc, char **argv, opts *o) {
     if (!o->data || !o->out) return cli_error("train needs --data and --out (see griffin train --help)");
     if (o->resume && o->given_hparams)
         return cli_error("train: --resume keeps the run's hyper-parameters; drop --steps, --lr, --batch ... (they are in %s/latest/trainer_state.json)", o->resume);
+    /* a masked run's log has accuracy columns, so its held-out data is masked too */
+    if (o->val_mask && !o->val) return cli_error("train: --val-mask goes with --val");
+    if (o->val_mask && !o->mask) return cli_error("train: --val-mask goes with --mask (the training data's mask)");
+    if (o->mask && o->val && !o->val_mask)
+        return cli_error("train: with --mask, --val needs its own --val-mask (the held-out answers)");
     if (o->warmup > o->steps) o->warmup = o->steps;
     return 0;
 }
@@ -144,6 +158,7 @@ int cmd_train(int argc, char **argv) {
         st.batch = (int)o.batch;
         st.seq = (int)o.seq;
         st.accum = (int)o.accum;
+        st.masked = o.mask != NULL;
         st.opt = (gf_adamw_config){(float)o.lr, (float)o.min_lr, o.warmup, o.steps, 0.9f, (float)o.beta2,
                                    1e-8f, (float)o.wd, (float)o.clip};
         /* the batch order has its own stream, apart from the initialisation's */
@@ -160,20 +175,37 @@ int cmd_train(int argc, char **argv) {
     if (!o.resume || o.given_save) st.save_every = o.save_every;
     if (!o.resume || o.given_eval) st.eval_every = o.eval_every;
     if (!o.resume || o.given_windows) st.eval_windows = o.eval_windows;
+    if (o.resume && st.masked != (o.mask != NULL)) {
+        cli_error(st.masked ? "%s: this run trained on a loss mask; give --mask again to resume it"
+                            : "%s: this run trained without a loss mask; drop --mask to resume it", o.resume);
+        goto out;
+    }
     const gf_model *m = gf_trainable_model(t);
     const gf_config *cfg = gf_model_config(m);
     size_t B = (size_t)st.batch, T = (size_t)st.seq;
     /* every token is checked before any step runs */
     if (!(train = gf_token_data_open(o.data, cfg->vocab_size, cfg->bos_id, &err)) ||
-        (o.val && !(val = gf_token_data_open(o.val, cfg->vocab_size, cfg->bos_id, &err)))) {
+        (o.mask && gf_token_data_set_mask(train, o.mask, &err)) ||
+        (o.val && !(val = gf_token_data_open(o.val, cfg->vocab_size, cfg->bos_id, &err))) ||
+        (o.val_mask && gf_token_data_set_mask(val, o.val_mask, &err))) {
         cli_error("%s", err.msg);
         goto out;
     }
-    if (gf_token_data_len(train) < T + 1) {
+    /* with masks, rows are whole examples: each must fit one */
+    const char *long_file = NULL;
+    size_t longest = 0;
+    if (o.mask && (longest = gf_token_data_longest_doc(train)) > T + 1) long_file = o.data;
+    else if (o.val_mask && (longest = gf_token_data_longest_doc(val)) > T + 1) long_file = o.val;
+    if (long_file) {
+        cli_error("%s: an example of %zu tokens does not fit a window of --seq + 1 = %zu; use --seq %zu or more",
+                  long_file, longest, T + 1, longest - 1);
+        goto out;
+    }
+    if (!o.mask && gf_token_data_len(train) < T + 1) {
         cli_error("%s: %zu tokens, fewer than one window of --seq + 1 = %zu", o.data, gf_token_data_len(train), T + 1);
         goto out;
     }
-    if (val && gf_token_data_len(val) < T + 1) {
+    if (val && !o.val_mask && gf_token_data_len(val) < T + 1) {
         cli_error("%s: %zu tokens, fewer than one window of --seq + 1 = %zu", o.val, gf_token_data_len(val), T + 1);
         goto out;
     }
@@ -186,11 +218,16 @@ int cmd_train(int argc, char **argv) {
         cli_error("%s: cannot write: %s", csv_path, strerror(errno));
         goto out;
     }
-    if (csv_new) fprintf(csv, "step,loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s,val_loss\n");
+    if (csv_new)
+        fprintf(csv, "step,loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s,val_loss%s\n",
+                st.masked ? ",val_token_acc,val_exact_acc" : "");
     fprintf(stderr, "griffin: training %zu parameters (%d layers, width %d, vocab %d) on %zu tokens; "
             "%d x %d tokens x %d per step, steps %" PRId64 "..%" PRId64 "\n",
             gf_trainable_num_params(t), cfg->num_layers, cfg->width, cfg->vocab_size, gf_token_data_len(train),
             st.batch, st.seq, st.accum, st.step + 1, st.opt.total_steps);
+    if (o.mask)
+        fprintf(stderr, "griffin: loss on the %zu answer tokens of %zu examples (%s); rows are whole examples\n",
+                gf_token_data_num_answers(train), gf_token_data_num_docs(train), o.mask);
     int32_t *in = batch, *tg = batch + B * T, *pos = tg + B * T;
     double t0 = cli_now(), loss_ema = -1;
     int64_t first = st.step;
@@ -219,20 +256,33 @@ int cmd_train(int argc, char **argv) {
         loss_ema = loss_ema < 0 ? loss : 0.9 * loss_ema + 0.1 * loss;
         char eta_s[32];
         fmt_eta(eta_s, sizeof eta_s, eta);
-        double vloss = NAN;
+        double vloss = NAN, vacc = NAN, vexact = NAN;
         int last = st.step == st.opt.total_steps;
         if (val && st.eval_every > 0 && (st.step % st.eval_every == 0 || last)) {
-            if (gf_eval_data(m, val, (int)B, (int)T, (size_t)st.eval_windows, &vloss, NULL, NULL, &err)) {
-                cli_error("evaluation: %s", err.msg);
+            gf_eval_stats es = {0};
+            if (gf_eval_data_stats(m, val, (int)B, (int)T, (size_t)st.eval_windows, &es, &err)) {
+                cli_error("evaluation: %s: %s", o.val, err.msg);
                 goto out;
+            }
+            vloss = es.loss;
+            if (o.val_mask) {
+                vacc = (double)es.correct / (double)es.targets;
+                vexact = es.examples ? (double)es.examples_correct / (double)es.examples : 0.0;
             }
         }
         fprintf(stderr, "step %6" PRId64 "/%" PRId64 " | loss %.4f (avg %.4f) | lr %.2e | grad norm %6.3f | %.0f tok/s | ETA %s",
                 st.step, st.opt.total_steps, loss, loss_ema, lr, norm, tps, eta_s);
         if (!isnan(vloss)) fprintf(stderr, " | val %.4f", vloss);
+        if (!isnan(vacc)) fprintf(stderr, " acc %.4f exact %.4f", vacc, vexact);
         fputc('\n', stderr);
         fprintf(csv, "%" PRId64 ",%.6f,%.6e,%.6f,%" PRId64 ",%.1f,%.2f,", st.step, loss, lr, norm, st.tokens, tps, el);
         if (!isnan(vloss)) fprintf(csv, "%.6f", vloss);
+        if (st.masked) {
+            fputc(',', csv);
+            if (!isnan(vacc)) fprintf(csv, "%.6f", vacc);
+            fputc(',', csv);
+            if (!isnan(vexact)) fprintf(csv, "%.6f", vexact);
+        }
         fputc('\n', csv);
         fflush(csv);
         if ((st.save_every > 0 && st.step % st.save_every == 0) || last) {

@@ -16,10 +16,13 @@ static void usage(FILE *f) {
             "            next-token loss of int32 tokens [B, T] and every parameter's gradient\n"
             "  prepare   --tokenizer M --out DIR [--doc-per file|line] FILES...\n"
             "            text files -> train.npy / val.npy token files (BOS per document)\n"
-            "  train     (--config C | --model DIR | --resume OUT) --data F --out OUT ...\n"
+            "  task      NAME --out PREFIX --examples N [--seq L] [--seed S]\n"
+            "            synthetic tasks (selective-copy, induction-heads, phonebook) as\n"
+            "            token files with a loss mask on the answers\n"
+            "  train     (--config C | --model DIR | --resume OUT) --data F [--mask M] --out OUT ...\n"
             "            AdamW training with progress, CSV log, evaluation, checkpoints\n"
-            "  eval      --model DIR --data F --seq T [--per-position]\n"
-            "            held-out loss and perplexity\n"
+            "  eval      --model DIR --data F [--mask M] --seq T [--per-position]\n"
+            "            held-out loss and perplexity (with a mask: answer accuracy)\n"
             "  generate  --model DIR (--prompt-ids 2,17,33 | --prompt TEXT) [-n N] [--temp T]\n"
             "            [--top-k K] [--top-p P] [--seed S] [--batch B] [--threads N]\n"
             "            sample a continuation; text (or ids) on stdout, speed on stderr\n"
@@ -65,5 +68,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "detokenize")) return cmd_detokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
+    if (!strcmp(cmd, "task")) return cmd_task(argc - 1, argv + 1);
     return cli_error("unknown command '%s' (griffin --help lists the commands)", cmd);
 }

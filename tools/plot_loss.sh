@@ -15,8 +15,12 @@ csv=$run/log.csv
 command -v gnuplot >/dev/null || { echo "plot_loss: gnuplot is not installed (apt-get install gnuplot-nox)" >&2; exit 1; }
 # the columns the plot reads, by name, so a reordered log fails loudly
 header=$(head -n 1 "$csv")
-[ "$header" = "step,loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s,val_loss" ] ||
-  { echo "plot_loss: $csv: unexpected header '$header'" >&2; exit 1; }
+# (a run trained on a loss mask adds the held-out accuracies after them)
+case "$header" in
+  "step,loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s,val_loss" | \
+  "step,loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s,val_loss,val_token_acc,val_exact_acc") ;;
+  *) echo "plot_loss: $csv: unexpected header '$header'" >&2; exit 1 ;;
+esac
 base_plot=""
 if [ -n "$base" ]; then base_plot=", $base with lines dt 2 lw 2 lc rgb '#555555' title '$label ($base)'"; fi
 gnuplot <<GP

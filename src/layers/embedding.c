@@ -20,8 +20,8 @@ int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x
     return 0;
 }
 
-void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits) {
-    gf_linear(logits, xf, &m->embed, NULL, M);
+void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits, const gf_xq *xq) {
+    gf_linear(logits, xf, &m->embed, NULL, M, xq);
     float c = m->cfg.logits_soft_cap;
     if (c > 0.0f) {
         size_t n = M * (size_t)m->cfg.vocab_size;

@@ -16,7 +16,8 @@ void rmsnorm_forward(float *out, const float *x, const float *scale, size_t M, s
 /* Gated GeLU MLP: out[M, D] = (gelu(x Wg^T + bg) * (x Wu^T + bu)) Wd^T + bd.
  * g, u: [M, E] work buffers. */
 void mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t D,
-                 size_t E, float *g, float *u);
+                 size_t E, float *g, float *u,
+                 const gf_xq *xq);
 
 /* Causal depthwise Conv1D over T steps of B sequences with document masking:
  * out[b,t,c] = bias[c] + sum_s w[W-1-s, c] x[b,t-s,c], a tap dropped when it

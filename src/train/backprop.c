@@ -119,7 +119,7 @@ static double loss_chunk(gf_trainable *t, const int32_t *targets, size_t r0, siz
     float cap = m->cfg.logits_soft_cap;
     float *lg = t->work.logits, *row_loss = t->work.row_loss;
     const float *E = m->embed.data;
-    gf_unembed(m, t->xf + r0 * D, n, lg);
+    gf_unembed(m, t->xf + r0 * D, n, lg, NULL);
 #pragma omp parallel for schedule(static) if (n * V >= GF_PAR_MIN)
     for (size_t r = 0; r < n; r++) {
         float *row = lg + r * V;

@@ -72,6 +72,7 @@ static int write_state_json(const char *path, const gf_train_state *s, gf_error 
     cJSON_AddNumberToObject(r, "save_every", (double)s->save_every);
     cJSON_AddNumberToObject(r, "eval_every", (double)s->eval_every);
     cJSON_AddNumberToObject(r, "eval_windows", (double)s->eval_windows);
+    cJSON_AddBoolToObject(r, "mask", s->masked != 0);
     cJSON *o = cJSON_AddObjectToObject(r, "adamw");
     cJSON_AddNumberToObject(o, "lr", s->opt.lr);
     cJSON_AddNumberToObject(o, "min_lr_ratio", s->opt.min_lr_ratio);
@@ -215,6 +216,13 @@ static int read_state_json(const char *path, gf_train_state *s, gf_error *err) {
     s->eval_every = (int64_t)v;
     if (get_num(r, "eval_windows", 1, 9e15, &v, path, err)) goto out;
     s->eval_windows = (int64_t)v;
+    /* absent in the states of runs from before masks: none was used */
+    const cJSON *mk = cJSON_GetObjectItemCaseSensitive(r, "mask");
+    if (mk && !cJSON_IsBool(mk)) {
+        gf_fail(err, "%s: 'mask' must be true or false", path);
+        goto out;
+    }
+    s->masked = cJSON_IsTrue(mk);
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(r, "adamw");
     if (!cJSON_IsObject(o)) {
         gf_fail(err, "%s: 'adamw' is missing", path);

@@ -1,7 +1,18 @@
 /* Token files for training: a 1-D .npy of uint16 or int32 ids, memory-mapped,
  * with every id checked against the vocabulary on opening, and the batches
  * drawn from it: random windows of T + 1 tokens whose document starts (BOS
- * tokens) become segment resets. */
+ * tokens) become segment resets.
+ *
+ * With a loss mask (a uint8 file of the same length, 1 on answer tokens) the
+ * documents are examples of a task, and a window at a random place would cut
+ * them. Masked rows are therefore packed from whole examples instead: a row
+ * starts at an example's BOS and takes the examples that follow while they
+ * fit in its T positions; the positions left over are padding (a BOS with
+ * position 0 as input, so each is a document of its own that no real token
+ * sees, and no target). Only targets whose mask is 1 count. Because the
+ * resets keep packed examples apart, a row of several examples computes what
+ * one row per example would. An example of n tokens fills n - 1 positions
+ * (its last token is only a target), so examples of up to T + 1 tokens fit. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +25,12 @@ struct gf_token_data {
     int32_t bos;
     size_t *starts; /* indices of the BOS tokens, ascending */
     size_t n_starts;
+    size_t longest; /* tokens in the longest document (BOS to the next BOS) */
+    /* with a mask (else zeroed) */
+    gf_npy_mapped mask;
+    const uint8_t *m;
+    size_t *answer_docs; /* the documents that hold an answer token, ascending */
+    size_t n_answer_docs, n_answers;
 };
 
 /* memcpy, not a cast: a .npy header of any length may leave the data at an
@@ -36,7 +53,8 @@ gf_token_data *gf_token_data_open(const char *path, int vocab, int bos, gf_error
     if (gf_npy_map(path, &d->f, err)) goto fail;
     const gf_npy *a = &d->f.info;
     if (a->dtype != GF_NPY_U16 && a->dtype != GF_NPY_I32) {
-        gf_fail(err, "%s: token files hold uint16 ('<u2') or int32 ('<i4') ids, not float32", path);
+        gf_fail(err, "%s: token files hold uint16 ('<u2') or int32 ('<i4') ids, not %s", path,
+                a->dtype == GF_NPY_F32 ? "float32" : "uint8");
         goto fail;
     }
     if (a->ndim != 1) {
@@ -59,6 +77,12 @@ gf_token_data *gf_token_data_open(const char *path, int vocab, int bos, gf_error
     if (!d->starts) goto fail;
     for (size_t i = 0; i < d->n; i++)
         if (token_at(d, i) == bos) d->starts[d->n_starts++] = i;
+    size_t from = 0; /* the tokens before the first BOS count as a document */
+    for (size_t k = 0; k <= d->n_starts; k++) {
+        size_t to = k < d->n_starts ? d->starts[k] : d->n;
+        if (to - from > d->longest) d->longest = to - from;
+        from = to;
+    }
     return d;
 fail:
     gf_token_data_free(d);
@@ -68,8 +92,110 @@ fail:
 void gf_token_data_free(gf_token_data *d) {
     if (!d) return;
     gf_npy_unmap(&d->f);
+    gf_npy_unmap(&d->mask);
     free(d->starts);
+    free(d->answer_docs);
     free(d);
+}
+
+/* The document k: tokens [*a, *z). */
+static void doc_span(const gf_token_data *d, size_t k, size_t *a, size_t *z) {
+    *a = d->starts[k];
+    *z = k + 1 < d->n_starts ? d->starts[k + 1] : d->n;
+}
+
+int gf_token_data_set_mask(gf_token_data *d, const char *path, gf_error *err) {
+    if (d->m) return gf_fail(err, "%s: the token data has a mask already", path);
+    gf_npy_mapped mk;
+    if (gf_npy_map(path, &mk, err)) return -1;
+    const gf_npy *a = &mk.info;
+    const uint8_t *m = a->data;
+    size_t *docs = NULL;
+    if (a->dtype != GF_NPY_U8) {
+        gf_fail(err, "%s: a loss mask holds uint8 ('|u1') values 0 or 1", path);
+        goto fail;
+    }
+    if (a->ndim != 1) {
+        gf_fail(err, "%s: a loss mask is a 1-D array (this one has %d dimensions)", path, a->ndim);
+        goto fail;
+    }
+    if (a->count != d->n) {
+        gf_fail(err, "%s: %zu values for %zu tokens; a loss mask has one value per token of its token file", path,
+                a->count, d->n);
+        goto fail;
+    }
+    if (d->n == 0 || token_at(d, 0) != d->bos) {
+        gf_fail(err, "%s: with a mask every example starts with BOS (%d), but the token file's first token is %lld",
+                path, (int)d->bos, d->n ? (long long)token_at(d, 0) : -1LL);
+        goto fail;
+    }
+    size_t answers = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        if (m[i] > 1) {
+            gf_fail(err, "%s: mask value %u at index %zu; a mask holds 0 or 1", path, (unsigned)m[i], i);
+            goto fail;
+        }
+        /* the target at a BOS would be predicted from the example before */
+        if (m[i] && token_at(d, i) == d->bos) {
+            gf_fail(err, "%s: mask is 1 at index %zu, a BOS (an example's start); answers lie inside examples", path, i);
+            goto fail;
+        }
+        answers += m[i];
+    }
+    if (answers == 0) {
+        gf_fail(err, "%s: the mask marks no answer token (every value is 0)", path);
+        goto fail;
+    }
+    docs = gf_calloc(d->n_starts, sizeof *docs, "answer index", err);
+    if (!docs) goto fail;
+    size_t nd = 0;
+    for (size_t k = 0; k < d->n_starts; k++) {
+        size_t s, z;
+        doc_span(d, k, &s, &z);
+        size_t i = s;
+        while (i < z && !m[i]) i++;
+        if (i < z) docs[nd++] = k;
+    }
+    d->mask = mk;
+    d->m = m;
+    d->answer_docs = docs;
+    d->n_answer_docs = nd;
+    d->n_answers = answers;
+    return 0;
+fail:
+    free(docs);
+    gf_npy_unmap(&mk);
+    return -1;
+}
+
+int gf_token_data_masked(const gf_token_data *d) { return d->m != NULL; }
+
+size_t gf_token_data_num_docs(const gf_token_data *d) { return d->n_starts; }
+
+size_t gf_token_data_longest_doc(const gf_token_data *d) { return d->longest; }
+
+size_t gf_token_data_num_answers(const gf_token_data *d) { return d->n_answers; }
+
+size_t gf_token_data_pack(const gf_token_data *d, size_t doc, size_t T, int32_t *inputs, int32_t *targets,
+                          int32_t *segment_pos) {
+    size_t t = 0, k = doc;
+    for (; k < d->n_starts; k++) {
+        size_t a, z;
+        doc_span(d, k, &a, &z);
+        size_t len = z - a - 1; /* positions: every token but the last as input */
+        if (t + len > T) break;
+        for (size_t j = 0; j < len; j++, t++) {
+            inputs[t] = token_at(d, a + j);
+            targets[t] = d->m && !d->m[a + j + 1] ? -1 : token_at(d, a + j + 1);
+            segment_pos[t] = (int32_t)j;
+        }
+    }
+    for (; t < T; t++) {
+        inputs[t] = d->bos;
+        targets[t] = -1;
+        segment_pos[t] = 0;
+    }
+    return k - doc;
 }
 
 size_t gf_token_data_len(const gf_token_data *d) { return d->n; }
@@ -104,6 +230,16 @@ void gf_token_data_window(const gf_token_data *d, size_t start, size_t T, int32_
 
 int gf_token_data_sample(const gf_token_data *d, uint64_t rng[4], size_t B, size_t T,
                          int32_t *inputs, int32_t *targets, int32_t *segment_pos, gf_error *err) {
+    if (d->m) {
+        if (d->longest > T + 1)
+            return gf_fail(err, "an example of %zu tokens does not fit a window of T + 1 = %zu", d->longest, T + 1);
+        /* rows start only at examples with an answer, so none is empty */
+        for (size_t b = 0; b < B; b++) {
+            size_t k = d->answer_docs[gf_rng_next(rng) % d->n_answer_docs];
+            gf_token_data_pack(d, k, T, inputs + b * T, targets + b * T, segment_pos + b * T);
+        }
+        return 0;
+    }
     if (d->n < T + 1)
         return gf_fail(err, "the token file holds %zu tokens, fewer than a window of T + 1 = %zu", d->n, T + 1);
     size_t span = d->n - T; /* window starts 0 .. n - T - 1 */

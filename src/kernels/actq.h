@@ -1,0 +1,59 @@
+/* Integer dot products for Q8 / Q4 weights: the input rows of a product are
+ * quantised to int8 per block of 32 columns, like the weights, so a block's
+ * dot product is a sum of 8-bit products in 32-bit integers (AVX512-VNNI
+ * vpdpbusd: 64 multiply-adds in one instruction) and only its result is
+ * scaled in float. Widening every weight to float and multiplying in float
+ * costs several instructions per 16 weights, which on 2 cores keeps Q4's
+ * decode well below the memory bandwidth and the quantised types' batch-16
+ * decode below 8x batch 1.
+ *
+ * The price is the rounding of the inputs: each is replaced by the nearest
+ * multiple of its block's max|x| / 127, an error of at most max|x| / 254 per
+ * input. gf_actq_error_bound gives the resulting bound on a product.
+ *
+ * Layout of one quantised input row of K columns: nb = ceil(K / 32) blocks
+ * taken in pairs (a, b) = (2p, 2p + 1), the last pair padded with a block of
+ * zeros when nb is odd; each pair is GF_ACTQ_PAIR_BYTES:
+ *   int8  codes[64]  Q8: a's 32 columns, then b's. Q4: a 0..15, b 0..15,
+ *                    a 16..31, b 16..31 (the order two blocks' nibbles take
+ *                    when 32 code bytes are split into low and high nibbles)
+ *   float dx[16]     the scale of the block each group of 4 codes is from
+ *   int32 corr[16]   -z x the sum of those 4 codes, z the weights' zero code
+ *                    (Q8 is stored offset by z = 128 in the product, Q4's
+ *                    nibbles have z = 8), so that the unsigned-by-signed
+ *                    instruction's sum starts from the correction
+ * Columns past K are coded 0. */
+#ifndef GF_ACTQ_H
+#define GF_ACTQ_H
+
+#include "../kernels.h"
+
+#define GF_ACTQ_PAIR_BYTES 192
+
+static inline size_t gf_actq_pairs(size_t K) { return (K + 63) / 64; }
+static inline size_t gf_actq_row_bytes(size_t K) { return gf_actq_pairs(K) * GF_ACTQ_PAIR_BYTES; }
+
+/* Whether products with weights of type t can take this path at all. */
+static inline int gf_actq_type(gf_wtype t) { return t == GF_W_Q8 || t == GF_W_Q4; }
+
+/* Rows x[m * ldx + k], m < M, k < K, quantised for weights of type t (Q8 or
+ * Q4) into q, row m at q + m * gf_actq_row_bytes(K). */
+void gf_actq_quantize(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q);
+
+/* out[m * ldo + r] = the product of quantised row m with weight row r, for m
+ * < M and r0 <= r < r1 (W of type Q8 or Q4, q from gf_actq_quantize for that
+ * type). The scalar twin and the AVX512-VNNI version. */
+void gf_gemv_actq_rows_scalar(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
+                              size_t r0, size_t r1);
+void gf_gemv_actq_rows_vnni(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
+                            size_t r0, size_t r1);
+
+/* Whether this CPU has the instructions of the VNNI version (the path is used
+ * only where it does). */
+int gf_cpu_has_vnni(void);
+
+/* An upper bound on |product with quantised x - product with exact x| for
+ * row x[K] and weight row r: sum over blocks of (max|x| / 254) x sum|w|. */
+double gf_actq_error_bound(const gf_mat *W, size_t r, const float *x);
+
+#endif
