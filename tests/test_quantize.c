@@ -249,12 +249,49 @@ static void test_decode_bytes(void **state) {
     gf_model_free(f32);
 }
 
+/* --float-inputs reaches the model: `griffin forward` with it gives the
+ * logits of the float-input path, without it those of the default (int8
+ * inputs where the CPU has VNNI), each equal to the library's. */
+static void test_float_inputs_flag(void **state) {
+    (void)state;
+    char dir[4096], cmd[16384], msg[4096], out[2][4096];
+    snprintf(dir, sizeof dir, "%s/flag-q8", td_tmpdir());
+    gf_error err;
+    if (gf_model_quantize(td_path("golden/griffin"), dir, GF_QUANT_Q8, NULL, NULL, &err)) fail_msg("%s", err.msg);
+    for (int f = 0; f < 2; f++) {
+        snprintf(out[f], sizeof out[f], "%s/flag-%d.npy", td_tmpdir(), f);
+        snprintf(cmd, sizeof cmd, "%s forward --model %s --tokens %s --out %s%s", td_bin(), dir,
+                 td_path("golden/griffin/tokens.npy"), out[f], f ? " --float-inputs" : "");
+        if (td_run(cmd, msg, sizeof msg) != 0) fail_msg("%s: %s", cmd, msg);
+    }
+    gf_model *q = gf_model_load(dir, &err);
+    if (!q) fail_msg("%s", err.msg);
+    gf_npy tok;
+    td_npy(td_path("golden/griffin/tokens.npy"), &tok);
+    int int8 = gf_model_int8_inputs(q);
+    for (int f = 0; f < 2; f++) {
+        gf_model_set_int8_inputs(q, !f);
+        assert_int_equal(gf_model_int8_inputs(q), f ? 0 : int8);
+        float *want = run(q, &tok, 0);
+        gf_npy got;
+        td_npy(out[f], &got);
+        assert_int_equal(got.count, tok.count * (size_t)gf_model_config(q)->vocab_size);
+        double e = td_max_abs_diff(got.data, want, got.count);
+        if (!(e <= 1e-6)) fail_msg("forward%s: %.3g from the library's logits", f ? " --float-inputs" : "", e);
+        free(want);
+        gf_npy_free(&got);
+    }
+    gf_npy_free(&tok);
+    gf_model_free(q);
+}
+
 int main(void) {
     atexit(td_remove_tmpdir);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantized_golden),
         cmocka_unit_test(test_quantize_refusals),
         cmocka_unit_test(test_decode_bytes),
+        cmocka_unit_test(test_float_inputs_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

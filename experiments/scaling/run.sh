@@ -11,7 +11,8 @@
 # the paper leaves it out.
 #
 # usage: experiments/scaling/run.sh [WORKDIR (default build/exp-scaling)]
-#   env: STEPS (default 600: 1.2M tokens of 8 x 256), GRIFFIN, CORPUS
+#   env: STEPS (default 600: 1.2M tokens of 8 x 256), GRIFFIN, CORPUS,
+#        PLOT_ONLY=1 (draw the figure again from results/scaling.csv)
 # Writes experiments/scaling/results/{scaling.csv,scaling.png}.
 name=scaling
 source "$(dirname "$0")/../common.sh"
@@ -19,9 +20,10 @@ work=${1:-build/exp-scaling}
 steps=${STEPS:-600}
 B=8 T=256
 mkdir -p "$work"
+csv=$results/scaling.csv
+if [ "${PLOT_ONLY:-0}" != 1 ]; then
 fetch_corpus
 
-csv=$results/scaling.csv
 echo "model,size,width,layers,params,tokens,train_flops,final_train_loss,val_loss" > "$csv"
 # sizes: width x blocks (2 heads of width / 2 at 64, 4 above)
 for size in "64 3 2" "128 4 2" "192 6 4"; do
@@ -54,18 +56,26 @@ for size in "64 3 2" "128 4 2" "192 6 4"; do
     say "$(tail -n 1 "$csv")"
   done
 done
+fi
 
 gnuplot <<EOF
 set terminal pngcairo size 800,520
 set output "$results/scaling.png"
 set datafile separator ","
-set title "Held-out loss against training FLOPs ($(( steps * B * T )) tokens of the Debian corpus)"
+set title "Held-out loss against training FLOPs ($(( steps * B * T )) tokens of the Debian corpus each)"
 set logscale xy
+# the losses span a few tenths: fit the axes to the points, not to decades
+set autoscale fix
+set offsets graph 0.08, graph 0.08, graph 0.1, graph 0.1
+set xtics ("1e11" 1e11, "2e11" 2e11, "5e11" 5e11, "1e12" 1e12, "2e12" 2e12, "5e12" 5e12, "1e13" 1e13, \
+  "2e13" 2e13, "5e13" 5e13, "1e14" 1e14, "2e14" 2e14, "5e14" 5e14, "1e15" 1e15)
+set ytics ("2.5" 2.5, "3.0" 3.0, "3.5" 3.5, "3.8" 3.8, "4.0" 4.0, "4.2" 4.2, "4.4" 4.4, "4.6" 4.6, \
+  "4.8" 4.8, "5.0" 5.0, "5.5" 5.5, "6.0" 6.0, "7.0" 7.0)
 set xlabel "training FLOPs"
 set ylabel "held-out loss (nats/token)"
 set key top right
 set grid
-plot for [a in "mqa hawk griffin"] "< grep '^".a.",' $csv" using 7:9 with linespoints title a
+plot for [a in "mqa hawk griffin"] "< grep '^".a.",' $csv" using 7:9 with linespoints pointsize 1.5 title a
 EOF
 plot_done "$results/scaling.png"
 column -s, -t "$csv" >&2
