@@ -6,7 +6,7 @@
 #   2. a Griffin trained on it (configs/griffin-demo.json, STEPS steps,
 #      default 600: about 5 minutes on 2 cores), or MODEL=DIR to take one;
 #   3. griffin quantize to bf16 / q8 / q4, then griffin eval and griffin
-#      forward on each (q8 / q4 also with --float-inputs).
+#      forward on each (bf16 / q8 / q4 also with --float-inputs).
 # Writes bench/results/quant_quality.csv.
 #
 # usage: bench/quant_quality.sh [WORKDIR]     (env: STEPS, MODEL, GRIFFIN)
@@ -47,9 +47,10 @@ open(sys.argv[2], 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) +
 PY
 echo "weights,weight_mib,val_loss,val_loss_delta,max_abs_logit_diff,mean_abs_logit_diff,rel_logit_diff,top1_agreement" > "$out"
 f32_loss=
-# q8 / q4 twice: with the default inputs (int8 where the CPU has AVX512-VNNI)
+# bf16 / q8 / q4 twice: with the default inputs (bfloat16 or int8 where the CPU
+# has AVX512-BF16 or AVX512-VNNI)
 # and with --float-inputs (what every other CPU computes)
-for t in f32 bf16 q8 q4 q8-float-inputs q4-float-inputs; do
+for t in f32 bf16 q8 q4 bf16-float-inputs q8-float-inputs q4-float-inputs; do
   dir=$model
   flag=
   case $t in

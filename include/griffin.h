@@ -82,13 +82,15 @@ const char *gf_model_weight_dtype(const gf_model *m);
 /* Bytes of weights one decode step reads whatever the batch: every matrix of
  * every layer (codes and scales) and the embedding as the unembedding. */
 size_t gf_model_decode_bytes(const gf_model *m);
-/* Whether Q8 / Q4 products quantise their inputs to int8 per block of 32 and
- * multiply in integers (AVX512-VNNI): on by default where the CPU has it,
- * faster, and no longer equal to the float product of the dequantised
- * weights (see README, Weight types). Off: the inputs stay float. Applies to
- * the prefills and the states made after the call. */
-void gf_model_set_int8_inputs(gf_model *m, int on);
-int gf_model_int8_inputs(const gf_model *m);
+/* Whether products narrow their inputs to the weights' width: Q8 / Q4 ones
+ * round them to int8 per block of 32 and multiply in integers (AVX512-VNNI),
+ * BF16 ones round them to bfloat16 and use AVX512-BF16 dot products. On by
+ * default where the CPU has the instructions; faster, and no longer equal to
+ * the float product of the weights (see README, Weight types). Off: the
+ * inputs stay float. Applies to the prefills and the states made after the
+ * call. */
+void gf_model_set_narrow_inputs(gf_model *m, int on);
+int gf_model_narrow_inputs(const gf_model *m);
 
 /* Weight types `gf_model_quantize` writes. BF16: every float tensor in
  * bfloat16. Q8 / Q4: every 2-D ".weight" matrix (the embedding, the MLP,

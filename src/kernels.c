@@ -71,26 +71,39 @@ static int use_sgemm(gf_wtype t, size_t M) {
 /* Work below which threads cost more than they save (floats of weight x rows). */
 #define GF_PAR_MIN_WORK (1u << 16)
 
-size_t gf_xq_bytes(size_t M, size_t K) { return M * gf_actq_row_bytes(K); }
+/* Bytes of one narrowed input row: int8 codes with their scales, or
+ * bfloat16 values. */
+static size_t narrow_row_bytes(gf_wtype t, size_t K) {
+    return t == GF_W_BF16 ? gf_bf16x_cols(K) * sizeof(uint16_t) : gf_actq_row_bytes(K);
+}
 
-/* Whether the products take the integer path: all of one quantised type,
- * room for the quantised input, and a CPU with the instructions. */
-static int use_actq(const gf_product *p, int n, size_t M, const gf_xq *xq) {
-    if (!xq || !xq->buf || !gf_actq_type(p[0].W->type)) return 0;
+size_t gf_xq_bytes(size_t M, size_t K) {
+    size_t a = gf_actq_row_bytes(K), b = gf_bf16x_cols(K) * sizeof(uint16_t);
+    return M * (a > b ? a : b);
+}
+
+/* Whether the products take a narrow-input path: all of one type that has
+ * one (Q8 / Q4: int8 and VNNI; BF16: bfloat16 and AVX512-BF16), room for
+ * the narrowed input, and a CPU with the instructions. */
+static int use_narrow(const gf_product *p, int n, size_t M, const gf_xq *xq) {
+    gf_wtype t = p[0].W->type;
+    if (!xq || !xq->buf || !(gf_actq_type(t) || t == GF_W_BF16)) return 0;
     for (int i = 1; i < n; i++)
-        if (p[i].W->type != p[0].W->type) return 0;
-    return gf_xq_bytes(M, p[0].W->cols) <= xq->bytes && gf_cpu_has_vnni();
+        if (p[i].W->type != t) return 0;
+    if (gf_xq_bytes(M, p[0].W->cols) > xq->bytes) return 0;
+    return t == GF_W_BF16 ? gf_cpu_has_avx512bf16() : gf_cpu_has_vnni();
 }
 
 /* Rows [g0, g1) (in groups of 4) of the products' stacked rows, for all M
  * input rows in chunks, bias added: one thread's share of gf_linear_many.
- * The input is x (float), or q (quantised for the integer path) when q is
+ * The input is x (float), or q (narrowed for the weights' type) when q is
  * given. A chunk of it stays in the core's L2 cache (about 256 KiB of it)
  * while every weight row of the share meets it, so the weights are read
  * once per chunk and the input once per tile. */
 static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, const gf_product *p,
                        int n, size_t g0, size_t g1) {
-    size_t K = p[0].W->cols, row_bytes = q ? gf_actq_row_bytes(K) : K * sizeof(float), base = 0;
+    size_t K = p[0].W->cols, base = 0;
+    size_t row_bytes = q ? narrow_row_bytes(p[0].W->type, K) : K * sizeof(float);
     size_t mc = (256u << 10) / row_bytes / 4 * 4;
     if (mc < 16) mc = 16;
     for (int i = 0; i < n && base < g1; i++) {
@@ -101,8 +114,11 @@ static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, c
         size_t r0 = lo * 4, r1 = hi * 4 < N ? hi * 4 : N;
         for (size_t m0 = 0; m0 < M; m0 += mc) {
             size_t mn = M - m0 < mc ? M - m0 : mc;
-            if (q) gf_gemv_actq_rows_vnni(p[i].W, q + m0 * row_bytes, mn, p[i].out + m0 * N, N, r0, r1);
-            else gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, r0, r1);
+            if (!q) gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, r0, r1);
+            else if (p[i].W->type == GF_W_BF16)
+                gf_gemv_bf16x_rows_avx512bf16(p[i].W, (const uint16_t *)(q + m0 * row_bytes), mn,
+                                              p[i].out + m0 * N, N, r0, r1);
+            else gf_gemv_actq_rows_vnni(p[i].W, q + m0 * row_bytes, mn, p[i].out + m0 * N, N, r0, r1);
         }
         if (p[i].bias)
             for (size_t m = 0; m < M; m++)
@@ -131,13 +147,16 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const 
         return;
     }
     int par = work >= GF_PAR_MIN_WORK && groups >= 2;
-    if (use_actq(p, n, M, xq)) {
-        size_t rb = gf_actq_row_bytes(K);
+    if (use_narrow(p, n, M, xq)) {
         gf_wtype t = p[0].W->type;
+        size_t rb = narrow_row_bytes(t, K);
 #pragma omp parallel if (par)
         {
 #pragma omp for schedule(static)
-            for (size_t m = 0; m < M; m++) gf_actq_quantize(t, x + m * K, K, 1, K, xq->buf + m * rb);
+            for (size_t m = 0; m < M; m++) {
+                if (t == GF_W_BF16) gf_bf16x_round(x + m * K, K, 1, K, (uint16_t *)(xq->buf + m * rb));
+                else gf_actq_quantize(t, x + m * K, K, 1, K, xq->buf + m * rb);
+            }
 #ifdef _OPENMP
             int id = omp_get_thread_num(), nt = omp_get_num_threads();
 #else

@@ -55,6 +55,7 @@ struct gf_model {
     size_t weight_bytes;
     size_t scratch_floats;    /* conversion scratch the kernels need */
     int has_int8_weights;     /* some products are Q8 / Q4 */
+    int has_bf16_weights;     /* some products are BF16 */
     size_t xq_cols;           /* widest input of a product when the integer path is on, else 0 */
     int all_f32;
     const char *dtype_name;
@@ -71,7 +72,7 @@ typedef struct {
     float *scores;                /* [score_slots, window + 1] attention weights, one query per thread */
     size_t score_slots;           /* threads the attention loops may use (gf_par_slots at sizing) */
     float *scratch;               /* a gate block widened to F32 (gf_block_diag) */
-    gf_xq xq;                     /* quantised inputs of the Q8 / Q4 products (empty: none) */
+    gf_xq xq;                     /* narrowed inputs of the Q8 / Q4 / BF16 products (empty: none) */
 } gf_acts;
 
 size_t gf_acts_floats(const gf_model *m, size_t M);

@@ -327,14 +327,15 @@ gf_model *gf_model_load(const char *dir, gf_error *err) {
     m->dtype_name = kinds > 1 ? "mixed" : gf_wtype_name(only);
     m->scratch_floats = m->all_f32 ? 0 : gf_kernel_scratch_floats(L / (size_t)c->num_heads);
     m->has_int8_weights = ld.type_seen[GF_W_Q8] || ld.type_seen[GF_W_Q4];
-    gf_model_set_int8_inputs(m, 1);
+    m->has_bf16_weights = ld.type_seen[GF_W_BF16];
+    gf_model_set_narrow_inputs(m, 1);
     return m;
 fail:
     gf_model_free(m);
     return NULL;
 }
 
-void gf_model_set_int8_inputs(gf_model *m, int on) {
+void gf_model_set_narrow_inputs(gf_model *m, int on) {
     const gf_config *c = &m->cfg;
     /* the widest input of any product: the residual stream (projections in,
      * unembedding), the recurrence (out projection), the MLP (down) */
@@ -342,10 +343,11 @@ void gf_model_set_int8_inputs(gf_model *m, int on) {
     if ((size_t)c->lru_width > K) K = (size_t)c->lru_width;
     if ((size_t)c->mlp_width > K) K = (size_t)c->mlp_width;
     if ((size_t)c->num_heads * (size_t)c->head_dim > K) K = (size_t)c->num_heads * (size_t)c->head_dim;
-    m->xq_cols = on && m->has_int8_weights && gf_cpu_has_vnni() ? K : 0;
+    int usable = (m->has_int8_weights && gf_cpu_has_vnni()) || (m->has_bf16_weights && gf_cpu_has_avx512bf16());
+    m->xq_cols = on && usable ? K : 0;
 }
 
-int gf_model_int8_inputs(const gf_model *m) { return m->xq_cols != 0; }
+int gf_model_narrow_inputs(const gf_model *m) { return m->xq_cols != 0; }
 
 void gf_model_free(gf_model *m) {
     if (!m) return;

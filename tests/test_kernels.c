@@ -6,7 +6,8 @@
  * against a plain double-precision product; and the integer path of Q8 / Q4
  * (inputs quantised to int8): the quantiser against its documented layout,
  * the twin against the exact product within the stated bound, the VNNI
- * version against the twin. */
+ * version against the twin; and likewise BF16 weights with bfloat16 inputs
+ * (AVX512-BF16). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,30 @@ static double rel_err(const float *got, const float *want, const float *x, const
     return worst;
 }
 
+/* sum_k x[k] w[k] in double, and sum_k |x[k] w[k]| in *mag. */
+static double exact_dot(const float *x, const float *w, size_t K, double *mag) {
+    double s = 0, m = 1e-30;
+    for (size_t k = 0; k < K; k++) {
+        s += (double)x[k] * w[k];
+        m += fabs((double)x[k] * w[k]);
+    }
+    *mag = m;
+    return s;
+}
+
+/* A kernel's output for a thread's share of rows [r0, N) in got (filled
+ * with 12345 before): rows outside the share untouched, then the relative
+ * error of the share against want (rows before r0 taken from want). */
+static double share_error(float *got, const float *want, const float *x, const float *w, size_t M,
+                          size_t N, size_t K, size_t ldo, size_t r0) {
+    for (size_t m = 0; m < M; m++) {
+        for (size_t r = 0; r < r0; r++) assert_true(got[m * ldo + r] == 12345.0f);
+        for (size_t r = N; r < ldo; r++) assert_true(got[m * ldo + r] == 12345.0f);
+        for (size_t r = 0; r < r0; r++) got[m * ldo + r] = want[m * ldo + r];
+    }
+    return rel_err(got, want, x, w, M, N, K, ldo);
+}
+
 static void test_simd_matches_scalar_twin(void **state) {
     (void)state;
     gf_isa best = gf_cpu_isa();
@@ -120,11 +145,7 @@ static void test_simd_matches_scalar_twin(void **state) {
                     double e0 = 0;
                     for (size_t m = 0; m < M; m++)
                         for (size_t r = 0; r < N; r++) {
-                            double s = 0, mag = 1e-30;
-                            for (size_t k = 0; k < K; k++) {
-                                s += (double)x[m * K + k] * a.ref[r * K + k];
-                                mag += fabs((double)x[m * K + k] * a.ref[r * K + k]);
-                            }
+                            double mag, s = exact_dot(x + m * K, a.ref + r * K, K, &mag);
                             e0 = fmax(e0, fabs(s - want[m * ldo + r]) / mag);
                         }
                     assert_true(e0 < 1e-5);
@@ -133,12 +154,7 @@ static void test_simd_matches_scalar_twin(void **state) {
                         size_t r0 = N > 1 ? 1 : 0;
                         for (size_t i = 0; i < M * ldo; i++) got[i] = 12345.0f;
                         gf_gemv_rows((gf_isa)isa, &a.m, x, K, M, got, ldo, r0, N);
-                        for (size_t m = 0; m < M; m++) {
-                            for (size_t r = 0; r < r0; r++) assert_true(got[m * ldo + r] == 12345.0f);
-                            for (size_t r = N; r < ldo; r++) assert_true(got[m * ldo + r] == 12345.0f);
-                            for (size_t r = 0; r < r0; r++) got[m * ldo + r] = want[m * ldo + r];
-                        }
-                        double e = rel_err(got, want, x, a.ref, M, N, K, ldo);
+                        double e = share_error(got, want, x, a.ref, M, N, K, ldo, r0);
                         if (e > worst[t]) worst[t] = e;
                         if (e > 1e-5)
                             fail_msg("%s %s M=%zu N=%zu K=%zu: relative error %.3g", gf_isa_name((gf_isa)isa),
@@ -377,11 +393,7 @@ static void test_int8_inputs(void **state) {
                     gf_gemv_actq_rows_scalar(&a.m, q, M, want, ldo, 0, N);
                     for (size_t m = 0; m < M; m++)
                         for (size_t r = 0; r < N; r++) {
-                            double s = 0, mag = 1e-30;
-                            for (size_t k = 0; k < K; k++) {
-                                s += (double)x[m * K + k] * a.ref[r * K + k];
-                                mag += fabs((double)x[m * K + k] * a.ref[r * K + k]);
-                            }
+                            double mag, s = exact_dot(x + m * K, a.ref + r * K, K, &mag);
                             double bound = gf_actq_error_bound(&a.m, r, x + m * K);
                             double e = fabs(want[m * ldo + r] - s);
                             /* the bound, plus float rounding of the block sums */
@@ -393,12 +405,7 @@ static void test_int8_inputs(void **state) {
                     if (vnni) {
                         size_t r0 = N > 1 ? 1 : 0;
                         gf_gemv_actq_rows_vnni(&a.m, q, M, got, ldo, r0, N);
-                        for (size_t m = 0; m < M; m++) {
-                            for (size_t r = 0; r < r0; r++) assert_true(got[m * ldo + r] == 12345.0f);
-                            for (size_t r = N; r < ldo; r++) assert_true(got[m * ldo + r] == 12345.0f);
-                            for (size_t r = 0; r < r0; r++) got[m * ldo + r] = want[m * ldo + r];
-                        }
-                        double e = rel_err(got, want, x, a.ref, M, N, K, ldo);
+                        double e = share_error(got, want, x, a.ref, M, N, K, ldo, r0);
                         worst_simd = fmax(worst_simd, e);
                         if (e > 1e-5)
                             fail_msg("VNNI %s M=%zu N=%zu K=%zu: relative error %.3g against the twin",
@@ -452,6 +459,77 @@ static void test_int8_inputs(void **state) {
     }
 }
 
+/* BF16 weights with inputs rounded to bfloat16: the rounding (to nearest
+ * even, zeros after K), the twin within the rounding's bound of the exact
+ * product (each input off by at most 2^-8 of itself), and the AVX512-BF16
+ * version against the twin, directly and through gf_linear. */
+static void test_bf16_inputs(void **state) {
+    (void)state;
+    const size_t Ks[] = {1, 5, 31, 32, 33, 64, 100, 257, 1000};
+    const size_t Ns[] = {1, 3, 4, 5, 9};
+    const size_t Ms[] = {1, 2, 3, 4, 5, 8, 17};
+    int has = gf_cpu_has_avx512bf16();
+    printf("# AVX512-BF16: %s\n", has ? "yes, checked against the twin" : "no, twin only");
+    double worst = 0;
+    for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+        size_t K = Ks[ki], Kp = gf_bf16x_cols(K);
+        assert_true(Kp % 32 == 0 && Kp >= K && Kp < K + 32);
+        for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
+            size_t N = Ns[ni];
+            tmat a = make_mat(GF_W_BF16, N, K, 0.5f);
+            for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
+                size_t M = Ms[mi], ldo = N + 2;
+                float *x = malloc(M * K * 4), *want = malloc(M * ldo * 4), *got = malloc(M * ldo * 4);
+                uint16_t *xb = malloc(M * Kp * 2);
+                assert_true(x && want && got && xb);
+                for (size_t i = 0; i < M * K; i++) x[i] = nrand();
+                gf_bf16x_round(x, K, M, K, xb);
+                for (size_t m = 0; m < M; m++)
+                    for (size_t k = 0; k < Kp; k++)
+                        assert_int_equal(xb[m * Kp + k], k < K ? gf_f32_to_bf16(x[m * K + k]) : 0);
+                for (size_t i = 0; i < M * ldo; i++) want[i] = got[i] = 12345.0f;
+                gf_gemv_bf16x_rows_scalar(&a.m, xb, M, want, ldo, 0, N);
+                for (size_t m = 0; m < M; m++)
+                    for (size_t r = 0; r < N; r++) {
+                        double mag, s = exact_dot(x + m * K, a.ref + r * K, K, &mag);
+                        if (!(fabs(want[m * ldo + r] - s) <= mag * (0x1p-8 + 1e-5)))
+                            fail_msg("bf16 twin M=%zu N=%zu K=%zu: %.3g over the bound", M, N, K,
+                                     fabs(want[m * ldo + r] - s) / mag);
+                    }
+                if (has) {
+                    size_t r0 = N > 1 ? 1 : 0;
+                    gf_gemv_bf16x_rows_avx512bf16(&a.m, xb, M, got, ldo, r0, N);
+                    double e = share_error(got, want, x, a.ref, M, N, K, ldo, r0);
+                    worst = fmax(worst, e);
+                    if (e > 1e-5) fail_msg("AVX512-BF16 M=%zu N=%zu K=%zu: relative error %.3g against the twin", M, N, K, e);
+                    /* through gf_linear with room for the inputs, and the
+                     * float path without */
+                    uint8_t *buf = malloc(gf_xq_bytes(M, K));
+                    gf_xq xq = {buf, gf_xq_bytes(M, K)};
+                    float *o = malloc(M * N * 4), *wc = malloc(M * N * 4), *f = malloc(M * N * 4);
+                    gf_linear(o, x, &a.m, NULL, M, &xq);
+                    for (size_t m = 0; m < M; m++) memcpy(wc + m * N, want + m * ldo, N * 4);
+                    assert_true(rel_err(o, wc, x, a.ref, M, N, K, N) <= 1e-5);
+                    gf_xq small = {buf, gf_xq_bytes(M, K) - 1};
+                    gf_linear(o, x, &a.m, NULL, M, &small);
+                    gf_linear(f, x, &a.m, NULL, M, NULL);
+                    assert_memory_equal(o, f, M * N * 4);
+                    free(buf);
+                    free(o);
+                    free(wc);
+                    free(f);
+                }
+                free(x);
+                free(want);
+                free(got);
+                free(xb);
+            }
+            free_mat(&a);
+        }
+    }
+    printf("# bf16 inputs: AVX512-BF16 vs twin %.2g\n", worst);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simd_matches_scalar_twin),
@@ -459,6 +537,7 @@ int main(void) {
         cmocka_unit_test(test_f16_conversion),
         cmocka_unit_test(test_linear_paths),
         cmocka_unit_test(test_int8_inputs),
+        cmocka_unit_test(test_bf16_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

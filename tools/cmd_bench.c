@@ -40,9 +40,9 @@ static const char *USAGE =
     "  weights) into --work (default a temporary folder, removed after) and\n"
     "  quantises it to each type; with --model DIR it times that model only, in\n"
     "  its own type. Training uses a 21M-parameter Griffin (or --train-config).\n"
-    "  --csv writes every row of the tables. --float-inputs: Q8 / Q4 products keep\n"
-    "  their inputs in float (default on AVX512-VNNI CPUs: int8 inputs, integer dot\n"
-    "  products).\n";
+    "  --csv writes every row of the tables. --float-inputs: the products keep their\n"
+    "  inputs in float (default: Q8 / Q4 round them to int8 on AVX512-VNNI CPUs, BF16\n"
+    "  to bfloat16 on AVX512-BF16 ones).\n";
 
 /* The bench's default models, as Hugging Face configs. */
 static const char *BENCH_400M =
@@ -481,7 +481,7 @@ int cmd_bench(int argc, char **argv) {
             cli_error("%s", err.msg);
             goto done;
         }
-        if (float_inputs) gf_model_set_int8_inputs(m, 0);
+        if (float_inputs) gf_model_set_narrow_inputs(m, 0);
         const gf_config *c = gf_model_config(m);
         size_t params = gf_config_num_params(c), emb = (size_t)c->vocab_size * (size_t)c->width;
         double step_bytes = (double)gf_model_decode_bytes(m);
@@ -498,7 +498,7 @@ int cmd_bench(int argc, char **argv) {
             row *r = add_row(&b, "decode", wt, B, B, sec, step_bytes, 2.0 * (double)params * B);
             if (r && bi == 0)
                 snprintf(r->head, sizeof r->head, "%s weights%s: %.1fM parameters (%.1fM outside the embedding), %.1f MiB read per decode step",
-                         wt, gf_model_int8_inputs(m) ? " (int8 inputs)" : "", (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
+                         wt, !gf_model_narrow_inputs(m) ? "" : strcmp(wt, "BF16") ? " (int8 inputs)" : " (bfloat16 inputs)", (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
         }
         if (prefill_T > 0) {
             double sec;

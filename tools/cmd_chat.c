@@ -32,8 +32,8 @@ static const char *USAGE =
     "  --system TEXT   instructions put before the first message (Gemma has no system turn)\n"
     "  --log-ids FILE  append every token id fed or generated, one turn per line\n"
     "  --threads N     threads for the matrix products and the layers (default: all cores)\n"
-    "  --float-inputs  Q8 / Q4: keep the products' inputs in float (default on AVX512-VNNI\n"
-    "                  CPUs: rounded to int8 per 32 and multiplied in integers)\n";
+    "  --float-inputs  keep the products' inputs in float (default: Q8 / Q4 round them\n"
+    "                  to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n";
 
 typedef struct {
     const gf_model *m;
@@ -189,7 +189,7 @@ int cmd_chat(int argc, char **argv) {
     int rc = 1;
     char *msg = NULL, *turn = NULL;
     if (!m) { cli_error("%s", err.msg); goto out; }
-    if (float_inputs) gf_model_set_int8_inputs(m, 0);
+    if (float_inputs) gf_model_set_narrow_inputs(m, 0);
     c.m = m;
     const gf_config *cfg = gf_model_config(m);
     c.V = cfg->vocab_size;

@@ -21,8 +21,8 @@ static const char *USAGE =
     "  --windows N      at most N windows (default: all that fit)\n"
     "  --per-position   also the mean loss in K equal buckets of positions (default K = 8;\n"
     "                   with a mask, also the accuracy there)\n"
-    "  --float-inputs   Q8 / Q4: keep the products' inputs in float (default on AVX512-VNNI\n"
-    "                   CPUs: rounded to int8 per 32 and multiplied in integers)\n";
+    "  --float-inputs   keep the products' inputs in float (default: Q8 / Q4 round them\n"
+    "                   to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n";
 
 int cmd_eval(int argc, char **argv) {
     const char *model_dir = NULL, *data = NULL, *mask = NULL;
@@ -52,7 +52,7 @@ int cmd_eval(int argc, char **argv) {
     gf_error err;
     gf_model *m = gf_model_load(model_dir, &err);
     if (!m) return cli_error("%s", err.msg);
-    if (float_inputs) gf_model_set_int8_inputs(m, 0);
+    if (float_inputs) gf_model_set_narrow_inputs(m, 0);
     const gf_config *c = gf_model_config(m);
     gf_token_data *d = gf_token_data_open(data, c->vocab_size, c->bos_id, &err);
     gf_eval_stats st = {0};

@@ -13,8 +13,8 @@ static const char *USAGE =
     "  --prefill N    prefill the first N tokens, then decode the rest one at a time\n"
     "                 (0 = decode every token from an empty state; default: prefill all)\n"
     "  --out          float32 [B, T, V] logits\n"
-    "  --float-inputs Q8 / Q4: keep the products' inputs in float (default on AVX512-VNNI\n"
-    "                 CPUs: rounded to int8 per 32 and multiplied in integers)\n";
+    "  --float-inputs keep the products' inputs in float (default: Q8 / Q4 round them\n"
+    "                 to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n";
 
 int cmd_forward(int argc, char **argv) {
     const char *model_dir = NULL, *tok_path = NULL, *pos_path = NULL, *out_path = NULL;
@@ -65,7 +65,7 @@ int cmd_forward(int argc, char **argv) {
         goto out;
     }
     if (!(m = gf_model_load(model_dir, &err))) { cli_error("%s", err.msg); goto out; }
-    if (float_inputs) gf_model_set_int8_inputs(m, 0);
+    if (float_inputs) gf_model_set_narrow_inputs(m, 0);
     size_t V = (size_t)gf_model_config(m)->vocab_size;
     const int32_t *ids = tok.data, *sp = pos.data;
     for (size_t i = 0; i < B * T; i++)

@@ -22,8 +22,8 @@ static const char *USAGE =
     "  --threads N     threads for the matrix products and the layers (default: all cores)\n"
     "  --no-eos        keep going past the end-of-sequence token\n"
     "  --ids           print token ids even when the model has a tokenizer\n"
-    "  --float-inputs  Q8 / Q4: keep the products' inputs in float (default on AVX512-VNNI\n"
-    "                  CPUs: rounded to int8 per 32 and multiplied in integers)\n";
+    "  --float-inputs  keep the products' inputs in float (default: Q8 / Q4 round them\n"
+    "                  to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n";
 
 #define MAX_PROMPT (1 << 20)
 
@@ -101,7 +101,7 @@ int cmd_generate(int argc, char **argv) {
         gf_tokenizer_free(tk);
         return cli_error("%s", err.msg);
     }
-    if (float_inputs) gf_model_set_int8_inputs(m, 0);
+    if (float_inputs) gf_model_set_narrow_inputs(m, 0);
     const gf_config *c = gf_model_config(m);
     int V = c->vocab_size, B = (int)batch, rc = 1;
     int end_of_turn = tk ? gf_tokenizer_find(tk, "<end_of_turn>") : -1;

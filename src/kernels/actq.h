@@ -52,6 +52,18 @@ void gf_gemv_actq_rows_vnni(const gf_mat *W, const uint8_t *q, size_t M, float *
  * only where it does). */
 int gf_cpu_has_vnni(void);
 
+/* The same idea for BF16 weights (gemv_bf16x.c): the inputs rounded to
+ * bfloat16 (to nearest, ties to even), rows of gf_bf16x_cols(K) values with
+ * zeros after K, multiplied by AVX512-BF16's vdpbf16ps into float sums. Each
+ * input moves by at most 2^-8 of itself. */
+static inline size_t gf_bf16x_cols(size_t K) { return (K + 31) / 32 * 32; }
+void gf_bf16x_round(const float *x, size_t ldx, size_t M, size_t K, uint16_t *xb);
+void gf_gemv_bf16x_rows_scalar(const gf_mat *W, const uint16_t *xb, size_t M, float *out, size_t ldo,
+                               size_t r0, size_t r1);
+void gf_gemv_bf16x_rows_avx512bf16(const gf_mat *W, const uint16_t *xb, size_t M, float *out, size_t ldo,
+                                   size_t r0, size_t r1);
+int gf_cpu_has_avx512bf16(void);
+
 /* An upper bound on |product with quantised x - product with exact x| for
  * row x[K] and weight row r: sum over blocks of (max|x| / 254) x sum|w|. */
 double gf_actq_error_bound(const gf_mat *W, size_t r, const float *x);

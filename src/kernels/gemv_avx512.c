@@ -11,6 +11,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "reduce_avx512.h"
+
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #define INL static inline __attribute__((always_inline)) TGT
 
@@ -131,17 +133,6 @@ INL void split_even_odd(__m512 *lo, __m512 *hi) {
     *hi = o;
 }
 
-/* The sums of a0..a3's lanes as one vector of 4: pairs interleaved and
- * added first, so 4 reductions share their shuffles (a third of the
- * instructions of 4 separate ones; at K = 1024 they were 15 % of a tile). */
-INL __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-    __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1)); /* a0 a1 a0 a1 | .. */
-    __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-    __m512 s = _mm512_add_ps(_mm512_shuffle_ps(s01, s23, 0x44), _mm512_shuffle_ps(s01, s23, 0xee)); /* a0 a1 a2 a3 | .. */
-    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
 /* out[i * ldo + r + j] for i < MT, j < NT. The next NT rows are prefetched
  * a share at a time: blocks kb = pf_phase (mod pf_period) here, the tile of
  * each input-row group taking its turn (pf_period 0: none), so the requests
@@ -198,7 +189,7 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
     }
     for (int i = 0; i < MT; i++) {
         float *o = out + (size_t)i * ldo + r;
-        if (NT == 4) _mm_storeu_ps(o, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+        if (NT == 4) _mm_storeu_ps(o, gf_reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
         else
             for (int j = 0; j < NT; j++) o[j] = _mm512_reduce_add_ps(acc[i][j]);
     }

@@ -14,6 +14,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "reduce_avx512.h"
+
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INL static inline __attribute__((always_inline)) TGT
 
@@ -107,7 +109,9 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
     }
     for (int i = 0; i < MT; i++) {
         float *o = out + (size_t)i * ldo + r;
-        for (int j = 0; j < NT; j++) o[j] = _mm512_reduce_add_ps(acc[i][j]);
+        if (NT == 4) _mm_storeu_ps(o, gf_reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+        else
+            for (int j = 0; j < NT; j++) o[j] = _mm512_reduce_add_ps(acc[i][j]);
     }
 }
 
