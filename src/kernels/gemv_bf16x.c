@@ -1,7 +1,8 @@
 /* BF16 weights times inputs rounded to bfloat16, with AVX512-BF16's
  * vdpbf16ps: 32 multiply-adds of bfloat16 pairs into float sums in one
- * instruction, twice the rate of float FMAs on this kind of CPU, and the
- * weights go in as stored, with no widening. A tile of up to 4 input rows x
+ * instruction, 1.8x the multiply-adds of float FMAs on this CPU (in
+ * register-only loops), and the weights go in as stored, with no widening.
+ * A tile of up to 4 input rows x
  * 4 weight rows, 32 columns at a time; the inputs are rounded once per
  * product (gf_bf16x_round) into rows of gf_bf16x_cols(K) values, zero past
  * K, so only the weights' last block needs a mask. */
