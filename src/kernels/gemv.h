@@ -59,6 +59,29 @@ void gf_gemv_rows_avx512(const gf_mat *W, const float *x, size_t ldx, size_t M, 
         by_type[W->type](W, x, ldx, M, out, ldo, r0, r1);                                          \
     }
 
+/* The AVX-512 kernels' walk over output rows [r0, r1) x input rows [0, M):
+ * tiles of 4 x 4 where they fit, narrower at the ends, each done by
+ * TILE(MT, NT, r, m) (MT input rows from m, NT weight rows from r) with MT
+ * and NT constants, so that a kernel's always-inline tile is compiled once
+ * per shape. The tiles of one row block run back to back: its weights come
+ * from memory for the first and from cache for the others. */
+#define GF_EACH_TILE(r0, r1, M, TILE)                                                              \
+    do {                                                                                           \
+        size_t r_ = (r0);                                                                          \
+        for (; r_ + 4 <= (r1); r_ += 4) GF_TILE_ROW_(4, r_, M, TILE);                              \
+        for (; r_ < (r1); r_++) GF_TILE_ROW_(1, r_, M, TILE);                                      \
+    } while (0)
+#define GF_TILE_ROW_(NT, r, M, TILE)                                                               \
+    do {                                                                                           \
+        size_t m_ = 0;                                                                             \
+        for (; m_ + 4 <= (M); m_ += 4) TILE(4, NT, r, m_);                                         \
+        switch ((M) - m_) {                                                                        \
+        case 3: TILE(3, NT, r, m_); break;                                                         \
+        case 2: TILE(2, NT, r, m_); break;                                                         \
+        case 1: TILE(1, NT, r, m_); break;                                                         \
+        }                                                                                          \
+    } while (0)
+
 /* Rows [r0, r1) of W as float, out[(r - r0) * cols + k]. */
 void gf_dequantize_rows(const gf_mat *W, size_t r0, size_t r1, float *out);
 

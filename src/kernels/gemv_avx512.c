@@ -197,25 +197,13 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
 
 INL void rows_of(const gf_wtype t, const gf_mat *W, const float *x, size_t ldx, size_t M,
                  float *out, size_t ldo, size_t r0, size_t r1) {
-    size_t r = r0, groups = (M + 3) / 4;
-    for (; r + 4 <= r1; r += 4) {
-        size_t m = 0;
-        for (; m + 4 <= M; m += 4) tile(t, 4, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m / 4, groups);
-        switch (M - m) {
-        case 3: tile(t, 3, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m / 4, groups); break;
-        case 2: tile(t, 2, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m / 4, groups); break;
-        case 1: tile(t, 1, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m / 4, groups); break;
-        }
-    }
-    for (; r < r1; r++) {
-        size_t m = 0;
-        for (; m + 4 <= M; m += 4) tile(t, 4, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0, 0);
-        switch (M - m) {
-        case 3: tile(t, 3, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0, 0); break;
-        case 2: tile(t, 2, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0, 0); break;
-        case 1: tile(t, 1, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo, 0, 0); break;
-        }
-    }
+    size_t groups = (M + 3) / 4;
+    /* 4-row tiles prefetch the next rows, each input-row group its share */
+#define TILE(MT, NT, r, m)                                                                         \
+    tile(t, MT, NT, W, r, x + (m) * ldx, ldx, out + (m) * ldo, ldo, NT == 4 ? (m) / 4 : 0,          \
+         NT == 4 ? groups : 0)
+    GF_EACH_TILE(r0, r1, M, TILE);
+#undef TILE
 }
 
 GF_GEMV_ENTRY(gf_gemv_rows_avx512, TGT)

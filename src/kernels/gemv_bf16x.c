@@ -7,6 +7,7 @@
  * product (gf_bf16x_round) into rows of gf_bf16x_cols(K) values, zero past
  * K, so only the weights' last block needs a mask. */
 #include "actq.h"
+#include "gemv.h"
 
 #include "../util.h"
 
@@ -88,26 +89,11 @@ INL void tile(const int MT, const int NT, const gf_mat *W, size_t r, const uint1
 
 static TGT void rows(const gf_mat *W, const uint16_t *xb, size_t M, float *out, size_t ldo, size_t r0,
                      size_t r1) {
-    size_t Kp = gf_bf16x_cols(W->cols), r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        size_t m = 0;
-        /* the first input-row group's tile asks for the next rows */
-        for (; m + 4 <= M; m += 4) tile(4, 4, W, r, xb + m * Kp, Kp, out + m * ldo, ldo, m == 0);
-        switch (M - m) {
-        case 3: tile(3, 4, W, r, xb + m * Kp, Kp, out + m * ldo, ldo, m == 0); break;
-        case 2: tile(2, 4, W, r, xb + m * Kp, Kp, out + m * ldo, ldo, m == 0); break;
-        case 1: tile(1, 4, W, r, xb + m * Kp, Kp, out + m * ldo, ldo, m == 0); break;
-        }
-    }
-    for (; r < r1; r++) {
-        size_t m = 0;
-        for (; m + 4 <= M; m += 4) tile(4, 1, W, r, xb + m * Kp, Kp, out + m * ldo, ldo, 0);
-        switch (M - m) {
-        case 3: tile(3, 1, W, r, xb + m * Kp, Kp, out + m * ldo, ldo, 0); break;
-        case 2: tile(2, 1, W, r, xb + m * Kp, Kp, out + m * ldo, ldo, 0); break;
-        case 1: tile(1, 1, W, r, xb + m * Kp, Kp, out + m * ldo, ldo, 0); break;
-        }
-    }
+    size_t Kp = gf_bf16x_cols(W->cols);
+    /* the first input-row group's tile asks for the next rows */
+#define TILE(MT, NT, r, m) tile(MT, NT, W, r, xb + (m) * Kp, Kp, out + (m) * ldo, ldo, NT == 4 && (m) == 0)
+    GF_EACH_TILE(r0, r1, M, TILE);
+#undef TILE
 }
 
 void gf_gemv_bf16x_rows_avx512bf16(const gf_mat *W, const uint16_t *xb, size_t M, float *out, size_t ldo,

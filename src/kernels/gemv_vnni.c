@@ -8,6 +8,7 @@
  * for AVX512-VNNI whatever the build flags are; called only on CPUs that
  * have it. */
 #include "actq.h"
+#include "gemv.h"
 
 #include "quant.h"
 
@@ -117,25 +118,12 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
 
 INL void rows_of(const gf_wtype t, const gf_mat *W, const uint8_t *q, size_t M, float *out,
                  size_t ldo, size_t r0, size_t r1) {
-    size_t rb = gf_actq_row_bytes(W->cols), r = r0, groups = (M + 3) / 4;
-    for (; r + 4 <= r1; r += 4) {
-        size_t m = 0;
-        for (; m + 4 <= M; m += 4) tile(t, 4, 4, W, r, q + m * rb, rb, out + m * ldo, ldo, m / 4, groups);
-        switch (M - m) {
-        case 3: tile(t, 3, 4, W, r, q + m * rb, rb, out + m * ldo, ldo, m / 4, groups); break;
-        case 2: tile(t, 2, 4, W, r, q + m * rb, rb, out + m * ldo, ldo, m / 4, groups); break;
-        case 1: tile(t, 1, 4, W, r, q + m * rb, rb, out + m * ldo, ldo, m / 4, groups); break;
-        }
-    }
-    for (; r < r1; r++) {
-        size_t m = 0;
-        for (; m + 4 <= M; m += 4) tile(t, 4, 1, W, r, q + m * rb, rb, out + m * ldo, ldo, 0, 0);
-        switch (M - m) {
-        case 3: tile(t, 3, 1, W, r, q + m * rb, rb, out + m * ldo, ldo, 0, 0); break;
-        case 2: tile(t, 2, 1, W, r, q + m * rb, rb, out + m * ldo, ldo, 0, 0); break;
-        case 1: tile(t, 1, 1, W, r, q + m * rb, rb, out + m * ldo, ldo, 0, 0); break;
-        }
-    }
+    size_t rb = gf_actq_row_bytes(W->cols), groups = (M + 3) / 4;
+#define TILE(MT, NT, r, m)                                                                         \
+    tile(t, MT, NT, W, r, q + (m) * rb, rb, out + (m) * ldo, ldo, NT == 4 ? (m) / 4 : 0,            \
+         NT == 4 ? groups : 0)
+    GF_EACH_TILE(r0, r1, M, TILE);
+#undef TILE
 }
 
 static TGT void rows_q8(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
