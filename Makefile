@@ -17,7 +17,7 @@ LDLIBS  := $(shell pkg-config --libs openblas libcjson 2>/dev/null || echo -lope
 LIB_SRC  := $(wildcard src/*.c src/kernels/*.c src/layers/*.c src/tokenizer/*.c src/train/*.c src/tasks/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 TESTS    := test_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
-            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks
+            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)

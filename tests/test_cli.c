@@ -15,17 +15,6 @@ static int count_lines(const char *s) {
     return n;
 }
 
-/* Runs `griffin ARGS`, expects exit 1 and one stderr line containing both
- * needles. */
-static void expect_error(const char *args, const char *needle1, const char *needle2) {
-    char cmd[8192], err[4096];
-    snprintf(cmd, sizeof cmd, "%s %s", td_bin(), args);
-    int rc = td_run(cmd, err, sizeof err);
-    if (rc != 1 || count_lines(err) != 1 || !strstr(err, needle1) || (needle2 && !strstr(err, needle2)))
-        fail_msg("`griffin %s`: exit %d, stderr: %s (wanted exit 1 and one line with '%s'%s%s)", args, rc, err,
-                 needle1, needle2 ? " and " : "", needle2 ? needle2 : "");
-}
-
 static void forward_matches(const char *model, const char *extra, const char *golden) {
     char cmd[8192], err[4096], out[512];
     snprintf(out, sizeof out, "%s/%s_%s.npy", td_tmpdir(), model, golden);
@@ -59,13 +48,6 @@ static void test_forward_modes(void **state) {
     }
 }
 
-static void write_ids(const char *name, gf_npy_dtype dt, const size_t *shape, int nd, const void *data) {
-    char p[512];
-    gf_error err;
-    snprintf(p, sizeof p, "%s/%s", td_tmpdir(), name);
-    if (gf_npy_write(p, dt, shape, nd, data, &err)) fail_msg("%s", err.msg);
-}
-
 static void test_forward_bad_input(void **state) {
     (void)state;
     const char *g = td_path("golden/griffin");
@@ -73,18 +55,18 @@ static void test_forward_bad_input(void **state) {
     const char *tmp = td_tmpdir();
     int32_t ids[4] = {1, 2, 3, 256};
     size_t s22[2] = {2, 2}, s3[3] = {1, 2, 2}, s1[1] = {4};
-    write_ids("oov.npy", GF_NPY_I32, s22, 2, ids);
+    td_write_npy("oov.npy", GF_NPY_I32, s22, 2, ids, NULL);
     ids[3] = -1;
-    write_ids("neg.npy", GF_NPY_I32, s22, 2, ids);
+    td_write_npy("neg.npy", GF_NPY_I32, s22, 2, ids, NULL);
     ids[3] = 4;
-    write_ids("rank3.npy", GF_NPY_I32, s3, 3, ids);
-    write_ids("rank1.npy", GF_NPY_I32, s1, 1, ids);
-    write_ids("good.npy", GF_NPY_I32, s22, 2, ids);
+    td_write_npy("rank3.npy", GF_NPY_I32, s3, 3, ids, NULL);
+    td_write_npy("rank1.npy", GF_NPY_I32, s1, 1, ids, NULL);
+    td_write_npy("good.npy", GF_NPY_I32, s22, 2, ids, NULL);
     float fl[4] = {1, 2, 3, 4};
-    write_ids("float.npy", GF_NPY_F32, s22, 2, fl);
+    td_write_npy("float.npy", GF_NPY_F32, s22, 2, fl, NULL);
     size_t s23[2] = {2, 3};
     int32_t six[6] = {0};
-    write_ids("pos23.npy", GF_NPY_I32, s23, 2, six);
+    td_write_npy("pos23.npy", GF_NPY_I32, s23, 2, six, NULL);
     /* a header that promises more data than the file holds */
     char p[600];
     snprintf(p, sizeof p, "%s/good.npy", tmp);
@@ -114,22 +96,22 @@ static void test_forward_bad_input(void **state) {
         snprintf(extra, sizeof extra, cases[i].extra, tmp);
         snprintf(args, sizeof args, "forward --model %s --tokens %s/%s %s --out %s/o.npy", g, tmp,
                  cases[i].tokens, extra, tmp);
-        expect_error(args, cases[i].needle1, cases[i].needle2);
+        td_expect_cli_error(args, cases[i].needle1, cases[i].needle2);
     }
     snprintf(args, sizeof args, "forward --model %s/nonexistent --tokens %s/good.npy --out %s/o.npy", tmp, tmp, tmp);
-    expect_error(args, "nonexistent/config.json", "cannot open");
+    td_expect_cli_error(args, "nonexistent/config.json", "cannot open");
     snprintf(args, sizeof args, "forward --model %s --tokens %s/good.npy --out %s/no/such/dir/o.npy", g, tmp, tmp);
-    expect_error(args, "no/such/dir/o.npy", NULL);
+    td_expect_cli_error(args, "no/such/dir/o.npy", NULL);
     /* A FIFO in place of a file is refused, not waited on. */
     char fifo_dir[600], cmdline[2048];
     snprintf(fifo_dir, sizeof fifo_dir, "%s/fifo-model", tmp);
     snprintf(cmdline, sizeof cmdline, "mkdir -p %s && cp %s/config.json %s/ && mkfifo %s/model.safetensors", fifo_dir, g, fifo_dir, fifo_dir);
     assert_int_equal(system(cmdline), 0);
     snprintf(args, sizeof args, "info --model %s", fifo_dir);
-    expect_error(args, "model.safetensors", "regular file");
-    expect_error("forward --model", "--model", "value");
-    expect_error("forward --bogus 1", "--bogus", NULL);
-    expect_error("frobnicate", "frobnicate", NULL);
+    td_expect_cli_error(args, "model.safetensors", "regular file");
+    td_expect_cli_error("forward --model", "--model", "value");
+    td_expect_cli_error("forward --bogus 1", "--bogus", NULL);
+    td_expect_cli_error("frobnicate", "frobnicate", NULL);
 }
 
 /* Reads stdout of a command into buf. */
@@ -190,13 +172,13 @@ static void test_generate(void **state) {
     /* Bad prompts. */
     char args[2048];
     snprintf(args, sizeof args, "generate --model %s --prompt-ids 2,999", g);
-    expect_error(args, "--prompt-ids", "vocabulary");
+    td_expect_cli_error(args, "--prompt-ids", "vocabulary");
     snprintf(args, sizeof args, "generate --model %s --prompt-ids 2,x", g);
-    expect_error(args, "--prompt-ids", "comma");
+    td_expect_cli_error(args, "--prompt-ids", "comma");
     snprintf(args, sizeof args, "generate --model %s --prompt hello", g);
-    expect_error(args, "tokenizer.model", "--prompt-ids");
+    td_expect_cli_error(args, "tokenizer.model", "--prompt-ids");
     snprintf(args, sizeof args, "generate --model %s --prompt-ids 1 --top-p 2", g);
-    expect_error(args, "--top-p", NULL);
+    td_expect_cli_error(args, "--top-p", NULL);
 }
 
 static void test_info_and_init(void **state) {
@@ -237,9 +219,9 @@ static void test_info_and_init(void **state) {
     snprintf(cfgp, sizeof cfgp, "%s/badcfg.json", td_tmpdir());
     td_write(cfgp, "{\"hidden_size\": 48", 18);
     snprintf(args, sizeof args, "init --config %s --out %s/x", cfgp, td_tmpdir());
-    expect_error(args, "badcfg.json", "JSON");
+    td_expect_cli_error(args, "badcfg.json", "JSON");
     snprintf(args, sizeof args, "info --model %s/does-not-exist", td_tmpdir());
-    expect_error(args, "does-not-exist", NULL);
+    td_expect_cli_error(args, "does-not-exist", NULL);
 }
 
 /* Every command: a mistyped option is named as unknown, even as the last
@@ -256,12 +238,12 @@ static void test_option_errors(void **state) {
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         snprintf(args, sizeof args, "%s --bogus", cmds[i].cmd);
         snprintf(want, sizeof want, "%s: unknown option '--bogus'", cmds[i].cmd);
-        expect_error(args, want, NULL);
+        td_expect_cli_error(args, want, NULL);
         snprintf(args, sizeof args, "%s --bogus 3", cmds[i].cmd);
-        expect_error(args, want, NULL);
+        td_expect_cli_error(args, want, NULL);
         snprintf(args, sizeof args, "%s %s", cmds[i].cmd, cmds[i].value_opt);
         snprintf(want, sizeof want, "%s: option %s needs a value", cmds[i].cmd, cmds[i].value_opt);
-        expect_error(args, want, NULL);
+        td_expect_cli_error(args, want, NULL);
     }
 }
 
@@ -291,11 +273,11 @@ static void test_bench_limits(void **state) {
     assert_true(fabs(bw2 - bw) < 0.1 && fabs(gf2 - gf) < 0.1);
     free(c);
     snprintf(cmd, sizeof cmd, "bench --buffer-mb 8 --limits-only --csv %s/no/such/dir/x.csv", td_tmpdir());
-    expect_error(cmd, "x.csv", "cannot write");
+    td_expect_cli_error(cmd, "x.csv", "cannot write");
     snprintf(cmd, sizeof cmd, "bench --limits-only --types f32,q5");
-    expect_error(cmd, "q5", "--types");
+    td_expect_cli_error(cmd, "q5", "--types");
     snprintf(cmd, sizeof cmd, "bench --model %s --types q8", td_path("golden/hawk"));
-    expect_error(cmd, "--types", "own type");
+    td_expect_cli_error(cmd, "--types", "own type");
 }
 
 /* The tables on a small model: decode at two batches, prefill, training. */

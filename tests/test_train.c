@@ -179,20 +179,6 @@ static void *read_file(const char *dir, const char *name, size_t *n) {
     return td_read(p, n);
 }
 
-/* Step -> loss text, from a log.csv (the last line for a step wins, as a
- * resumed run logs again the steps after its checkpoint). */
-static void losses(const char *dir, char out[][32], int max) {
-    size_t n;
-    char *csv = read_file(dir, "log.csv", &n), *save, *line = strtok_r(csv, "\n", &save);
-    for (int i = 0; i < max; i++) out[i][0] = 0;
-    while ((line = strtok_r(NULL, "\n", &save))) {
-        int step;
-        char loss[32];
-        if (sscanf(line, "%d,%31[^,]", &step, loss) == 2 && step > 0 && step < max) snprintf(out[step], 32, "%s", loss);
-    }
-    free(csv);
-}
-
 /* SIGKILL at random moments, 25 times, with a checkpoint after every step
  * (so much of the time is spent saving); after each kill, OUT/latest must
  * name a complete checkpoint that loads, never one older than before. Then
@@ -274,8 +260,8 @@ static void test_kill_and_resume(void **state) {
         if (rc != 0) fail_msg("%s: exit %d: %s", cmd, rc, err);
     }
     static char a[151][32], b[151][32];
-    losses(ref, a, 151);
-    losses(out, b, 151);
+    td_log_losses(ref, a, 151);
+    td_log_losses(out, b, 151);
     for (int i = 1; i <= 150; i++)
         if (b[i][0] && strcmp(a[i], b[i]) != 0) fail_msg("step %d: loss %s after kills and resumes, %s unbroken", i, b[i], a[i]);
     size_t n1, n2;
@@ -424,7 +410,7 @@ static void test_prepare_train_eval(void **state) {
     char run_dir[8192];
     snprintf(run_dir, sizeof run_dir, "%s/run", dir);
     char ls[61][32];
-    losses(run_dir, ls, 61);
+    td_log_losses(run_dir, ls, 61);
     rep = read_file(run_dir, "log.csv", &n);
     char *last = strstr(rep, "\n60,");
     assert_non_null(last);

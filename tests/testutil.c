@@ -104,22 +104,51 @@ size_t td_parse_ids(const char *s, int32_t *ids, size_t cap) {
     return n;
 }
 
-int td_run(const char *cmd, char *err_out, size_t err_cap) {
-    char full[8192], errf[512];
-    snprintf(errf, sizeof errf, "%s/stderr.txt", td_tmpdir());
-    snprintf(full, sizeof full, "%s >/dev/null 2>%s", cmd, errf);
+/* Runs cmd with its streams sent as redirect says ("%s" is the file), the
+ * file's bytes into out (cap > 0); the exit status. */
+static int run_capture(const char *cmd, const char *redirect, char *out, size_t cap) {
+    char full[16384], file[512], red[1024];
+    snprintf(file, sizeof file, "%s/captured.txt", td_tmpdir());
+    snprintf(red, sizeof red, redirect, file);
+    snprintf(full, sizeof full, "(%s) %s", cmd, red);
     int st = system(full);
-    if (err_out && err_cap) {
-        err_out[0] = 0;
-        FILE *f = fopen(errf, "rb");
+    if (out && cap) {
+        out[0] = 0;
+        FILE *f = fopen(file, "rb");
         if (f) {
-            size_t n = fread(err_out, 1, err_cap - 1, f);
-            err_out[n] = 0;
+            size_t n = fread(out, 1, cap - 1, f);
+            out[n] = 0;
             fclose(f);
         }
     }
     if (st == -1) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int td_run(const char *cmd, char *err_out, size_t err_cap) {
+    return run_capture(cmd, ">/dev/null 2>%s", err_out, err_cap);
+}
+
+int td_run_all(const char *cmd, char *out, size_t cap) { return run_capture(cmd, ">%s 2>&1", out, cap); }
+
+void td_expect_cli_error(const char *args, const char *needle1, const char *needle2) {
+    char cmd[16384], err[4096];
+    snprintf(cmd, sizeof cmd, "%s %s", td_bin(), args);
+    int rc = td_run(cmd, err, sizeof err);
+    int lines = 0;
+    for (const char *c = err; *c; c++) lines += *c == '\n';
+    if (rc != 1 || lines != 1 || !strstr(err, needle1) || (needle2 && !strstr(err, needle2)))
+        fail_msg("`griffin %s`: exit %d, stderr: %s (wanted exit 1 and one line with '%s'%s%s)", args, rc, err,
+                 needle1, needle2 ? " and " : "", needle2 ? needle2 : "");
+}
+
+void td_write_npy(const char *name, gf_npy_dtype dt, const size_t *shape, int nd, const void *data,
+                  char *path) {
+    char p[512];
+    gf_error err;
+    snprintf(p, sizeof p, "%s/%s", td_tmpdir(), name);
+    if (gf_npy_write(p, dt, shape, nd, data, &err)) fail_msg("%s", err.msg);
+    if (path) strcpy(path, p);
 }
 
 static void remove_tree(const char *path) {
@@ -152,4 +181,18 @@ gf_trainable *td_golden_trainable(const char *name) {
     gf_model_free(m);
     if (!t) fail_msg("%s", err.msg);
     return t;
+}
+
+void td_log_losses(const char *run, char out[][32], int max) {
+    char p[8192];
+    size_t n;
+    snprintf(p, sizeof p, "%s/log.csv", run);
+    char *csv = td_read(p, &n), *save, *line = strtok_r(csv, "\n", &save);
+    for (int i = 0; i < max; i++) out[i][0] = 0;
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        int step;
+        char loss[32];
+        if (sscanf(line, "%d,%31[^,]", &step, loss) == 2 && step > 0 && step < max) snprintf(out[step], 32, "%s", loss);
+    }
+    free(csv);
 }

@@ -41,5 +41,19 @@ size_t td_parse_ids(const char *s, int32_t *ids, size_t cap);
 gf_trainable *td_golden_trainable(const char *name);
 /* Runs a shell command; returns its exit status, stderr into err_out. */
 int td_run(const char *cmd, char *err_out, size_t err_cap);
+/* The same with stdout and stderr together into out. */
+int td_run_all(const char *cmd, char *out, size_t cap);
+/* `griffin ARGS` must fail with exit 1 and one stderr line holding needle1
+ * (and needle2 when not NULL). */
+void td_expect_cli_error(const char *args, const char *needle1, const char *needle2);
+/* Writes an .npy named name into td_tmpdir(), failing the test on error;
+ * its path into path (512 bytes) when not NULL. */
+void td_write_npy(const char *name, gf_npy_dtype dt, const size_t *shape, int nd, const void *data,
+                  char *path);
+
+/* Step -> the loss text of RUN/log.csv, for steps 1..max-1 (the last line
+ * for a step wins, as a resumed run logs again the steps after its
+ * checkpoint; "" where a step has none). */
+void td_log_losses(const char *run, char out[][32], int max);
 
 #endif
