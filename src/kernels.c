@@ -10,6 +10,7 @@
 
 #include "kernels/actq.h"
 #include "kernels/gemv.h"
+#include "kernels/quant.h"
 
 const char *gf_wtype_name(gf_wtype t) {
     switch (t) {
@@ -88,30 +89,31 @@ size_t gf_xq_bytes(size_t M, size_t K) {
 static int use_narrow(const gf_product *p, int n, size_t M, const gf_xq *xq) {
     gf_wtype t = p[0].W->type;
     if (!xq || !xq->buf || !(gf_actq_type(t) || t == GF_W_BF16)) return 0;
-    for (int i = 1; i < n; i++)
-        if (p[i].W->type != t) return 0;
+    for (int i = 0; i < n; i++)
+        if (p[i].W->type != t || (t != GF_W_BF16 && !p[i].W->packed)) return 0;
     if (gf_xq_bytes(M, p[0].W->cols) > xq->bytes) return 0;
     return t == GF_W_BF16 ? gf_cpu_has_avx512bf16() : gf_cpu_has_vnni();
 }
 
-/* Rows [g0, g1) (in groups of 4) of the products' stacked rows, for all M
+/* Rows [g0, g1) (in groups of gs: 4, or the packed weights' 16) of the
+ * products' stacked rows, for all M
  * input rows in chunks, bias added: one thread's share of gf_linear_many.
  * The input is x (float), or q (narrowed for the weights' type) when q is
  * given. A chunk of it stays in the core's L2 cache (about 256 KiB of it)
  * while every weight row of the share meets it, so the weights are read
  * once per chunk and the input once per tile. */
 static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, const gf_product *p,
-                       int n, size_t g0, size_t g1) {
+                       int n, size_t gs, size_t g0, size_t g1) {
     size_t K = p[0].W->cols, base = 0;
     size_t row_bytes = q ? narrow_row_bytes(p[0].W->type, K) : K * sizeof(float);
     size_t mc = (256u << 10) / row_bytes / 4 * 4;
     if (mc < 16) mc = 16;
     for (int i = 0; i < n && base < g1; i++) {
-        size_t N = p[i].W->rows, groups = (N + 3) / 4;
+        size_t N = p[i].W->rows, groups = (N + gs - 1) / gs;
         size_t lo = g0 > base ? g0 - base : 0, hi = g1 - base < groups ? g1 - base : groups;
         base += groups;
         if (lo >= hi) continue;
-        size_t r0 = lo * 4, r1 = hi * 4 < N ? hi * 4 : N;
+        size_t r0 = lo * gs, r1 = hi * gs < N ? hi * gs : N;
         for (size_t m0 = 0; m0 < M; m0 += mc) {
             size_t mn = M - m0 < mc ? M - m0 : mc;
             if (!q) gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, r0, r1);
@@ -149,7 +151,12 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const 
     int par = work >= GF_PAR_MIN_WORK && groups >= 2;
     if (use_narrow(p, n, M, xq)) {
         gf_wtype t = p[0].W->type;
-        size_t rb = narrow_row_bytes(t, K);
+        size_t rb = narrow_row_bytes(t, K), gs = t == GF_W_BF16 ? 4 : GF_QPACK_ROWS;
+        if (gs != 4) {
+            groups = 0;
+            for (int i = 0; i < n; i++) groups += (p[i].W->rows + gs - 1) / gs;
+            par = work >= GF_PAR_MIN_WORK && groups >= 2;
+        }
 #pragma omp parallel if (par)
         {
 #pragma omp for schedule(static)
@@ -162,7 +169,7 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const 
 #else
             int id = 0, nt = 1;
 #endif
-            many_share(GF_ISA_AVX512, NULL, xq->buf, M, p, n, groups * (size_t)id / (size_t)nt,
+            many_share(GF_ISA_AVX512, NULL, xq->buf, M, p, n, gs, groups * (size_t)id / (size_t)nt,
                        groups * (size_t)(id + 1) / (size_t)nt);
         }
         return;
@@ -177,7 +184,7 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const 
 #else
         int id = 0, nt = 1;
 #endif
-        many_share(isa, x, NULL, M, p, n, groups * (size_t)id / (size_t)nt, groups * (size_t)(id + 1) / (size_t)nt);
+        many_share(isa, x, NULL, M, p, n, 4, groups * (size_t)id / (size_t)nt, groups * (size_t)(id + 1) / (size_t)nt);
     }
 }
 
@@ -206,7 +213,7 @@ void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bia
 #pragma omp parallel for if (par) schedule(static)
         for (size_t job = 0; job < jobs; job++) {
             size_t h = job / groups, j0 = job % groups * 4, j1 = j0 + 4 < bw ? j0 + 4 : bw;
-            gf_mat blk = {GF_W_F32, W->blocks_t + h * bw * bw, NULL, bw, bw, NULL};
+            gf_mat blk = {GF_W_F32, W->blocks_t + h * bw * bw, NULL, bw, bw, NULL, NULL, NULL};
             gf_gemv_rows(isa, &blk, x + h * bw, L, M, out + h * bw, L, j0, j1);
         }
         if (bias) add_bias(out, bias, M, L);

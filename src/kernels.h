@@ -29,6 +29,11 @@ typedef struct {
      * [bw, bw] block transposed, so that a small batch reads each block's
      * output rows contiguously (gf_block_diag through the gemv kernels). */
     const float *blocks_t;
+    /* Q8 / Q4 only, optional: the codes and scales again in the row-group
+     * order of the integer-dot kernel (kernels/quant.h, gf_q_pack), made by
+     * the loader on CPUs with AVX512-VNNI. */
+    const uint8_t *packed;
+    const uint16_t *packed_scale;
 } gf_mat;
 
 /* Bytes of one stored row (codes only) and of the whole matrix (codes and

@@ -52,6 +52,7 @@ struct gf_model {
     gf_layer_weights *layers; /* [num_layers] */
     float *small;             /* one arena: norms, biases, conv, a_param as f32 */
     float *gates_t;           /* one arena: the RG-LRU gates' blocks transposed (gf_mat.blocks_t) */
+    uint8_t *packed;          /* one arena: Q8 / Q4 products' packed codes and scales (gf_mat.packed) */
     size_t weight_bytes;
     size_t scratch_floats;    /* conversion scratch the kernels need */
     int has_int8_weights;     /* some products are Q8 / Q4 */

@@ -96,7 +96,7 @@ static int get_mat(loader *ld, gf_error *err, gf_mat *out, const char *name, siz
     size_t nb = gf_q_nblocks(cols);
     size_t dims[2] = {rows, dt == GF_DT_U8 ? gf_q4_row_bytes(cols) : cols};
     if (!(t = get_typed(ld, err, name, 2, dims, dt))) return -1;
-    *out = (gf_mat){wtype_of(t->dtype), t->data, NULL, rows, cols, NULL};
+    *out = (gf_mat){wtype_of(t->dtype), t->data, NULL, rows, cols, NULL, NULL, NULL};
     if (dt != GF_DT_F32) {
         char sn[300];
         snprintf(sn, sizeof sn, "%s_scale", name);
@@ -233,10 +233,10 @@ static int bind_layer(loader *ld, int i, gf_error *err) {
     /* The gate weights [H, bw, bw] are viewed as a [H*bw, bw] matrix. */
     const gf_st_tensor *t;
     if (!(t = get(ld, err, NAME("temporal_block.rg_lru.input_gate_weight"), 3, gate_dims))) return -1;
-    lw->input_gate = (gf_mat){wtype_of(t->dtype), t->data, NULL, L, L / H, NULL};
+    lw->input_gate = (gf_mat){wtype_of(t->dtype), t->data, NULL, L, L / H, NULL, NULL, NULL};
     ld->gates_float += t->dtype != GF_DT_F32;
     if (!(t = get(ld, err, NAME("temporal_block.rg_lru.recurrent_gate_weight"), 3, gate_dims))) return -1;
-    lw->a_gate = (gf_mat){wtype_of(t->dtype), t->data, NULL, L, L / H, NULL};
+    lw->a_gate = (gf_mat){wtype_of(t->dtype), t->data, NULL, L, L / H, NULL, NULL, NULL};
     ld->gates_float += t->dtype != GF_DT_F32;
     /* HF stores the conv as [L, 1, W]; the kernels want the official [W, L]. */
     if (!(t = get(ld, err, NAME("temporal_block.conv_1d.weight"), 3, conv_dims))) return -1;
@@ -284,6 +284,51 @@ static int make_gates_t(gf_model *m, gf_error *err) {
     return 0;
 }
 
+/* The Q8 / Q4 products' mats, in the order make_packed fills its arena. */
+static int quantised_mats(gf_model *m, gf_mat **out) {
+    int n = 0;
+    if (gf_actq_type(m->embed.type)) out[n++] = &m->embed;
+    for (int i = 0; i < m->cfg.num_layers; i++) {
+        gf_layer_weights *lw = &m->layers[i];
+        gf_mat *mats[] = {&lw->gate, &lw->up, &lw->down, &lw->lin_x, &lw->lin_y, &lw->lin_out,
+                          &lw->q, &lw->k, &lw->v, &lw->o};
+        for (size_t k = 0; k < sizeof mats / sizeof *mats; k++)
+            if (mats[k]->data && gf_actq_type(mats[k]->type)) out[n++] = mats[k];
+    }
+    return n;
+}
+
+static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
+
+/* On CPUs with AVX512-VNNI, the Q8 / Q4 products' weights copied into the
+ * packed order of the integer-dot kernel (kernels/quant.h), in one arena.
+ * The copy replaces the file's pages in memory: those are released once
+ * copied (the embedding lookup and the float-input path read them again
+ * from the file when they need them), so a model costs its size once. */
+static int make_packed(gf_model *m, gf_error *err) {
+    if (!m->has_int8_weights || !gf_cpu_has_vnni()) return 0;
+    gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * 10 + 1, sizeof *mats, "packed weights", err);
+    if (!mats) return -1;
+    int n = quantised_mats(m, mats);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += round64(gf_q_packed_bytes(mats[i])) + round64(gf_q_packed_scale_bytes(mats[i]));
+    m->packed = total ? aligned_alloc(64, total) : NULL;
+    if (total && !m->packed) {
+        free(mats);
+        return gf_fail(err, "out of memory for the packed weights (%zu bytes)", total);
+    }
+    uint8_t *p = m->packed;
+    for (int i = 0; i < n; i++) {
+        size_t cb = round64(gf_q_packed_bytes(mats[i])), sb = round64(gf_q_packed_scale_bytes(mats[i]));
+        gf_q_pack(mats[i], p, (uint16_t *)(p + cb));
+        p += cb + sb;
+        gf_release_pages(mats[i]->data, mats[i]->rows * gf_mat_row_bytes(mats[i]));
+        gf_release_pages(mats[i]->scale, mats[i]->rows * gf_q_nblocks(mats[i]->cols) * sizeof(uint16_t));
+    }
+    free(mats);
+    return 0;
+}
+
 gf_model *gf_model_load(const char *dir, gf_error *err) {
     gf_model *m = gf_calloc(1, sizeof *m, "model", err);
     if (!m) return NULL;
@@ -328,6 +373,7 @@ gf_model *gf_model_load(const char *dir, gf_error *err) {
     m->scratch_floats = m->all_f32 ? 0 : gf_kernel_scratch_floats(L / (size_t)c->num_heads);
     m->has_int8_weights = ld.type_seen[GF_W_Q8] || ld.type_seen[GF_W_Q4];
     m->has_bf16_weights = ld.type_seen[GF_W_BF16];
+    if (make_packed(m, err) != 0) goto fail;
     gf_model_set_narrow_inputs(m, 1);
     return m;
 fail:
@@ -356,6 +402,7 @@ void gf_model_free(gf_model *m) {
     free(m->layers);
     free(m->small);
     free(m->gates_t);
+    free(m->packed);
     free(m);
 }
 

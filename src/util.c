@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* madvise */
 #include <cjson/cJSON.h>
 
 #include "util.h"
@@ -137,6 +138,15 @@ void gf_unmap_file(gf_mapping *map) {
     if (map->data) munmap(map->data, map->size);
     map->data = NULL;
     map->size = 0;
+}
+
+void gf_release_pages(const void *p, size_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || n == 0) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t b = ((uintptr_t)p + n) / (uintptr_t)page * (uintptr_t)page;
+    /* advice only: a failure leaves the pages mapped, which is harmless */
+    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
 int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,

@@ -38,6 +38,10 @@ typedef struct {
 } gf_mapping;
 int gf_map_file(const char *path, gf_mapping *map, gf_error *err);
 void gf_unmap_file(gf_mapping *map);
+/* Drops the whole pages inside [p, p + n) of a file mapping from the
+ * process (a later read maps them again from the file): for data that was
+ * copied elsewhere and is rarely read again. */
+void gf_release_pages(const void *p, size_t n);
 
 /* Writes len bytes fully, then fsyncs and closes; reports ENOSPC and friends
  * by name. The caller writes to a temporary name and renames on success. */

@@ -34,6 +34,7 @@ typedef struct {
     gf_mat m;
     void *codes;
     uint16_t *scales;
+    uint8_t *packed; /* Q8 / Q4: the codes and scales in the packed order */
     float *ref; /* the values the stored matrix stands for, [rows, cols] */
 } tmat;
 
@@ -66,7 +67,13 @@ static tmat make_mat(gf_wtype t, size_t rows, size_t cols, float scale) {
     case GF_W_COUNT: break;
     }
     assert_non_null(a.codes);
-    a.m = (gf_mat){t, a.codes, a.scales, rows, cols, NULL};
+    a.m = (gf_mat){t, a.codes, a.scales, rows, cols, NULL, NULL, NULL};
+    if (t == GF_W_Q8 || t == GF_W_Q4) {
+        size_t cb = gf_q_packed_bytes(&a.m);
+        a.packed = malloc(cb + gf_q_packed_scale_bytes(&a.m));
+        assert_non_null(a.packed);
+        gf_q_pack(&a.m, a.packed, (uint16_t *)(a.packed + cb));
+    }
     gf_dequantize_rows(&a.m, 0, rows, a.ref);
     /* the element reader and the row reader agree */
     for (size_t i = 0; i < n; i += 7) assert_true(gf_mat_at(&a.m, i / cols, i % cols) == a.ref[i]);
@@ -77,6 +84,7 @@ static tmat make_mat(gf_wtype t, size_t rows, size_t cols, float scale) {
 static void free_mat(tmat *a) {
     free(a->codes);
     free(a->scales);
+    free(a->packed);
     free(a->ref);
 }
 
@@ -151,7 +159,8 @@ static void test_simd_matches_scalar_twin(void **state) {
                     assert_true(e0 < 1e-5);
                     for (int isa = GF_ISA_AVX2; isa <= (int)best; isa++) {
                         /* a share of rows from 1, as a thread would get */
-                        size_t r0 = N > 1 ? 1 : 0;
+                        /* a share that starts inside a group */
+                        size_t r0 = N > 20 ? 17 : N > 1 ? 1 : 0;
                         for (size_t i = 0; i < M * ldo; i++) got[i] = 12345.0f;
                         gf_gemv_rows((gf_isa)isa, &a.m, x, K, M, got, ldo, r0, N);
                         double e = share_error(got, want, x, a.ref, M, N, K, ldo, r0);
@@ -322,15 +331,55 @@ static void test_linear_paths(void **state) {
     free_mat(&g);
 }
 
-/* Where column j of block s (0, 1) of a pair sits, as actq.h documents it. */
-static size_t doc_pos(gf_wtype t, int s, size_t j) {
-    return t == GF_W_Q8 ? (size_t)s * 32 + j : (j < 16 ? 0 : 32) + (size_t)s * 16 + j % 16;
+/* The packed order of quant.h, entry by entry: every row's codes and scales
+ * where the comment says, and the zero code in the padding. */
+static void test_packed_order(void **state) {
+    (void)state;
+    const size_t shapes[][2] = {{1, 1}, {5, 31}, {16, 32}, {17, 33}, {40, 100}, {3, 64}};
+    for (int t = GF_W_Q8; t <= GF_W_Q4; t++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+            size_t R = shapes[si][0], K = shapes[si][1], nb = gf_q_nblocks(K), G = gf_q_groups(R);
+            tmat a = make_mat((gf_wtype)t, R, K, 1.0f);
+            size_t piece = t == GF_W_Q8 ? 512 : 256;
+            assert_int_equal(gf_q_packed_bytes(&a.m), G * nb * piece);
+            assert_int_equal(gf_q_packed_scale_bytes(&a.m), G * nb * 16 * 2);
+            assert_ptr_equal(a.m.packed, a.packed);
+            for (size_t g = 0; g < G; g++)
+                for (size_t b = 0; b < nb; b++)
+                    for (size_t l = 0; l < 16; l++) {
+                        size_t r = 16 * g + l;
+                        uint16_t sc = a.m.packed_scale[(g * nb + b) * 16 + l];
+                        assert_int_equal(sc, r < R ? a.scales[r * nb + b] : 0);
+                        const uint8_t *p = a.m.packed + (g * nb + b) * piece;
+                        for (size_t j = 0; j < 32; j++) {
+                            size_t k = 32 * b + j;
+                            int want; /* the unsigned code: Q8 + 128, Q4's nibble */
+                            if (r >= R || k >= K) want = t == GF_W_Q8 ? 128 : 8;
+                            else if (t == GF_W_Q8) want = ((int8_t *)a.codes)[r * K + k] + 128;
+                            else {
+                                uint8_t byte = ((uint8_t *)a.codes)[r * gf_q4_row_bytes(K) + b * 16 + j % 16];
+                                want = j < 16 ? byte & 15 : byte >> 4;
+                            }
+                            int got;
+                            if (t == GF_W_Q8) got = p[(j / 4) * 64 + 4 * l + j % 4];
+                            else {
+                                uint8_t byte = p[((j % 16) / 4) * 64 + 4 * l + j % 4];
+                                got = j < 16 ? byte & 15 : byte >> 4;
+                            }
+                            if (got != want)
+                                fail_msg("%s %zux%zu: row %zu column %zu packed as %d, not %d",
+                                         gf_wtype_name((gf_wtype)t), R, K, r, k, got, want);
+                        }
+                    }
+            free_mat(&a);
+        }
 }
 
 static void test_int8_inputs(void **state) {
     (void)state;
     const size_t Ks[] = {1, 5, 31, 32, 33, 64, 65, 100, 257, 1000};
-    const size_t Ns[] = {1, 3, 4, 5, 9};
+    /* rows: within one group of 16, several, and enough for the 4-group tiles */
+    const size_t Ns[] = {1, 3, 5, 16, 17, 40, 70};
     const size_t Ms[] = {1, 2, 3, 4, 5, 8, 17};
     int vnni = gf_cpu_has_vnni();
     printf("# AVX512-VNNI: %s\n", vnni ? "yes, checked against the twin" : "no, twin only");
@@ -345,7 +394,7 @@ static void test_int8_inputs(void **state) {
                 for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
                     size_t M = Ms[mi], ldo = N + 2;
                     float *x = malloc(M * K * 4), *want = malloc(M * ldo * 4), *got = malloc(M * ldo * 4);
-                    uint8_t *q = malloc(M * rb);
+                    uint8_t *q = malloc(gf_xq_bytes(M, K));
                     assert_true(x && want && got && q);
                     for (size_t i = 0; i < M * K; i++) x[i] = nrand();
                     if (K > 40) {
@@ -355,39 +404,31 @@ static void test_int8_inputs(void **state) {
                     }
                     gf_actq_quantize((gf_wtype)t, x, K, M, K, q);
                     /* the layout, block by block */
-                    for (size_t m = 0; m < M; m++)
-                        for (size_t p = 0; p < gf_actq_pairs(K); p++) {
-                            const uint8_t *pair = q + m * rb + p * GF_ACTQ_PAIR_BYTES;
-                            float dx[16];
-                            int32_t corr[16];
-                            memcpy(dx, pair + 64, 64);
-                            memcpy(corr, pair + 128, 64);
-                            for (int l = 0; l < 16; l++) {
-                                int32_t sum = 0;
-                                for (int i = 0; i < 4; i++) sum += (int8_t)pair[4 * l + i];
-                                assert_int_equal(corr[l], -z * sum);
+                    for (size_t m = 0; m < M; m++) {
+                        const uint8_t *row = q + m * rb;
+                        for (size_t b = 0; b < nb; b++) {
+                            float d;
+                            int32_t corr, sum = 0;
+                            memcpy(&d, row + gf_actq_dx_offset(K) + 4 * b, 4);
+                            memcpy(&corr, row + gf_actq_corr_offset(K) + 4 * b, 4);
+                            float amax = 0;
+                            for (size_t j = 0; j < 32 && b * 32 + j < K; j++)
+                                amax = fmaxf(amax, fabsf(x[m * K + b * 32 + j]));
+                            assert_true(d == amax / 127.0f);
+                            for (size_t j = 0; j < 32; j++) {
+                                int c = (int8_t)row[b * 32 + j];
+                                size_t k = b * 32 + j;
+                                sum += c;
+                                if (k >= K) { assert_int_equal(c, 0); continue; }
+                                float v = x[m * K + k];
+                                assert_true(c >= -127 && c <= 127);
+                                assert_true(fabsf(v - (float)c * d) <= d * 0.5001f);
+                                if (amax > 0 && fabsf(v) == amax) assert_int_equal(abs(c), 127);
                             }
-                            for (int sb = 0; sb < 2; sb++) {
-                                size_t b = 2 * p + (size_t)sb;
-                                /* every lane of block sb has its scale */
-                                float d = dx[t == GF_W_Q8 ? 8 * sb : 4 * sb];
-                                for (int l = 0; l < 16; l++)
-                                    if ((t == GF_W_Q8 ? l / 8 : (l / 4) % 2) == sb) assert_true(dx[l] == d);
-                                float amax = 0;
-                                for (size_t j = 0; j < 32 && b < nb && b * 32 + j < K; j++)
-                                    amax = fmaxf(amax, fabsf(x[m * K + b * 32 + j]));
-                                assert_true(d == amax / 127.0f);
-                                for (size_t j = 0; j < 32; j++) {
-                                    int c = (int8_t)pair[doc_pos((gf_wtype)t, sb, j)];
-                                    size_t k = b * 32 + j;
-                                    if (b >= nb || k >= K) { assert_int_equal(c, 0); continue; }
-                                    float v = x[m * K + k];
-                                    assert_true(c >= -127 && c <= 127);
-                                    assert_true(fabsf(v - (float)c * d) <= d * 0.5001f);
-                                    if (amax > 0 && fabsf(v) == amax) assert_int_equal(abs(c), 127);
-                                }
-                            }
+                            assert_int_equal(corr, -z * sum);
                         }
+                        assert_true(gf_actq_corr_offset(K) + 4 * nb <= rb);
+                    }
                     /* the twin against the exact product of the stored weights */
                     for (size_t i = 0; i < M * ldo; i++) want[i] = got[i] = 12345.0f;
                     gf_gemv_actq_rows_scalar(&a.m, q, M, want, ldo, 0, N);
@@ -403,7 +444,8 @@ static void test_int8_inputs(void **state) {
                             if (bound > 0) worst_bound = fmax(worst_bound, e / bound);
                         }
                     if (vnni) {
-                        size_t r0 = N > 1 ? 1 : 0;
+                        /* a share that starts inside a group */
+                        size_t r0 = N > 20 ? 17 : N > 1 ? 1 : 0;
                         gf_gemv_actq_rows_vnni(&a.m, q, M, got, ldo, r0, N);
                         double e = share_error(got, want, x, a.ref, M, N, K, ldo, r0);
                         worst_simd = fmax(worst_simd, e);
@@ -412,14 +454,14 @@ static void test_int8_inputs(void **state) {
                                      gf_wtype_name((gf_wtype)t), M, N, K, e);
                         /* and through gf_linear with room for the inputs: the
                          * same numbers; without room, the float path */
-                        gf_xq xq = {q, M * rb};
+                        gf_xq xq = {q, gf_xq_bytes(M, K)};
                         float *o = malloc(M * N * 4);
                         gf_linear(o, x, &a.m, NULL, M, &xq);
                         float *wc = malloc(M * N * 4);
                         for (size_t m = 0; m < M; m++) memcpy(wc + m * N, want + m * ldo, N * 4);
-                        assert_true(rel_err(o, wc, x, a.ref, M, N, K, N) <= 1e-5);
+                        if (!(rel_err(o, wc, x, a.ref, M, N, K, N) <= 1e-5)) fail_msg("gf_linear %s M=%zu N=%zu K=%zu: %g", gf_wtype_name((gf_wtype)t), M, N, K, rel_err(o, wc, x, a.ref, M, N, K, N));
                         free(wc);
-                        gf_xq small = {q, M * rb - 1};
+                        gf_xq small = {q, gf_xq_bytes(M, K) - 1};
                         gf_linear(o, x, &a.m, NULL, M, &small);
                         float *f = malloc(M * N * 4);
                         gf_linear(f, x, &a.m, NULL, M, NULL);
@@ -442,8 +484,8 @@ static void test_int8_inputs(void **state) {
         size_t K = 96, N = 5, M = 2;
         tmat a = make_mat((gf_wtype)t, N, K, 0.5f);
         float x[2 * 96], o[2 * 5];
-        uint8_t q[2 * 2 * GF_ACTQ_PAIR_BYTES];
-        assert_int_equal(sizeof q, gf_xq_bytes(M, K));
+        uint8_t q[2 * 192];
+        assert_true(2 * gf_actq_row_bytes(K) <= sizeof q);
         for (size_t i = 0; i < M * K; i++) x[i] = nrand();
         x[K + 70] = INFINITY;
         gf_actq_quantize((gf_wtype)t, x, K, M, K, q);
@@ -466,7 +508,8 @@ static void test_int8_inputs(void **state) {
 static void test_bf16_inputs(void **state) {
     (void)state;
     const size_t Ks[] = {1, 5, 31, 32, 33, 64, 100, 257, 1000};
-    const size_t Ns[] = {1, 3, 4, 5, 9};
+    /* rows: within one group of 16, several, and enough for the 4-group tiles */
+    const size_t Ns[] = {1, 3, 5, 16, 17, 40, 70};
     const size_t Ms[] = {1, 2, 3, 4, 5, 8, 17};
     int has = gf_cpu_has_avx512bf16();
     printf("# AVX512-BF16: %s\n", has ? "yes, checked against the twin" : "no, twin only");
@@ -536,6 +579,7 @@ int main(void) {
         cmocka_unit_test(test_quantisers),
         cmocka_unit_test(test_f16_conversion),
         cmocka_unit_test(test_linear_paths),
+        cmocka_unit_test(test_packed_order),
         cmocka_unit_test(test_int8_inputs),
         cmocka_unit_test(test_bf16_inputs),
     };

@@ -11,62 +11,42 @@
 #include "quant.h"
 #include "../util.h"
 
-/* Byte offset, inside its pair, of column j (< 32) of the pair's block s (0:
- * a, 1: b), in the order of weight type t. */
-static inline size_t code_pos(gf_wtype t, int s, size_t j) {
-    if (t == GF_W_Q8) return (size_t)s * 32 + j;
-    return (j < 16 ? 0 : 32) + (size_t)s * 16 + j % 16;
-}
-
 /* The zero code z the weights of type t carry in the product. */
 static inline int32_t zero_code(gf_wtype t) { return t == GF_W_Q8 ? 128 : 8; }
 
 void gf_actq_quantize(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q) {
-    size_t np = gf_actq_pairs(K), nb = gf_q_nblocks(K), row_bytes = gf_actq_row_bytes(K);
+    size_t nb = gf_q_nblocks(K), row_bytes = gf_actq_row_bytes(K);
     int32_t z = zero_code(t);
     for (size_t m = 0; m < M; m++) {
         const float *xm = x + m * ldx;
         uint8_t *qm = q + m * row_bytes;
-        for (size_t p = 0; p < np; p++) {
-            uint8_t *pair = qm + p * GF_ACTQ_PAIR_BYTES;
-            int8_t codes[64] = {0};
-            float dx[2] = {0.0f, 0.0f};
-            for (int s = 0; s < 2; s++) {
-                size_t b = 2 * p + (size_t)s;
-                if (b >= nb) break;
-                size_t k0 = b * GF_QBLOCK, n = K - k0 < GF_QBLOCK ? K - k0 : GF_QBLOCK;
-                float amax = 0.0f;
-                int finite = 1;
-                for (size_t j = 0; j < n; j++) {
-                    float a = fabsf(xm[k0 + j]);
-                    finite &= a <= FLT_MAX;
-                    amax = a > amax ? a : amax;
-                }
-                /* max|x| itself codes as exactly +-127; a block of zeros codes
-                 * as zeros with scale 0; one with an infinity or a NaN as
-                 * zeros with scale NaN, so that the products come out NaN as
-                 * the float ones would */
-                float inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
-                dx[s] = finite ? amax / 127.0f : NAN;
-                for (size_t j = 0; j < n; j++) {
-                    float v = nearbyintf(xm[k0 + j] * inv);
-                    v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-                    codes[code_pos(t, s, j)] = (int8_t)v;
-                }
+        int8_t *codes = (int8_t *)qm;
+        memset(qm, 0, row_bytes);
+        for (size_t b = 0; b < nb; b++) {
+            size_t k0 = b * GF_QBLOCK, n = K - k0 < GF_QBLOCK ? K - k0 : GF_QBLOCK;
+            float amax = 0.0f;
+            int finite = 1;
+            for (size_t j = 0; j < n; j++) {
+                float a = fabsf(xm[k0 + j]);
+                finite &= a <= FLT_MAX;
+                amax = a > amax ? a : amax;
             }
-            float lane_dx[16];
-            int32_t corr[16];
-            for (int l = 0; l < 16; l++) {
-                /* which block lane l's 4 codes are from */
-                int s = t == GF_W_Q8 ? l / 8 : (l / 4) % 2;
-                lane_dx[l] = dx[s];
-                int32_t sum = 0;
-                for (int i = 0; i < 4; i++) sum += codes[4 * l + i];
-                corr[l] = -z * sum;
+            /* max|x| itself codes as exactly +-127; a block of zeros codes as
+             * zeros with scale 0; one with an infinity or a NaN as zeros with
+             * scale NaN, so that the products come out NaN as the float ones
+             * would */
+            float inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
+            float dx = finite ? amax / 127.0f : NAN;
+            int32_t sum = 0;
+            for (size_t j = 0; finite && j < n; j++) {
+                float v = nearbyintf(xm[k0 + j] * inv);
+                v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+                codes[k0 + j] = (int8_t)v;
+                sum += (int32_t)v;
             }
-            memcpy(pair, codes, 64);
-            memcpy(pair + 64, lane_dx, 64);
-            memcpy(pair + 128, corr, 64);
+            int32_t corr = -z * sum;
+            memcpy(qm + gf_actq_dx_offset(K) + 4 * b, &dx, 4);
+            memcpy(qm + gf_actq_corr_offset(K) + 4 * b, &corr, 4);
         }
     }
 }
@@ -95,15 +75,12 @@ void gf_gemv_actq_rows_scalar(const gf_mat *W, const uint8_t *q, size_t M, float
         for (size_t r = r0; r < r1; r++) {
             float acc = 0.0f;
             for (size_t b = 0; b < nb; b++) {
-                const uint8_t *pair = qm + (b / 2) * GF_ACTQ_PAIR_BYTES;
-                int s = (int)(b % 2);
                 size_t n = K - b * GF_QBLOCK < GF_QBLOCK ? K - b * GF_QBLOCK : GF_QBLOCK;
                 int32_t sum = 0;
                 for (size_t j = 0; j < n; j++)
-                    sum += weight_code(W, r, b, j) * (int32_t)(int8_t)pair[code_pos(W->type, s, j)];
+                    sum += weight_code(W, r, b, j) * (int32_t)(int8_t)qm[b * GF_QBLOCK + j];
                 float dx;
-                /* the scale of any lane holding block s's codes */
-                memcpy(&dx, pair + 64 + 4 * (W->type == GF_W_Q8 ? 8 * s : 4 * s), sizeof dx);
+                memcpy(&dx, qm + gf_actq_dx_offset(K) + 4 * b, sizeof dx);
                 acc += gf_f16_to_f32(W->scale[r * nb + b]) * dx * (float)sum;
             }
             out[m * ldo + r] = acc;

@@ -11,27 +11,23 @@
  * multiple of its block's max|x| / 127, an error of at most max|x| / 254 per
  * input. gf_actq_error_bound gives the resulting bound on a product.
  *
- * Layout of one quantised input row of K columns: nb = ceil(K / 32) blocks
- * taken in pairs (a, b) = (2p, 2p + 1), the last pair padded with a block of
- * zeros when nb is odd; each pair is GF_ACTQ_PAIR_BYTES:
- *   int8  codes[64]  Q8: a's 32 columns, then b's. Q4: a 0..15, b 0..15,
- *                    a 16..31, b 16..31 (the order two blocks' nibbles take
- *                    when 32 code bytes are split into low and high nibbles)
- *   float dx[16]     the scale of the block each group of 4 codes is from
- *   int32 corr[16]   -z x the sum of those 4 codes, z the weights' zero code
- *                    (Q8 is stored offset by z = 128 in the product, Q4's
- *                    nibbles have z = 8), so that the unsigned-by-signed
- *                    instruction's sum starts from the correction
- * Columns past K are coded 0. */
+ * Layout of one quantised input row of K columns, nb = ceil(K / 32) blocks:
+ *   int8  codes[nb * 32]  in column order, 0 past K
+ *   float dx[nb]          block b's scale: codes[32 b + j] x dx[b] ~ x[32 b + j]
+ *   int32 corr[nb]        -z x the sum of block b's codes, z the weights' zero
+ *                         code in the packed order (Q8 + 128, Q4's nibbles
+ *                         8), so that the unsigned-by-signed instruction's
+ *                         sum starts from the correction
+ * and padding to a multiple of 64 bytes. */
 #ifndef GF_ACTQ_H
 #define GF_ACTQ_H
 
 #include "../kernels.h"
 
-#define GF_ACTQ_PAIR_BYTES 192
-
-static inline size_t gf_actq_pairs(size_t K) { return (K + 63) / 64; }
-static inline size_t gf_actq_row_bytes(size_t K) { return gf_actq_pairs(K) * GF_ACTQ_PAIR_BYTES; }
+static inline size_t gf_actq_row_bytes(size_t K) { return ((K + 31) / 32 * 40 + 63) / 64 * 64; }
+/* Where a row's scales and corrections start. */
+static inline size_t gf_actq_dx_offset(size_t K) { return (K + 31) / 32 * 32; }
+static inline size_t gf_actq_corr_offset(size_t K) { return (K + 31) / 32 * 36; }
 
 /* Whether products with weights of type t can take this path at all. */
 static inline int gf_actq_type(gf_wtype t) { return t == GF_W_Q8 || t == GF_W_Q4; }
@@ -42,7 +38,10 @@ void gf_actq_quantize(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K
 
 /* out[m * ldo + r] = the product of quantised row m with weight row r, for m
  * < M and r0 <= r < r1 (W of type Q8 or Q4, q from gf_actq_quantize for that
- * type). The scalar twin and the AVX512-VNNI version. */
+ * type). The scalar twin, which reads W's row-major codes, and the
+ * AVX512-VNNI version, which reads the packed ones (W->packed, quant.h);
+ * it computes whole groups of 16 rows, so shares that start and end on a
+ * multiple of 16 waste nothing. */
 void gf_gemv_actq_rows_scalar(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
                               size_t r0, size_t r1);
 void gf_gemv_actq_rows_vnni(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,

@@ -1,12 +1,19 @@
 /* AVX512-VNNI products of Q8 / Q4 weights with int8-quantised inputs
- * (actq.h). A tile of up to 4 input rows x 4 weight rows, two blocks (64
- * columns) at a time: each weight row's 64 codes are loaded into one
- * register once per tile, made unsigned (Q8: + 128; Q4: the nibbles as they
- * are) and multiplied with every input row's 64 codes by one vpdpbusd, which
- * starts from the input's correction for the zero code; the 16 int32 sums
- * are then scaled by weight scale x input scale and added in float. Compiled
- * for AVX512-VNNI whatever the build flags are; called only on CPUs that
- * have it. */
+ * (actq.h), over the packed weights (quant.h): one 64-byte load holds 4
+ * columns of 16 weight rows, one per 32-bit lane, so one vpdpbusd with the
+ * input's 4 codes broadcast from memory adds 64 products into 16 rows' sums
+ * at once. A block's 8 such steps accumulate in one int32 register that
+ * starts from the input's correction for the zero code; then one convert and
+ * one multiply-add by (16 rows' weight scales x the input's scale) take it
+ * to float. That is 11 instructions per 512 products and no horizontal sums,
+ * where a row-major layout needs 4 per 64 (a convert, a scale product and a
+ * multiply-add for every vpdpbusd, as each lane holds a different block's
+ * sum) and a reduction per row.
+ *
+ * A tile is MT input rows x NG groups of 16 weight rows; each chunk of
+ * weights is loaded once and used for the tile's MT inputs. Compiled for
+ * AVX512-VNNI whatever the build flags are; called only on CPUs that have
+ * it. */
 #include "actq.h"
 #include "gemv.h"
 
@@ -15,114 +22,129 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#include "reduce_avx512.h"
-
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INL static inline __attribute__((always_inline)) TGT
 
-/* Code bytes of pair p of row r: 64 (Q8) or 32 (Q4), or in the row's last
- * pair only those inside the row (zeros after). */
-INL __m512i load_pair(const gf_wtype t, const gf_mat *W, size_t r, size_t p) {
-    size_t K = W->cols;
-    if (t == GF_W_Q8) {
-        const int8_t *c = (const int8_t *)W->data + r * K + p * 64;
-        size_t n = K - p * 64;
-        __m512i v = n >= 64 ? _mm512_loadu_si512(c) : _mm512_maskz_loadu_epi8(((__mmask64)1 << n) - 1, c);
-        /* offset to unsigned: the zero code becomes 128 (the input's
-         * correction takes 128 x its codes' sum back off); masked-off bytes
-         * become 128 too, against input codes of 0 */
-        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
-    }
-    size_t row = gf_q4_row_bytes(K);
-    const uint8_t *c = (const uint8_t *)W->data + r * row + p * 32;
-    __m256i h = row - p * 32 >= 32 ? _mm256_loadu_si256((const __m256i *)c)
-                                            : _mm256_maskz_loadu_epi8((__mmask32)0xffff, c);
-    /* low nibbles in the lower half, high nibbles in the upper: a's 0..15,
-     * b's 0..15, a's 16..31, b's 16..31, the order of the input codes */
-    __m512i v = _mm512_broadcast_i64x4(h);
-    v = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0));
-    return _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
+/* 4 input codes as one int32, to be broadcast to every lane. */
+INL __m512i x4(const uint8_t *codes, size_t dword) {
+    int32_t v;
+    __builtin_memcpy(&v, codes + 4 * dword, 4);
+    return _mm512_set1_epi32(v);
 }
 
-/* F16 scales of blocks kb .. kb + 15 of row r as floats (zeros past the end). */
-INL __m512 load_scales(const gf_mat *W, size_t r, size_t kb) {
-    size_t nb = gf_q_nblocks(W->cols), n = nb - kb < 16 ? nb - kb : 16;
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)((1u << n) - 1), W->scale + r * nb + kb));
-}
-
-INL void prefetch_pair(const gf_wtype t, const gf_mat *W, size_t r, size_t p) {
-    if (r >= W->rows) return;
-    size_t K = W->cols;
-    const char *c = t == GF_W_Q8 ? (const char *)W->data + r * K + p * 64
-                                 : (const char *)W->data + r * gf_q4_row_bytes(K) + p * 32;
-    size_t bytes = t == GF_W_Q8 ? 64 : 32;
-    /* one request per cache line: from the pair whose bytes start it, and the
-     * line after when the pair crosses into it */
-    if (((uintptr_t)c & 63) < bytes) _mm_prefetch(c, _MM_HINT_T0);
-    if (((uintptr_t)c & 63) + bytes > 64) _mm_prefetch(c + bytes - 1, _MM_HINT_T0);
-    const char *s = (const char *)(W->scale + r * gf_q_nblocks(K) + 2 * p);
-    if (((uintptr_t)s & 63) < 4) _mm_prefetch(s, _MM_HINT_T0);
-}
-
-/* How many tiles ahead the rows are prefetched. The integer path streams
- * fast enough that the next tile's rows (2 KiB of Q4 ahead, 50 ns at the
- * bandwidth) arrive late; 4 tiles ahead was 10-12 % faster than 1 on this
- * machine's Q4 decode, 8 and 16 no better than 4. */
-#define PF_TILES 4
-
-/* out[i * ldo + r + j] for i < MT, j < NT. The rows PF_TILES tiles ahead are
- * prefetched as gemv_avx512.c does the next: pairs p = pf_phase (mod
- * pf_period) here. */
-INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, size_t r,
-              const uint8_t *q, size_t row_bytes, float *out, size_t ldo, size_t pf_phase,
-              size_t pf_period) {
-    size_t np = gf_actq_pairs(W->cols);
-    /* which of the pair's two blocks each int32 lane's 4 codes are from */
-    const __m512i lane_block = t == GF_W_Q8 ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
-                                            : _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+/* out[i * ldo + 16 (g + j) + l] for i < MT, j < NG, l < 16 (the rows in
+ * [r0, r1) only): groups g .. g + NG - 1 against input rows q + i * row_bytes. */
+INL void tile(const gf_wtype t, const int MT, const int NG, const gf_mat *W, size_t g,
+              const uint8_t *q, size_t row_bytes, float *out, size_t ldo, size_t r0, size_t r1,
+              const uint8_t *pf, size_t pf_step, const uint8_t *pf_end) {
+    size_t K = W->cols, nb = gf_q_nblocks(K), piece = GF_QPACK_BYTES(t), stride = nb * piece;
+    size_t dxo = gf_actq_dx_offset(K), co = gf_actq_corr_offset(K);
+    const uint8_t *wc = W->packed + g * stride;
+    const uint16_t *ws = W->packed_scale + g * nb * GF_QPACK_ROWS;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
     __m512 acc[4][4];
     for (int i = 0; i < MT; i++)
-        for (int j = 0; j < NT; j++) acc[i][j] = _mm512_setzero_ps();
-    __m512 sv[4] = {0};
-    for (size_t p = 0; p < np; p++) {
-        if ((p & 7) == 0)
-            for (int j = 0; j < NT; j++) sv[j] = load_scales(W, r + (size_t)j, 2 * p);
-        if (pf_period && p % pf_period == pf_phase)
-            for (int j = 0; j < NT; j++) prefetch_pair(t, W, r + (size_t)(PF_TILES * NT + j), p);
-        __m512i idx = _mm512_add_epi32(lane_block, _mm512_set1_epi32((int)(2 * (p & 7))));
-        __m512i w[4];
-        __m512 dw[4];
-        for (int j = 0; j < NT; j++) {
-            w[j] = load_pair(t, W, r + (size_t)j, p);
-            dw[j] = _mm512_permutexvar_ps(idx, sv[j]);
-            /* keeps the prepared weights in registers for the MT rows */
-            __asm__("" : "+v"(w[j]), "+v"(dw[j]));
-        }
+        for (int j = 0; j < NG; j++) acc[i][j] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *wb = wc + b * piece;
+        if (!pf_step) /* the same block of the next NG groups */
+            for (int j = 0; pf && j < NG; j++)
+                for (const uint8_t *a = pf + (size_t)j * stride + b * piece, *e = a + piece; a < e && a < pf_end; a += 64)
+                    _mm_prefetch((const char *)a, _MM_HINT_T0);
+        else /* the next pf_step bytes from pf */
+            for (const uint8_t *a = pf + b * pf_step, *e = a + pf_step; a < e && a < pf_end; a += 64)
+                _mm_prefetch((const char *)a, _MM_HINT_T0);
+        __m512i s[4][4];
         for (int i = 0; i < MT; i++) {
-            const uint8_t *qp = q + (size_t)i * row_bytes + p * GF_ACTQ_PAIR_BYTES;
-            __m512i xc = _mm512_loadu_si512(qp), corr = _mm512_loadu_si512(qp + 128);
-            __m512 dx = _mm512_loadu_ps((const float *)(qp + 64));
-            for (int j = 0; j < NT; j++) {
-                __m512i d = _mm512_dpbusd_epi32(corr, w[j], xc);
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(dw[j], dx), acc[i][j]);
+            int32_t corr;
+            __builtin_memcpy(&corr, q + (size_t)i * row_bytes + co + 4 * b, 4);
+            for (int j = 0; j < NG; j++) s[i][j] = _mm512_set1_epi32(corr);
+        }
+        /* each input's broadcast codes are loaded once per step and used
+         * for the NG groups: loads, not multiplies, bound this loop when
+         * they are not shared */
+        if (t == GF_W_Q8) {
+            for (size_t c = 0; c < 8; c++) {
+                __m512i xb[4];
+                for (int i = 0; i < MT; i++) xb[i] = x4(q + (size_t)i * row_bytes, 8 * b + c);
+                for (int j = 0; j < NG; j++) {
+                    __m512i w = _mm512_loadu_si512(wb + (size_t)j * stride + c * 64);
+                    for (int i = 0; i < MT; i++) s[i][j] = _mm512_dpbusd_epi32(s[i][j], w, xb[i]);
+                }
+            }
+        } else {
+            for (size_t c = 0; c < 4; c++) {
+                __m512i xl[4], xh[4];
+                for (int i = 0; i < MT; i++) {
+                    xl[i] = x4(q + (size_t)i * row_bytes, 8 * b + c);
+                    xh[i] = x4(q + (size_t)i * row_bytes, 8 * b + 4 + c);
+                }
+                for (int j = 0; j < NG; j++) {
+                    __m512i v = _mm512_loadu_si512(wb + (size_t)j * stride + c * 64);
+                    __m512i lo = _mm512_and_si512(v, low4);
+                    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+                    for (int i = 0; i < MT; i++) {
+                        s[i][j] = _mm512_dpbusd_epi32(s[i][j], lo, xl[i]);
+                        s[i][j] = _mm512_dpbusd_epi32(s[i][j], hi, xh[i]);
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < NG; j++) {
+            __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(ws + ((size_t)j * nb + b) * GF_QPACK_ROWS)));
+            for (int i = 0; i < MT; i++) {
+                float dx;
+                __builtin_memcpy(&dx, q + (size_t)i * row_bytes + dxo + 4 * b, 4);
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][j]), _mm512_mul_ps(dw, _mm512_set1_ps(dx)),
+                                            acc[i][j]);
             }
         }
     }
-    for (int i = 0; i < MT; i++) {
-        float *o = out + (size_t)i * ldo + r;
-        if (NT == 4) _mm_storeu_ps(o, gf_reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
-        else
-            for (int j = 0; j < NT; j++) o[j] = _mm512_reduce_add_ps(acc[i][j]);
+    for (int j = 0; j < NG; j++) {
+        size_t r = (g + (size_t)j) * GF_QPACK_ROWS;
+        unsigned hi = r + 16 <= r1 ? 16 : (unsigned)(r1 - r), lo = r0 > r ? (unsigned)(r0 - r) : 0;
+        __mmask16 k = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+        for (int i = 0; i < MT; i++) _mm512_mask_storeu_ps(out + (size_t)i * ldo + r, k, acc[i][j]);
     }
 }
 
+/* The walk over groups [g0, g1) x inputs [0, M). Each tile also
+ * prefetches the weights of the next one, spread over its blocks (and, with
+ * several passes over the same weights for more than 4 inputs, over the
+ * passes), so that memory streams while the kernel computes. */
 INL void rows_of(const gf_wtype t, const gf_mat *W, const uint8_t *q, size_t M, float *out,
                  size_t ldo, size_t r0, size_t r1) {
-    size_t rb = gf_actq_row_bytes(W->cols), groups = (M + 3) / 4;
-#define TILE(MT, NT, r, m)                                                                         \
-    tile(t, MT, NT, W, r, q + (m) * rb, rb, out + (m) * ldo, ldo, NT == 4 ? (m) / 4 : 0,            \
-         NT == 4 ? groups : 0)
-    GF_EACH_TILE(r0, r1, M, TILE);
+    size_t nb = gf_q_nblocks(W->cols), stride = nb * GF_QPACK_BYTES(t);
+    size_t rb = gf_actq_row_bytes(W->cols), g0 = r0 / GF_QPACK_ROWS, g1 = gf_q_groups(r1);
+    const uint8_t *end = W->packed + g1 * stride;
+#define TILE(MT, NG, g, m, pf, step) tile(t, MT, NG, W, g, q + (m) * rb, rb, out + (m) * ldo, ldo, r0, r1, pf, step, end)
+    if (M == 1) {
+        /* 4 groups a tile: 4 accumulators in flight, and 64 rows of output */
+        size_t g = g0;
+        for (; g + 4 <= g1; g += 4) TILE(1, 4, g, 0, W->packed + (g + 4) * stride, 0);
+        for (; g < g1; g++) TILE(1, 1, g, 0, W->packed + (g + 1) * stride, 0);
+        return;
+    }
+    /* tiles of 4 inputs x 2 groups (16 accumulators); a tile's weights meet
+     * every input in turn while they are in cache */
+    size_t passes = (M + 3) / 4;
+    for (size_t g = g0; g < g1; g += 2) {
+        int ng = g + 2 <= g1 ? 2 : 1;
+        const uint8_t *next = W->packed + (g + (size_t)ng) * stride;
+        size_t share = ((size_t)ng * stride + passes - 1) / passes, step = ((share + nb - 1) / nb + 63) / 64 * 64;
+        size_t m = 0;
+        for (size_t pass = 0; m + 4 <= M; m += 4, pass++) {
+            const uint8_t *pf = next + pass * share;
+            if (ng == 2) TILE(4, 2, g, m, pf, step);
+            else TILE(4, 1, g, m, pf, step);
+        }
+        const uint8_t *pf = next + (passes - 1) * share;
+        switch (M - m) {
+        case 3: if (ng == 2) TILE(3, 2, g, m, pf, step); else TILE(3, 1, g, m, pf, step); break;
+        case 2: if (ng == 2) TILE(2, 2, g, m, pf, step); else TILE(2, 1, g, m, pf, step); break;
+        case 1: if (ng == 2) TILE(1, 2, g, m, pf, step); else TILE(1, 1, g, m, pf, step); break;
+        }
+    }
 #undef TILE
 }
 

@@ -53,7 +53,7 @@ static void mat(walker *w, const char *name, size_t rows, size_t cols, gf_mat *v
                 const gf_mat *src) {
     float *p = tensor(w, name, 2, rows, cols, 0, 1, grad);
     if (!p) return;
-    *view = (gf_mat){GF_W_F32, p, NULL, rows, cols, NULL};
+    *view = (gf_mat){GF_W_F32, p, NULL, rows, cols, NULL, NULL, NULL};
     if (w->src)
         for (size_t r = 0; r < rows; r++) gf_mat_row(src, r, p + r * cols);
 }
@@ -120,13 +120,13 @@ static void walk(walker *w, const gf_config *c) {
         vec(w, NAME("temporal_block.rg_lru.recurrent_param"), 1, L, 0, 0, &lw->a_param, &g->a_param, SRC(a_param));
         float *ig = tensor(w, NAME("temporal_block.rg_lru.input_gate_weight"), 3, H, bw, bw, 1, &g->input_gate);
         if (ig) {
-            lw->input_gate = (gf_mat){GF_W_F32, ig, NULL, L, bw, NULL};
+            lw->input_gate = (gf_mat){GF_W_F32, ig, NULL, L, bw, NULL, NULL, NULL};
             if (sl) gf_dequantize_rows(&sl->input_gate, 0, L, ig);
         }
         vec(w, NAME("temporal_block.rg_lru.input_gate_bias"), 2, H, bw, 0, &lw->input_gate_b, &g->input_gate_b, SRC(input_gate_b));
         float *ag = tensor(w, NAME("temporal_block.rg_lru.recurrent_gate_weight"), 3, H, bw, bw, 1, &g->a_gate);
         if (ag) {
-            lw->a_gate = (gf_mat){GF_W_F32, ag, NULL, L, bw, NULL};
+            lw->a_gate = (gf_mat){GF_W_F32, ag, NULL, L, bw, NULL, NULL, NULL};
             if (sl) gf_dequantize_rows(&sl->a_gate, 0, L, ag);
         }
         vec(w, NAME("temporal_block.rg_lru.recurrent_gate_bias"), 2, H, bw, 0, &lw->a_gate_b, &g->a_gate_b, SRC(a_gate_b));
