@@ -324,8 +324,33 @@ static void test_bench_tables(void **state) {
     free(c);
 }
 
+/* Without --model the bench quantises its F32 model (found in --work, or
+ * written there) to each type asked for, whether or not F32 is one. */
+static void test_bench_work_types(void **state) {
+    (void)state;
+    char cmd[4096], out[8192], csv[600], work[600];
+    snprintf(work, sizeof work, "%s/bench-work", td_tmpdir());
+    snprintf(csv, sizeof csv, "%s/work.csv", td_tmpdir());
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/f32 && cp %s/* %s/f32/", work, td_path("golden/hawk"), work);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "%s bench --buffer-mb 8 --threads 1 --work %s --types q8,q4 --batches 1 --prefill 8 --no-train --csv %s",
+             td_bin(), work, csv);
+    assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+    size_t n;
+    char *c = td_read(csv, &n);
+    assert_non_null(strstr(c, "decode,Q8,1,"));
+    assert_non_null(strstr(c, "decode,Q4,1,"));
+    assert_null(strstr(c, "decode,F32,"));
+    free(c);
+    /* the F32 model it quantised from is still the one placed there */
+    snprintf(cmd, sizeof cmd, "cmp -s %s/f32/model.safetensors %s/model.safetensors", work, td_path("golden/hawk"));
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bench_work_types),
         cmocka_unit_test(test_bench_limits),
         cmocka_unit_test(test_bench_tables),
         cmocka_unit_test(test_option_errors),

@@ -418,7 +418,7 @@ int cmd_bench(int argc, char **argv) {
                     "       after every model and the tables are shares of the best measurement\n");
     /* the models: --model, or the default written and quantised into workdir */
     const char *dirs[4];
-    char paths[4][4200];
+    char f32dir[4200], paths[4][4200];
     if (model) {
         dirs[0] = model;
         ntypes = 1;
@@ -436,9 +436,11 @@ int cmd_bench(int argc, char **argv) {
             cli_error("%s", err.msg);
             goto done;
         }
-        snprintf(paths[0], sizeof paths[0], "%s/f32", workdir);
+        /* the F32 model is written (or found) first whichever types are asked
+         * for: the others are quantised from it */
+        snprintf(f32dir, sizeof f32dir, "%s/f32", workdir);
         char probe[4300];
-        snprintf(probe, sizeof probe, "%s/model.safetensors", paths[0]);
+        snprintf(probe, sizeof probe, "%s/model.safetensors", f32dir);
         if (access(probe, R_OK) != 0) {
             char cfgp[4300];
             snprintf(cfgp, sizeof cfgp, "%s/bench-config.json", workdir);
@@ -452,15 +454,15 @@ int cmd_bench(int argc, char **argv) {
                 cli_error("%s", err.msg);
                 goto done;
             }
-            fprintf(stderr, "bench: writing the %.0fM-parameter F32 model into %s ...\n", (double)gf_config_num_params(&c) / 1e6, paths[0]);
-            if (gf_model_init_write(&c, 1, paths[0], &err)) {
+            fprintf(stderr, "bench: writing the %.0fM-parameter F32 model into %s ...\n", (double)gf_config_num_params(&c) / 1e6, f32dir);
+            if (gf_model_init_write(&c, 1, f32dir, &err)) {
                 cli_error("%s", err.msg);
                 goto done;
             }
         }
         for (int k = 0; k < ntypes; k++) {
             if (!strcmp(tnames[k], "f32")) {
-                dirs[k] = paths[0];
+                dirs[k] = f32dir;
                 continue;
             }
             snprintf(paths[k], sizeof paths[k], "%s/%s", workdir, tnames[k]);
@@ -469,7 +471,7 @@ int cmd_bench(int argc, char **argv) {
             if (access(probe, R_OK) == 0) continue;
             fprintf(stderr, "bench: quantising to %s ...\n", tnames[k]);
             gf_quant_type qt = !strcmp(tnames[k], "bf16") ? GF_QUANT_BF16 : !strcmp(tnames[k], "q8") ? GF_QUANT_Q8 : GF_QUANT_Q4;
-            if (gf_model_quantize(paths[0], paths[k], qt, quant_progress, NULL, &err)) {
+            if (gf_model_quantize(f32dir, paths[k], qt, quant_progress, NULL, &err)) {
                 cli_error("%s", err.msg);
                 goto done;
             }
