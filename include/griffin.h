@@ -526,6 +526,8 @@ typedef struct {
     double sgemv_gb_s;    /* the same bytes read as a matrix by OpenBLAS sgemv */
     double sgemm_gflop_s; /* OpenBLAS F32 sgemm, 2048 x 2048 x 2048 */
     double fma_gflop_s;   /* F32 fused multiply-adds on registers only: the cores' own ceiling */
+    double int8_gop_s;    /* AVX512-VNNI int8 dot products (vpdpbusd) on registers, 2 ops a
+                           * multiply-add: the integer path's ceiling; 0 without VNNI */
     const char *isa;      /* the instruction set griffin's kernels use here */
     int threads;
 } gf_limits;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "kernels/actq.h"
 
 static int count_lines(const char *s) {
     int n = 0;
@@ -267,10 +268,22 @@ static void test_bench_limits(void **state) {
     size_t n;
     char *c = td_read(csv, &n);
     double bw2, gf2;
-    assert_non_null(strstr(c, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then\n"));
+    assert_non_null(strstr(c, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8\n"));
     assert_int_equal(sscanf(strstr(c, "limit,read,"), "limit,read,0,0,0,0,%lf", &bw2), 1);
     assert_int_equal(sscanf(strstr(c, "limit,sgemm,"), "limit,sgemm,0,0,0,0,0,0,%lf", &gf2), 1);
     assert_true(fabs(bw2 - bw) < 0.1 && fabs(gf2 - gf) < 0.1);
+    /* the int8 dot peak where the CPU has the instruction, in both */
+    const char *i8 = strstr(out, "int8 dot peak:");
+    if (gf_cpu_has_vnni()) {
+        double g8 = 0, g8c = 0;
+        assert_non_null(i8);
+        assert_int_equal(sscanf(i8, "int8 dot peak: %lf", &g8), 1);
+        assert_int_equal(sscanf(strstr(c, "limit,int8,"), "limit,int8,0,0,0,0,0,0,%lf", &g8c), 1);
+        assert_true(g8 > 0 && fabs(g8c - g8) < 0.1);
+    } else {
+        assert_null(i8);
+        assert_null(strstr(c, "limit,int8,"));
+    }
     free(c);
     snprintf(cmd, sizeof cmd, "bench --buffer-mb 8 --limits-only --csv %s/no/such/dir/x.csv", td_tmpdir());
     td_expect_cli_error(cmd, "x.csv", "cannot write");

@@ -67,6 +67,7 @@ typedef struct {
     long tokens;
     double seconds, weight_bytes, flops;
     int lim_next; /* the limits measured right after this model's rows */
+    int int8;     /* its products are int8 dot products (Q8 / Q4 with int8 inputs) */
 } row;
 
 #define MAX_ROWS 64
@@ -75,7 +76,7 @@ typedef struct {
 typedef struct {
     gf_limits lim[MAX_LIMITS]; /* measured before, between and after the models */
     int nlim;
-    double read_bw, sgemm, fma; /* the best of them: the read bandwidth is the larger of the two probes */
+    double read_bw, sgemm, fma, int8; /* the best of them: the read bandwidth is the larger of the two probes */
     row rows[MAX_ROWS];
     int nrows;
 } bench;
@@ -90,6 +91,7 @@ static int measure(bench *b, size_t bytes, int threads, gf_error *err) {
     if (r > b->read_bw) b->read_bw = r;
     if (l->sgemm_gflop_s > b->sgemm) b->sgemm = l->sgemm_gflop_s;
     if (l->fma_gflop_s > b->fma) b->fma = l->fma_gflop_s;
+    if (l->int8_gop_s > b->int8) b->int8 = l->int8_gop_s;
     return 0;
 }
 
@@ -122,22 +124,27 @@ static void range(const bench *b, int which, double *lo, double *hi) {
     *hi = 0;
     for (int i = 0; i < b->nlim; i++) {
         const gf_limits *l = &b->lim[i];
-        double v = which == 0 ? l->read_gb_s : which == 1 ? l->sgemv_gb_s : which == 2 ? l->sgemm_gflop_s : l->fma_gflop_s;
+        double v = which == 0 ? l->read_gb_s : which == 1 ? l->sgemv_gb_s : which == 2 ? l->sgemm_gflop_s
+                 : which == 3 ? l->fma_gflop_s : l->int8_gop_s;
         if (v < *lo) *lo = v;
         if (v > *hi) *hi = v;
     }
 }
 
 static void print_limits(const bench *b, long mb) {
-    double lo[4], hi[4];
-    for (int k = 0; k < 4; k++) range(b, k, &lo[k], &hi[k]);
+    double lo[5], hi[5];
+    for (int k = 0; k < 5; k++) range(b, k, &lo[k], &hi[k]);
     printf("threads:          %d (kernels: %s); limits measured %d times during the run, best first\n",
            b->lim[0].threads, b->lim[0].isa, b->nlim);
     printf("memory read:      %.1f GB/s (%.1f-%.1f; a %ld MiB buffer summed by all threads)\n", hi[0], lo[0], hi[0], mb);
     printf("sgemv F32 read:   %.1f GB/s (%.1f-%.1f; the same buffer as a matrix)\n", hi[1], lo[1], hi[1]);
     printf("sgemm F32:        %.1f GFLOP/s (%.1f-%.1f; OpenBLAS, 2048^3)\n", hi[2], lo[2], hi[2]);
     printf("FMA peak F32:     %.1f GFLOP/s (%.1f-%.1f; register-only fused multiply-adds)\n", hi[3], lo[3], hi[3]);
-    printf("shares below are of the best: read bandwidth %.1f GB/s, sgemm %.1f, FMA %.1f GFLOP/s\n", b->read_bw, b->sgemm, b->fma);
+    if (b->int8 > 0)
+        printf("int8 dot peak:    %.1f GOP/s (%.1f-%.1f; register-only AVX512-VNNI vpdpbusd, 2 ops a multiply-add)\n", hi[4], lo[4], hi[4]);
+    printf("shares below are of the best: read bandwidth %.1f GB/s, sgemm %.1f, FMA %.1f GFLOP/s", b->read_bw, b->sgemm, b->fma);
+    if (b->int8 > 0) printf(", int8 dot %.1f GOP/s", b->int8);
+    printf("\n");
     if (b->nrows) printf("(\"%% bw then\": of the read bandwidth measured right after the model's decode and prefill)\n");
 }
 
@@ -148,14 +155,19 @@ static void print_rows(const bench *b) {
         if (r->head[0]) printf("\n%s\n", r->head);
         if (!strcmp(r->section, "decode")) {
             if (r->head[0])
-                printf("  decode  batch   tokens/s   ms/step  weights GB/s  %% best bw  %% bw then   GFLOP/s  %% sgemm  %% FMA\n");
-            printf("          %5d %10.1f %9.2f %13.1f %10.1f %10.1f %9.1f %8.1f %6.1f\n", r->batch, r->batch / r->seconds,
+                printf("  decode  batch   tokens/s   ms/step  weights GB/s  %% best bw  %% bw then   GFLOP/s  %% sgemm  %% FMA%s\n",
+                       r->int8 ? "  % int8" : "");
+            printf("          %5d %10.1f %9.2f %13.1f %10.1f %10.1f %9.1f %8.1f %6.1f", r->batch, r->batch / r->seconds,
                    r->seconds * 1e3, gbs, 100 * gbs / b->read_bw, 100 * gbs / read_bw_then(b, r), gf,
                    100 * gf / b->sgemm, 100 * gf / b->fma);
+            if (r->int8 && b->int8 > 0) printf(" %8.1f", 100 * gf / b->int8);
+            printf("\n");
         } else if (!strcmp(r->section, "prefill")) {
             printf("  prefill %ld tokens (state only, no logits): %.3f s, %.0f tokens/s, %.1f GFLOP/s = %.1f %% of sgemm"
-                   " (%.1f %% of the FMA peak)\n",
+                   " (%.1f %% of the FMA peak",
                    r->tokens, r->seconds, r->tokens / r->seconds, gf, 100 * gf / b->sgemm, 100 * gf / b->fma);
+            if (r->int8 && b->int8 > 0) printf(", %.1f %% of the int8 dot peak", 100 * gf / b->int8);
+            printf(")\n");
         } else {
             printf("  %.3f s/step  %.0f tokens/s  %.1f GFLOP/s  MFU %.1f %% of sgemm (%.1f %% of the FMA peak)\n",
                    r->seconds, r->tokens / r->seconds, gf, 100 * gf / b->sgemm, 100 * gf / b->fma);
@@ -166,20 +178,23 @@ static void print_rows(const bench *b) {
 static int write_csv(const bench *b, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f) return cli_error("%s: cannot write: %s", path, strerror(errno));
-    fprintf(f, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then\n");
+    fprintf(f, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8\n");
     for (int i = 0; i < b->nlim; i++) {
         const gf_limits *l = &b->lim[i];
-        fprintf(f, "limit,read,%d,0,0,0,%.2f,%.1f,0,0,0,0\n", i, l->read_gb_s, 100 * l->read_gb_s / b->read_bw);
-        fprintf(f, "limit,sgemv,%d,0,0,0,%.2f,%.1f,0,0,0,0\n", i, l->sgemv_gb_s, 100 * l->sgemv_gb_s / b->read_bw);
-        fprintf(f, "limit,sgemm,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0\n", i, l->sgemm_gflop_s, 100 * l->sgemm_gflop_s / b->sgemm, 100 * l->sgemm_gflop_s / b->fma);
-        fprintf(f, "limit,fma,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0\n", i, l->fma_gflop_s, 100 * l->fma_gflop_s / b->sgemm, 100 * l->fma_gflop_s / b->fma);
+        fprintf(f, "limit,read,%d,0,0,0,%.2f,%.1f,0,0,0,0,0\n", i, l->read_gb_s, 100 * l->read_gb_s / b->read_bw);
+        fprintf(f, "limit,sgemv,%d,0,0,0,%.2f,%.1f,0,0,0,0,0\n", i, l->sgemv_gb_s, 100 * l->sgemv_gb_s / b->read_bw);
+        fprintf(f, "limit,sgemm,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0\n", i, l->sgemm_gflop_s, 100 * l->sgemm_gflop_s / b->sgemm, 100 * l->sgemm_gflop_s / b->fma);
+        fprintf(f, "limit,fma,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0\n", i, l->fma_gflop_s, 100 * l->fma_gflop_s / b->sgemm, 100 * l->fma_gflop_s / b->fma);
+        if (b->int8 > 0)
+            fprintf(f, "limit,int8,%d,0,0,0,0,0,%.2f,0,0,0,%.1f\n", i, l->int8_gop_s, 100 * l->int8_gop_s / b->int8);
     }
     for (int i = 0; i < b->nrows; i++) {
         const row *r = &b->rows[i];
         double tps = (double)r->tokens / r->seconds, gbs = r->weight_bytes / r->seconds / 1e9, gf = r->flops / r->seconds / 1e9;
-        fprintf(f, "%s,%s,%d,%ld,%.9g,%.2f,%.2f,%.1f,%.2f,%.1f,%.1f,%.1f\n", r->section, r->weights, r->batch, r->tokens,
+        fprintf(f, "%s,%s,%d,%ld,%.9g,%.2f,%.2f,%.1f,%.2f,%.1f,%.1f,%.1f,%.1f\n", r->section, r->weights, r->batch, r->tokens,
                 r->seconds, tps, gbs, r->weight_bytes > 0 ? 100 * gbs / b->read_bw : 0.0, gf, 100 * gf / b->sgemm,
-                100 * gf / b->fma, r->weight_bytes > 0 ? 100 * gbs / read_bw_then(b, r) : 0.0);
+                100 * gf / b->fma, r->weight_bytes > 0 ? 100 * gbs / read_bw_then(b, r) : 0.0,
+                r->int8 && b->int8 > 0 ? 100 * gf / b->int8 : 0.0);
     }
     if (fclose(f) != 0) return cli_error("%s: write failed", path);
     return 0;
@@ -488,6 +503,7 @@ int cmd_bench(int argc, char **argv) {
         size_t params = gf_config_num_params(c), emb = (size_t)c->vocab_size * (size_t)c->width;
         double step_bytes = (double)gf_model_decode_bytes(m);
         const char *wt = gf_model_weight_dtype(m);
+        int int8 = gf_model_narrow_inputs(m) && (!strcmp(wt, "Q8") || !strcmp(wt, "Q4"));
         for (int bi = 0; bi < nbatches; bi++) {
             int B = (int)batches[bi];
             double sec;
@@ -498,6 +514,7 @@ int cmd_bench(int argc, char **argv) {
             }
             fprintf(stderr, "bench: %s decode, batch %d: %.2f ms/step\n", wt, B, sec * 1e3);
             row *r = add_row(&b, "decode", wt, B, B, sec, step_bytes, 2.0 * (double)params * B);
+            if (r) r->int8 = int8;
             if (r && bi == 0)
                 snprintf(r->head, sizeof r->head, "%s weights%s: %.1fM parameters (%.1fM outside the embedding), %.1f MiB read per decode step",
                          wt, !gf_model_narrow_inputs(m) ? "" : strcmp(wt, "BF16") ? " (int8 inputs)" : " (bfloat16 inputs)", (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
@@ -510,7 +527,8 @@ int cmd_bench(int argc, char **argv) {
                 goto done;
             }
             fprintf(stderr, "bench: %s prefill of %ld tokens: %.3f s\n", wt, prefill_T, sec);
-            add_row(&b, "prefill", wt, 1, prefill_T, sec, 0, 2.0 * (double)(params - emb) * (double)prefill_T);
+            row *r = add_row(&b, "prefill", wt, 1, prefill_T, sec, 0, 2.0 * (double)(params - emb) * (double)prefill_T);
+            if (r) r->int8 = int8;
         }
         gf_model_free(m);
         if (measure(&b, buf_bytes, (int)threads, &err)) {

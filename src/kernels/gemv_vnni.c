@@ -54,8 +54,13 @@ INL void tile(const gf_wtype t, const int MT, const int NG, const gf_mat *W, siz
         else /* the next pf_step bytes from pf */
             for (const uint8_t *a = pf + b * pf_step, *e = a + pf_step; a < e && a < pf_end; a += 64)
                 _mm_prefetch((const char *)a, _MM_HINT_T0);
-        __m512i s[4][4];
+        /* with one group, a second set of sums (odd chunks, high nibbles)
+         * halves the chain of dependent vpdpbusd each sum waits on, which
+         * bounds a batch-1 tile; two groups have chains enough */
+        const int split = NG == 1;
+        __m512i s[4][4], u[4][4];
         for (int i = 0; i < MT; i++) {
+            u[i][0] = _mm512_setzero_si512();
             int32_t corr;
             __builtin_memcpy(&corr, q + (size_t)i * row_bytes + co + 4 * b, 4);
             for (int j = 0; j < NG; j++) s[i][j] = _mm512_set1_epi32(corr);
@@ -69,7 +74,10 @@ INL void tile(const gf_wtype t, const int MT, const int NG, const gf_mat *W, siz
                 for (int i = 0; i < MT; i++) xb[i] = x4(q + (size_t)i * row_bytes, 8 * b + c);
                 for (int j = 0; j < NG; j++) {
                     __m512i w = _mm512_loadu_si512(wb + (size_t)j * stride + c * 64);
-                    for (int i = 0; i < MT; i++) s[i][j] = _mm512_dpbusd_epi32(s[i][j], w, xb[i]);
+                    for (int i = 0; i < MT; i++) {
+                        if (split && (c & 1)) u[i][j] = _mm512_dpbusd_epi32(u[i][j], w, xb[i]);
+                        else s[i][j] = _mm512_dpbusd_epi32(s[i][j], w, xb[i]);
+                    }
                 }
             }
         } else {
@@ -85,7 +93,8 @@ INL void tile(const gf_wtype t, const int MT, const int NG, const gf_mat *W, siz
                     __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
                     for (int i = 0; i < MT; i++) {
                         s[i][j] = _mm512_dpbusd_epi32(s[i][j], lo, xl[i]);
-                        s[i][j] = _mm512_dpbusd_epi32(s[i][j], hi, xh[i]);
+                        if (split) u[i][j] = _mm512_dpbusd_epi32(u[i][j], hi, xh[i]);
+                        else s[i][j] = _mm512_dpbusd_epi32(s[i][j], hi, xh[i]);
                     }
                 }
             }
@@ -95,7 +104,8 @@ INL void tile(const gf_wtype t, const int MT, const int NG, const gf_mat *W, siz
             for (int i = 0; i < MT; i++) {
                 float dx;
                 __builtin_memcpy(&dx, q + (size_t)i * row_bytes + dxo + 4 * b, 4);
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][j]), _mm512_mul_ps(dw, _mm512_set1_ps(dx)),
+                __m512i sum = split ? _mm512_add_epi32(s[i][j], u[i][j]) : s[i][j];
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(dx)),
                                             acc[i][j]);
             }
         }
