@@ -82,7 +82,11 @@ __attribute__((target("avx512f,avx512vnni"))) static double dot_loop_vnni(long i
     __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
                                  _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
     s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
-    volatile int sink = _mm512_reduce_add_epi32(s);
+    /* the sums wrap around (the instruction does not saturate), so they are
+     * kept, not added up in C */
+    int32_t v[16];
+    _mm512_storeu_si512(v, s);
+    volatile int32_t sink = v[0] ^ v[15];
     (void)sink;
     return (double)iters * 12 * 64 * 2;
 }
