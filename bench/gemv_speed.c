@@ -9,19 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_common.h"
 #include "griffin.h"
 #include "kernels.h"
 #include "kernels/actq.h"
 #include "kernels/quant.h"
 #include "util.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void) {
@@ -124,9 +118,9 @@ int main(int argc, char **argv) {
             gf_linear(out, x, &W, NULL, M, &xq);
             double best = 1e30;
             for (int r = 0; r < reps; r++) {
-                double t0 = now();
+                double t0 = bench_now();
                 gf_linear(out, x, &W, NULL, M, &xq);
-                double t = now() - t0;
+                double t = bench_now() - t0;
                 if (t < best) best = t;
             }
             char *line = lines + nlines++ * 160;

@@ -284,15 +284,21 @@ static int make_gates_t(gf_model *m, gf_error *err) {
     return 0;
 }
 
+/* A layer's matrices that go through gf_linear (the gates are apart: they
+ * go through gf_block_diag), as an initialiser; NULL data where the layer's
+ * block type lacks one. */
+#define LAYER_PRODUCTS(lw) \
+    {&(lw)->gate, &(lw)->up, &(lw)->down, &(lw)->lin_x, &(lw)->lin_y, &(lw)->lin_out, &(lw)->q, &(lw)->k, &(lw)->v, &(lw)->o}
+#define LAYER_NPRODUCTS 10
+
 /* The Q8 / Q4 products' mats, in the order make_packed fills its arena. */
 static int quantised_mats(gf_model *m, gf_mat **out) {
     int n = 0;
     if (gf_actq_type(m->embed.type)) out[n++] = &m->embed;
     for (int i = 0; i < m->cfg.num_layers; i++) {
         gf_layer_weights *lw = &m->layers[i];
-        gf_mat *mats[] = {&lw->gate, &lw->up, &lw->down, &lw->lin_x, &lw->lin_y, &lw->lin_out,
-                          &lw->q, &lw->k, &lw->v, &lw->o};
-        for (size_t k = 0; k < sizeof mats / sizeof *mats; k++)
+        gf_mat *mats[LAYER_NPRODUCTS] = LAYER_PRODUCTS(lw);
+        for (size_t k = 0; k < LAYER_NPRODUCTS; k++)
             if (mats[k]->data && gf_actq_type(mats[k]->type)) out[n++] = mats[k];
     }
     return n;
@@ -307,7 +313,7 @@ static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
  * from the file when they need them), so a model costs its size once. */
 static int make_packed(gf_model *m, gf_error *err) {
     if (!m->has_int8_weights || !gf_cpu_has_vnni()) return 0;
-    gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * 10 + 1, sizeof *mats, "packed weights", err);
+    gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * LAYER_NPRODUCTS + 1, sizeof *mats, "packed weights", err);
     if (!mats) return -1;
     int n = quantised_mats(m, mats);
     size_t total = 0;
@@ -415,8 +421,7 @@ size_t gf_model_decode_bytes(const gf_model *m) {
     size_t n = gf_mat_bytes(&m->embed);
     for (int i = 0; i < c->num_layers; i++) {
         const gf_layer_weights *lw = &m->layers[i];
-        const gf_mat *mats[] = {&lw->gate, &lw->up, &lw->down, &lw->lin_x, &lw->lin_y, &lw->lin_out,
-                                &lw->q, &lw->k, &lw->v, &lw->o};
+        const gf_mat *mats[LAYER_NPRODUCTS] = LAYER_PRODUCTS(lw);
         for (size_t k = 0; k < sizeof mats / sizeof *mats; k++)
             if (mats[k]->data) n += gf_mat_bytes(mats[k]);
         /* the gates as decode reads them: the F32 transposed copy */

@@ -2,16 +2,17 @@
  * (actq.h), over the packed weights (quant.h): one 64-byte load holds 4
  * columns of 16 weight rows, one per 32-bit lane, so one vpdpbusd with the
  * input's 4 codes broadcast from memory adds 64 products into 16 rows' sums
- * at once. A block's 8 such steps accumulate in one int32 register that
+ * at once. A block's 8 such steps accumulate in an int32 register that
  * starts from the input's correction for the zero code; then one convert and
  * one multiply-add by (16 rows' weight scales x the input's scale) take it
- * to float. That is 11 instructions per 512 products and no horizontal sums,
+ * to float. That is about 12 instructions per 512 products and no horizontal sums,
  * where a row-major layout needs 4 per 64 (a convert, a scale product and a
  * multiply-add for every vpdpbusd, as each lane holds a different block's
  * sum) and a reduction per row.
  *
  * A tile is MT input rows x NG groups of 16 weight rows; each chunk of
- * weights is loaded once and used for the tile's MT inputs. Compiled for
+ * weights is loaded once and used for the tile's MT inputs, each input's
+ * broadcast codes once and used for the NG groups. Compiled for
  * AVX512-VNNI whatever the build flags are; called only on CPUs that have
  * it. */
 #include "actq.h"
