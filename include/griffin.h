@@ -88,7 +88,9 @@ size_t gf_model_decode_bytes(const gf_model *m);
  * default where the CPU has the instructions; faster, and no longer equal to
  * the float product of the weights (see README, Weight types). Off: the
  * inputs stay float. Applies to the prefills and the states made after the
- * call. */
+ * call. For Q8 / Q4 weights on is also the copy of them in the integer
+ * kernel's order (made at load; off frees it, on makes it again): call it
+ * while no product of the model runs. */
 void gf_model_set_narrow_inputs(gf_model *m, int on);
 int gf_model_narrow_inputs(const gf_model *m);
 

@@ -312,7 +312,7 @@ static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
  * copied (the embedding lookup and the float-input path read them again
  * from the file when they need them), so a model costs its size once. */
 static int make_packed(gf_model *m, gf_error *err) {
-    if (!m->has_int8_weights || !gf_cpu_has_vnni()) return 0;
+    if (m->packed || !m->has_int8_weights || !gf_cpu_has_vnni()) return 0;
     gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * LAYER_NPRODUCTS + 1, sizeof *mats, "packed weights", err);
     if (!mats) return -1;
     int n = quantised_mats(m, mats);
@@ -333,6 +333,24 @@ static int make_packed(gf_model *m, gf_error *err) {
     }
     free(mats);
     return 0;
+}
+
+/* Frees the packed copy (the products then read the file's codes, paged in
+ * again as they are read). */
+static void drop_packed(gf_model *m) {
+    if (!m->packed) return;
+    m->embed.packed = NULL;
+    m->embed.packed_scale = NULL;
+    for (int i = 0; i < m->cfg.num_layers; i++) {
+        gf_layer_weights *lw = &m->layers[i];
+        gf_mat *mats[LAYER_NPRODUCTS] = LAYER_PRODUCTS(lw);
+        for (size_t k = 0; k < LAYER_NPRODUCTS; k++) {
+            mats[k]->packed = NULL;
+            mats[k]->packed_scale = NULL;
+        }
+    }
+    free(m->packed);
+    m->packed = NULL;
 }
 
 gf_model *gf_model_load(const char *dir, gf_error *err) {
@@ -395,7 +413,14 @@ void gf_model_set_narrow_inputs(gf_model *m, int on) {
     if ((size_t)c->lru_width > K) K = (size_t)c->lru_width;
     if ((size_t)c->mlp_width > K) K = (size_t)c->mlp_width;
     if ((size_t)c->num_heads * (size_t)c->head_dim > K) K = (size_t)c->num_heads * (size_t)c->head_dim;
-    int usable = (m->has_int8_weights && gf_cpu_has_vnni()) || (m->has_bf16_weights && gf_cpu_has_avx512bf16());
+    /* the integer path needs the packed copy: made when turned on (if memory
+     * for it cannot be had, the products stay float), freed when off */
+    if (!on) drop_packed(m);
+    else {
+        gf_error e;
+        (void)make_packed(m, &e);
+    }
+    int usable = m->packed || (m->has_bf16_weights && gf_cpu_has_avx512bf16());
     m->xq_cols = on && usable ? K : 0;
 }
 
