@@ -15,6 +15,11 @@
 /* Below this many floats of work a loop runs on the calling thread: waking
  * the team costs a few microseconds, more than a small decode loop takes. */
 #define GF_PAR_MIN ((size_t)32768)
+/* The same for loops with an exp or a tanh per element (GeLU, the RG-LRU's
+ * gates), each element some ten times a plain one's cost: a decode step of
+ * batch 16 has 16 x 1024 of them per recurrent layer, which on one thread
+ * kept the other waiting for 5 % of the step. */
+#define GF_PAR_MIN_HEAVY ((size_t)4096)
 
 /* Per-thread scratch slots to carve (attention scores): one for each thread
  * a parallel region may get, counted when the arena is sized. A region that

@@ -20,7 +20,7 @@ void rglru_forward(float *out, const float *x, const gf_layer_weights *lw,
     gf_block_diag(ga, x, &lw->a_gate, lw->a_gate_b, M, H, L / H, scratch);
     const float *ap = lw->a_param;
     size_t nblk = (L + CH_BLOCK - 1) / CH_BLOCK;
-#pragma omp parallel for collapse(2) schedule(static) if (M * L >= GF_PAR_MIN)
+#pragma omp parallel for collapse(2) schedule(static) if (M * L >= GF_PAR_MIN_HEAVY)
     for (size_t b = 0; b < B; b++) {
         for (size_t j = 0; j < nblk; j++) {
             size_t c0 = j * CH_BLOCK, nc = L - c0 < CH_BLOCK ? L - c0 : CH_BLOCK;
