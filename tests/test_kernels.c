@@ -375,6 +375,53 @@ static void test_packed_order(void **state) {
         }
 }
 
+/* The input quantiser against its scalar twin, byte for byte: rows of
+ * ordinary values, ties at half a step, blocks of zeros, negative zeros,
+ * subnormals (one block's largest under 127 / FLT_MAX), infinities and NaNs,
+ * at lengths that end inside a block. */
+static void test_int8_quantiser_twin(void **state) {
+    (void)state;
+    const size_t Ks[] = {1, 7, 31, 32, 33, 95, 96, 100, 1000};
+    size_t checked = 0;
+    for (int t = GF_W_Q8; t <= GF_W_Q4; t++)
+        for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+            size_t K = Ks[ki], M = 9, rb = gf_actq_row_bytes(K);
+            float *x = malloc(M * K * sizeof *x);
+            uint8_t *a = malloc(M * rb), *b = malloc(M * rb);
+            assert_true(x && a && b);
+            for (size_t m = 0; m < M; m++)
+                for (size_t k = 0; k < K; k++) {
+                    float v = nrand() * 3.0f, *p = &x[m * K + k];
+                    switch (m) {
+                    case 1: v = (float)((int)(v * 8.0f)) * 0.5f; break; /* many ties after scaling */
+                    case 2: v = k < 40 ? 0.0f : v; break;
+                    case 3: v = k % 2 ? -0.0f : 0.0f; break;
+                    case 4: v = v * 1e-39f; break; /* subnormal: inverse overflows */
+                    case 5: v = k == K / 2 ? INFINITY : v; break;
+                    case 6: v = k == K - 1 ? NAN : v; break;
+                    case 7: v = k == 0 ? -INFINITY : v * 1e30f; break;
+                    case 8: v = k % 33 == 5 ? 1e-45f : v * 1e-3f; break;
+                    }
+                    *p = v;
+                }
+            memset(a, 0xaa, M * rb);
+            memset(b, 0x55, M * rb);
+            gf_actq_quantize((gf_wtype)t, x, K, M, K, a);
+            gf_actq_quantize_scalar((gf_wtype)t, x, K, M, K, b);
+            for (size_t m = 0; m < M; m++)
+                if (memcmp(a + m * rb, b + m * rb, rb))
+                    fail_msg("%s K=%zu row %zu: the quantiser and its twin differ", gf_wtype_name((gf_wtype)t), K, m);
+            /* a subnormal block codes as zeros with its (tiny) scale */
+            for (size_t k = 0; k < K; k++) assert_int_equal(b[4 * rb + k], 0);
+            checked += M;
+            free(x);
+            free(a);
+            free(b);
+        }
+    printf("# int8 input quantiser: %zu rows identical to the twin (%s)\n", checked,
+           gf_cpu_has_vnni() ? "AVX-512 version" : "the twin itself on this CPU");
+}
+
 static void test_int8_inputs(void **state) {
     (void)state;
     const size_t Ks[] = {1, 5, 31, 32, 33, 64, 65, 100, 257, 1000};
@@ -580,6 +627,7 @@ int main(void) {
         cmocka_unit_test(test_f16_conversion),
         cmocka_unit_test(test_linear_paths),
         cmocka_unit_test(test_packed_order),
+        cmocka_unit_test(test_int8_quantiser_twin),
         cmocka_unit_test(test_int8_inputs),
         cmocka_unit_test(test_bf16_inputs),
     };

@@ -14,7 +14,15 @@
 /* The zero code z the weights of type t carry in the product. */
 static inline int32_t zero_code(gf_wtype t) { return t == GF_W_Q8 ? 128 : 8; }
 
-void gf_actq_quantize(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q) {
+/* 127 / max|x| of a block, or 0 where the codes are to be zeros: a block of
+ * zeros, a non-finite one, and one whose largest is so small (under
+ * 127 / FLT_MAX) that the inverse would overflow. */
+static inline float block_inverse(int finite, float amax) {
+    float inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
+    return inv <= FLT_MAX ? inv : 0.0f;
+}
+
+void gf_actq_quantize_scalar(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q) {
     size_t nb = gf_q_nblocks(K), row_bytes = gf_actq_row_bytes(K);
     int32_t z = zero_code(t);
     for (size_t m = 0; m < M; m++) {
@@ -35,8 +43,7 @@ void gf_actq_quantize(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K
              * zeros with scale 0; one with an infinity or a NaN as zeros with
              * scale NaN, so that the products come out NaN as the float ones
              * would */
-            float inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
-            float dx = finite ? amax / 127.0f : NAN;
+            float inv = block_inverse(finite, amax), dx = finite ? amax / 127.0f : NAN;
             int32_t sum = 0;
             for (size_t j = 0; finite && j < n; j++) {
                 float v = nearbyintf(xm[k0 + j] * inv);
@@ -49,6 +56,63 @@ void gf_actq_quantize(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K
             memcpy(qm + gf_actq_corr_offset(K) + 4 * b, &corr, 4);
         }
     }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* The same arithmetic 16 lanes at a time (the scale and its inverse as
+ * scalars, exactly as above; rounding to nearest even like nearbyintf in the
+ * default mode), so the codes are the twin's to the bit: the integer path
+ * quantises every product's input rows, a few per cent of a decode step when
+ * done one element at a time. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void
+quantize_avx512(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q) {
+    size_t nb = gf_q_nblocks(K), row_bytes = gf_actq_row_bytes(K);
+    int32_t z = zero_code(t);
+    const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f), big = _mm512_set1_ps(FLT_MAX);
+    for (size_t m = 0; m < M; m++) {
+        const float *xm = x + m * ldx;
+        uint8_t *qm = q + m * row_bytes;
+        memset(qm, 0, row_bytes);
+        for (size_t b = 0; b < nb; b++) {
+            size_t k0 = b * GF_QBLOCK, n = K - k0 < GF_QBLOCK ? K - k0 : GF_QBLOCK;
+            uint32_t mk = n == 32 ? 0xffffffffu : (1u << n) - 1;
+            __m512 a0 = _mm512_maskz_loadu_ps((__mmask16)mk, xm + k0);
+            __m512 a1 = _mm512_maskz_loadu_ps((__mmask16)(mk >> 16), xm + k0 + 16);
+            __m512 b0 = _mm512_abs_ps(a0), b1 = _mm512_abs_ps(a1);
+            /* NaN compares false: not finite */
+            int finite = _mm512_cmp_ps_mask(b0, big, _CMP_LE_OQ) == 0xffff && _mm512_cmp_ps_mask(b1, big, _CMP_LE_OQ) == 0xffff;
+            float amax = finite ? _mm512_reduce_max_ps(_mm512_max_ps(b0, b1)) : 0.0f;
+            float inv = block_inverse(finite, amax), dx = finite ? amax / 127.0f : NAN;
+            int32_t sum = 0;
+            if (finite) {
+                __m512 vi = _mm512_set1_ps(inv);
+                __m512 v0 = _mm512_roundscale_ps(_mm512_mul_ps(a0, vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                __m512 v1 = _mm512_roundscale_ps(_mm512_mul_ps(a1, vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                __m512i i0 = _mm512_cvtps_epi32(_mm512_max_ps(_mm512_min_ps(v0, lim), nlim));
+                __m512i i1 = _mm512_cvtps_epi32(_mm512_max_ps(_mm512_min_ps(v1, lim), nlim));
+                /* the codes past K are zeros (loaded as zeros) */
+                _mm_storeu_si128((__m128i *)(qm + k0), _mm512_cvtepi32_epi8(i0));
+                _mm_storeu_si128((__m128i *)(qm + k0 + 16), _mm512_cvtepi32_epi8(i1));
+                sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+            }
+            int32_t corr = -z * sum;
+            memcpy(qm + gf_actq_dx_offset(K) + 4 * b, &dx, 4);
+            memcpy(qm + gf_actq_corr_offset(K) + 4 * b, &corr, 4);
+        }
+    }
+}
+#endif
+
+void gf_actq_quantize(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (gf_cpu_has_vnni()) { /* the CPUs the integer path runs on */
+        quantize_avx512(t, x, ldx, M, K, q);
+        return;
+    }
+#endif
+    gf_actq_quantize_scalar(t, x, ldx, M, K, q);
 }
 
 /* The integer the block scale multiplies for weight (row r, column j of

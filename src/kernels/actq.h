@@ -35,6 +35,9 @@ static inline int gf_actq_type(gf_wtype t) { return t == GF_W_Q8 || t == GF_W_Q4
 /* Rows x[m * ldx + k], m < M, k < K, quantised for weights of type t (Q8 or
  * Q4) into q, row m at q + m * gf_actq_row_bytes(K). */
 void gf_actq_quantize(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q);
+/* Its scalar twin (gf_actq_quantize is an AVX-512 version of it on the CPUs
+ * the integer path runs on, with the same bytes out). */
+void gf_actq_quantize_scalar(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q);
 
 /* out[m * ldo + r] = the product of quantised row m with weight row r, for m
  * < M and r0 <= r < r1 (W of type Q8 or Q4, q from gf_actq_quantize for that
