@@ -375,6 +375,26 @@ static void test_packed_order(void **state) {
         }
 }
 
+/* gf_linear on a narrow-input path: with room for the narrowed inputs in buf
+ * (gf_xq_bytes(M, K) bytes) the twin's numbers want[m * ldo + r]; with one
+ * byte too few, exactly the float path's. */
+static void check_linear_narrow(const tmat *a, const float *x, size_t M, size_t N, size_t K,
+                                const float *want, size_t ldo, uint8_t *buf) {
+    gf_xq xq = {buf, gf_xq_bytes(M, K)}, small = {buf, gf_xq_bytes(M, K) - 1};
+    float *o = malloc(M * N * 4), *wc = malloc(M * N * 4), *f = malloc(M * N * 4);
+    assert_true(o && wc && f);
+    gf_linear(o, x, &a->m, NULL, M, &xq);
+    for (size_t m = 0; m < M; m++) memcpy(wc + m * N, want + m * ldo, N * 4);
+    double e = rel_err(o, wc, x, a->ref, M, N, K, N);
+    if (!(e <= 1e-5)) fail_msg("gf_linear %s M=%zu N=%zu K=%zu: %.3g from the twin", gf_wtype_name(a->m.type), M, N, K, e);
+    gf_linear(o, x, &a->m, NULL, M, &small);
+    gf_linear(f, x, &a->m, NULL, M, NULL);
+    assert_memory_equal(o, f, M * N * 4);
+    free(o);
+    free(wc);
+    free(f);
+}
+
 /* The input quantiser against its scalar twin, byte for byte: rows of
  * ordinary values, ties at half a step, blocks of zeros, negative zeros,
  * subnormals (one block's largest under 127 / FLT_MAX), infinities and NaNs,
@@ -499,22 +519,8 @@ static void test_int8_inputs(void **state) {
                         if (e > 1e-5)
                             fail_msg("VNNI %s M=%zu N=%zu K=%zu: relative error %.3g against the twin",
                                      gf_wtype_name((gf_wtype)t), M, N, K, e);
-                        /* and through gf_linear with room for the inputs: the
-                         * same numbers; without room, the float path */
-                        gf_xq xq = {q, gf_xq_bytes(M, K)};
-                        float *o = malloc(M * N * 4);
-                        gf_linear(o, x, &a.m, NULL, M, &xq);
-                        float *wc = malloc(M * N * 4);
-                        for (size_t m = 0; m < M; m++) memcpy(wc + m * N, want + m * ldo, N * 4);
-                        if (!(rel_err(o, wc, x, a.ref, M, N, K, N) <= 1e-5)) fail_msg("gf_linear %s M=%zu N=%zu K=%zu: %g", gf_wtype_name((gf_wtype)t), M, N, K, rel_err(o, wc, x, a.ref, M, N, K, N));
-                        free(wc);
-                        gf_xq small = {q, gf_xq_bytes(M, K) - 1};
-                        gf_linear(o, x, &a.m, NULL, M, &small);
-                        float *f = malloc(M * N * 4);
-                        gf_linear(f, x, &a.m, NULL, M, NULL);
-                        assert_memory_equal(o, f, M * N * 4);
-                        free(f);
-                        free(o);
+                        /* and through gf_linear */
+                        check_linear_narrow(&a, x, M, N, K, want, ldo, q);
                     }
                     free(x);
                     free(want);
@@ -592,22 +598,10 @@ static void test_bf16_inputs(void **state) {
                     double e = share_error(got, want, x, a.ref, M, N, K, ldo, r0);
                     worst = fmax(worst, e);
                     if (e > 1e-5) fail_msg("AVX512-BF16 M=%zu N=%zu K=%zu: relative error %.3g against the twin", M, N, K, e);
-                    /* through gf_linear with room for the inputs, and the
-                     * float path without */
+                    /* through gf_linear */
                     uint8_t *buf = malloc(gf_xq_bytes(M, K));
-                    gf_xq xq = {buf, gf_xq_bytes(M, K)};
-                    float *o = malloc(M * N * 4), *wc = malloc(M * N * 4), *f = malloc(M * N * 4);
-                    gf_linear(o, x, &a.m, NULL, M, &xq);
-                    for (size_t m = 0; m < M; m++) memcpy(wc + m * N, want + m * ldo, N * 4);
-                    assert_true(rel_err(o, wc, x, a.ref, M, N, K, N) <= 1e-5);
-                    gf_xq small = {buf, gf_xq_bytes(M, K) - 1};
-                    gf_linear(o, x, &a.m, NULL, M, &small);
-                    gf_linear(f, x, &a.m, NULL, M, NULL);
-                    assert_memory_equal(o, f, M * N * 4);
+                    check_linear_narrow(&a, x, M, N, K, want, ldo, buf);
                     free(buf);
-                    free(o);
-                    free(wc);
-                    free(f);
                 }
                 free(x);
                 free(want);
