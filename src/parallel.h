@@ -13,7 +13,11 @@
 #include <stddef.h>
 
 /* Below this many floats of work a loop runs on the calling thread: waking
- * the team costs a few microseconds, more than a small decode loop takes. */
+ * the team costs a few microseconds, more than a small decode loop takes.
+ * On a `parallel for simd` the threshold is written `if (parallel : ...)`:
+ * an if clause without the name applies to the simd part as well (OpenMP
+ * 5.0), and GCC then runs the loop scalar below the threshold, which is
+ * every such loop of a batch-1 decode step. */
 #define GF_PAR_MIN ((size_t)32768)
 /* The same for loops with an exp or a tanh per element (GeLU, the RG-LRU's
  * gates), each element some ten times a plain one's cost: a decode step of
@@ -34,7 +38,7 @@ static inline size_t gf_par_tid(void) { return (size_t)omp_get_thread_num(); }
 
 /* out[i] = a[i] + b[i] (out may be a or b): the residual adds. */
 static inline void gf_add(float *out, const float *a, const float *b, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= GF_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= GF_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 

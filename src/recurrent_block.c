@@ -13,7 +13,7 @@ void recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
     size_t M = B * T, L = (size_t)c->lru_width, W = (size_t)c->conv_width;
     gf_product yx[2] = {{&lw->lin_y, a->y, lw->lin_y_b}, {&lw->lin_x, a->xb, lw->lin_x_b}};
     gf_linear_many(a->xn, M, yx, 2, &a->xq);
-    #pragma omp parallel for simd schedule(static) if (M * L >= GF_PAR_MIN_HEAVY)
+    #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN_HEAVY)
     for (size_t i = 0; i < M * L; i++) a->y[i] = gf_gelu_tanh(a->y[i]);
     if (decode) {
         conv1d_step(a->xc, a->xb, conv_tail, lw->conv_w, lw->conv_b, B, L, W);
@@ -24,7 +24,7 @@ void recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
     /* h is zero after a reset state, so prefill and decode share the scan. */
     rglru_forward(a->xb, a->xc, lw, segment_pos, B, T, L, (size_t)c->num_heads, h, a->gi, a->ga,
                   a->scratch);
-    #pragma omp parallel for simd schedule(static) if (M * L >= GF_PAR_MIN)
+    #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) a->xb[i] *= a->y[i];
     gf_linear(a->tmp, a->xb, &lw->lin_out, lw->lin_out_b, M, &a->xq);
 }
@@ -40,7 +40,7 @@ void recurrent_block_forward_train(const gf_model *m, const gf_layer_weights *lw
     memset(w->h0, 0, B * L * sizeof *w->h0);
     rglru_forward(la->h, la->xc, lw, segment_pos, B, T, L, (size_t)c->num_heads, w->h0, la->gi,
                   la->ga, NULL);
-    #pragma omp parallel for simd schedule(static) if (M * L >= GF_PAR_MIN)
+    #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) w->l1[i] = la->h[i] * gf_gelu_tanh(la->yp[i]);
     gf_linear(out, w->l1, &lw->lin_out, lw->lin_out_b, M, NULL);
 }
@@ -52,10 +52,10 @@ void recurrent_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_
     const gf_config *c = &m->cfg;
     size_t M = B * T, D = (size_t)c->width, L = (size_t)c->lru_width, W = (size_t)c->conv_width;
     /* out = (h * gelu(yp)) Wout^T + bout */
-    #pragma omp parallel for simd schedule(static) if (M * L >= GF_PAR_MIN)
+    #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) w->l1[i] = la->h[i] * gf_gelu_tanh(la->yp[i]);
     gf_linear_backward(w->l2, g->lin_out, g->lin_out_b, dout, w->l1, lw->lin_out.data, M, D, L, 0);
-    #pragma omp parallel for simd schedule(static) if (M * L >= GF_PAR_MIN)
+    #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) {
         w->l3[i] = w->l2[i] * gf_gelu_tanh(la->yp[i]);                      /* d h */
         w->l4[i] = w->l2[i] * la->h[i] * gf_gelu_tanh_grad(la->yp[i]);      /* d yp */

@@ -25,7 +25,7 @@ void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits, con
     float c = m->cfg.logits_soft_cap;
     if (c > 0.0f) {
         size_t n = M * (size_t)m->cfg.vocab_size;
-#pragma omp parallel for simd schedule(static) if (n >= GF_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= GF_PAR_MIN)
         for (size_t i = 0; i < n; i++) logits[i] = gf_tanhf(logits[i] / c) * c;
     }
 }

@@ -5,7 +5,7 @@ void mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t 
                  size_t E, float *g, float *u, const gf_xq *xq) {
     gf_product gu[2] = {{&lw->gate, g, lw->gate_b}, {&lw->up, u, lw->up_b}};
     gf_linear_many(x, M, gu, 2, xq);
-#pragma omp parallel for simd schedule(static) if (M * E >= GF_PAR_MIN_HEAVY)
+#pragma omp parallel for simd schedule(static) if (parallel : M * E >= GF_PAR_MIN_HEAVY)
     for (size_t i = 0; i < M * E; i++) g[i] = gf_gelu_tanh(g[i]) * u[i];
     (void)D;
     gf_linear(out, g, &lw->down, lw->down_b, M, xq);
@@ -15,7 +15,7 @@ void mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, s
                        float *g, float *u, float *act) {
     gf_linear(g, x, &lw->gate, lw->gate_b, M, NULL);
     gf_linear(u, x, &lw->up, lw->up_b, M, NULL);
-#pragma omp parallel for simd schedule(static) if (M * E >= GF_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : M * E >= GF_PAR_MIN)
     for (size_t i = 0; i < M * E; i++) act[i] = gf_gelu_tanh(g[i]) * u[i];
     gf_linear(out, act, &lw->down, lw->down_b, M, NULL);
 }
@@ -23,11 +23,11 @@ void mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, s
 void mlp_backward(float *dx, const float *dout, const float *x, const float *g, const float *u,
                   const gf_layer_weights *lw, gf_layer_grads *gr, size_t M, size_t D, size_t E,
                   float *act, float *dact) {
-#pragma omp parallel for simd schedule(static) if (M * E >= GF_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : M * E >= GF_PAR_MIN)
     for (size_t i = 0; i < M * E; i++) act[i] = gf_gelu_tanh(g[i]) * u[i];
     gf_linear_backward(dact, gr->down, gr->down_b, dout, act, lw->down.data, M, D, E, 0);
     /* dact -> d(up pre-activation) in act's place, d(gate pre-activation) in dact's */
-#pragma omp parallel for simd schedule(static) if (M * E >= GF_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : M * E >= GF_PAR_MIN)
     for (size_t i = 0; i < M * E; i++) {
         float da = dact[i];
         act[i] = da * gf_gelu_tanh(g[i]);

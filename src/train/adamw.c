@@ -82,7 +82,7 @@ double gf_adamw_update(gf_adamw *o, gf_trainable *t, const gf_adamw_config *c, f
         float *p = t->params + ti->offset, *g = t->grads + ti->offset;
         float *m = o->m + ti->offset, *v = o->v + ti->offset;
         /* element by element: threads change nothing but the time */
-#pragma omp parallel for simd schedule(static) if (ti->numel >= GF_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : ti->numel >= GF_PAR_MIN)
         for (size_t i = 0; i < ti->numel; i++) {
             float gi = g[i] * clip;
             m[i] = b1 * m[i] + (1.0f - b1) * gi;
