@@ -538,5 +538,16 @@ typedef struct {
  * it several times the last-level cache) and `threads` readers (0 = all). */
 int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err);
 
+/* One read-bandwidth probe, kept to be run again and again: the benchmark
+ * runs it right before every timed decode step, so that on a machine whose
+ * bandwidth drifts each step is set against the limit of its own moment.
+ * new: a buffer of `bytes` (several times the last-level cache), its pages
+ * touched by the `threads` readers (0 = all); run: one pass, every thread
+ * summing its slice, in GB/s. */
+typedef struct gf_bw_probe gf_bw_probe;
+gf_bw_probe *gf_bw_probe_new(size_t bytes, int threads, gf_error *err);
+double gf_bw_probe_run(gf_bw_probe *p);
+void gf_bw_probe_free(gf_bw_probe *p);
+
 #endif
 

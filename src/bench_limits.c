@@ -110,18 +110,70 @@ static double fma_loop(gf_isa isa, long iters, float seed) {
     return fma_loop_scalar(iters, seed);
 }
 
-int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) {
-    memset(out, 0, sizeof *out);
+struct gf_bw_probe {
+    float *x;
+    size_t n;
+    int threads;
+    volatile float sink; /* keeps the sums, so the reads are not dropped */
+};
+
+gf_bw_probe *gf_bw_probe_new(size_t bytes, int threads, gf_error *err) {
     size_t n = bytes / sizeof(float);
-    if (n < (1u << 16)) return gf_fail(err, "bandwidth buffer of %zu bytes is too small", bytes);
-    float *x = gf_calloc(n, sizeof *x, "bandwidth buffer", err);
-    if (!x) return -1;
+    if (n < (1u << 16)) return gf_fail(err, "bandwidth buffer of %zu bytes is too small", bytes), NULL;
+    gf_bw_probe *p = gf_calloc(1, sizeof *p, "bandwidth probe", err);
+    if (!p) return NULL;
+    p->x = gf_calloc(n, sizeof *p->x, "bandwidth buffer", err);
+    if (!p->x) {
+        free(p);
+        return NULL;
+    }
+    p->n = n;
 #ifdef _OPENMP
-    int T = threads > 0 ? threads : omp_get_max_threads();
+    p->threads = threads > 0 ? threads : omp_get_max_threads();
 #else
-    int T = 1;
+    p->threads = 1;
     (void)threads;
 #endif
+    /* touch every page from the threads that will read it */
+    float *x = p->x;
+#pragma omp parallel for num_threads(p->threads) schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = (float)(i & 7);
+    return p;
+}
+
+double gf_bw_probe_run(gf_bw_probe *p) {
+    const float *x = p->x;
+    size_t n = p->n;
+    double t0 = now();
+    float total = 0;
+#pragma omp parallel num_threads(p->threads) reduction(+ : total)
+    {
+#ifdef _OPENMP
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        int id = 0, nt = 1;
+#endif
+        size_t a = n * (size_t)id / (size_t)nt, z = n * (size_t)(id + 1) / (size_t)nt;
+        total += slice_sum(x + a, z - a);
+    }
+    double t = now() - t0;
+    p->sink += total;
+    return (double)n * sizeof(float) / t / 1e9;
+}
+
+void gf_bw_probe_free(gf_bw_probe *p) {
+    if (!p) return;
+    free(p->x);
+    free(p);
+}
+
+int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) {
+    memset(out, 0, sizeof *out);
+    gf_bw_probe *probe = gf_bw_probe_new(bytes, threads, err);
+    if (!probe) return -1;
+    int T = probe->threads;
+    size_t n = probe->n;
+    const float *x = probe->x;
     /* every thread's FMA loop at once, first: OpenBLAS's threads spin for a
      * while after each of its calls and would take a core from it */
     gf_isa isa = gf_cpu_isa();
@@ -154,36 +206,18 @@ int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) 
         out->int8_gop_s = flops / best / 1e9;
     }
 #endif
-    /* touch every page from the threads that will read it */
-#pragma omp parallel for num_threads(T) schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] = (float)(i & 7);
-    best = 1e30;
-    volatile float sink = 0;
+    double bw_best = 0;
     for (int r = 0; r < 10; r++) {
-        double t0 = now();
-        float total = 0;
-#pragma omp parallel num_threads(T) reduction(+ : total)
-        {
-#ifdef _OPENMP
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-            int id = 0, nt = 1;
-#endif
-            size_t a = n * (size_t)id / (size_t)nt, z = n * (size_t)(id + 1) / (size_t)nt;
-            total += slice_sum(x + a, z - a);
-        }
-        double t = now() - t0;
-        sink += total;
-        if (t < best) best = t;
+        double g = gf_bw_probe_run(probe);
+        if (g > bw_best) bw_best = g;
     }
-    (void)sink;
-    out->read_gb_s = (double)n * sizeof(float) / best / 1e9;
+    out->read_gb_s = bw_best;
     /* the same bytes through OpenBLAS sgemv, which streams a matrix as
      * decode does: a second reading of the same limit */
     size_t cols = 4096, rows = n / cols;
     float *v = gf_calloc(cols + rows, sizeof *v, "sgemv vectors", err);
     if (!v) {
-        free(x);
+        gf_bw_probe_free(probe);
         return -1;
     }
     best = 1e30;
@@ -195,7 +229,7 @@ int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) 
     }
     out->sgemv_gb_s = (double)rows * cols * sizeof(float) / best / 1e9;
     free(v);
-    free(x);
+    gf_bw_probe_free(probe);
     /* sgemm on square products large enough to reach the kernel's peak */
     int m = 2048;
     size_t mm = (size_t)m * m;

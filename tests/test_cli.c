@@ -268,7 +268,7 @@ static void test_bench_limits(void **state) {
     size_t n;
     char *c = td_read(csv, &n);
     double bw2, gf2;
-    assert_non_null(strstr(c, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8\n"));
+    assert_non_null(strstr(c, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8,pct_read_bw_paired\n"));
     assert_int_equal(sscanf(strstr(c, "limit,read,"), "limit,read,0,0,0,0,%lf", &bw2), 1);
     assert_int_equal(sscanf(strstr(c, "limit,sgemm,"), "limit,sgemm,0,0,0,0,0,0,%lf", &gf2), 1);
     assert_true(fabs(bw2 - bw) < 0.1 && fabs(gf2 - gf) < 0.1);
@@ -312,9 +312,10 @@ static void test_bench_tables(void **state) {
         char section[32], weights[32];
         int batch;
         long tokens;
-        double sec, tps, gbs, pbw, gfs, psg, pfma;
-        if (sscanf(line, "%31[^,],%31[^,],%d,%ld,%lf,%lf,%lf,%lf,%lf,%lf,%lf", section, weights, &batch, &tokens,
-                   &sec, &tps, &gbs, &pbw, &gfs, &psg, &pfma) != 11 || !strcmp(section, "limit"))
+        double sec, tps, gbs, pbw, gfs, psg, pfma, pthen, pi8, ppair;
+        if (sscanf(line, "%31[^,],%31[^,],%d,%ld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", section, weights, &batch,
+                   &tokens, &sec, &tps, &gbs, &pbw, &gfs, &psg, &pfma, &pthen, &pi8, &ppair) != 14 ||
+            !strcmp(section, "limit"))
             continue;
         assert_true(sec > 0 && tps > 0 && gfs > 0);
         assert_true(fabs(tps - tokens / sec) <= 0.01 * tps + 0.01);
@@ -323,6 +324,8 @@ static void test_bench_tables(void **state) {
             assert_true(batch == 1 || batch == 3);
             assert_int_equal(tokens, batch);
             assert_true(gbs > 0 && pbw > 0);
+            /* each step against the probe right before it: a share, not a copy of another column */
+            assert_true(isfinite(ppair) && ppair > 0);
             seen |= batch == 1 ? 1 : 2;
         } else if (!strcmp(section, "prefill")) {
             assert_int_equal(tokens, 16);

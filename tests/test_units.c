@@ -440,8 +440,27 @@ static void test_fast_exp_tanh(void **state) {
     assert_true(gf_tanhf(100.0f) == 1.0f && gf_expf(-1000.0f) >= 0.0f);
 }
 
+/* The bandwidth probe: a buffer below its floor is refused with the reason;
+ * a real one reads and reports a finite positive rate, pass after pass (its
+ * value is the machine's, never asserted). */
+static void test_bw_probe(void **state) {
+    (void)state;
+    gf_error err;
+    assert_null(gf_bw_probe_new(1024, 1, &err));
+    assert_non_null(strstr(err.msg, "too small"));
+    gf_bw_probe *p = gf_bw_probe_new(4u << 20, 0, &err);
+    assert_non_null(p);
+    for (int i = 0; i < 3; i++) {
+        double g = gf_bw_probe_run(p);
+        assert_true(isfinite(g) && g > 0);
+    }
+    gf_bw_probe_free(p);
+    gf_bw_probe_free(NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bw_probe),
         cmocka_unit_test(test_fast_exp_tanh),
         cmocka_unit_test(test_bf16_and_f16),
         cmocka_unit_test(test_embed_multiplier),

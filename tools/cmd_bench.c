@@ -67,6 +67,8 @@ typedef struct {
     long tokens;
     double seconds, weight_bytes, flops;
     int lim_next; /* the limits measured right after this model's rows */
+    double paired; /* decode: median over the steps of (weight bytes / step time) over the
+                    * read bandwidth probed right before that step; 0 when not probed */
     int int8;     /* its products are int8 dot products (Q8 / Q4 with int8 inputs) */
 } row;
 
@@ -145,7 +147,10 @@ static void print_limits(const bench *b, long mb) {
     printf("shares below are of the best: read bandwidth %.1f GB/s, sgemm %.1f, FMA %.1f GFLOP/s", b->read_bw, b->sgemm, b->fma);
     if (b->int8 > 0) printf(", int8 dot %.1f GOP/s", b->int8);
     printf("\n");
-    if (b->nrows) printf("(\"%% bw then\": of the read bandwidth measured right after the model's decode and prefill)\n");
+    if (b->nrows)
+        printf("(\"%% paired\": the median over the timed steps of each step's weight streaming rate as a share of\n"
+               " the read bandwidth probed right before it; \"%% bw then\", in the CSV: of the limits measured\n"
+               " right after the model)\n");
 }
 
 static void print_rows(const bench *b) {
@@ -155,10 +160,10 @@ static void print_rows(const bench *b) {
         if (r->head[0]) printf("\n%s\n", r->head);
         if (!strcmp(r->section, "decode")) {
             if (r->head[0])
-                printf("  decode  batch   tokens/s   ms/step  weights GB/s  %% best bw  %% bw then   GFLOP/s  %% sgemm  %% FMA%s\n",
+                printf("  decode  batch   tokens/s   ms/step  weights GB/s  %% best bw   %% paired   GFLOP/s  %% sgemm  %% FMA%s\n",
                        r->int8 ? "  % int8" : "");
             printf("          %5d %10.1f %9.2f %13.1f %10.1f %10.1f %9.1f %8.1f %6.1f", r->batch, r->batch / r->seconds,
-                   r->seconds * 1e3, gbs, 100 * gbs / b->read_bw, 100 * gbs / read_bw_then(b, r), gf,
+                   r->seconds * 1e3, gbs, 100 * gbs / b->read_bw, 100 * r->paired, gf,
                    100 * gf / b->sgemm, 100 * gf / b->fma);
             if (r->int8 && b->int8 > 0) printf(" %8.1f", 100 * gf / b->int8);
             printf("\n");
@@ -178,23 +183,23 @@ static void print_rows(const bench *b) {
 static int write_csv(const bench *b, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f) return cli_error("%s: cannot write: %s", path, strerror(errno));
-    fprintf(f, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8\n");
+    fprintf(f, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8,pct_read_bw_paired\n");
     for (int i = 0; i < b->nlim; i++) {
         const gf_limits *l = &b->lim[i];
-        fprintf(f, "limit,read,%d,0,0,0,%.2f,%.1f,0,0,0,0,0\n", i, l->read_gb_s, 100 * l->read_gb_s / b->read_bw);
-        fprintf(f, "limit,sgemv,%d,0,0,0,%.2f,%.1f,0,0,0,0,0\n", i, l->sgemv_gb_s, 100 * l->sgemv_gb_s / b->read_bw);
-        fprintf(f, "limit,sgemm,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0\n", i, l->sgemm_gflop_s, 100 * l->sgemm_gflop_s / b->sgemm, 100 * l->sgemm_gflop_s / b->fma);
-        fprintf(f, "limit,fma,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0\n", i, l->fma_gflop_s, 100 * l->fma_gflop_s / b->sgemm, 100 * l->fma_gflop_s / b->fma);
+        fprintf(f, "limit,read,%d,0,0,0,%.2f,%.1f,0,0,0,0,0,0\n", i, l->read_gb_s, 100 * l->read_gb_s / b->read_bw);
+        fprintf(f, "limit,sgemv,%d,0,0,0,%.2f,%.1f,0,0,0,0,0,0\n", i, l->sgemv_gb_s, 100 * l->sgemv_gb_s / b->read_bw);
+        fprintf(f, "limit,sgemm,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0\n", i, l->sgemm_gflop_s, 100 * l->sgemm_gflop_s / b->sgemm, 100 * l->sgemm_gflop_s / b->fma);
+        fprintf(f, "limit,fma,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0\n", i, l->fma_gflop_s, 100 * l->fma_gflop_s / b->sgemm, 100 * l->fma_gflop_s / b->fma);
         if (b->int8 > 0)
-            fprintf(f, "limit,int8,%d,0,0,0,0,0,%.2f,0,0,0,%.1f\n", i, l->int8_gop_s, 100 * l->int8_gop_s / b->int8);
+            fprintf(f, "limit,int8,%d,0,0,0,0,0,%.2f,0,0,0,%.1f,0\n", i, l->int8_gop_s, 100 * l->int8_gop_s / b->int8);
     }
     for (int i = 0; i < b->nrows; i++) {
         const row *r = &b->rows[i];
         double tps = (double)r->tokens / r->seconds, gbs = r->weight_bytes / r->seconds / 1e9, gf = r->flops / r->seconds / 1e9;
-        fprintf(f, "%s,%s,%d,%ld,%.9g,%.2f,%.2f,%.1f,%.2f,%.1f,%.1f,%.1f,%.1f\n", r->section, r->weights, r->batch, r->tokens,
+        fprintf(f, "%s,%s,%d,%ld,%.9g,%.2f,%.2f,%.1f,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f\n", r->section, r->weights, r->batch, r->tokens,
                 r->seconds, tps, gbs, r->weight_bytes > 0 ? 100 * gbs / b->read_bw : 0.0, gf, 100 * gf / b->sgemm,
                 100 * gf / b->fma, r->weight_bytes > 0 ? 100 * gbs / read_bw_then(b, r) : 0.0,
-                r->int8 && b->int8 > 0 ? 100 * gf / b->int8 : 0.0);
+                r->int8 && b->int8 > 0 ? 100 * gf / b->int8 : 0.0, 100 * r->paired);
     }
     if (fclose(f) != 0) return cli_error("%s: write failed", path);
     return 0;
@@ -231,16 +236,23 @@ static int parse_list(const char *opt, const char *s, long *v, int cap, long lo,
     return n;
 }
 
-/* Median seconds per decode step at batch B (after a short prefill). */
-static int time_decode(const gf_model *m, int B, double *sec, gf_error *err) {
+/* Median seconds per decode step at batch B (after a short prefill). With a
+ * probe, the read bandwidth is probed right before every timed step, and
+ * *paired is the median of the steps' weight streaming rates (step_bytes /
+ * time) as shares of their own probe's: on a host whose bandwidth drifts by
+ * half within a minute this sets each step against the limit of its moment,
+ * where a share of the best probe of the run mixes in the drift. */
+static int time_decode(const gf_model *m, int B, gf_bw_probe *probe, double step_bytes, double *sec,
+                       double *paired, gf_error *err) {
     const gf_config *c = gf_model_config(m);
     gf_state *s = gf_state_new(m, B, err);
     if (!s) return -1;
     int P = 8, rc = -1;
     int32_t *ids = malloc(sizeof *ids * (size_t)B * (size_t)P);
     float *logits = malloc(sizeof *logits * (size_t)B * (size_t)c->vocab_size);
-    double times[64];
+    double times[64], shares[64];
     int n = 0;
+    *paired = 0;
     if (!ids || !logits) {
         cli_error("out of memory for a decode batch of %d", B);
         goto out;
@@ -250,14 +262,17 @@ static int time_decode(const gf_model *m, int B, double *sec, gf_error *err) {
     double start = cli_now();
     for (int it = 0; it < 64; it++) {
         for (int b = 0; b < B; b++) ids[b] = rand_id(c->vocab_size);
+        double bw = probe ? gf_bw_probe_run(probe) : 0;
         double t0 = cli_now();
         if (gf_decode_step(m, s, ids, NULL, logits, err)) goto out;
         double t = cli_now() - t0;
         if (it == 0) continue; /* warm-up: first touch of the pages and caches */
+        shares[n] = probe ? step_bytes / t / 1e9 / bw : 0;
         times[n++] = t;
-        if (n >= 3 && cli_now() - start > 1.5) break;
+        if (n >= 3 && cli_now() - start > (probe ? 2.5 : 1.5)) break;
     }
     *sec = median(times, n);
+    if (probe) *paired = median(shares, n);
     rc = 0;
 out:
     free(ids);
@@ -425,6 +440,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = 1;
     char workdir[4096] = "";
     int made_work = 0;
+    gf_bw_probe *bw_probe = NULL;
     if (limits_only) {
         rc = 0;
         goto done;
@@ -492,6 +508,11 @@ int cmd_bench(int argc, char **argv) {
             }
         }
     }
+    bw_probe = gf_bw_probe_new(buf_bytes, (int)threads, &err);
+    if (!bw_probe) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
     for (int k = 0; k < ntypes; k++) {
         gf_model *m = gf_model_load(dirs[k], &err);
         if (!m) {
@@ -506,15 +527,15 @@ int cmd_bench(int argc, char **argv) {
         int int8 = gf_model_narrow_inputs(m) && (!strcmp(wt, "Q8") || !strcmp(wt, "Q4"));
         for (int bi = 0; bi < nbatches; bi++) {
             int B = (int)batches[bi];
-            double sec;
-            if (time_decode(m, B, &sec, &err)) {
+            double sec, paired;
+            if (time_decode(m, B, bw_probe, step_bytes, &sec, &paired, &err)) {
                 gf_model_free(m);
                 cli_error("%s", err.msg);
                 goto done;
             }
             fprintf(stderr, "bench: %s decode, batch %d: %.2f ms/step\n", wt, B, sec * 1e3);
             row *r = add_row(&b, "decode", wt, B, B, sec, step_bytes, 2.0 * (double)params * B);
-            if (r) r->int8 = int8;
+            if (r) r->int8 = int8, r->paired = paired;
             if (r && bi == 0)
                 snprintf(r->head, sizeof r->head, "%s weights%s: %.1fM parameters (%.1fM outside the embedding), %.1f MiB read per decode step",
                          wt, !gf_model_narrow_inputs(m) ? "" : strcmp(wt, "BF16") ? " (int8 inputs)" : " (bfloat16 inputs)", (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
@@ -539,6 +560,7 @@ int cmd_bench(int argc, char **argv) {
     if (!no_train && bench_train(&b, train_cfg, (int)train_B, (int)train_T, &err)) goto done;
     rc = 0;
 done:
+    gf_bw_probe_free(bw_probe);
     if (made_work) remove_tree(workdir);
     if (rc == 0) {
         print_limits(&b, mb);
