@@ -8,7 +8,7 @@ void attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
                              float *ring_v, const int64_t *num_tokens, int decode) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, H = (size_t)c->num_heads, hd = (size_t)c->head_dim, w = (size_t)c->window;
-    gf_product qkv[3] = {{&lw->q, a->q, NULL}, {&lw->k, a->k, NULL}, {&lw->v, a->v, NULL}};
+    gf_product qkv[3] = {{&lw->q, a->q, NULL, 0}, {&lw->k, a->k, NULL, 0}, {&lw->v, a->v, NULL, 0}};
     gf_linear_many(a->xn, M, qkv, 3, &a->xq);
     rope_apply(a->q, segment_pos, M, H, hd, c->rope_theta);
     rope_apply(a->k, segment_pos, M, 1, hd, c->rope_theta);

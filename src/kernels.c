@@ -95,6 +95,21 @@ static int use_narrow(const gf_product *p, int n, size_t M, const gf_xq *xq) {
     return t == GF_W_BF16 ? gf_cpu_has_avx512bf16() : gf_cpu_has_vnni();
 }
 
+/* out[m, r0 .. r1) = tanh(out / cap) * cap for every input row m: the soft cap
+ * of gf_product. */
+static void soft_cap_rows(float *out, size_t M, size_t N, size_t r0, size_t r1, float cap) {
+    float k = 2.0f / cap;
+    for (size_t m = 0; m < M; m++) {
+        float *o = out + m * N;
+#pragma omp simd
+        for (size_t r = r0; r < r1; r++) o[r] = gf_soft_capf(o[r], cap, k);
+    }
+}
+
+/* Rows of a capped product per piece: 16 input rows of them (128 KiB) stay
+ * in L2 from the kernel's stores to the cap. */
+#define GF_CAP_PIECE_ROWS ((size_t)2048)
+
 /* Rows [g0, g1) (in groups of gs: 4, or the packed weights' 16) of the
  * products' stacked rows, for all M
  * input rows in chunks, bias added: one thread's share of gf_linear_many.
@@ -114,17 +129,23 @@ static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, c
         base += groups;
         if (lo >= hi) continue;
         size_t r0 = lo * gs, r1 = hi * gs < N ? hi * gs : N;
-        for (size_t m0 = 0; m0 < M; m0 += mc) {
-            size_t mn = M - m0 < mc ? M - m0 : mc;
-            if (!q) gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, r0, r1);
-            else if (p[i].W->type == GF_W_BF16)
-                gf_gemv_bf16x_rows_avx512bf16(p[i].W, (const uint16_t *)(q + m0 * row_bytes), mn,
-                                              p[i].out + m0 * N, N, r0, r1);
-            else gf_gemv_actq_rows_vnni(p[i].W, q + m0 * row_bytes, mn, p[i].out + m0 * N, N, r0, r1);
+        /* uncapped: the whole share at once; capped: pieces of whole groups */
+        size_t piece = p[i].cap > 0.0f ? GF_CAP_PIECE_ROWS : r1 - r0;
+        for (size_t a = r0; a < r1; a += piece) {
+            size_t z = r1 - a < piece ? r1 : a + piece;
+            for (size_t m0 = 0; m0 < M; m0 += mc) {
+                size_t mn = M - m0 < mc ? M - m0 : mc;
+                if (!q) gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, a, z);
+                else if (p[i].W->type == GF_W_BF16)
+                    gf_gemv_bf16x_rows_avx512bf16(p[i].W, (const uint16_t *)(q + m0 * row_bytes), mn,
+                                                  p[i].out + m0 * N, N, a, z);
+                else gf_gemv_actq_rows_vnni(p[i].W, q + m0 * row_bytes, mn, p[i].out + m0 * N, N, a, z);
+            }
+            if (p[i].bias)
+                for (size_t m = 0; m < M; m++)
+                    for (size_t r = a; r < z; r++) p[i].out[m * N + r] += p[i].bias[r];
+            if (p[i].cap > 0.0f) soft_cap_rows(p[i].out, M, N, a, z, p[i].cap);
         }
-        if (p[i].bias)
-            for (size_t m = 0; m < M; m++)
-                for (size_t r = r0; r < r1; r++) p[i].out[m * N + r] += p[i].bias[r];
     }
 }
 
@@ -144,8 +165,15 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const 
         work += p[i].W->rows * K * M;
         any_sgemm |= use_sgemm(p[i].W->type, M);
     }
-    if (any_sgemm) { /* OpenBLAS threads each product itself */
-        for (int i = 0; i < n; i++) gf_linear(p[i].out, x, p[i].W, p[i].bias, M, NULL);
+    if (any_sgemm) { /* OpenBLAS threads each product itself; the cap is a pass after it */
+        for (int i = 0; i < n; i++) {
+            gf_linear(p[i].out, x, p[i].W, p[i].bias, M, NULL);
+            if (p[i].cap > 0.0f) {
+                size_t N = p[i].W->rows;
+#pragma omp parallel for schedule(static) if (M * N >= GF_PAR_MIN_WORK)
+                for (size_t m = 0; m < M; m++) soft_cap_rows(p[i].out + m * N, 1, N, 0, N, p[i].cap);
+            }
+        }
         return;
     }
     int par = work >= GF_PAR_MIN_WORK && groups >= 2;
@@ -193,7 +221,7 @@ void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, s
     size_t N = W->rows, K = W->cols;
     if (M == 0 || N == 0) return;
     if (!use_sgemm(W->type, M)) {
-        gf_product p = {W, out, bias};
+        gf_product p = {W, out, bias, 0};
         gf_linear_many(x, M, &p, 1, xq);
         return;
     }

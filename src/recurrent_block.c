@@ -11,7 +11,7 @@ void recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
                              float *conv_tail, int decode) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, L = (size_t)c->lru_width, W = (size_t)c->conv_width;
-    gf_product yx[2] = {{&lw->lin_y, a->y, lw->lin_y_b}, {&lw->lin_x, a->xb, lw->lin_x_b}};
+    gf_product yx[2] = {{&lw->lin_y, a->y, lw->lin_y_b, 0}, {&lw->lin_x, a->xb, lw->lin_x_b, 0}};
     gf_linear_many(a->xn, M, yx, 2, &a->xq);
     #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN_HEAVY)
     for (size_t i = 0; i < M * L; i++) a->y[i] = gf_gelu_tanh(a->y[i]);

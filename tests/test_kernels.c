@@ -267,6 +267,52 @@ static void test_f16_conversion(void **state) {
 
 /* gf_linear on every path (gemv kernels, chunked; sgemm) and gf_block_diag
  * with and without the transposed copy, against double sums. */
+/* The soft cap fused into gf_linear_many (the logits' product): the same as
+ * the uncapped product followed by gf_soft_capf, bit for bit, for
+ * every weight type, float and narrowed inputs, batches on both sides of the
+ * kernels' tiles, and rows that cross the 2048-row pieces the threads cap in
+ * (and end inside a group of 16). */
+static void test_linear_soft_cap(void **state) {
+    (void)state;
+    const size_t Ms[] = {1, 5, 16, 70};
+    size_t N = 2 * 2048 + 37, K = 70;
+    for (int t = 0; t < GF_W_COUNT; t++) {
+        tmat a = make_mat((gf_wtype)t, N, K, 0.3f);
+        float *bias = malloc(N * 4);
+        assert_non_null(bias);
+        for (size_t r = 0; r < N; r++) bias[r] = 4.0f * nrand();
+        for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+            for (int narrow = 0; narrow < 2; narrow++) {
+                size_t M = Ms[mi];
+                float *x = malloc(M * K * 4), *plain = malloc(M * N * 4), *capped = malloc(M * N * 4);
+                uint8_t *buf = malloc(gf_xq_bytes(M, K));
+                assert_true(x && plain && capped && buf);
+                for (size_t i = 0; i < M * K; i++) x[i] = 3.0f * nrand();
+                gf_xq xq = {buf, gf_xq_bytes(M, K)};
+                gf_product p = {&a.m, plain, bias, 0};
+                gf_linear_many(x, M, &p, 1, narrow ? &xq : NULL);
+                p.out = capped;
+                p.cap = 2.0f; /* small, so that many logits reach the flat part */
+                gf_linear_many(x, M, &p, 1, narrow ? &xq : NULL);
+                size_t flat = 0;
+                for (size_t i = 0; i < M * N; i++) {
+                    float want = gf_soft_capf(plain[i], 2.0f, 1.0f);
+                    if (memcmp(&want, &capped[i], 4) != 0)
+                        fail_msg("%s M=%zu %s inputs: logit %zu is %.9g, want %.9g", gf_wtype_name((gf_wtype)t), M,
+                                 narrow ? "narrow" : "float", i, capped[i], want);
+                    flat += fabsf(capped[i]) > 1.96f;
+                }
+                if (!(flat > 0 && flat < M * N)) fail_msg("%s M=%zu: %zu of %zu flat", gf_wtype_name((gf_wtype)t), M, flat, M * N);
+                free(x);
+                free(plain);
+                free(capped);
+                free(buf);
+            }
+        free(bias);
+        free_mat(&a);
+    }
+}
+
 static void test_linear_paths(void **state) {
     (void)state;
     const size_t Ms[] = {1, 3, 16, 63, 64, 100, 300};
@@ -620,6 +666,7 @@ int main(void) {
         cmocka_unit_test(test_quantisers),
         cmocka_unit_test(test_f16_conversion),
         cmocka_unit_test(test_linear_paths),
+        cmocka_unit_test(test_linear_soft_cap),
         cmocka_unit_test(test_packed_order),
         cmocka_unit_test(test_int8_quantiser_twin),
         cmocka_unit_test(test_int8_inputs),

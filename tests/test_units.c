@@ -437,6 +437,17 @@ static void test_fast_exp_tanh(void **state) {
     assert_true(worst_e <= 5e-7);
     assert_true(worst_t <= 2e-7);
     assert_true(gf_tanhf(-0.5f) == -gf_tanhf(0.5f));
+    /* the soft cap against tanh(x / cap) * cap in double, cap 30 as the
+     * released models have it: within 1e-7 of the cap, odd, flat at the ends */
+    double worst_c = 0;
+    for (float x = -400.0f; x <= 400.0f; x += 0.00731f) {
+        double c = fabs(gf_soft_capf(x, 30.0f, 2.0f / 30.0f) - 30.0 * tanh((double)x / 30.0));
+        if (c > worst_c) worst_c = c;
+    }
+    print_message("    gf_soft_capf max absolute error %.2g (cap 30)\n", worst_c);
+    assert_true(worst_c <= 30 * 2e-7);
+    assert_true(gf_soft_capf(-7.0f, 30.0f, 2.0f / 30.0f) == -gf_soft_capf(7.0f, 30.0f, 2.0f / 30.0f));
+    assert_true(gf_soft_capf(INFINITY, 30.0f, 2.0f / 30.0f) == 30.0f && isnan(gf_soft_capf(NAN, 30.0f, 2.0f / 30.0f)));
     assert_true(gf_tanhf(100.0f) == 1.0f && gf_expf(-1000.0f) >= 0.0f);
 }
 

@@ -21,11 +21,8 @@ int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x
 }
 
 void gf_unembed(const gf_model *m, const float *xf, size_t M, float *logits, const gf_xq *xq) {
-    gf_linear(logits, xf, &m->embed, NULL, M, xq);
-    float c = m->cfg.logits_soft_cap;
-    if (c > 0.0f) {
-        size_t n = M * (size_t)m->cfg.vocab_size;
-#pragma omp parallel for simd schedule(static) if (parallel : n >= GF_PAR_MIN)
-        for (size_t i = 0; i < n; i++) logits[i] = gf_tanhf(logits[i] / c) * c;
-    }
+    /* the soft cap (when the config has one) inside the product, each
+     * thread capping its logits while they are in its cache */
+    gf_product p = {&m->embed, logits, NULL, m->cfg.logits_soft_cap > 0.0f ? m->cfg.logits_soft_cap : 0.0f};
+    gf_linear_many(xf, M, &p, 1, xq);
 }

@@ -3,7 +3,7 @@
 
 void mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t D,
                  size_t E, float *g, float *u, const gf_xq *xq) {
-    gf_product gu[2] = {{&lw->gate, g, lw->gate_b}, {&lw->up, u, lw->up_b}};
+    gf_product gu[2] = {{&lw->gate, g, lw->gate_b, 0}, {&lw->up, u, lw->up_b, 0}};
     gf_linear_many(x, M, gu, 2, xq);
 #pragma omp parallel for simd schedule(static) if (parallel : M * E >= GF_PAR_MIN_HEAVY)
     for (size_t i = 0; i < M * E; i++) g[i] = gf_gelu_tanh(g[i]) * u[i];
