@@ -3,7 +3,10 @@
  * this machine's limits measured first (read bandwidth, FMA and int8 dot
  * peaks). What a decode step costs beyond its products is left out, so this
  * says how close the kernels come to the roofline and the decode step's
- * figures (griffin bench) how much the rest adds.
+ * figures (griffin bench) how much the rest adds. Each timed product comes
+ * right after a pass of a read-bandwidth probe, and "% paired" is the median
+ * of the products' streaming rates as shares of their own probes: the
+ * host's bandwidth drifts between the limits measured before and after.
  *
  * usage: gemv_speed [--mb 256] [--cols 4096] [--reps 10] [--types f32,bf16,q8,q4] [--float-inputs] */
 #include <stdio.h>
@@ -23,6 +26,11 @@ static float frand(void) {
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return (float)((rng >> 11) * 0x1p-53) - 0.5f;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 static void *must(void *p, const char *what) {
@@ -66,6 +74,12 @@ int main(int argc, char **argv) {
     double bw = lim.read_gb_s > lim.sgemv_gb_s ? lim.read_gb_s : lim.sgemv_gb_s;
     printf("limits before: read %.1f GB/s, FMA %.1f GFLOP/s, int8 dot %.1f GOP/s (%d threads, %s)\n", bw,
            lim.fma_gflop_s, lim.int8_gop_s, lim.threads, lim.isa);
+    gf_bw_probe *bw_probe = gf_bw_probe_new(512u << 20, 0, &err);
+    if (!bw_probe) {
+        fprintf(stderr, "gemv_speed: %s\n", err.msg);
+        return 1;
+    }
+    double *shares = must(malloc((size_t)reps * sizeof *shares), "shares");
     const size_t Ms[] = {1, 4, 16, 64};
     size_t Mmax = 64;
     float *x = must(malloc(Mmax * K * sizeof *x), "inputs");
@@ -118,13 +132,18 @@ int main(int argc, char **argv) {
             gf_linear(out, x, &W, NULL, M, &xq);
             double best = 1e30;
             for (int r = 0; r < reps; r++) {
+                double pb = gf_bw_probe_run(bw_probe);
                 double t0 = bench_now();
                 gf_linear(out, x, &W, NULL, M, &xq);
                 double t = bench_now() - t0;
                 if (t < best) best = t;
+                shares[r] = bytes / t / 1e9 / pb;
             }
+            qsort(shares, (size_t)reps, sizeof *shares, cmp_double);
+            double paired = reps % 2 ? shares[reps / 2] : 0.5 * (shares[reps / 2 - 1] + shares[reps / 2]);
             char *line = lines + nlines++ * 160;
-            snprintf(line, 160, "%d %zu %.9g %.9g %.9g", int8, M, best, bytes, 2.0 * (double)N * (double)K * (double)M);
+            snprintf(line, 160, "%d %zu %.9g %.9g %.9g %.9g", int8, M, best, bytes, 2.0 * (double)N * (double)K * (double)M,
+                     paired);
         }
         free(out);
         free(packed);
@@ -147,19 +166,22 @@ int main(int argc, char **argv) {
         const char *l = lines + i * 160;
         if (l[0] == 'H') {
             int int8 = strstr(l, "(int8 inputs)") != NULL;
-            printf("%s\n  batch   ms/product   weights GB/s  %% bw   GFLOP/s  %% FMA%s\n", l + 1, int8 ? "  % int8" : "");
+            printf("%s\n  batch   ms/product   weights GB/s  %% bw  %% paired   GFLOP/s  %% FMA%s\n", l + 1, int8 ? "  % int8" : "");
             continue;
         }
         int int8;
         size_t M;
-        double best, bytes, flops;
-        if (sscanf(l, "%d %zu %lf %lf %lf", &int8, &M, &best, &bytes, &flops) != 5) continue;
+        double best, bytes, flops, paired;
+        if (sscanf(l, "%d %zu %lf %lf %lf %lf", &int8, &M, &best, &bytes, &flops, &paired) != 6) continue;
         double gbs = bytes / best / 1e9, gf = flops / best / 1e9;
-        printf("  %5zu %12.3f %14.1f %5.1f %9.1f %6.1f", M, best * 1e3, gbs, 100 * gbs / bw, gf, 100 * gf / fma);
+        printf("  %5zu %12.3f %14.1f %5.1f %9.1f %9.1f %6.1f", M, best * 1e3, gbs, 100 * gbs / bw, 100 * paired, gf,
+               100 * gf / fma);
         if (int8 && i8 > 0) printf(" %7.1f", 100 * gf / i8);
         printf("\n");
     }
     free(lines);
+    free(shares);
+    gf_bw_probe_free(bw_probe);
     free(xq.buf);
     free(x);
     return 0;

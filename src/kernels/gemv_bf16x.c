@@ -92,9 +92,35 @@ INL void tile(const int MT, const int NT, const gf_mat *W, size_t r, const uint1
     }
 }
 
+/* out[r] for one input row: one weight row at a time, so the matrix is read
+ * front to back as a single stream that the hardware prefetcher keeps ahead
+ * of (4-row tiles, 4 streams a row apart, streamed at 72-74 % of the read
+ * probe, this at 90-93 %), with two chains of sums (even and odd blocks) so
+ * that vdpbf16ps's latency does not bound it. */
+INL void row1(const gf_mat *W, size_t r, const uint16_t *xb, size_t Kp, float *out) {
+    size_t K = W->cols, nb = Kp / 32, b = 0;
+    const uint16_t *w = (const uint16_t *)W->data + r * K;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (; (b + 2) * 32 <= K; b += 2) {
+        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(xb + b * 32), (__m512bh)_mm512_loadu_si512(w + b * 32));
+        a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(xb + b * 32 + 32),
+                              (__m512bh)_mm512_loadu_si512(w + b * 32 + 32));
+    }
+    for (; b < nb; b++) { /* the inputs are zero past K; the weights' last block is masked */
+        size_t k = b * 32;
+        __mmask32 mk = K - k >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (K - k)) - 1);
+        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(xb + k), (__m512bh)_mm512_maskz_loadu_epi16(mk, w + k));
+    }
+    out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
 static TGT void rows(const gf_mat *W, const uint16_t *xb, size_t M, float *out, size_t ldo, size_t r0,
                      size_t r1) {
     size_t Kp = gf_bf16x_cols(W->cols), groups = (M + 3) / 4;
+    if (M == 1) {
+        for (size_t r = r0; r < r1; r++) row1(W, r, xb, Kp, out);
+        return;
+    }
     /* 4-row tiles ask for the next rows, each input-row group its share */
 #define TILE(MT, NT, r, m) \
     tile(MT, NT, W, r, xb + (m) * Kp, Kp, out + (m) * ldo, ldo, NT == 4 ? (m) / 4 : 0, NT == 4 ? groups : 0)
