@@ -28,11 +28,6 @@ static float frand(void) {
     return (float)((rng >> 11) * 0x1p-53) - 0.5f;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void *must(void *p, const char *what) {
     if (!p) {
         fprintf(stderr, "gemv_speed: out of memory for %s\n", what);
@@ -139,8 +134,7 @@ int main(int argc, char **argv) {
                 if (t < best) best = t;
                 shares[r] = bytes / t / 1e9 / pb;
             }
-            qsort(shares, (size_t)reps, sizeof *shares, cmp_double);
-            double paired = reps % 2 ? shares[reps / 2] : 0.5 * (shares[reps / 2 - 1] + shares[reps / 2]);
+            double paired = bench_median(shares, reps);
             char *line = lines + nlines++ * 160;
             snprintf(line, 160, "%d %zu %.9g %.9g %.9g %.9g", int8, M, best, bytes, 2.0 * (double)N * (double)K * (double)M,
                      paired);
