@@ -107,12 +107,25 @@ void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n);
  * vectorise: libm's expf and tanhf are calls the compiler cannot. 2^k x
  * e^r with r = x - k ln2 in [-ln2/2, ln2/2] (ln2 split in two for an exact
  * product), e^r by its degree-6 Taylor polynomial. */
+#if defined(__FMA__) || defined(__aarch64__)
+/* a * b + c in one rounding where the CPU has the instruction: ISO C mode
+ * (-std=c11) does not contract a * b + c by itself, and the polynomial is
+ * most of the work */
+#define GF_MADD(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define GF_MADD(a, b, c) ((a) * (b) + (c))
+#endif
 static inline float gf_expf(float x) {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float k = (x * 1.44269504f + shifter) - shifter;
     float r = x - k * 0.693145752f - k * 1.42860677e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f + r * (0.00833333377f + r * 0.00138888892f)))));
+    float p = GF_MADD(r, 0.00138888892f, 0.00833333377f);
+    p = GF_MADD(r, p, 0.0416666679f);
+    p = GF_MADD(r, p, 0.166666672f);
+    p = GF_MADD(r, p, 0.5f);
+    p = GF_MADD(r, p, 1.0f);
+    p = GF_MADD(r, p, 1.0f);
     union { uint32_t u; float f; } scale = {(uint32_t)((int32_t)k + 127) << 23};
     return p * scale.f;
 }
