@@ -20,47 +20,56 @@ void rglru_forward(float *out, const float *x, const gf_layer_weights *lw,
     gf_block_diag(ga, x, &lw->a_gate, lw->a_gate_b, M, H, L / H, scratch);
     const float *ap = lw->a_param;
     size_t nblk = (L + CH_BLOCK - 1) / CH_BLOCK;
-#pragma omp parallel for collapse(2) schedule(static) if (M * L >= GF_PAR_MIN_HEAVY)
-    for (size_t b = 0; b < B; b++) {
+    /* tasks are (channel block, sequence), the sequences of a block in a
+     * row, so that a thread works out -8 softplus(a_param) (two libm calls
+     * a channel) once per block it meets, not once per sequence */
+#pragma omp parallel if (M * L >= GF_PAR_MIN_HEAVY)
+    {
+        float nsp[CH_BLOCK];
+        size_t have = nblk; /* the block nsp holds; none yet */
+#pragma omp for collapse(2) schedule(static)
         for (size_t j = 0; j < nblk; j++) {
-            size_t c0 = j * CH_BLOCK, nc = L - c0 < CH_BLOCK ? L - c0 : CH_BLOCK;
-            float nsp[CH_BLOCK], hs[CH_BLOCK];
-            for (size_t c = 0; c < nc; c++) {
-                nsp[c] = -8.0f * gf_softplus(ap[c0 + c]);
-                hs[c] = h[b * L + c0 + c];
-            }
-            for (size_t t = 0; t < T; t++) {
-                size_t row = (b * T + t) * L + c0;
-                const float *xr = x + row, *gir = gi + row, *gar = ga + row;
-                float *o = out + row;
-                if (segment_pos[b * T + t] == 0) {
-                    /* a new document: forget h and skip the normalisation */
+            for (size_t b = 0; b < B; b++) {
+                size_t c0 = j * CH_BLOCK, nc = L - c0 < CH_BLOCK ? L - c0 : CH_BLOCK;
+                float hs[CH_BLOCK];
+                if (have != j) {
+                    for (size_t c = 0; c < nc; c++) nsp[c] = -8.0f * gf_softplus(ap[c0 + c]);
+                    have = j;
+                }
+                for (size_t c = 0; c < nc; c++) hs[c] = h[b * L + c0 + c];
+                for (size_t t = 0; t < T; t++) {
+                    size_t row = (b * T + t) * L + c0;
+                    const float *xr = x + row, *gir = gi + row, *gar = ga + row;
+                    float *o = out + row;
+                    if (segment_pos[b * T + t] == 0) {
+                        /* a new document: forget h and skip the normalisation */
+                        for (size_t c = 0; c < nc; c++) {
+                            float hn = xr[c] * sigmoid_v(gir[c]);
+                            hs[c] = hn;
+                            o[c] = hn;
+                        }
+                        continue;
+                    }
+                    /* sqrtf is a libm call (errno) that keeps a loop from
+                     * vectorising, so it gets a scalar loop of its own between
+                     * two vector loops */
+                    float gx[CH_BLOCK], av[CH_BLOCK], mult[CH_BLOCK];
                     for (size_t c = 0; c < nc; c++) {
-                        float hn = xr[c] * sigmoid_v(gir[c]);
+                        gx[c] = sigmoid_v(gir[c]);
+                        /* log-space a = sigmoid(-a_param)^(8 r): stable near a = 1 */
+                        float log_a = sigmoid_v(gar[c]) * nsp[c];
+                        av[c] = gf_expf(log_a);
+                        mult[c] = 1.0f - gf_expf(2.0f * log_a);
+                    }
+                    for (size_t c = 0; c < nc; c++) mult[c] = sqrtf(mult[c]);
+                    for (size_t c = 0; c < nc; c++) {
+                        float hn = av[c] * hs[c] + xr[c] * gx[c] * mult[c];
                         hs[c] = hn;
                         o[c] = hn;
                     }
-                    continue;
                 }
-                /* sqrtf is a libm call (errno) that keeps a loop from
-                 * vectorising, so it gets a scalar loop of its own between
-                 * two vector loops */
-                float gx[CH_BLOCK], av[CH_BLOCK], mult[CH_BLOCK];
-                for (size_t c = 0; c < nc; c++) {
-                    gx[c] = sigmoid_v(gir[c]);
-                    /* log-space a = sigmoid(-a_param)^(8 r): stable near a = 1 */
-                    float log_a = sigmoid_v(gar[c]) * nsp[c];
-                    av[c] = gf_expf(log_a);
-                    mult[c] = 1.0f - gf_expf(2.0f * log_a);
-                }
-                for (size_t c = 0; c < nc; c++) mult[c] = sqrtf(mult[c]);
-                for (size_t c = 0; c < nc; c++) {
-                    float hn = av[c] * hs[c] + xr[c] * gx[c] * mult[c];
-                    hs[c] = hn;
-                    o[c] = hn;
-                }
+                for (size_t c = 0; c < nc; c++) h[b * L + c0 + c] = hs[c];
             }
-            for (size_t c = 0; c < nc; c++) h[b * L + c0 + c] = hs[c];
         }
     }
 }
