@@ -530,6 +530,8 @@ typedef struct {
     double fma_gflop_s;   /* F32 fused multiply-adds on registers only: the cores' own ceiling */
     double int8_gop_s;    /* AVX512-VNNI int8 dot products (vpdpbusd) on registers, 2 ops a
                            * multiply-add: the integer path's ceiling; 0 without VNNI */
+    double bf16_gflop_s;  /* AVX512-BF16 dot products (vdpbf16ps) on registers: the ceiling of
+                           * BF16 weights with bfloat16 inputs; 0 without the instruction */
     const char *isa;      /* the instruction set griffin's kernels use here */
     int threads;
 } gf_limits;

@@ -67,6 +67,18 @@ __attribute__((target("avx2,fma"))) static double fma_loop_avx2(long iters, floa
     (void)sink;
     return (double)iters * 12 * 8 * 2;
 }
+/* One instruction OP on each of the 12 sums a0..a11, with the operands w
+ * and x: the body of the dot-product loops below. */
+#define CHAINS12(op)                                                                               \
+    __asm__(CHAINS12_TEXT(op)                                                                      \
+            : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7),      \
+              "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11)                                             \
+            : "v"(w), "v"(x))
+#define CHAINS12_TEXT(op)                                                                          \
+    op " %13, %12, %0\n\t" op " %13, %12, %1\n\t" op " %13, %12, %2\n\t" op " %13, %12, %3\n\t"   \
+    op " %13, %12, %4\n\t" op " %13, %12, %5\n\t" op " %13, %12, %6\n\t" op " %13, %12, %7\n\t"   \
+    op " %13, %12, %8\n\t" op " %13, %12, %9\n\t" op " %13, %12, %10\n\t" op " %13, %12, %11"
+
 /* The same for the Q8 / Q4 products' instruction: 12 chains of vpdpbusd
  * (64 byte multiply-adds each), written out in one asm statement: through the
  * intrinsic GCC keeps such an array of sums on the stack or copies them
@@ -77,13 +89,7 @@ __attribute__((target("avx512f,avx512vnni"))) static double dot_loop_vnni(long i
     __m512i a0 = _mm512_set1_epi32(seed), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
             a8 = a0, a9 = a0, a10 = a0, a11 = a0;
     for (long it = 0; it < iters; it++)
-        __asm__("vpdpbusd %13, %12, %0\n\tvpdpbusd %13, %12, %1\n\tvpdpbusd %13, %12, %2\n\t"
-                "vpdpbusd %13, %12, %3\n\tvpdpbusd %13, %12, %4\n\tvpdpbusd %13, %12, %5\n\t"
-                "vpdpbusd %13, %12, %6\n\tvpdpbusd %13, %12, %7\n\tvpdpbusd %13, %12, %8\n\t"
-                "vpdpbusd %13, %12, %9\n\tvpdpbusd %13, %12, %10\n\tvpdpbusd %13, %12, %11"
-                : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7),
-                  "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11)
-                : "v"(w), "v"(x));
+        CHAINS12("vpdpbusd");
     __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
                                  _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
     s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
@@ -94,6 +100,23 @@ __attribute__((target("avx512f,avx512vnni"))) static double dot_loop_vnni(long i
     volatile int32_t sink = v[0] ^ v[15];
     (void)sink;
     return (double)iters * 12 * 64 * 2;
+}
+
+/* The same for BF16 weights with bfloat16 inputs: vdpbf16ps adds the
+ * products of 16 pairs of bfloat16 into 16 float lanes, 2 multiply-adds a
+ * lane. 12 chains, so that its latency never binds. Returns the flops. */
+__attribute__((target("avx512f,avx512bf16"))) static double dot_loop_bf16(long iters, int seed) {
+    __m512i w = _mm512_set1_epi16(0x3f80), x = _mm512_set1_epi16(0x3f7f); /* 1.0 and 0.996 */
+    __m512 a0 = _mm512_set1_ps((float)seed), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
+           a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    for (long it = 0; it < iters; it++)
+        CHAINS12("vdpbf16ps");
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    volatile float sink = _mm512_reduce_add_ps(s);
+    (void)sink;
+    return (double)iters * 12 * 32 * 2;
 }
 #endif
 
@@ -172,6 +195,32 @@ void gf_bw_probe_free(gf_bw_probe *p) {
     free(p);
 }
 
+enum { PEAK_FMA, PEAK_INT8, PEAK_BF16 };
+
+/* Operations a second of one of the register-only loops, run by all T
+ * threads at once: the best of 5 passes. */
+static double peak_rate(int T, int which, gf_isa isa) {
+    double best = 1e30, ops = 0;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now(), f = 0;
+#pragma omp parallel num_threads(T) reduction(+ : f)
+        {
+#if defined(__x86_64__) && defined(__GNUC__)
+            if (which == PEAK_INT8) f += dot_loop_vnni(2000000, r);
+            else if (which == PEAK_BF16) f += dot_loop_bf16(1000000, r);
+            else
+#endif
+                f += fma_loop(isa, 2000000, (float)r);
+        }
+        double t = now() - t0;
+        if (t < best) {
+            best = t;
+            ops = f;
+        }
+    }
+    return ops / best / 1e9;
+}
+
 int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) {
     memset(out, 0, sizeof *out);
     gf_bw_probe *probe = gf_bw_probe_new(bytes, threads, err);
@@ -183,35 +232,12 @@ int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) 
      * while after each of its calls and would take a core from it */
     gf_isa isa = gf_cpu_isa();
     out->isa = gf_isa_name(isa);
-    double best = 1e30, flops = 0;
-    for (int r = 0; r < 5; r++) {
-        double t0 = now(), f = 0;
-#pragma omp parallel num_threads(T) reduction(+ : f)
-        f += fma_loop(isa, 2000000, (float)r);
-        double t = now() - t0;
-        if (t < best) {
-            best = t;
-            flops = f;
-        }
-    }
-    out->fma_gflop_s = flops / best / 1e9;
+    out->fma_gflop_s = peak_rate(T, PEAK_FMA, isa);
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (gf_cpu_has_vnni()) {
-        best = 1e30;
-        for (int r = 0; r < 5; r++) {
-            double t0 = now(), f = 0;
-#pragma omp parallel num_threads(T) reduction(+ : f)
-            f += dot_loop_vnni(2000000, r);
-            double t = now() - t0;
-            if (t < best) {
-                best = t;
-                flops = f;
-            }
-        }
-        out->int8_gop_s = flops / best / 1e9;
-    }
+    if (gf_cpu_has_vnni()) out->int8_gop_s = peak_rate(T, PEAK_INT8, isa);
+    if (gf_cpu_has_avx512bf16()) out->bf16_gflop_s = peak_rate(T, PEAK_BF16, isa);
 #endif
-    double bw_best = 0;
+    double best, bw_best = 0;
     for (int r = 0; r < 10; r++) {
         double g = gf_bw_probe_run(probe);
         if (g > bw_best) bw_best = g;

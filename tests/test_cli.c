@@ -284,6 +284,18 @@ static void test_bench_limits(void **state) {
         assert_null(i8);
         assert_null(strstr(c, "limit,int8,"));
     }
+    /* likewise the bfloat16 dot peak */
+    const char *b16 = strstr(out, "bf16 dot peak:");
+    if (gf_cpu_has_avx512bf16()) {
+        double g16 = 0, g16c = 0;
+        assert_non_null(b16);
+        assert_int_equal(sscanf(b16, "bf16 dot peak: %lf", &g16), 1);
+        assert_int_equal(sscanf(strstr(c, "limit,bf16,"), "limit,bf16,0,0,0,0,0,0,%lf", &g16c), 1);
+        assert_true(g16 > 0 && fabs(g16c - g16) < 0.1);
+    } else {
+        assert_null(b16);
+        assert_null(strstr(c, "limit,bf16,"));
+    }
     free(c);
     snprintf(cmd, sizeof cmd, "bench --buffer-mb 8 --limits-only --csv %s/no/such/dir/x.csv", td_tmpdir());
     td_expect_cli_error(cmd, "x.csv", "cannot write");
@@ -305,6 +317,18 @@ static void test_bench_tables(void **state) {
     assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "prefill 16 tokens"));
     assert_non_null(strstr(out, "MFU"));
+    /* batch 3 over batch 1, measured and as the rooflines' ratio (at most 3) */
+    const char *sc = strstr(out, "batch B over batch 1 (tokens/s): measured");
+    assert_non_null(sc);
+    double x3 = 0, roof3 = 0;
+    assert_int_equal(sscanf(sc, "batch B over batch 1 (tokens/s): measured x%lf at 3", &x3), 1);
+    const char *rf = strstr(sc, "roofline's ratio");
+    assert_non_null(rf);
+    rf = strstr(rf, "):");
+    assert_non_null(rf);
+    assert_int_equal(sscanf(rf, "): x%lf", &roof3), 1);
+    assert_true(roof3 > 0 && roof3 <= 3.05);
+    double sec1 = 0, sec3 = 0;
     size_t n;
     char *c = td_read(csv, &n);
     int seen = 0;
@@ -326,6 +350,8 @@ static void test_bench_tables(void **state) {
             assert_true(gbs > 0 && pbw > 0);
             /* each step against the probe right before it: a share, not a copy of another column */
             assert_true(isfinite(ppair) && ppair > 0);
+            if (batch == 1) sec1 = sec;
+            else sec3 = sec;
             seen |= batch == 1 ? 1 : 2;
         } else if (!strcmp(section, "prefill")) {
             assert_int_equal(tokens, 16);
@@ -337,6 +363,8 @@ static void test_bench_tables(void **state) {
         }
     }
     assert_int_equal(seen, 15);
+    /* the printed ratio is the CSV's tokens/s over batch 1's, to its one decimal */
+    assert_true(fabs(x3 - 3 * sec1 / sec3) <= 0.051 + 1e-3 * x3);
     free(c);
 }
 

@@ -18,6 +18,7 @@
  * B x T tokens; model FLOPs 6 x parameters x tokens plus attention's. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
+#include <math.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,7 @@ typedef struct {
     double paired; /* decode: median over the steps of (weight bytes / step time) over the
                     * read bandwidth probed right before that step; 0 when not probed */
     int int8;     /* its products are int8 dot products (Q8 / Q4 with int8 inputs) */
+    int bf16;     /* its products are bfloat16 dot products (BF16 with bfloat16 inputs) */
 } row;
 
 #define MAX_ROWS 64
@@ -78,7 +80,7 @@ typedef struct {
 typedef struct {
     gf_limits lim[MAX_LIMITS]; /* measured before, between and after the models */
     int nlim;
-    double read_bw, sgemm, fma, int8; /* the best of them: the read bandwidth is the larger of the two probes */
+    double read_bw, sgemm, fma, int8, bf16; /* the best of them: the read bandwidth is the larger of the two probes */
     row rows[MAX_ROWS];
     int nrows;
 } bench;
@@ -94,6 +96,7 @@ static int measure(bench *b, size_t bytes, int threads, gf_error *err) {
     if (l->sgemm_gflop_s > b->sgemm) b->sgemm = l->sgemm_gflop_s;
     if (l->fma_gflop_s > b->fma) b->fma = l->fma_gflop_s;
     if (l->int8_gop_s > b->int8) b->int8 = l->int8_gop_s;
+    if (l->bf16_gflop_s > b->bf16) b->bf16 = l->bf16_gflop_s;
     return 0;
 }
 
@@ -127,15 +130,15 @@ static void range(const bench *b, int which, double *lo, double *hi) {
     for (int i = 0; i < b->nlim; i++) {
         const gf_limits *l = &b->lim[i];
         double v = which == 0 ? l->read_gb_s : which == 1 ? l->sgemv_gb_s : which == 2 ? l->sgemm_gflop_s
-                 : which == 3 ? l->fma_gflop_s : l->int8_gop_s;
+                 : which == 3 ? l->fma_gflop_s : which == 4 ? l->int8_gop_s : l->bf16_gflop_s;
         if (v < *lo) *lo = v;
         if (v > *hi) *hi = v;
     }
 }
 
 static void print_limits(const bench *b, long mb) {
-    double lo[5], hi[5];
-    for (int k = 0; k < 5; k++) range(b, k, &lo[k], &hi[k]);
+    double lo[6], hi[6];
+    for (int k = 0; k < 6; k++) range(b, k, &lo[k], &hi[k]);
     printf("threads:          %d (kernels: %s); limits measured %d times during the run, best first\n",
            b->lim[0].threads, b->lim[0].isa, b->nlim);
     printf("memory read:      %.1f GB/s (%.1f-%.1f; a %ld MiB buffer summed by all threads)\n", hi[0], lo[0], hi[0], mb);
@@ -144,13 +147,51 @@ static void print_limits(const bench *b, long mb) {
     printf("FMA peak F32:     %.1f GFLOP/s (%.1f-%.1f; register-only fused multiply-adds)\n", hi[3], lo[3], hi[3]);
     if (b->int8 > 0)
         printf("int8 dot peak:    %.1f GOP/s (%.1f-%.1f; register-only AVX512-VNNI vpdpbusd, 2 ops a multiply-add)\n", hi[4], lo[4], hi[4]);
+    if (b->bf16 > 0)
+        printf("bf16 dot peak:    %.1f GFLOP/s (%.1f-%.1f; register-only AVX512-BF16 vdpbf16ps)\n", hi[5], lo[5], hi[5]);
     printf("shares below are of the best: read bandwidth %.1f GB/s, sgemm %.1f, FMA %.1f GFLOP/s", b->read_bw, b->sgemm, b->fma);
     if (b->int8 > 0) printf(", int8 dot %.1f GOP/s", b->int8);
+    if (b->bf16 > 0) printf(", bf16 dot %.1f GFLOP/s", b->bf16);
     printf("\n");
     if (b->nrows)
         printf("(\"%% paired\": the median over the timed steps of each step's weight streaming rate as a share of\n"
                " the read bandwidth probed right before it; \"%% bw then\", in the CSV: of the limits measured\n"
                " right after the model)\n");
+}
+
+/* The multiply-add ceiling of row r's products: the int8 or bfloat16 dot
+ * peak where they take that path, else the F32 FMA peak. */
+static double compute_peak(const bench *b, const row *r) {
+    if (r->int8 && b->int8 > 0) return b->int8;
+    if (r->bf16 && b->bf16 > 0) return b->bf16;
+    return b->fma;
+}
+
+/* After a model's decode rows (the last is rows[last]): each batch's
+ * tokens/s over batch 1's, and the same ratio of the rooflines, where a step
+ * of batch B takes at least the longer of reading the weights once at the
+ * best bandwidth and doing its B sequences' multiply-adds at the peak. Where
+ * the batch's arithmetic outlasts the read, the roofline caps the ratio
+ * below B. */
+static void print_scaling(const bench *b, int last) {
+    int first = last;
+    while (first > 0 && !b->rows[first].head[0]) first--;
+    const row *one = NULL;
+    for (int i = first; i <= last; i++)
+        if (b->rows[i].batch == 1) one = &b->rows[i];
+    if (!one || last == first) return;
+    double peak = compute_peak(b, one) * 1e9, bw = b->read_bw * 1e9;
+    double t1 = fmax(one->weight_bytes / bw, one->flops / peak);
+    printf("  batch B over batch 1 (tokens/s): measured");
+    for (int i = first; i <= last; i++)
+        if (b->rows[i].batch > 1) printf("  x%.1f at %d", b->rows[i].batch * one->seconds / b->rows[i].seconds, b->rows[i].batch);
+    printf("\n    roofline's ratio (weights once at %.1f GB/s, multiply-adds at %.1f %s):", b->read_bw, peak / 1e9,
+           one->int8 && b->int8 > 0 ? "GOP/s int8" : one->bf16 && b->bf16 > 0 ? "GFLOP/s bf16" : "GFLOP/s FMA");
+    for (int i = first; i <= last; i++) {
+        const row *r = &b->rows[i];
+        if (r->batch > 1) printf("  x%.1f", r->batch * t1 / fmax(r->weight_bytes / bw, r->flops / peak));
+    }
+    printf("\n");
 }
 
 static void print_rows(const bench *b) {
@@ -161,17 +202,21 @@ static void print_rows(const bench *b) {
         if (!strcmp(r->section, "decode")) {
             if (r->head[0])
                 printf("  decode  batch   tokens/s   ms/step  weights GB/s  %% best bw   %% paired   GFLOP/s  %% sgemm  %% FMA%s\n",
-                       r->int8 ? "  % int8" : "");
+                       r->int8 && b->int8 > 0 ? "  % int8" : r->bf16 && b->bf16 > 0 ? "  % bf16" : "");
             printf("          %5d %10.1f %9.2f %13.1f %10.1f %10.1f %9.1f %8.1f %6.1f", r->batch, r->batch / r->seconds,
                    r->seconds * 1e3, gbs, 100 * gbs / b->read_bw, 100 * r->paired, gf,
                    100 * gf / b->sgemm, 100 * gf / b->fma);
             if (r->int8 && b->int8 > 0) printf(" %8.1f", 100 * gf / b->int8);
+            else if (r->bf16 && b->bf16 > 0) printf(" %8.1f", 100 * gf / b->bf16);
             printf("\n");
+            if (i + 1 == b->nrows || strcmp(b->rows[i + 1].section, "decode") || b->rows[i + 1].head[0])
+                print_scaling(b, i);
         } else if (!strcmp(r->section, "prefill")) {
             printf("  prefill %ld tokens (state only, no logits): %.3f s, %.0f tokens/s, %.1f GFLOP/s = %.1f %% of sgemm"
                    " (%.1f %% of the FMA peak",
                    r->tokens, r->seconds, r->tokens / r->seconds, gf, 100 * gf / b->sgemm, 100 * gf / b->fma);
             if (r->int8 && b->int8 > 0) printf(", %.1f %% of the int8 dot peak", 100 * gf / b->int8);
+            else if (r->bf16 && b->bf16 > 0) printf(", %.1f %% of the bf16 dot peak", 100 * gf / b->bf16);
             printf(")\n");
         } else {
             printf("  %.3f s/step  %.0f tokens/s  %.1f GFLOP/s  MFU %.1f %% of sgemm (%.1f %% of the FMA peak)\n",
@@ -192,6 +237,8 @@ static int write_csv(const bench *b, const char *path) {
         fprintf(f, "limit,fma,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0\n", i, l->fma_gflop_s, 100 * l->fma_gflop_s / b->sgemm, 100 * l->fma_gflop_s / b->fma);
         if (b->int8 > 0)
             fprintf(f, "limit,int8,%d,0,0,0,0,0,%.2f,0,0,0,%.1f,0\n", i, l->int8_gop_s, 100 * l->int8_gop_s / b->int8);
+        if (b->bf16 > 0)
+            fprintf(f, "limit,bf16,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0\n", i, l->bf16_gflop_s, 100 * l->bf16_gflop_s / b->sgemm, 100 * l->bf16_gflop_s / b->fma);
     }
     for (int i = 0; i < b->nrows; i++) {
         const row *r = &b->rows[i];
@@ -525,6 +572,7 @@ int cmd_bench(int argc, char **argv) {
         double step_bytes = (double)gf_model_decode_bytes(m);
         const char *wt = gf_model_weight_dtype(m);
         int int8 = gf_model_narrow_inputs(m) && (!strcmp(wt, "Q8") || !strcmp(wt, "Q4"));
+        int bf16 = gf_model_narrow_inputs(m) && !strcmp(wt, "BF16");
         for (int bi = 0; bi < nbatches; bi++) {
             int B = (int)batches[bi];
             double sec, paired;
@@ -535,7 +583,7 @@ int cmd_bench(int argc, char **argv) {
             }
             fprintf(stderr, "bench: %s decode, batch %d: %.2f ms/step\n", wt, B, sec * 1e3);
             row *r = add_row(&b, "decode", wt, B, B, sec, step_bytes, 2.0 * (double)params * B);
-            if (r) r->int8 = int8, r->paired = paired;
+            if (r) r->int8 = int8, r->bf16 = bf16, r->paired = paired;
             if (r && bi == 0)
                 snprintf(r->head, sizeof r->head, "%s weights%s: %.1fM parameters (%.1fM outside the embedding), %.1f MiB read per decode step",
                          wt, !gf_model_narrow_inputs(m) ? "" : strcmp(wt, "BF16") ? " (int8 inputs)" : " (bfloat16 inputs)", (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
@@ -549,7 +597,7 @@ int cmd_bench(int argc, char **argv) {
             }
             fprintf(stderr, "bench: %s prefill of %ld tokens: %.3f s\n", wt, prefill_T, sec);
             row *r = add_row(&b, "prefill", wt, 1, prefill_T, sec, 0, 2.0 * (double)(params - emb) * (double)prefill_T);
-            if (r) r->int8 = int8;
+            if (r) r->int8 = int8, r->bf16 = bf16;
         }
         gf_model_free(m);
         if (measure(&b, buf_bytes, (int)threads, &err)) {
