@@ -94,6 +94,20 @@ size_t gf_model_decode_bytes(const gf_model *m);
 void gf_model_set_narrow_inputs(gf_model *m, int on);
 int gf_model_narrow_inputs(const gf_model *m);
 
+/* Copies the F32 / BF16 / F16 matrices of the products (the embedding, the
+ * MLP, attention and recurrent-block projections) out of the file mapping
+ * into one arena in huge pages where the kernel grants them, and releases
+ * the mapped pages. Decode streams them faster (one TLB entry per 2 MiB: on
+ * the machine of bench/results 5 % for F32 batch 1 and 15 % for BF16) at
+ * the cost of the copy and of memory the system can no longer drop and read
+ * back from the file. Q8 / Q4 matrices are left alone (on VNNI CPUs their
+ * packed copy already is such an arena). A second call does nothing; on
+ * failure (out of memory) the weights stay mapped and usable. Call it while
+ * no product of the model runs. */
+int gf_model_copy_weights(gf_model *m, gf_error *err);
+/* Bytes gf_model_copy_weights copied (0 before it or for Q8 / Q4 models). */
+size_t gf_model_copied_bytes(const gf_model *m);
+
 /* Weight types `gf_model_quantize` writes. BF16: every float tensor in
  * bfloat16. Q8 / Q4: every 2-D ".weight" matrix (the embedding, the MLP,
  * attention and recurrent-block projections) in griffin's block formats — 32

@@ -53,7 +53,9 @@ struct gf_model {
     float *small;             /* one arena: norms, biases, conv, a_param as f32 */
     float *gates_t;           /* one arena: the RG-LRU gates' blocks transposed (gf_mat.blocks_t) */
     uint8_t *packed;          /* one arena: Q8 / Q4 products' packed codes and scales (gf_mat.packed) */
+    uint8_t *copied;          /* one arena: the float products' weights when copied out of the mapping */
     size_t weight_bytes;
+    size_t copied_bytes;      /* the size of copied */
     size_t scratch_floats;    /* conversion scratch the kernels need */
     int has_int8_weights;     /* some products are Q8 / Q4 */
     int has_bf16_weights;     /* some products are BF16 */

@@ -318,7 +318,7 @@ static int make_packed(gf_model *m, gf_error *err) {
     int n = quantised_mats(m, mats);
     size_t total = 0;
     for (int i = 0; i < n; i++) total += round64(gf_q_packed_bytes(mats[i])) + round64(gf_q_packed_scale_bytes(mats[i]));
-    m->packed = total ? aligned_alloc(64, total) : NULL;
+    m->packed = total ? gf_alloc_huge(total) : NULL;
     if (total && !m->packed) {
         free(mats);
         return gf_fail(err, "out of memory for the packed weights (%zu bytes)", total);
@@ -334,6 +334,53 @@ static int make_packed(gf_model *m, gf_error *err) {
     free(mats);
     return 0;
 }
+
+/* The products' matrices in float formats that still point into the file
+ * mapping, in the order gf_model_copy_weights fills its arena. */
+static int float_mats(gf_model *m, gf_mat **out) {
+    int n = 0;
+    if (m->embed.data && !gf_actq_type(m->embed.type)) out[n++] = &m->embed;
+    for (int i = 0; i < m->cfg.num_layers; i++) {
+        gf_layer_weights *lw = &m->layers[i];
+        gf_mat *mats[LAYER_NPRODUCTS] = LAYER_PRODUCTS(lw);
+        for (size_t k = 0; k < LAYER_NPRODUCTS; k++)
+            if (mats[k]->data && !gf_actq_type(mats[k]->type)) out[n++] = mats[k];
+    }
+    return n;
+}
+
+int gf_model_copy_weights(gf_model *m, gf_error *err) {
+    if (m->copied) return 0;
+    gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * LAYER_NPRODUCTS + 1, sizeof *mats, "weight copy", err);
+    if (!mats) return -1;
+    int n = float_mats(m, mats);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += round64(mats[i]->rows * gf_mat_row_bytes(mats[i]));
+    if (total == 0) {
+        free(mats);
+        return 0;
+    }
+    uint8_t *a = gf_alloc_huge(total);
+    if (!a) {
+        free(mats);
+        return gf_fail(err, "out of memory for a copy of the weights (%zu MiB): they stay mapped from the file",
+                       total >> 20);
+    }
+    uint8_t *p = a;
+    for (int i = 0; i < n; i++) {
+        size_t bytes = mats[i]->rows * gf_mat_row_bytes(mats[i]);
+        memcpy(p, mats[i]->data, bytes);
+        gf_release_pages(mats[i]->data, bytes);
+        mats[i]->data = p;
+        p += round64(bytes);
+    }
+    free(mats);
+    m->copied = a;
+    m->copied_bytes = total;
+    return 0;
+}
+
+size_t gf_model_copied_bytes(const gf_model *m) { return m->copied ? m->copied_bytes : 0; }
 
 /* Frees the packed copy (the products then read the file's codes, paged in
  * again as they are read). */
@@ -434,6 +481,7 @@ void gf_model_free(gf_model *m) {
     free(m->small);
     free(m->gates_t);
     free(m->packed);
+    free(m->copied);
     free(m);
 }
 

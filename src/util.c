@@ -149,6 +149,18 @@ void gf_release_pages(const void *p, size_t n) {
     if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+void *gf_alloc_huge(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes > SIZE_MAX - huge) return NULL;
+    size_t n = (bytes + huge - 1) / huge * huge; /* aligned_alloc wants a multiple of the alignment */
+    void *p = aligned_alloc(huge, n ? n : huge);
+#ifdef MADV_HUGEPAGE
+    /* advice only: without it (or with huge pages off) the memory is the same, in small pages */
+    if (p) (void)madvise(p, n, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,
                          int nparts, gf_error *err) {
     char tmp[4096];

@@ -152,6 +152,10 @@ static void test_generate(void **state) {
     }
     free(logits);
     gf_model_free(m);
+    /* --mmap (weights read from the mapping, not copied) generates the same */
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 2,17,33,101 -n 12 --temp 0 --no-eos --mmap 2>/dev/null", td_bin(), g);
+    assert_int_equal(run_stdout(cmd, out2, sizeof out2), 0);
+    assert_string_equal(out, out2);
     /* Sampling is reproducible by seed, and a batch prints one line a
      * sequence. (The random hawk model: the golden griffin's logits are so
      * peaked that every seed samples the same tokens.) */

@@ -292,6 +292,22 @@ static void write_rounded(const char *dir, int kind, int store_half) {
     gf_st_close(&f);
 }
 
+/* gf_model_copy_weights on m: every product matrix's bytes copied (half or
+ * more of what the files map: the small vectors stay), logits equal to
+ * `before` bit for bit, and a second call changing nothing. */
+static void copy_same_logits(gf_model *m, const gf_npy *tok, const float *before) {
+    gf_error err;
+    assert_int_equal(gf_model_copied_bytes(m), 0);
+    assert_int_equal(gf_model_copy_weights(m, &err), 0);
+    size_t copied = gf_model_copied_bytes(m);
+    assert_true(copied >= gf_model_weight_bytes(m) / 2 && copied <= gf_model_weight_bytes(m) + (1u << 12));
+    float *after = prefill_logits(m, tok);
+    assert_memory_equal(after, before, logits_count(m, tok) * sizeof *after);
+    assert_int_equal(gf_model_copy_weights(m, &err), 0);
+    assert_int_equal(gf_model_copied_bytes(m), copied);
+    free(after);
+}
+
 static void half_case(int kind, const char *dtname) {
     load_golden();
     char dh[4096], df[4096];
@@ -320,6 +336,10 @@ static void half_case(int kind, const char *dtname) {
     if (!(d <= 1e-4)) fail_msg("%s logits differ from the F32 copy by %.3g", dtname, d);
     /* Rounding did change the weights (the comparison above is not vacuous). */
     assert_true(dg > 0);
+    /* Copied out of the mapping (gf_model_copy_weights), both read the same
+     * values: the same logits to the bit. */
+    copy_same_logits(mh, &tok, lh);
+    copy_same_logits(mf, &tok, lf);
     free(lh);
     free(lf);
     free(lg);

@@ -469,9 +469,26 @@ static void test_bw_probe(void **state) {
     gf_bw_probe_free(NULL);
 }
 
+/* gf_alloc_huge: 2 MiB aligned, every byte of the request writable (sizes
+ * that are not a multiple of 2 MiB, and 0), an impossible size refused. */
+static void test_alloc_huge(void **state) {
+    (void)state;
+    const size_t sizes[] = {0, 1, 4097, (size_t)3 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        unsigned char *p = gf_alloc_huge(sizes[i]);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % ((uintptr_t)2 << 20), 0);
+        memset(p, 0xa5, sizes[i]);
+        if (sizes[i]) assert_int_equal(p[sizes[i] - 1], 0xa5);
+        free(p);
+    }
+    assert_null(gf_alloc_huge(SIZE_MAX - 5));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bw_probe),
+        cmocka_unit_test(test_alloc_huge),
         cmocka_unit_test(test_fast_exp_tanh),
         cmocka_unit_test(test_bf16_and_f16),
         cmocka_unit_test(test_embed_multiplier),

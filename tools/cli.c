@@ -89,6 +89,11 @@ void cli_set_threads(long n) {
     }
 }
 
+void cli_copy_weights(gf_model *m, int keep_mapped) {
+    gf_error err;
+    if (!keep_mapped && gf_model_copy_weights(m, &err) != 0) fprintf(stderr, "griffin: note: %s\n", err.msg);
+}
+
 double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -32,6 +32,10 @@ void cli_set_threads(long n);
  * program again (argv as given); returns only when it does not. */
 void cli_tune_openmp(char **argv);
 double cli_now(void);
+/* Unless keep_mapped, copies the model's float weights into memory
+ * (gf_model_copy_weights); a failure is a note on stderr, not an error: the
+ * weights stay mapped and usable. */
+void cli_copy_weights(gf_model *m, int keep_mapped);
 
 /* Most tokens one prompt or one chat message may hold. */
 #define CLI_MAX_PROMPT_TOKENS (1 << 20)

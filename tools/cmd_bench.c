@@ -31,7 +31,7 @@ static const char *USAGE =
     "usage: griffin bench [--threads N] [--csv FILE] [--limits-only] [--buffer-mb N]\n"
     "                     [--model DIR] [--types f32,bf16,q8,q4] [--batches 1,4,16,64]\n"
     "                     [--prefill T] [--work DIR] [--train-config FILE] [--train-batch B]\n"
-    "                     [--train-seq T] [--no-train] [--float-inputs]\n"
+    "                     [--train-seq T] [--no-train] [--float-inputs] [--mmap]\n"
     "  Measures this machine's memory read bandwidth, sgemm and FMA peaks, then\n"
     "  decode tokens/s per weight type and batch (with the share of the bandwidth\n"
     "  roofline), prefill of T tokens (default 512; share of the sgemm peak) and\n"
@@ -43,7 +43,8 @@ static const char *USAGE =
     "  its own type. Training uses a 21M-parameter Griffin (or --train-config).\n"
     "  --csv writes every row of the tables. --float-inputs: the products keep their\n"
     "  inputs in float (default: Q8 / Q4 round them to int8 on AVX512-VNNI CPUs, BF16\n"
-    "  to bfloat16 on AVX512-BF16 ones).\n";
+    "  to bfloat16 on AVX512-BF16 ones). --mmap: the weights stay mapped from the files\n"
+    "  (default: F32 / BF16 ones are copied into memory in huge pages, as generate does).\n";
 
 /* The bench's default models, as Hugging Face configs. */
 static const char *BENCH_400M =
@@ -431,7 +432,7 @@ static int remove_tree(const char *dir) { return nftw(dir, remove_entry, 16, FTW
 int cmd_bench(int argc, char **argv) {
     long mb = 512, threads = 0, prefill_T = 512, train_B = 8, train_T = 256;
     long batches[8] = {1, 4, 16, 64};
-    int nbatches = 4, limits_only = 0, no_train = 0, float_inputs = 0;
+    int nbatches = 4, limits_only = 0, no_train = 0, float_inputs = 0, keep_mapped = 0;
     const char *csv = NULL, *model = NULL, *types = "f32,bf16,q8,q4", *work = NULL, *train_cfg = NULL;
     int types_given = 0;
     for (int i = 1; i < argc; i++) {
@@ -440,6 +441,7 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(a, "--limits-only")) { limits_only = 1; continue; }
         if (!strcmp(a, "--no-train")) { no_train = 1; continue; }
         if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
+        if (!strcmp(a, "--mmap")) { keep_mapped = 1; continue; }
         if (!(v = cli_value(argc, argv, &i, "bench",
                             (const char *const[]){"--buffer-mb", "--threads", "-t", "--csv", "--model", "-m", "--types",
                                                   "--batches", "--prefill", "--work", "--train-config", "--train-batch",
@@ -567,6 +569,7 @@ int cmd_bench(int argc, char **argv) {
             goto done;
         }
         if (float_inputs) gf_model_set_narrow_inputs(m, 0);
+        cli_copy_weights(m, keep_mapped);
         const gf_config *c = gf_model_config(m);
         size_t params = gf_config_num_params(c), emb = (size_t)c->vocab_size * (size_t)c->width;
         double step_bytes = (double)gf_model_decode_bytes(m);

@@ -33,7 +33,9 @@ static const char *USAGE =
     "  --log-ids FILE  append every token id fed or generated, one turn per line\n"
     "  --threads N     threads for the matrix products and the layers (default: all cores)\n"
     "  --float-inputs  keep the products' inputs in float (default: Q8 / Q4 round them\n"
-    "                  to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n";
+    "                  to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n"
+    "  --mmap          keep the weights mapped from the files (default: F32 / BF16 ones are\n"
+    "                  copied into memory in huge pages, which decodes faster)\n";
 
 typedef struct {
     const gf_model *m;
@@ -158,13 +160,14 @@ static char *read_message(int interactive) {
 int cmd_chat(int argc, char **argv) {
     const char *model_dir = NULL, *system = NULL, *log_path = NULL;
     long n_max = 1024, top_k = 40, threads = 0;
-    int float_inputs = 0;
+    int float_inputs = 0, keep_mapped = 0;
     double temp = 0.7, top_p = 0.95;
     uint64_t seed = (uint64_t)time(NULL);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
         if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
+        if (!strcmp(a, "--mmap")) { keep_mapped = 1; continue; }
         if (!(v = cli_value(argc, argv, &i, "chat", (const char *const[]){"--model", "-m", "--system", "--log-ids", "-n", "--n-predict", "--temp", "--top-k", "--top-p", "--seed", "-s", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--system")) system = v;
@@ -190,6 +193,7 @@ int cmd_chat(int argc, char **argv) {
     char *msg = NULL, *turn = NULL;
     if (!m) { cli_error("%s", err.msg); goto out; }
     if (float_inputs) gf_model_set_narrow_inputs(m, 0);
+    cli_copy_weights(m, keep_mapped);
     c.m = m;
     const gf_config *cfg = gf_model_config(m);
     c.V = cfg->vocab_size;

@@ -11,7 +11,7 @@
 static const char *USAGE =
     "usage: griffin eval --model DIR --data TOKENS.npy [--mask MASK.npy] --seq T [--batch B]\n"
     "                    [--windows N] [--per-position] [--buckets K] [--threads N]\n"
-    "                    [--float-inputs]\n"
+    "                    [--float-inputs] [--mmap]\n"
     "  Mean next-token cross-entropy over consecutive windows of T + 1 tokens (window k\n"
     "  starts at token kT; documents inside a window are reset as in training).\n"
     "  --mask M         a loss mask (uint8, one value per token; `griffin task` writes one):\n"
@@ -22,17 +22,20 @@ static const char *USAGE =
     "  --per-position   also the mean loss in K equal buckets of positions (default K = 8;\n"
     "                   with a mask, also the accuracy there)\n"
     "  --float-inputs   keep the products' inputs in float (default: Q8 / Q4 round them\n"
-    "                   to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n";
+    "                   to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n"
+    "  --mmap           keep the weights mapped from the files (default: F32 / BF16 ones are\n"
+    "                   copied into memory in huge pages, which runs faster)\n";
 
 int cmd_eval(int argc, char **argv) {
     const char *model_dir = NULL, *data = NULL, *mask = NULL;
     long T = 0, B = 4, windows = 0, buckets = 8, threads = 0;
-    int per_pos = 0, float_inputs = 0;
+    int per_pos = 0, float_inputs = 0, keep_mapped = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
         if (!strcmp(a, "--per-position")) { per_pos = 1; continue; }
         if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
+        if (!strcmp(a, "--mmap")) { keep_mapped = 1; continue; }
         if (!(v = cli_value(argc, argv, &i, "eval",
                             (const char *const[]){"--model", "-m", "--data", "--mask", "--seq", "--batch", "-b",
                                                   "--windows", "--buckets", "--threads", "-t", NULL})))
@@ -53,6 +56,7 @@ int cmd_eval(int argc, char **argv) {
     gf_model *m = gf_model_load(model_dir, &err);
     if (!m) return cli_error("%s", err.msg);
     if (float_inputs) gf_model_set_narrow_inputs(m, 0);
+    cli_copy_weights(m, keep_mapped);
     const gf_config *c = gf_model_config(m);
     gf_token_data *d = gf_token_data_open(data, c->vocab_size, c->bos_id, &err);
     gf_eval_stats st = {0};

@@ -23,7 +23,9 @@ static const char *USAGE =
     "  --no-eos        keep going past the end-of-sequence token\n"
     "  --ids           print token ids even when the model has a tokenizer\n"
     "  --float-inputs  keep the products' inputs in float (default: Q8 / Q4 round them\n"
-    "                  to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n";
+    "                  to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n"
+    "  --mmap          keep the weights mapped from the files (default: F32 / BF16 ones are\n"
+    "                  copied into memory in huge pages, which decodes faster)\n";
 
 #define MAX_PROMPT (1 << 20)
 
@@ -70,13 +72,14 @@ int cmd_generate(int argc, char **argv) {
     long n_gen = 64, top_k = 40, batch = 1, threads = 0;
     double temp = 0.8, top_p = 0.95;
     uint64_t seed = (uint64_t)time(NULL);
-    int stop_at_eos = 1, want_ids = 0, float_inputs = 0;
+    int stop_at_eos = 1, want_ids = 0, float_inputs = 0, keep_mapped = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
         if (!strcmp(a, "--no-eos")) { stop_at_eos = 0; continue; }
         if (!strcmp(a, "--ids")) { want_ids = 1; continue; }
         if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
+        if (!strcmp(a, "--mmap")) { keep_mapped = 1; continue; }
         if (!(v = cli_value(argc, argv, &i, "generate", (const char *const[]){"--model", "-m", "--prompt-ids", "--prompt", "-p", "-n", "--n-predict", "--temp", "--top-k", "--top-p", "--seed", "-s", "--batch", "-b", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--prompt-ids")) ids_arg = v;
@@ -102,6 +105,7 @@ int cmd_generate(int argc, char **argv) {
         return cli_error("%s", err.msg);
     }
     if (float_inputs) gf_model_set_narrow_inputs(m, 0);
+    cli_copy_weights(m, keep_mapped);
     const gf_config *c = gf_model_config(m);
     int V = c->vocab_size, B = (int)batch, rc = 1;
     int end_of_turn = tk ? gf_tokenizer_find(tk, "<end_of_turn>") : -1;
