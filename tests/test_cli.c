@@ -2,10 +2,17 @@
  * four modes against the official logits, `generate`, `info`, `init`, and
  * bad input giving exit status 1 with a single-line message that names the
  * file. The binary comes from GRIFFIN_BIN (default build/griffin). */
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "kernels/actq.h"
@@ -396,9 +403,66 @@ static void test_bench_work_types(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* Entries of dir named griffin-bench-*; -1 when dir cannot be read. */
+static int bench_folders(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += !strncmp(e->d_name, "griffin-bench-", 14);
+    closedir(d);
+    return n;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A bench killed while it writes its models into its own temporary folder
+ * leaves no folder behind (its cleaner child removes it). */
+static void test_bench_killed_leaves_nothing(void **state) {
+    (void)state;
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s/killed-bench", td_tmpdir());
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("TMPDIR", tmp, 1);
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(td_bin(), td_bin(), "bench", "--buffer-mb", "8", "--threads", "1", "--types", "f32", "--batches",
+              "1", "--no-train", (char *)NULL);
+        _exit(127);
+    }
+    /* the folder appears once the limits are measured; the 412M model then
+     * takes seconds to write: the kill lands while it does */
+    int seen = 0;
+    for (int i = 0; i < 3000 && !seen; i++) {
+        seen = bench_folders(tmp) > 0;
+        if (!seen) sleep_ms(20);
+    }
+    assert_true(seen);
+    sleep_ms(300); /* past the fork of the cleaner, right after the folder */
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    int left = 1;
+    for (int i = 0; i < 1500 && left; i++) {
+        left = bench_folders(tmp) != 0;
+        if (left) sleep_ms(20);
+    }
+    if (left) fail_msg("%s still holds the killed bench's folder", tmp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bench_work_types),
+        cmocka_unit_test(test_bench_killed_leaves_nothing),
         cmocka_unit_test(test_bench_limits),
         cmocka_unit_test(test_bench_tables),
         cmocka_unit_test(test_option_errors),

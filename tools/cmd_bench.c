@@ -18,11 +18,14 @@
  * B x T tokens; model FLOPs 6 x parameters x tokens plus attention's. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
-#include <math.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -429,6 +432,39 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 /* The bench's own temporary folder and the models in it (children first). */
 static int remove_tree(const char *dir) { return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
+/* A bench stopped before its end (Ctrl-C, a timeout's kill) would leave its
+ * temporary folder of models (2.5 GB by default) behind. A child forked
+ * right after the folder is made waits on a pipe whose write end only the
+ * bench holds: however the bench ends, the pipe closes, the read returns and
+ * the child removes the folder (on a normal end the bench has already done
+ * it). The child ignores the terminal's signals, which reach the whole
+ * process group. Returns the write end, or -1 when there is no child (the
+ * bench then runs without one). */
+static int start_cleaner(const char *dir, pid_t *child) {
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        close(fds[1]);
+        char c;
+        while (read(fds[0], &c, 1) < 0 && errno == EINTR) continue;
+        remove_tree(dir);
+        _exit(0);
+    }
+    close(fds[0]);
+    (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    *child = pid;
+    return fds[1];
+}
+
 int cmd_bench(int argc, char **argv) {
     long mb = 512, threads = 0, prefill_T = 512, train_B = 8, train_T = 256;
     long batches[8] = {1, 4, 16, 64};
@@ -488,7 +524,8 @@ int cmd_bench(int argc, char **argv) {
     if (measure(&b, buf_bytes, (int)threads, &err)) return cli_error("%s", err.msg);
     int rc = 1;
     char workdir[4096] = "";
-    int made_work = 0;
+    int made_work = 0, cleaner_fd = -1;
+    pid_t cleaner = -1;
     gf_bw_probe *bw_probe = NULL;
     if (limits_only) {
         rc = 0;
@@ -511,6 +548,7 @@ int cmd_bench(int argc, char **argv) {
                 goto done;
             }
             made_work = 1;
+            cleaner_fd = start_cleaner(workdir, &cleaner);
         }
         if (gf_mkdir_p(workdir, &err)) {
             cli_error("%s", err.msg);
@@ -613,6 +651,10 @@ int cmd_bench(int argc, char **argv) {
 done:
     gf_bw_probe_free(bw_probe);
     if (made_work) remove_tree(workdir);
+    if (cleaner_fd >= 0) {
+        close(cleaner_fd);
+        while (waitpid(cleaner, NULL, 0) < 0 && errno == EINTR) continue;
+    }
     if (rc == 0) {
         print_limits(&b, mb);
         print_rows(&b);
