@@ -95,7 +95,8 @@ int main(int argc, char **argv) {
         gf_mat probe = {wt[ti], NULL, NULL, 1, K, NULL, NULL, NULL};
         size_t nb = gf_q_nblocks(K), per_row = gf_mat_bytes(&probe);
         size_t N = ((mb << 20) / per_row + 15) / 16 * 16;
-        void *codes = must(malloc(N * gf_mat_row_bytes(&probe)), "weights");
+        /* in huge pages, as the engine holds its weights (gf_alloc_huge) */
+        void *codes = must(gf_alloc_huge(N * gf_mat_row_bytes(&probe)), "weights");
         uint16_t *scales = wt[ti] == GF_W_Q8 || wt[ti] == GF_W_Q4 ? must(malloc(N * nb * 2), "scales") : NULL;
         float *row = must(malloc(K * sizeof *row), "a row");
         for (size_t r = 0; r < N; r++) {
@@ -114,7 +115,7 @@ int main(int argc, char **argv) {
         int int8 = 0;
         if (scales && gf_cpu_has_vnni()) { /* as the loader does */
             size_t cb = gf_q_packed_bytes(&W);
-            packed = must(aligned_alloc(64, cb + gf_q_packed_scale_bytes(&W)), "packed weights");
+            packed = must(gf_alloc_huge(cb + gf_q_packed_scale_bytes(&W)), "packed weights");
             gf_q_pack(&W, packed, (uint16_t *)(packed + cb));
             int8 = !float_inputs;
         }
