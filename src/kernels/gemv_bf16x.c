@@ -6,16 +6,31 @@
  * 4 weight rows, 32 columns at a time; the inputs are rounded once per
  * product (gf_bf16x_round) into rows of gf_bf16x_cols(K) values, zero past
  * K, so only the weights' last block needs a mask. */
+#include <string.h>
+
 #include "actq.h"
 #include "gemv.h"
 
 #include "../util.h"
 
+/* gf_f32_to_bf16 (round to nearest even, NaN kept quiet) in a form the
+ * compiler vectorises: the library's is a call per value, which was 2 % of
+ * a BF16 batch-16 decode step. */
+static inline uint16_t bf16_rne(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+}
+
 void gf_bf16x_round(const float *x, size_t ldx, size_t M, size_t K, uint16_t *xb) {
     size_t Kp = gf_bf16x_cols(K);
     for (size_t m = 0; m < M; m++) {
-        for (size_t k = 0; k < K; k++) xb[m * Kp + k] = gf_f32_to_bf16(x[m * ldx + k]);
-        for (size_t k = K; k < Kp; k++) xb[m * Kp + k] = 0;
+        const float *xm = x + m * ldx;
+        uint16_t *o = xb + m * Kp;
+#pragma omp simd
+        for (size_t k = 0; k < K; k++) o[k] = bf16_rne(xm[k]);
+        for (size_t k = K; k < Kp; k++) o[k] = 0;
     }
 }
 
