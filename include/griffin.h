@@ -101,9 +101,10 @@ int gf_model_narrow_inputs(const gf_model *m);
  * the machine of bench/results 5 % for F32 batch 1 and 15 % for BF16) at
  * the cost of the copy and of memory the system can no longer drop and read
  * back from the file. Q8 / Q4 matrices are left alone (on VNNI CPUs their
- * packed copy already is such an arena). A second call does nothing; on
- * failure (out of memory) the weights stay mapped and usable. Call it while
- * no product of the model runs. */
+ * packed copy already is such an arena). A second call does nothing. It
+ * fails, leaving the weights mapped and usable, when the copy would leave
+ * less than 1 GiB of the memory the system has available, or when the
+ * memory cannot be had. Call it while no product of the model runs. */
 int gf_model_copy_weights(gf_model *m, gf_error *err);
 /* Bytes gf_model_copy_weights copied (0 before it or for Q8 / Q4 models). */
 size_t gf_model_copied_bytes(const gf_model *m);

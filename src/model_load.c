@@ -360,6 +360,16 @@ int gf_model_copy_weights(gf_model *m, gf_error *err) {
         free(mats);
         return 0;
     }
+    /* A model that would not fit in memory beside the rest of the system
+     * stays mapped: mapped, the system can still drop its pages and read
+     * them back, where a copy past the available memory would swap or get
+     * the process killed. */
+    size_t avail = gf_mem_available();
+    if (!gf_mem_fits(total, avail)) {
+        free(mats);
+        return gf_fail(err, "weights not copied: %zu MiB would leave under 1 GiB of the %zu MiB available; they stay mapped from the file",
+                       total >> 20, avail >> 20);
+    }
     uint8_t *a = gf_alloc_huge(total);
     if (!a) {
         free(mats);

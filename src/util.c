@@ -161,6 +161,26 @@ void *gf_alloc_huge(size_t bytes) {
     return p;
 }
 
+size_t gf_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb = 0;
+        int found = 0;
+        while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+        fclose(f);
+        if (found) return kb > SIZE_MAX / 1024 ? SIZE_MAX : (size_t)kb * 1024;
+    }
+    long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return 0;
+    return (size_t)pages > SIZE_MAX / (size_t)page ? SIZE_MAX : (size_t)pages * (size_t)page;
+}
+
+int gf_mem_fits(size_t bytes, size_t available) {
+    const size_t margin = (size_t)1 << 30;
+    return available == 0 || (bytes <= available && available - bytes >= margin);
+}
+
 int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,
                          int nparts, gf_error *err) {
     char tmp[4096];

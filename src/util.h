@@ -51,6 +51,14 @@ void gf_release_pages(const void *p, size_t n);
  * out of memory. */
 void *gf_alloc_huge(size_t bytes);
 
+/* Bytes of memory the system could give this process without swapping
+ * (MemAvailable of /proc/meminfo: free memory plus the page cache it can
+ * drop), or the free pages where that is missing; 0 when unknown. */
+size_t gf_mem_available(void);
+/* Whether `bytes` more can be taken out of `available` (gf_mem_available)
+ * leaving at least 1 GiB; an unknown (0) available says yes. */
+int gf_mem_fits(size_t bytes, size_t available);
+
 /* Writes len bytes fully, then fsyncs and closes; reports ENOSPC and friends
  * by name. The caller writes to a temporary name and renames on success. */
 int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,

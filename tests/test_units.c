@@ -483,6 +483,17 @@ static void test_alloc_huge(void **state) {
         free(p);
     }
     assert_null(gf_alloc_huge(SIZE_MAX - 5));
+    /* what the copy of the weights is checked against: a figure, on Linux from /proc/meminfo */
+    size_t avail = gf_mem_available();
+    print_message("    memory available: %zu MiB\n", avail >> 20);
+    assert_true(avail > 0);
+    const size_t GiB = (size_t)1 << 30;
+    assert_true(gf_mem_fits(GiB, 3 * GiB));
+    assert_true(gf_mem_fits(2 * GiB, 3 * GiB));     /* exactly 1 GiB left */
+    assert_false(gf_mem_fits(2 * GiB + 1, 3 * GiB));
+    assert_false(gf_mem_fits(4 * GiB, 3 * GiB));    /* more than there is */
+    assert_false(gf_mem_fits(SIZE_MAX, 3 * GiB));
+    assert_true(gf_mem_fits(SIZE_MAX, 0));          /* unknown: not refused */
 }
 
 int main(void) {
