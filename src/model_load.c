@@ -291,15 +291,17 @@ static int make_gates_t(gf_model *m, gf_error *err) {
     {&(lw)->gate, &(lw)->up, &(lw)->down, &(lw)->lin_x, &(lw)->lin_y, &(lw)->lin_out, &(lw)->q, &(lw)->k, &(lw)->v, &(lw)->o}
 #define LAYER_NPRODUCTS 10
 
-/* The Q8 / Q4 products' mats, in the order make_packed fills its arena. */
-static int quantised_mats(gf_model *m, gf_mat **out) {
+/* The products' mats that are Q8 / Q4 (quantised) or not (the float
+ * ones), in the order make_packed and gf_model_copy_weights fill their
+ * arenas. */
+static int product_mats(gf_model *m, int quantised, gf_mat **out) {
     int n = 0;
-    if (gf_actq_type(m->embed.type)) out[n++] = &m->embed;
+    if (m->embed.data && !gf_actq_type(m->embed.type) == !quantised) out[n++] = &m->embed;
     for (int i = 0; i < m->cfg.num_layers; i++) {
         gf_layer_weights *lw = &m->layers[i];
         gf_mat *mats[LAYER_NPRODUCTS] = LAYER_PRODUCTS(lw);
         for (size_t k = 0; k < LAYER_NPRODUCTS; k++)
-            if (mats[k]->data && gf_actq_type(mats[k]->type)) out[n++] = mats[k];
+            if (mats[k]->data && !gf_actq_type(mats[k]->type) == !quantised) out[n++] = mats[k];
     }
     return n;
 }
@@ -315,7 +317,7 @@ static int make_packed(gf_model *m, gf_error *err) {
     if (m->packed || !m->has_int8_weights || !gf_cpu_has_vnni()) return 0;
     gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * LAYER_NPRODUCTS + 1, sizeof *mats, "packed weights", err);
     if (!mats) return -1;
-    int n = quantised_mats(m, mats);
+    int n = product_mats(m, 1, mats);
     size_t total = 0;
     for (int i = 0; i < n; i++) total += round64(gf_q_packed_bytes(mats[i])) + round64(gf_q_packed_scale_bytes(mats[i]));
     m->packed = total ? gf_alloc_huge(total) : NULL;
@@ -335,25 +337,11 @@ static int make_packed(gf_model *m, gf_error *err) {
     return 0;
 }
 
-/* The products' matrices in float formats that still point into the file
- * mapping, in the order gf_model_copy_weights fills its arena. */
-static int float_mats(gf_model *m, gf_mat **out) {
-    int n = 0;
-    if (m->embed.data && !gf_actq_type(m->embed.type)) out[n++] = &m->embed;
-    for (int i = 0; i < m->cfg.num_layers; i++) {
-        gf_layer_weights *lw = &m->layers[i];
-        gf_mat *mats[LAYER_NPRODUCTS] = LAYER_PRODUCTS(lw);
-        for (size_t k = 0; k < LAYER_NPRODUCTS; k++)
-            if (mats[k]->data && !gf_actq_type(mats[k]->type)) out[n++] = mats[k];
-    }
-    return n;
-}
-
 int gf_model_copy_weights(gf_model *m, gf_error *err) {
     if (m->copied) return 0;
     gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * LAYER_NPRODUCTS + 1, sizeof *mats, "weight copy", err);
     if (!mats) return -1;
-    int n = float_mats(m, mats);
+    int n = product_mats(m, 0, mats);
     size_t total = 0;
     for (int i = 0; i < n; i++) total += round64(mats[i]->rows * gf_mat_row_bytes(mats[i]));
     if (total == 0) {
