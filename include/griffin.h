@@ -101,7 +101,8 @@ int gf_model_narrow_inputs(const gf_model *m);
  * the machine of bench/results 5 % for F32 batch 1 and 15 % for BF16) at
  * the cost of the copy and of memory the system can no longer drop and read
  * back from the file. Q8 / Q4 matrices are left alone (on VNNI CPUs their
- * packed copy already is such an arena). A second call does nothing. It
+ * packed copy already is such an arena), and so are matrices that are not
+ * read from a file (a trainable's model). A second call does nothing. It
  * fails, leaving the weights mapped and usable, when the copy would leave
  * less than 1 GiB of the memory the system has available, or when the
  * memory cannot be had. Call it while no product of the model runs. */

@@ -103,7 +103,7 @@ __attribute__((target("avx512f,avx512vnni"))) static double dot_loop_vnni(long i
 }
 
 /* The same for BF16 weights with bfloat16 inputs: vdpbf16ps adds the
- * products of 16 pairs of bfloat16 into 16 float lanes, 2 multiply-adds a
+ * products of 32 pairs of bfloat16 into 16 float lanes, 2 multiply-adds a
  * lane. 12 chains, so that its latency never binds. Returns the flops. */
 __attribute__((target("avx512f,avx512bf16"))) static double dot_loop_bf16(long iters, int seed) {
     __m512i w = _mm512_set1_epi16(0x3f80), x = _mm512_set1_epi16(0x3f7f); /* 1.0 and 0.996 */

@@ -308,6 +308,23 @@ static int product_mats(gf_model *m, int quantised, gf_mat **out) {
 
 static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
 
+/* Whether [p, p + n) lies in one of the model's file mappings. */
+static int in_mapping(const gf_model *m, const void *p, size_t n) {
+    const uint8_t *q = p;
+    for (int i = 0; i < m->nfiles; i++) {
+        const uint8_t *a = m->files[i].map.data;
+        if (a && q >= a && n <= m->files[i].map.size && (size_t)(q - a) <= m->files[i].map.size - n) return 1;
+    }
+    return 0;
+}
+
+/* Releases [p, p + n) once copied elsewhere, if it is mapped from a file:
+ * a later read maps the file's pages again, where on other memory (a
+ * trainable model's parameters) MADV_DONTNEED would zero them. */
+static void release_mapped(const gf_model *m, const void *p, size_t n) {
+    if (in_mapping(m, p, n)) gf_release_pages(p, n);
+}
+
 /* On CPUs with AVX512-VNNI, the Q8 / Q4 products' weights copied into the
  * packed order of the integer-dot kernel (kernels/quant.h), in one arena.
  * The copy replaces the file's pages in memory: those are released once
@@ -330,8 +347,8 @@ static int make_packed(gf_model *m, gf_error *err) {
         size_t cb = round64(gf_q_packed_bytes(mats[i])), sb = round64(gf_q_packed_scale_bytes(mats[i]));
         gf_q_pack(mats[i], p, (uint16_t *)(p + cb));
         p += cb + sb;
-        gf_release_pages(mats[i]->data, mats[i]->rows * gf_mat_row_bytes(mats[i]));
-        gf_release_pages(mats[i]->scale, mats[i]->rows * gf_q_nblocks(mats[i]->cols) * sizeof(uint16_t));
+        release_mapped(m, mats[i]->data, mats[i]->rows * gf_mat_row_bytes(mats[i]));
+        release_mapped(m, mats[i]->scale, mats[i]->rows * gf_q_nblocks(mats[i]->cols) * sizeof(uint16_t));
     }
     free(mats);
     return 0;
@@ -341,7 +358,9 @@ int gf_model_copy_weights(gf_model *m, gf_error *err) {
     if (m->copied) return 0;
     gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * LAYER_NPRODUCTS + 1, sizeof *mats, "weight copy", err);
     if (!mats) return -1;
-    int n = product_mats(m, 0, mats);
+    int n = 0, all = product_mats(m, 0, mats);
+    for (int i = 0; i < all; i++) /* only what is read from a file (a trainable's are in memory already) */
+        if (in_mapping(m, mats[i]->data, mats[i]->rows * gf_mat_row_bytes(mats[i]))) mats[n++] = mats[i];
     size_t total = 0;
     for (int i = 0; i < n; i++) total += round64(mats[i]->rows * gf_mat_row_bytes(mats[i]));
     if (total == 0) {

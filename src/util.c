@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,7 +162,66 @@ void *gf_alloc_huge(size_t bytes) {
     return p;
 }
 
+/* The value of `key` in a "key value" file (memory.stat), or of its first
+ * line when key is NULL (memory.max, where "max" reads as unlimited);
+ * returns 0 when there is none. */
+static int read_cgroup_value(const char *path, const char *key, unsigned long long *v) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[256], name[128];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        if (!key) {
+            found = sscanf(line, "%llu", v) == 1;
+            if (!found && !strncmp(line, "max", 3)) *v = ULLONG_MAX, found = 1;
+            break;
+        }
+        found = sscanf(line, "%127s %llu", name, v) == 2 && !strcmp(name, key);
+    }
+    fclose(f);
+    return found;
+}
+
+/* What the memory cgroups this process is in (v1's memory controller, or
+ * v2) still let it take: for each level from its own group up, the limit
+ * less the group's anonymous memory (its page cache can be reclaimed), the
+ * smallest; SIZE_MAX when no limit applies. Inside a container this is the
+ * container's limit, which /proc/meminfo does not show. */
+static size_t cgroup_room(void) {
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f) return SIZE_MAX;
+    char line[2048], v1[2048] = "", v2[2048] = "";
+    int have_v1 = 0, have_v2 = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *c = strstr(line, ":memory:");
+        if (c) have_v1 = snprintf(v1, sizeof v1, "%s", c + 8) >= 0;
+        else if (!strncmp(line, "0::", 3)) have_v2 = snprintf(v2, sizeof v2, "%s", line + 3) >= 0;
+    }
+    fclose(f);
+    const char *base = have_v1 ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup";
+    char *path = have_v1 ? v1 : v2;
+    if (!have_v1 && !have_v2) return SIZE_MAX;
+    size_t room = SIZE_MAX;
+    for (;;) {
+        char p[2300];
+        unsigned long long lim = 0, used = 0;
+        snprintf(p, sizeof p, "%s%s/%s", base, path, have_v1 ? "memory.limit_in_bytes" : "memory.max");
+        if (read_cgroup_value(p, NULL, &lim) && lim < (unsigned long long)SIZE_MAX / 2) {
+            snprintf(p, sizeof p, "%s%s/memory.stat", base, path);
+            if (!read_cgroup_value(p, have_v1 ? "total_rss" : "anon", &used)) used = 0;
+            size_t r = lim > used ? (size_t)(lim - used) : 0;
+            if (r < room) room = r;
+        }
+        char *slash = strrchr(path, '/');
+        if (!slash || !*path || !strcmp(path, "/")) break;
+        *slash = 0; /* the parent group ("" is the root) */
+    }
+    return room;
+}
+
 size_t gf_mem_available(void) {
+    size_t avail = 0, room = cgroup_room();
     FILE *f = fopen("/proc/meminfo", "r");
     if (f) {
         char line[256];
@@ -169,11 +229,14 @@ size_t gf_mem_available(void) {
         int found = 0;
         while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
         fclose(f);
-        if (found) return kb > SIZE_MAX / 1024 ? SIZE_MAX : (size_t)kb * 1024;
+        if (found) avail = kb > SIZE_MAX / 1024 ? SIZE_MAX : (size_t)kb * 1024;
     }
-    long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || page <= 0) return 0;
-    return (size_t)pages > SIZE_MAX / (size_t)page ? SIZE_MAX : (size_t)pages * (size_t)page;
+    if (!avail) {
+        long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && page > 0) avail = (size_t)pages > SIZE_MAX / (size_t)page ? SIZE_MAX : (size_t)pages * (size_t)page;
+    }
+    if (!avail) return room == SIZE_MAX ? 0 : room;
+    return room < avail ? room : avail;
 }
 
 int gf_mem_fits(size_t bytes, size_t available) {

@@ -44,7 +44,7 @@ void gf_unmap_file(gf_mapping *map);
 void gf_release_pages(const void *p, size_t n);
 
 /* Memory for a large array that every decode step streams through (the
- * packed weights): aligned to 2 MiB and advised to be backed by transparent
+ * packed Q8 / Q4 weights, the copied float ones): aligned to 2 MiB and advised to be backed by transparent
  * huge pages where the kernel allows it, so that the stream takes one TLB
  * entry per 2 MiB instead of one per 4 KiB page: 3-5 % of a Q4 / Q8 decode
  * step on the machine of bench/results. Released with free(); NULL when
@@ -53,7 +53,8 @@ void *gf_alloc_huge(size_t bytes);
 
 /* Bytes of memory the system could give this process without swapping
  * (MemAvailable of /proc/meminfo: free memory plus the page cache it can
- * drop), or the free pages where that is missing; 0 when unknown. */
+ * drop, or the free pages where that is missing), no more than its memory
+ * cgroups' limits leave (a container's); 0 when unknown. */
 size_t gf_mem_available(void);
 /* Whether `bytes` more can be taken out of `available` (gf_mem_available)
  * leaving at least 1 GiB; an unknown (0) available says yes. */

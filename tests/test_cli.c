@@ -159,7 +159,12 @@ static void test_generate(void **state) {
     }
     free(logits);
     gf_model_free(m);
-    /* --mmap (weights read from the mapping, not copied) generates the same */
+    /* the default run copied the weights without a note; --mmap (weights
+     * read from the mapping) generates the same */
+    char errs[8192];
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 2,17,33,101 -n 12 --temp 0 --no-eos", td_bin(), g);
+    assert_int_equal(td_run(cmd, errs, sizeof errs), 0);
+    assert_null(strstr(errs, "note:"));
     snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 2,17,33,101 -n 12 --temp 0 --no-eos --mmap 2>/dev/null", td_bin(), g);
     assert_int_equal(run_stdout(cmd, out2, sizeof out2), 0);
     assert_string_equal(out, out2);
@@ -279,7 +284,7 @@ static void test_bench_limits(void **state) {
     size_t n;
     char *c = td_read(csv, &n);
     double bw2, gf2;
-    assert_non_null(strstr(c, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8,pct_read_bw_paired\n"));
+    assert_non_null(strstr(c, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8,pct_read_bw_paired,pct_bf16\n"));
     assert_int_equal(sscanf(strstr(c, "limit,read,"), "limit,read,0,0,0,0,%lf", &bw2), 1);
     assert_int_equal(sscanf(strstr(c, "limit,sgemm,"), "limit,sgemm,0,0,0,0,0,0,%lf", &gf2), 1);
     assert_true(fabs(bw2 - bw) < 0.1 && fabs(gf2 - gf) < 0.1);
@@ -289,6 +294,7 @@ static void test_bench_limits(void **state) {
         double g8 = 0, g8c = 0;
         assert_non_null(i8);
         assert_int_equal(sscanf(i8, "int8 dot peak: %lf", &g8), 1);
+        assert_non_null(strstr(c, "limit,int8,"));
         assert_int_equal(sscanf(strstr(c, "limit,int8,"), "limit,int8,0,0,0,0,0,0,%lf", &g8c), 1);
         assert_true(g8 > 0 && fabs(g8c - g8) < 0.1);
     } else {
@@ -301,6 +307,7 @@ static void test_bench_limits(void **state) {
         double g16 = 0, g16c = 0;
         assert_non_null(b16);
         assert_int_equal(sscanf(b16, "bf16 dot peak: %lf", &g16), 1);
+        assert_non_null(strstr(c, "limit,bf16,"));
         assert_int_equal(sscanf(strstr(c, "limit,bf16,"), "limit,bf16,0,0,0,0,0,0,%lf", &g16c), 1);
         assert_true(g16 > 0 && fabs(g16c - g16) < 0.1);
     } else {
@@ -347,9 +354,9 @@ static void test_bench_tables(void **state) {
         char section[32], weights[32];
         int batch;
         long tokens;
-        double sec, tps, gbs, pbw, gfs, psg, pfma, pthen, pi8, ppair;
-        if (sscanf(line, "%31[^,],%31[^,],%d,%ld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", section, weights, &batch,
-                   &tokens, &sec, &tps, &gbs, &pbw, &gfs, &psg, &pfma, &pthen, &pi8, &ppair) != 14 ||
+        double sec, tps, gbs, pbw, gfs, psg, pfma, pthen, pi8, ppair, pb16;
+        if (sscanf(line, "%31[^,],%31[^,],%d,%ld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", section, weights, &batch,
+                   &tokens, &sec, &tps, &gbs, &pbw, &gfs, &psg, &pfma, &pthen, &pi8, &ppair, &pb16) != 15 ||
             !strcmp(section, "limit"))
             continue;
         assert_true(sec > 0 && tps > 0 && gfs > 0);
@@ -361,6 +368,8 @@ static void test_bench_tables(void **state) {
             assert_true(gbs > 0 && pbw > 0);
             /* each step against the probe right before it: a share, not a copy of another column */
             assert_true(isfinite(ppair) && ppair > 0);
+            /* F32 weights: no int8 or bfloat16 dot products to take a share of */
+            assert_true(pi8 == 0 && pb16 == 0);
             if (batch == 1) sec1 = sec;
             else sec3 = sec;
             seen |= batch == 1 ? 1 : 2;
@@ -403,12 +412,19 @@ static void test_bench_work_types(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
-/* Entries of dir named griffin-bench-*; -1 when dir cannot be read. */
-static int bench_folders(const char *dir) {
+/* Entries of dir named griffin-bench-* (with `sub` inside them, when not
+ * NULL); -1 when dir cannot be read. */
+static int bench_folders(const char *dir, const char *sub) {
     DIR *d = opendir(dir);
     if (!d) return -1;
     int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += !strncmp(e->d_name, "griffin-bench-", 14);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, "griffin-bench-", 14)) continue;
+        char p[1200];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s/%s", dir, e->d_name, sub ? sub : "");
+        n += !sub || stat(p, &st) == 0;
+    }
     closedir(d);
     return n;
 }
@@ -438,22 +454,26 @@ static void test_bench_killed_leaves_nothing(void **state) {
               "1", "--no-train", (char *)NULL);
         _exit(127);
     }
-    /* the folder appears once the limits are measured; the 412M model then
-     * takes seconds to write: the kill lands while it does */
+    /* the folder appears once the limits are measured, its f32/ (after the
+     * cleaner has been forked) when the 412M model starts being written,
+     * which takes seconds: the kill lands while it is */
     int seen = 0;
     for (int i = 0; i < 3000 && !seen; i++) {
-        seen = bench_folders(tmp) > 0;
+        seen = bench_folders(tmp, "f32") > 0;
         if (!seen) sleep_ms(20);
     }
-    assert_true(seen);
-    sleep_ms(300); /* past the fork of the cleaner, right after the folder */
+    if (!seen) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("no griffin-bench-*/f32 in %s within a minute", tmp);
+    }
     assert_int_equal(kill(pid, SIGTERM), 0);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
     int left = 1;
     for (int i = 0; i < 1500 && left; i++) {
-        left = bench_folders(tmp) != 0;
+        left = bench_folders(tmp, NULL) != 0;
         if (left) sleep_ms(20);
     }
     if (left) fail_msg("%s still holds the killed bench's folder", tmp);

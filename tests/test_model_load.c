@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "hostile.h"
+#include "model.h"
 #include "safetensors.h"
 #include "testutil.h"
 #include "util.h"
@@ -301,6 +302,10 @@ static void copy_same_logits(gf_model *m, const gf_npy *tok, const float *before
     assert_int_equal(gf_model_copy_weights(m, &err), 0);
     size_t copied = gf_model_copied_bytes(m);
     assert_true(copied >= gf_model_weight_bytes(m) / 2 && copied <= gf_model_weight_bytes(m) + (1u << 12));
+    /* the matrices now read the copy, not the mapping (whose released pages
+     * would read back the same values) */
+    const uint8_t *lo = m->copied, *hi = m->copied + m->copied_bytes, *e = m->embed.data, *d = m->layers[0].down.data;
+    assert_true(e >= lo && e < hi && d >= lo && d < hi);
     float *after = prefill_logits(m, tok);
     assert_memory_equal(after, before, logits_count(m, tok) * sizeof *after);
     assert_int_equal(gf_model_copy_weights(m, &err), 0);
@@ -347,6 +352,26 @@ static void half_case(int kind, const char *dtname) {
     gf_model_free(mh);
     gf_model_free(mf);
     gf_model_free(mg);
+}
+
+/* A trainable's model reads its parameters, not a file: the copy takes
+ * nothing and releases nothing (MADV_DONTNEED there would zero them). */
+static void test_copy_weights_trainable(void **state) {
+    (void)state;
+    gf_trainable *t = td_golden_trainable("griffin");
+    gf_model *m = (gf_model *)gf_trainable_model(t);
+    gf_npy tok;
+    td_npy(td_path("golden/griffin/tokens.npy"), &tok);
+    float *before = prefill_logits(m, &tok);
+    gf_error err;
+    assert_int_equal(gf_model_copy_weights(m, &err), 0);
+    assert_int_equal(gf_model_copied_bytes(m), 0);
+    float *after = prefill_logits(m, &tok);
+    assert_memory_equal(after, before, logits_count(m, &tok) * sizeof *after);
+    free(before);
+    free(after);
+    gf_npy_free(&tok);
+    gf_trainable_free(t);
 }
 
 static void test_dtype_bf16(void **state) {
@@ -721,6 +746,7 @@ int main(void) {
         cmocka_unit_test(test_st_wrong_shape),
         cmocka_unit_test(test_st_sharded),
         cmocka_unit_test(test_dtype_bf16),
+        cmocka_unit_test(test_copy_weights_trainable),
         cmocka_unit_test(test_dtype_f16),
         cmocka_unit_test(test_config_not_json),
         cmocka_unit_test(test_config_missing_field),

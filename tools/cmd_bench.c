@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,7 @@ static const char *USAGE =
     "  --csv writes every row of the tables. --float-inputs: the products keep their\n"
     "  inputs in float (default: Q8 / Q4 round them to int8 on AVX512-VNNI CPUs, BF16\n"
     "  to bfloat16 on AVX512-BF16 ones). --mmap: the weights stay mapped from the files\n"
-    "  (default: F32 / BF16 ones are copied into memory in huge pages, as generate does).\n";
+    "  (default: F32 / BF16 / F16 ones are copied into memory in huge pages, as generate does).\n";
 
 /* The bench's default models, as Hugging Face configs. */
 static const char *BENCH_400M =
@@ -232,25 +233,27 @@ static void print_rows(const bench *b) {
 static int write_csv(const bench *b, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f) return cli_error("%s: cannot write: %s", path, strerror(errno));
-    fprintf(f, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8,pct_read_bw_paired\n");
+    fprintf(f, "section,weights,batch,tokens,seconds,tokens_per_s,weight_gb_s,pct_read_bw,gflop_s,pct_sgemm,pct_fma,pct_read_bw_then,pct_int8,pct_read_bw_paired,pct_bf16\n");
     for (int i = 0; i < b->nlim; i++) {
         const gf_limits *l = &b->lim[i];
-        fprintf(f, "limit,read,%d,0,0,0,%.2f,%.1f,0,0,0,0,0,0\n", i, l->read_gb_s, 100 * l->read_gb_s / b->read_bw);
-        fprintf(f, "limit,sgemv,%d,0,0,0,%.2f,%.1f,0,0,0,0,0,0\n", i, l->sgemv_gb_s, 100 * l->sgemv_gb_s / b->read_bw);
-        fprintf(f, "limit,sgemm,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0\n", i, l->sgemm_gflop_s, 100 * l->sgemm_gflop_s / b->sgemm, 100 * l->sgemm_gflop_s / b->fma);
-        fprintf(f, "limit,fma,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0\n", i, l->fma_gflop_s, 100 * l->fma_gflop_s / b->sgemm, 100 * l->fma_gflop_s / b->fma);
+        fprintf(f, "limit,read,%d,0,0,0,%.2f,%.1f,0,0,0,0,0,0,0\n", i, l->read_gb_s, 100 * l->read_gb_s / b->read_bw);
+        fprintf(f, "limit,sgemv,%d,0,0,0,%.2f,%.1f,0,0,0,0,0,0,0\n", i, l->sgemv_gb_s, 100 * l->sgemv_gb_s / b->read_bw);
+        fprintf(f, "limit,sgemm,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0,0\n", i, l->sgemm_gflop_s, 100 * l->sgemm_gflop_s / b->sgemm, 100 * l->sgemm_gflop_s / b->fma);
+        fprintf(f, "limit,fma,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0,0\n", i, l->fma_gflop_s, 100 * l->fma_gflop_s / b->sgemm, 100 * l->fma_gflop_s / b->fma);
         if (b->int8 > 0)
-            fprintf(f, "limit,int8,%d,0,0,0,0,0,%.2f,0,0,0,%.1f,0\n", i, l->int8_gop_s, 100 * l->int8_gop_s / b->int8);
+            fprintf(f, "limit,int8,%d,0,0,0,0,0,%.2f,0,0,0,%.1f,0,0\n", i, l->int8_gop_s, 100 * l->int8_gop_s / b->int8);
         if (b->bf16 > 0)
-            fprintf(f, "limit,bf16,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0\n", i, l->bf16_gflop_s, 100 * l->bf16_gflop_s / b->sgemm, 100 * l->bf16_gflop_s / b->fma);
+            fprintf(f, "limit,bf16,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0,%.1f\n", i, l->bf16_gflop_s, 100 * l->bf16_gflop_s / b->sgemm,
+                    100 * l->bf16_gflop_s / b->fma, 100 * l->bf16_gflop_s / b->bf16);
     }
     for (int i = 0; i < b->nrows; i++) {
         const row *r = &b->rows[i];
         double tps = (double)r->tokens / r->seconds, gbs = r->weight_bytes / r->seconds / 1e9, gf = r->flops / r->seconds / 1e9;
-        fprintf(f, "%s,%s,%d,%ld,%.9g,%.2f,%.2f,%.1f,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f\n", r->section, r->weights, r->batch, r->tokens,
+        fprintf(f, "%s,%s,%d,%ld,%.9g,%.2f,%.2f,%.1f,%.2f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n", r->section, r->weights, r->batch, r->tokens,
                 r->seconds, tps, gbs, r->weight_bytes > 0 ? 100 * gbs / b->read_bw : 0.0, gf, 100 * gf / b->sgemm,
                 100 * gf / b->fma, r->weight_bytes > 0 ? 100 * gbs / read_bw_then(b, r) : 0.0,
-                r->int8 && b->int8 > 0 ? 100 * gf / b->int8 : 0.0, 100 * r->paired);
+                r->int8 && b->int8 > 0 ? 100 * gf / b->int8 : 0.0, 100 * r->paired,
+                r->bf16 && b->bf16 > 0 ? 100 * gf / b->bf16 : 0.0);
     }
     if (fclose(f) != 0) return cli_error("%s: write failed", path);
     return 0;
@@ -436,28 +439,40 @@ static int remove_tree(const char *dir) { return nftw(dir, remove_entry, 16, FTW
  * temporary folder of models (2.5 GB by default) behind. A child forked
  * right after the folder is made waits on a pipe whose write end only the
  * bench holds: however the bench ends, the pipe closes, the read returns and
- * the child removes the folder (on a normal end the bench has already done
- * it). The child ignores the terminal's signals, which reach the whole
- * process group. Returns the write end, or -1 when there is no child (the
+ * the child runs `rm -rf` on the folder (on a normal end the bench has
+ * already removed it). The child leaves the bench's process group, so the
+ * terminal's signals and a kill of the group do not reach it, and it
+ * ignores the others a session sends; the signals are blocked from before
+ * the fork until then. After a fork of a process with threads the child may
+ * only make async-signal-safe calls, hence the exec rather than a walk of
+ * the folder here. Returns the write end, or -1 when there is no child (the
  * bench then runs without one). */
 static int start_cleaner(const char *dir, pid_t *child) {
     int fds[2];
     if (pipe(fds) != 0) return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
+        for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &ign, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        close(fds[1]);
+        char c;
+        while (read(fds[0], &c, 1) < 0 && errno == EINTR) continue;
+        execl("/bin/rm", "rm", "-rf", "--", dir, (char *)NULL);
+        _exit(127);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
         return -1;
-    }
-    if (pid == 0) {
-        signal(SIGINT, SIG_IGN);
-        signal(SIGTERM, SIG_IGN);
-        signal(SIGHUP, SIG_IGN);
-        close(fds[1]);
-        char c;
-        while (read(fds[0], &c, 1) < 0 && errno == EINTR) continue;
-        remove_tree(dir);
-        _exit(0);
     }
     close(fds[0]);
     (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);

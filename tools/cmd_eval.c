@@ -23,8 +23,8 @@ static const char *USAGE =
     "                   with a mask, also the accuracy there)\n"
     "  --float-inputs   keep the products' inputs in float (default: Q8 / Q4 round them\n"
     "                   to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n"
-    "  --mmap           keep the weights mapped from the files (default: F32 / BF16 ones are\n"
-    "                   copied into memory in huge pages, which runs faster)\n";
+    "  --mmap           keep the weights mapped from the files (default: F32 / BF16 / F16 ones\n"
+    "                   are copied into memory in huge pages, which runs faster)\n";
 
 int cmd_eval(int argc, char **argv) {
     const char *model_dir = NULL, *data = NULL, *mask = NULL;
