@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
         gf_mat W = {wt[ti], codes, scales, N, K, NULL, NULL, NULL};
         uint8_t *packed = NULL;
         int int8 = 0;
-        if (scales && gf_cpu_has_vnni()) { /* as the loader does */
+        if (scales && gf_cpu_has_int8_dot()) { /* as the loader does */
             size_t cb = gf_q_packed_bytes(&W);
             packed = must(gf_alloc_huge(cb + gf_q_packed_scale_bytes(&W)), "packed weights");
             gf_q_pack(&W, packed, (uint16_t *)(packed + cb));

@@ -83,8 +83,9 @@ const char *gf_model_weight_dtype(const gf_model *m);
  * every layer (codes and scales) and the embedding as the unembedding. */
 size_t gf_model_decode_bytes(const gf_model *m);
 /* Whether products narrow their inputs to the weights' width: Q8 / Q4 ones
- * round them to int8 per block of 32 and multiply in integers (AVX512-VNNI),
- * BF16 ones round them to bfloat16 and use AVX512-BF16 dot products. On by
+ * round them to int8 per block of 32 and multiply in integers (AVX512-VNNI
+ * or AVX2), BF16 ones round them to bfloat16 and use AVX512-BF16 dot
+ * products. On by
  * default where the CPU has the instructions; faster, and no longer equal to
  * the float product of the weights (see README, Weight types). Off: the
  * inputs stay float. Applies to the prefills and the states made after the
@@ -100,8 +101,9 @@ int gf_model_narrow_inputs(const gf_model *m);
  * the mapped pages. Decode streams them faster (one TLB entry per 2 MiB: on
  * the machine of bench/results 5 % for F32 batch 1 and 15 % for BF16) at
  * the cost of the copy and of memory the system can no longer drop and read
- * back from the file. Q8 / Q4 matrices are left alone (on VNNI CPUs their
- * packed copy already is such an arena), and so are matrices that are not
+ * back from the file. Q8 / Q4 matrices are left alone (where the CPU has an
+ * integer kernel their packed copy already is such an arena), and so are
+ * matrices that are not
  * read from a file (a trainable's model). A second call does nothing. It
  * fails, leaving the weights mapped and usable, when the copy would leave
  * less than 1 GiB of the memory the system has available, or when the

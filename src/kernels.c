@@ -92,7 +92,7 @@ static int use_narrow(const gf_product *p, int n, size_t M, const gf_xq *xq) {
     for (int i = 0; i < n; i++)
         if (p[i].W->type != t || (t != GF_W_BF16 && !p[i].W->packed)) return 0;
     if (gf_xq_bytes(M, p[0].W->cols) > xq->bytes) return 0;
-    return t == GF_W_BF16 ? gf_cpu_has_avx512bf16() : gf_cpu_has_vnni();
+    return t == GF_W_BF16 ? gf_cpu_has_avx512bf16() : gf_cpu_has_int8_dot();
 }
 
 /* out[m, r0 .. r1) = tanh(out / cap) * cap for every input row m: the soft cap
@@ -139,7 +139,7 @@ static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, c
                 else if (p[i].W->type == GF_W_BF16)
                     gf_gemv_bf16x_rows_avx512bf16(p[i].W, (const uint16_t *)(q + m0 * row_bytes), mn,
                                                   p[i].out + m0 * N, N, a, z);
-                else gf_gemv_actq_rows_vnni(p[i].W, q + m0 * row_bytes, mn, p[i].out + m0 * N, N, a, z);
+                else gf_gemv_actq_rows(p[i].W, q + m0 * row_bytes, mn, p[i].out + m0 * N, N, a, z);
             }
             if (p[i].bias)
                 for (size_t m = 0; m < M; m++)

@@ -325,13 +325,13 @@ static void release_mapped(const gf_model *m, const void *p, size_t n) {
     if (in_mapping(m, p, n)) gf_release_pages(p, n);
 }
 
-/* On CPUs with AVX512-VNNI, the Q8 / Q4 products' weights copied into the
+/* On CPUs with an integer kernel (AVX512-VNNI or AVX2), the Q8 / Q4 products' weights copied into the
  * packed order of the integer-dot kernel (kernels/quant.h), in one arena.
  * The copy replaces the file's pages in memory: those are released once
  * copied (the embedding lookup and the float-input path read them again
  * from the file when they need them), so a model costs its size once. */
 static int make_packed(gf_model *m, gf_error *err) {
-    if (m->packed || !m->has_int8_weights || !gf_cpu_has_vnni()) return 0;
+    if (m->packed || !m->has_int8_weights || !gf_cpu_has_int8_dot()) return 0;
     gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * LAYER_NPRODUCTS + 1, sizeof *mats, "packed weights", err);
     if (!mats) return -1;
     int n = product_mats(m, 1, mats);

@@ -46,7 +46,7 @@ static const char *USAGE =
     "  quantises it to each type; with --model DIR it times that model only, in\n"
     "  its own type. Training uses a 21M-parameter Griffin (or --train-config).\n"
     "  --csv writes every row of the tables. --float-inputs: the products keep their\n"
-    "  inputs in float (default: Q8 / Q4 round them to int8 on AVX512-VNNI CPUs, BF16\n"
+    "  inputs in float (default: Q8 / Q4 round them to int8 on AVX512-VNNI or AVX2 CPUs, BF16\n"
     "  to bfloat16 on AVX512-BF16 ones). --mmap: the weights stay mapped from the files\n"
     "  (default: F32 / BF16 / F16 ones are copied into memory in huge pages, as generate does).\n";
 

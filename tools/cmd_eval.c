@@ -22,7 +22,7 @@ static const char *USAGE =
     "  --per-position   also the mean loss in K equal buckets of positions (default K = 8;\n"
     "                   with a mask, also the accuracy there)\n"
     "  --float-inputs   keep the products' inputs in float (default: Q8 / Q4 round them\n"
-    "                   to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n"
+    "                   to int8 on AVX512-VNNI or AVX2 CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n"
     "  --mmap           keep the weights mapped from the files (default: F32 / BF16 / F16 ones\n"
     "                   are copied into memory in huge pages, which runs faster)\n";
 

@@ -14,7 +14,7 @@ static const char *USAGE =
     "                 (0 = decode every token from an empty state; default: prefill all)\n"
     "  --out          float32 [B, T, V] logits\n"
     "  --float-inputs keep the products' inputs in float (default: Q8 / Q4 round them\n"
-    "                 to int8 on AVX512-VNNI CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n";
+    "                 to int8 on AVX512-VNNI or AVX2 CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n";
 
 int cmd_forward(int argc, char **argv) {
     const char *model_dir = NULL, *tok_path = NULL, *pos_path = NULL, *out_path = NULL;

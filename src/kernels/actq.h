@@ -49,10 +49,21 @@ void gf_gemv_actq_rows_scalar(const gf_mat *W, const uint8_t *q, size_t M, float
                               size_t r0, size_t r1);
 void gf_gemv_actq_rows_vnni(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
                             size_t r0, size_t r1);
+/* The same over the same packed order with AVX2's vpmaddubsw / vpmaddwd
+ * (gemv_actq_avx2.c), for CPUs without VNNI: equal to the VNNI version's
+ * results bit for bit. */
+void gf_gemv_actq_rows_avx2(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
+                            size_t r0, size_t r1);
+/* The fastest of the two this CPU runs. */
+void gf_gemv_actq_rows(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
+                       size_t r0, size_t r1);
 
-/* Whether this CPU has the instructions of the VNNI version (the path is used
- * only where it does). */
+/* Whether this CPU has the instructions of the VNNI version, of the AVX2
+ * one (AVX2, FMA, F16C), and of either (the integer path is used only where
+ * it does). */
 int gf_cpu_has_vnni(void);
+int gf_cpu_has_avx2_int8(void);
+int gf_cpu_has_int8_dot(void);
 
 /* The same idea for BF16 weights (gemv_bf16x.c): the inputs rounded to
  * bfloat16 (to nearest, ties to even), rows of gf_bf16x_cols(K) values with
