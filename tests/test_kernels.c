@@ -477,6 +477,13 @@ static void test_int8_quantiser_twin(void **state) {
             for (size_t m = 0; m < M; m++)
                 if (memcmp(a + m * rb, b + m * rb, rb))
                     fail_msg("%s K=%zu row %zu: the quantiser and its twin differ", gf_wtype_name((gf_wtype)t), K, m);
+            if (gf_cpu_has_avx2_int8()) { /* the AVX2 version, whichever gf_actq_quantize runs here */
+                memset(a, 0xaa, M * rb);
+                gf_actq_quantize_avx2((gf_wtype)t, x, K, M, K, a);
+                for (size_t m = 0; m < M; m++)
+                    if (memcmp(a + m * rb, b + m * rb, rb))
+                        fail_msg("%s K=%zu row %zu: the AVX2 quantiser and the twin differ", gf_wtype_name((gf_wtype)t), K, m);
+            }
             /* a subnormal block codes as zeros with its (tiny) scale */
             for (size_t k = 0; k < K; k++) assert_int_equal(b[4 * rb + k], 0);
             checked += M;
@@ -484,8 +491,9 @@ static void test_int8_quantiser_twin(void **state) {
             free(a);
             free(b);
         }
-    printf("# int8 input quantiser: %zu rows identical to the twin (%s)\n", checked,
-           gf_cpu_has_vnni() ? "AVX-512 version" : "the twin itself on this CPU");
+    printf("# int8 input quantiser: %zu rows identical to the twin (%s%s)\n", checked,
+           gf_cpu_has_vnni() ? "AVX-512 version" : gf_cpu_has_avx2_int8() ? "AVX2 version" : "the twin itself on this CPU",
+           gf_cpu_has_vnni() && gf_cpu_has_avx2_int8() ? ", and the AVX2 one" : "");
 }
 
 static void test_int8_inputs(void **state) {

@@ -38,6 +38,9 @@ void gf_actq_quantize(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K
 /* Its scalar twin (gf_actq_quantize is an AVX-512 version of it on the CPUs
  * the integer path runs on, with the same bytes out). */
 void gf_actq_quantize_scalar(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q);
+/* The AVX2 version (the same bytes), which gf_actq_quantize runs on CPUs
+ * with the AVX2 integer kernel and no AVX-512. */
+void gf_actq_quantize_avx2(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q);
 
 /* out[m * ldo + r] = the product of quantised row m with weight row r, for m
  * < M and r0 <= r < r1 (W of type Q8 or Q4, q from gf_actq_quantize for that
