@@ -502,9 +502,9 @@ static void test_int8_inputs(void **state) {
     /* rows: within one group of 16, several, and enough for the 4-group tiles */
     const size_t Ns[] = {1, 3, 5, 16, 17, 40, 70};
     const size_t Ms[] = {1, 2, 3, 4, 5, 8, 17};
-    int vnni = gf_cpu_has_vnni(), avx2 = gf_cpu_has_avx2_int8();
-    printf("# AVX512-VNNI: %s; AVX2: %s\n", vnni ? "yes, checked against the twin" : "no",
-           avx2 ? "yes, checked against the twin (and VNNI)" : "no");
+    int vnni = gf_cpu_has_vnni(), avx2 = gf_cpu_has_avx2_int8(), avxvnni = gf_cpu_has_avxvnni();
+    printf("# AVX512-VNNI: %s; AVX2: %s; AVX-VNNI: %s\n", vnni ? "yes, checked against the twin" : "no",
+           avx2 ? "yes, checked against the twin (and VNNI)" : "no", avxvnni ? "likewise" : "no");
     double worst_bound = 0, worst_simd = 0, worst_avx2 = 0;
     for (int t = GF_W_Q8; t <= GF_W_Q4; t++)
         for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
@@ -577,21 +577,24 @@ static void test_int8_inputs(void **state) {
                     }
                     /* and through gf_linear, which takes the integer path on either */
                     if (gf_cpu_has_int8_dot()) check_linear_narrow(&a, x, M, N, K, want, ldo, q);
-                    if (avx2) {
-                        /* the AVX2 version: the twin's within rounding, the VNNI one's bit for bit */
+                    /* the AVX2 and AVX-VNNI versions: the twin's within rounding, the
+                     * AVX-512 VNNI one's bit for bit */
+                    for (int v = 0; v < 2; v++) {
+                        if (!(v ? avxvnni : avx2)) continue;
                         size_t r0 = N > 20 ? 17 : N > 1 ? 1 : 0;
                         float *g2 = malloc(M * ldo * 4);
                         assert_non_null(g2);
                         for (size_t i = 0; i < M * ldo; i++) g2[i] = 12345.0f;
-                        gf_gemv_actq_rows_avx2(&a.m, q, M, g2, ldo, r0, N);
+                        if (v) gf_gemv_actq_rows_avxvnni(&a.m, q, M, g2, ldo, r0, N);
+                        else gf_gemv_actq_rows_avx2(&a.m, q, M, g2, ldo, r0, N);
                         if (vnni)
                             for (size_t m = 0; m < M; m++)
                                 assert_memory_equal(g2 + m * ldo + r0, got + m * ldo + r0, (N - r0) * 4);
                         double e = share_error(g2, want, x, a.ref, M, N, K, ldo, r0);
                         worst_avx2 = fmax(worst_avx2, e);
                         if (e > 1e-5)
-                            fail_msg("AVX2 int8 %s M=%zu N=%zu K=%zu: relative error %.3g against the twin",
-                                     gf_wtype_name((gf_wtype)t), M, N, K, e);
+                            fail_msg("%s int8 %s M=%zu N=%zu K=%zu: relative error %.3g against the twin",
+                                     v ? "AVX-VNNI" : "AVX2", gf_wtype_name((gf_wtype)t), M, N, K, e);
                         free(g2);
                     }
                     free(x);
@@ -602,7 +605,7 @@ static void test_int8_inputs(void **state) {
                 free_mat(&a);
             }
         }
-    printf("# int8 inputs: twin error at most %.2g of the stated bound; VNNI vs twin %.2g; AVX2 vs twin %.2g\n",
+    printf("# int8 inputs: twin error at most %.2g of the stated bound; VNNI vs twin %.2g; AVX2 / AVX-VNNI vs twin %.2g\n",
            worst_bound, worst_simd, worst_avx2);
     /* a non-finite input makes its row's products NaN, as in float, and
      * leaves the other rows alone */
@@ -615,10 +618,11 @@ static void test_int8_inputs(void **state) {
         for (size_t i = 0; i < M * K; i++) x[i] = nrand();
         x[K + 70] = INFINITY;
         gf_actq_quantize((gf_wtype)t, x, K, M, K, q);
-        for (int pass = 0; pass < 3; pass++) {
+        for (int pass = 0; pass < 4; pass++) {
             if (pass == 0) gf_gemv_actq_rows_scalar(&a.m, q, M, o, N, 0, N);
             else if (pass == 1 && vnni) gf_gemv_actq_rows_vnni(&a.m, q, M, o, N, 0, N);
             else if (pass == 2 && avx2) gf_gemv_actq_rows_avx2(&a.m, q, M, o, N, 0, N);
+            else if (pass == 3 && avxvnni) gf_gemv_actq_rows_avxvnni(&a.m, q, M, o, N, 0, N);
             else continue;
             for (size_t r = 0; r < N; r++) {
                 assert_true(isfinite(o[r]));

@@ -57,7 +57,11 @@ void gf_gemv_actq_rows_vnni(const gf_mat *W, const uint8_t *q, size_t M, float *
  * results bit for bit. */
 void gf_gemv_actq_rows_avx2(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
                             size_t r0, size_t r1);
-/* The fastest of the two this CPU runs. */
+/* And with AVX-VNNI (the 256-bit vpdpbusd of CPUs with it but no AVX-512:
+ * Alder Lake and later, Zen 5), the same again. */
+void gf_gemv_actq_rows_avxvnni(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
+                               size_t r0, size_t r1);
+/* The fastest of these this CPU runs. */
 void gf_gemv_actq_rows(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
                        size_t r0, size_t r1);
 
@@ -66,6 +70,7 @@ void gf_gemv_actq_rows(const gf_mat *W, const uint8_t *q, size_t M, float *out, 
  * it does). */
 int gf_cpu_has_vnni(void);
 int gf_cpu_has_avx2_int8(void);
+int gf_cpu_has_avxvnni(void);
 int gf_cpu_has_int8_dot(void);
 
 /* The same idea for BF16 weights (gemv_bf16x.c): the inputs rounded to
