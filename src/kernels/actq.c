@@ -22,6 +22,12 @@ static inline float block_inverse(int finite, float amax) {
     return inv <= FLT_MAX ? inv : 0.0f;
 }
 
+/* Block b's scale and zero-code correction into row qm of K columns. */
+static inline void put_block(uint8_t *qm, size_t K, size_t b, float dx, int32_t corr) {
+    memcpy(qm + gf_actq_dx_offset(K) + 4 * b, &dx, 4);
+    memcpy(qm + gf_actq_corr_offset(K) + 4 * b, &corr, 4);
+}
+
 void gf_actq_quantize_scalar(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint8_t *q) {
     size_t nb = gf_q_nblocks(K), row_bytes = gf_actq_row_bytes(K);
     int32_t z = zero_code(t);
@@ -51,9 +57,7 @@ void gf_actq_quantize_scalar(gf_wtype t, const float *x, size_t ldx, size_t M, s
                 codes[k0 + j] = (int8_t)v;
                 sum += (int32_t)v;
             }
-            int32_t corr = -z * sum;
-            memcpy(qm + gf_actq_dx_offset(K) + 4 * b, &dx, 4);
-            memcpy(qm + gf_actq_corr_offset(K) + 4 * b, &corr, 4);
+            put_block(qm, K, b, dx, -z * sum);
         }
     }
 }
@@ -97,9 +101,7 @@ quantize_avx512(gf_wtype t, const float *x, size_t ldx, size_t M, size_t K, uint
                 _mm_storeu_si128((__m128i *)(qm + k0 + 16), _mm512_cvtepi32_epi8(i1));
                 sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
             }
-            int32_t corr = -z * sum;
-            memcpy(qm + gf_actq_dx_offset(K) + 4 * b, &dx, 4);
-            memcpy(qm + gf_actq_corr_offset(K) + 4 * b, &corr, 4);
+            put_block(qm, K, b, dx, -z * sum);
         }
     }
 }
@@ -157,9 +159,7 @@ __attribute__((target("avx2"))) void gf_actq_quantize_avx2(gf_wtype t, const flo
                 _mm256_storeu_si256((__m256i *)part, s);
                 for (int i = 0; i < 8; i++) sum += part[i];
             }
-            int32_t corr = -z * sum;
-            memcpy(qm + gf_actq_dx_offset(K) + 4 * b, &dx, 4);
-            memcpy(qm + gf_actq_corr_offset(K) + 4 * b, &corr, 4);
+            put_block(qm, K, b, dx, -z * sum);
         }
     }
 }
