@@ -264,6 +264,27 @@ static void test_option_errors(void **state) {
     }
 }
 
+/* A dot-product peak in bench's printed limits (line "LABEL value") and as
+ * its CSV limit row (ROW pass 0, the value in the gflop_s column): in both
+ * with the same value when the CPU has the instruction, in neither when not. */
+static void expect_peak(const char *out, const char *csv, const char *label, const char *row, int has) {
+    const char *p = strstr(out, label), *r = strstr(csv, row);
+    if (!has) {
+        assert_null(p);
+        assert_null(r);
+        return;
+    }
+    char fmt[64];
+    double v = 0, vc = 0;
+    assert_non_null(p);
+    assert_non_null(r);
+    snprintf(fmt, sizeof fmt, "%s %%lf", label);
+    assert_int_equal(sscanf(p, fmt, &v), 1);
+    snprintf(fmt, sizeof fmt, "%s0,0,0,0,0,0,%%lf", row);
+    assert_int_equal(sscanf(r, fmt, &vc), 1);
+    assert_true(v > 0 && fabs(vc - v) < 0.1);
+}
+
 /* bench measures and reports; what it measures is never asserted, only that
  * it produced figures, that they hang together (tokens/s = tokens / seconds,
  * shares = figure / limit) and that the CSV holds the same ones. */
@@ -288,32 +309,9 @@ static void test_bench_limits(void **state) {
     assert_int_equal(sscanf(strstr(c, "limit,read,"), "limit,read,0,0,0,0,%lf", &bw2), 1);
     assert_int_equal(sscanf(strstr(c, "limit,sgemm,"), "limit,sgemm,0,0,0,0,0,0,%lf", &gf2), 1);
     assert_true(fabs(bw2 - bw) < 0.1 && fabs(gf2 - gf) < 0.1);
-    /* the int8 dot peak where the CPU has the instruction, in both */
-    const char *i8 = strstr(out, "int8 dot peak:");
-    if (gf_cpu_has_vnni()) {
-        double g8 = 0, g8c = 0;
-        assert_non_null(i8);
-        assert_int_equal(sscanf(i8, "int8 dot peak: %lf", &g8), 1);
-        assert_non_null(strstr(c, "limit,int8,"));
-        assert_int_equal(sscanf(strstr(c, "limit,int8,"), "limit,int8,0,0,0,0,0,0,%lf", &g8c), 1);
-        assert_true(g8 > 0 && fabs(g8c - g8) < 0.1);
-    } else {
-        assert_null(i8);
-        assert_null(strstr(c, "limit,int8,"));
-    }
-    /* likewise the bfloat16 dot peak */
-    const char *b16 = strstr(out, "bf16 dot peak:");
-    if (gf_cpu_has_avx512bf16()) {
-        double g16 = 0, g16c = 0;
-        assert_non_null(b16);
-        assert_int_equal(sscanf(b16, "bf16 dot peak: %lf", &g16), 1);
-        assert_non_null(strstr(c, "limit,bf16,"));
-        assert_int_equal(sscanf(strstr(c, "limit,bf16,"), "limit,bf16,0,0,0,0,0,0,%lf", &g16c), 1);
-        assert_true(g16 > 0 && fabs(g16c - g16) < 0.1);
-    } else {
-        assert_null(b16);
-        assert_null(strstr(c, "limit,bf16,"));
-    }
+    /* the int8 and bfloat16 dot peaks where the CPU has the instructions, in both */
+    expect_peak(out, c, "int8 dot peak:", "limit,int8,", gf_cpu_has_vnni());
+    expect_peak(out, c, "bf16 dot peak:", "limit,bf16,", gf_cpu_has_avx512bf16());
     free(c);
     snprintf(cmd, sizeof cmd, "bench --buffer-mb 8 --limits-only --csv %s/no/such/dir/x.csv", td_tmpdir());
     td_expect_cli_error(cmd, "x.csv", "cannot write");

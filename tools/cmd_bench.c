@@ -165,11 +165,11 @@ static void print_limits(const bench *b, long mb) {
 }
 
 /* The multiply-add ceiling of row r's products: the int8 or bfloat16 dot
- * peak where they take that path, else the F32 FMA peak. */
-static double compute_peak(const bench *b, const row *r) {
-    if (r->int8 && b->int8 > 0) return b->int8;
-    if (r->bf16 && b->bf16 > 0) return b->bf16;
-    return b->fma;
+ * peak where they take that path, else the F32 FMA peak; *unit names it. */
+static double compute_peak(const bench *b, const row *r, const char **unit) {
+    if (r->int8 && b->int8 > 0) return *unit = "GOP/s int8", b->int8;
+    if (r->bf16 && b->bf16 > 0) return *unit = "GFLOP/s bf16", b->bf16;
+    return *unit = "GFLOP/s FMA", b->fma;
 }
 
 /* After a model's decode rows (the last is rows[last]): each batch's
@@ -185,13 +185,13 @@ static void print_scaling(const bench *b, int last) {
     for (int i = first; i <= last; i++)
         if (b->rows[i].batch == 1) one = &b->rows[i];
     if (!one || last == first) return;
-    double peak = compute_peak(b, one) * 1e9, bw = b->read_bw * 1e9;
+    const char *unit;
+    double peak = compute_peak(b, one, &unit) * 1e9, bw = b->read_bw * 1e9;
     double t1 = fmax(one->weight_bytes / bw, one->flops / peak);
     printf("  batch B over batch 1 (tokens/s): measured");
     for (int i = first; i <= last; i++)
         if (b->rows[i].batch > 1) printf("  x%.1f at %d", b->rows[i].batch * one->seconds / b->rows[i].seconds, b->rows[i].batch);
-    printf("\n    roofline's ratio (weights once at %.1f GB/s, multiply-adds at %.1f %s):", b->read_bw, peak / 1e9,
-           one->int8 && b->int8 > 0 ? "GOP/s int8" : one->bf16 && b->bf16 > 0 ? "GFLOP/s bf16" : "GFLOP/s FMA");
+    printf("\n    roofline's ratio (weights once at %.1f GB/s, multiply-adds at %.1f %s):", b->read_bw, peak / 1e9, unit);
     for (int i = first; i <= last; i++) {
         const row *r = &b->rows[i];
         if (r->batch > 1) printf("  x%.1f", r->batch * t1 / fmax(r->weight_bytes / bw, r->flops / peak));
