@@ -15,6 +15,7 @@
 
 #include "kernels.h"
 #include "kernels/actq.h"
+#include "kernels/combine.h"
 #include "kernels/gemv.h"
 #include "kernels/quant.h"
 #include "testutil.h"
@@ -180,6 +181,60 @@ static void test_simd_matches_scalar_twin(void **state) {
         printf("# %s: worst relative error of the SIMD kernels %.2g\n", gf_wtype_name((gf_wtype)t), worst[t]);
     if (best == GF_ISA_SCALAR) skip(); /* nothing but the twin on this CPU */
     assert_true(checked > 0);
+}
+
+/* gf_combine_rows (out += p v over rows of v, the value half of decode
+ * attention): the twin against the sums in double, and the AVX-512 version
+ * against the twin, on odd sizes (columns not a multiple of 16 or of its 64,
+ * more weight rows than its tile of 4, more value rows than its block), with
+ * strides wider than the rows and out already holding values. The error is
+ * relative to sum_j |p v|, the sums' magnitude. */
+static void test_combine_rows(void **state) {
+    (void)state;
+    const size_t Ds[] = {1, 7, 16, 24, 63, 64, 65, 100, 128, 200, 256};
+    const size_t Ms[] = {1, 2, 3, 4, 5, 6, 9};
+    const size_t Ns[] = {0, 1, 5, 31, 32, 33, 130};
+    gf_isa isa = gf_cpu_isa();
+    double worst_twin = 0, worst_simd = 0;
+    for (size_t di = 0; di < sizeof Ds / sizeof *Ds; di++)
+        for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+            for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
+                size_t D = Ds[di], M = Ms[mi], n = Ns[ni], ldp = n + 2, ldv = D + 5, ldo = D + 3;
+                float *p = malloc((M * ldp + 1) * sizeof *p), *v = malloc((n * ldv + 1) * sizeof *v);
+                float *want = malloc(M * ldo * sizeof *want), *got = malloc(M * ldo * sizeof *got);
+                assert_true(p && v && want && got);
+                for (size_t i = 0; i < M * ldp; i++) p[i] = (float)urand();
+                for (size_t i = 0; i < n * ldv; i++) v[i] = nrand();
+                for (size_t i = 0; i < M * ldo; i++) want[i] = got[i] = nrand();
+                float *before = malloc(M * ldo * sizeof *before);
+                assert_non_null(before);
+                memcpy(before, want, M * ldo * sizeof *before);
+                gf_combine_rows_scalar(p, ldp, M, v, ldv, n, D, want, ldo);
+                gf_combine_rows(isa, p, ldp, M, v, ldv, n, D, got, ldo);
+                for (size_t m = 0; m < M; m++) {
+                    for (size_t d = D; d < ldo; d++) /* past the D columns: untouched */
+                        assert_true(got[m * ldo + d] == before[m * ldo + d] && want[m * ldo + d] == before[m * ldo + d]);
+                    for (size_t d = 0; d < D; d++) {
+                        double s = before[m * ldo + d], mag = fabs(s) + 1e-30;
+                        for (size_t j = 0; j < n; j++) {
+                            s += (double)p[m * ldp + j] * v[j * ldv + d];
+                            mag += fabs((double)p[m * ldp + j] * v[j * ldv + d]);
+                        }
+                        worst_twin = fmax(worst_twin, fabs(want[m * ldo + d] - s) / mag);
+                        worst_simd = fmax(worst_simd, fabs((double)got[m * ldo + d] - want[m * ldo + d]) / mag);
+                    }
+                }
+                free(p);
+                free(v);
+                free(want);
+                free(got);
+                free(before);
+            }
+    printf("# combine rows: twin %.2g, %s %.2g (relative to sum |p v|)\n", worst_twin, gf_isa_name(isa), worst_simd);
+    /* float32 sums of up to 131 terms: n eps ~ 1.6e-5 at worst, ~1e-6 typical */
+    assert_true(worst_twin < 2e-5);
+    assert_true(worst_simd < 2e-5);
+    if (isa != GF_ISA_AVX512) skip(); /* only the twin runs on this CPU */
 }
 
 static void test_quantisers(void **state) {
@@ -709,6 +764,7 @@ static void test_bf16_inputs(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simd_matches_scalar_twin),
+        cmocka_unit_test(test_combine_rows),
         cmocka_unit_test(test_quantisers),
         cmocka_unit_test(test_f16_conversion),
         cmocka_unit_test(test_linear_paths),

@@ -1,6 +1,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../kernels/combine.h"
 #include "../parallel.h"
 #include "layers.h"
 
@@ -165,12 +166,20 @@ void attention_step(float *out, const float *q, const float *k, const float *v,
                     float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
                     size_t hd, size_t w, float *scores, size_t nslots) {
     float scale = 1.0f / sqrtf((float)hd);
-    size_t BH = B * H;
-    /* every (sequence, head) on its own; the rings are written after all have read */
-#pragma omp parallel for schedule(static) num_threads(team(nslots)) if (BH * hd * (w + 1) >= GF_PAR_MIN)
-    for (size_t bh = 0; bh < BH; bh++) {
-        size_t b = bh / H;
-        float *sc = scores + gf_par_tid() * (w + 1);
+    gf_isa isa = gf_cpu_isa();
+    /* Items are a sequence and a group of its heads. All the heads share one
+     * key and value ring (MQA), so an item's scores are one small product of
+     * its heads' queries with the ring's keys, and its outputs one weighted
+     * sum of the value rows, each ring row read once for all the heads: with
+     * a head per item and a dot product per slot, batch 16 at 4096 positions
+     * spent most of an MQA step here. Heads are split into groups only so
+     * that every thread has an item at small batches. */
+    int nt = team(nslots);
+    size_t G = B >= (size_t)nt ? 1 : ((size_t)nt + B - 1) / B;
+    if (G > H) G = H;
+#pragma omp parallel for schedule(static) num_threads(nt) if (B * H * hd * (w + 1) >= GF_PAR_MIN)
+    for (size_t it = 0; it < B * G; it++) {
+        size_t b = it / G, g = it % G, h0 = H * g / G, nh = H * (g + 1) / G - h0;
         long n = (long)num_tokens[b];
         const float *rk = ring_k + b * w * hd, *rv = ring_v + b * w * hd;
         long base = (long)w * floor_div(n, (long)w);
@@ -178,23 +187,28 @@ void attention_step(float *out, const float *q, const float *k, const float *v,
          * it exists and is within w of n. Before the ring has wrapped (n < w)
          * only slots 0..n-1 can be visible: the rest are skipped, not masked,
          * so a step costs what the tokens seen cost, not the window. */
-        size_t nslot = n <= 0 ? 0 : (n < (long)w ? (size_t)n : w);
-        const float *qh = q + bh * hd;
-        float *o = out + bh * hd;
-        for (size_t j = 0; j < nslot; j++) {
-            long p = base + (long)j;
-            if (p >= n) p -= (long)w;
-            int visible = p >= 0 && n - p <= (long)w;
-            sc[j] = visible ? dot(qh, rk + j * hd, hd) * scale : GF_MASKED_LOGIT;
+        size_t nslot = n <= 0 ? 0 : (n < (long)w ? (size_t)n : w), ns = nslot + 1;
+        const float *qb = q + (b * H + h0) * hd;
+        float *ob = out + (b * H + h0) * hd;
+        /* each head's scores a row of ns: the slots, then the new token */
+        float *sc = scores + gf_par_tid() * H * (w + 1);
+        gf_mat keys = {GF_W_F32, rk, NULL, nslot, hd, NULL, NULL, NULL};
+        if (nslot) gf_gemv_rows(isa, &keys, qb, hd, nh, sc, ns, 0, nslot);
+        for (size_t h = 0; h < nh; h++) {
+            float *sh = sc + h * ns;
+            for (size_t j = 0; j < nslot; j++) {
+                long p = base + (long)j;
+                if (p >= n) p -= (long)w;
+                int visible = p >= 0 && n - p <= (long)w;
+                sh[j] = visible ? sh[j] * scale : GF_MASKED_LOGIT;
+            }
+            sh[nslot] = dot(qb + h * hd, k + b * hd, hd) * scale; /* the new token itself */
+            softmax_inplace(sh, ns);
+            memset(ob + h * hd, 0, hd * sizeof *ob);
         }
-        sc[nslot] = dot(qh, k + b * hd, hd) * scale; /* the new token itself */
-        softmax_inplace(sc, nslot + 1);
-        memset(o, 0, hd * sizeof *o);
-        for (size_t j = 0; j <= nslot; j++) {
-            float p = sc[j];
-            const float *vj = j < nslot ? rv + j * hd : v + b * hd;
-            for (size_t d = 0; d < hd; d++) o[d] += p * vj[d];
-        }
+        /* the slots' values, then the new token's */
+        gf_combine_rows(isa, sc, ns, nh, rv, hd, nslot, hd, ob, hd);
+        gf_combine_rows(isa, sc + nslot, ns, nh, v + b * hd, hd, 1, hd, ob, hd);
     }
     for (size_t b = 0; b < B; b++) {
         size_t slot = (size_t)pos_mod((long)num_tokens[b], (long)w);

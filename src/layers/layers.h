@@ -57,7 +57,8 @@ void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const fl
                           const int64_t *num_tokens, size_t B, size_t T, size_t hd, size_t w);
 /* One decode step: q [B, H, hd], k, v [B, hd] for the new token at position
  * num_tokens[b]; attends over the ring and itself, then writes the new key
- * and value into slot num_tokens[b] % w. scores as in attention_prefill. */
+ * and value into slot num_tokens[b] % w. scores: H * (w + 1) floats for each
+ * of the nslots threads. */
 void attention_step(float *out, const float *q, const float *k, const float *v,
                     float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
                     size_t hd, size_t w, float *scores, size_t nslots);
