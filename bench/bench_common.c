@@ -137,6 +137,13 @@ void bench_rm_model_dir(const char *dir) {
         say("warning", "%s: not removed: %s\n", dir, strerror(errno));
 }
 
+gf_model *bench_model_load(const char *dir, gf_error *err) {
+    gf_model *m = gf_model_load(dir, err);
+    gf_error e;
+    if (m && gf_model_copy_weights(m, &e) != 0) say("note", "%s: weights left mapped: %s\n", dir, e.msg);
+    return m;
+}
+
 gf_model *bench_model_write_load(const gf_config *cfg, uint64_t seed, const char *base, char *dir, size_t ndir,
                                  gf_error *err) {
     if (bench_tmpdir(base, dir, ndir, err) != 0) return NULL;
@@ -144,7 +151,7 @@ gf_model *bench_model_write_load(const gf_config *cfg, uint64_t seed, const char
         bench_rm_model_dir(dir);
         return NULL;
     }
-    gf_model *m = gf_model_load(dir, err);
+    gf_model *m = bench_model_load(dir, err);
     if (!m) bench_rm_model_dir(dir);
     return m;
 }

@@ -43,9 +43,15 @@ int bench_tmpdir(const char *base, char *path, size_t n, gf_error *err);
  * gf_model_init_write makes); quiet about files that are not there. */
 void bench_rm_model_dir(const char *dir);
 
+/* Loads the model in dir as `griffin generate` does: memory-mapped
+ * safetensors, the product matrices then copied into huge pages
+ * (gf_model_copy_weights; where that is refused, a note on stderr and the
+ * mapped weights). */
+gf_model *bench_model_load(const char *dir, gf_error *err);
+
 /* Writes a random model of cfg into a fresh directory under base and loads
- * it back (the inference path: memory-mapped safetensors). dir receives the
- * directory so the caller can remove it. */
+ * it back (bench_model_load). dir receives the directory so the caller can
+ * remove it. */
 gf_model *bench_model_write_load(const gf_config *cfg, uint64_t seed, const char *base, char *dir,
                                  size_t ndir, gf_error *err);
 

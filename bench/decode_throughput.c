@@ -170,7 +170,7 @@ static int run_point(const opts *o, bench_arch a, const gf_config *basecfg, gf_m
         snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
         gf_model_free(*mp);
         *mp = NULL;
-        if (gf_config_save(&c, cfg_path, err) != 0 || !(*mp = gf_model_load(dir, err))) return -1;
+        if (gf_config_save(&c, cfg_path, err) != 0 || !(*mp = bench_model_load(dir, err))) return -1;
     }
     const gf_model *m = *mp;
     size_t wbytes = gf_model_weight_bytes(m), sbytes = gf_state_bytes_per_seq(&c);
