@@ -233,7 +233,11 @@ void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, s
 void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                    size_t H, size_t bw, float *scratch) {
     size_t L = H * bw;
-    if (W->blocks_t && M < GF_SGEMM_MIN_ROWS) {
+    /* On AVX-512 the gemv kernels at any M, as in gf_linear: OpenBLAS called
+     * between the layers' OpenMP regions competed for the two cores with the
+     * idle OpenMP thread still spinning, and this one change made a batch-256
+     * Hawk decode step 1.9x and an F32 prefill of 512 tokens 1.4x faster. */
+    if (W->blocks_t && (M < GF_SGEMM_MIN_ROWS || gf_cpu_isa() == GF_ISA_AVX512)) {
         gf_isa isa = gf_cpu_isa();
         size_t groups = (bw + 3) / 4, jobs = H * groups;
         int par = L * bw * M >= GF_PAR_MIN_WORK;

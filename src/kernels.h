@@ -80,7 +80,9 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const 
 
 /* Block-diagonal product used by the RG-LRU gates: W is [H * bw, bw] viewed as
  * H blocks w[h] of [bw, bw]; out[m, h*bw + j] = sum_i x[m, h*bw + i] w[h, i, j] + b.
- * Small batches go through W->blocks_t when the loader made it. */
+ * It goes through W->blocks_t and the gemv kernels when the loader made the
+ * copy and the batch is small or the CPU has AVX-512 (as gf_linear does);
+ * otherwise through one sgemm per block. */
 void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                    size_t H, size_t bw, float *scratch);
 
