@@ -70,9 +70,8 @@ typedef struct {
     float *y, *xb, *xc, *gi, *ga; /* [M, L] recurrent block */
     float *q, *o;                 /* [M, D] attention */
     float *k, *v;                 /* [M, hd] */
-    float *kt;                    /* [M, hd] the keys transposed, for prefill attention */
     float *g, *u;                 /* [M, E] MLP */
-    float *scores;                /* [score_slots, window + 1] attention weights, one query per thread */
+    float *scores;                /* [score_slots, attention_scores_floats] attention weights, a slot per thread */
     size_t score_slots;           /* threads the attention loops may use (gf_par_slots at sizing) */
     float *scratch;               /* a gate block widened to F32 (gf_block_diag) */
     gf_xq xq;                     /* narrowed inputs of the Q8 / Q4 / BF16 products (empty: none) */

@@ -340,28 +340,47 @@ static void test_rglru_sqrt_gradient_bound(void **state) {
 static double obj_attention(void *p) {
     lctx *c = p;
     /* q, k after RoPE are the inputs here; x holds q, a holds k, b2 holds v */
-    attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2, 1, c->d2);
+    attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2, 1);
     return wdot(c->out, c->r, c->M * c->H * c->hd);
 }
 
+/* The attention backward against finite differences on three shapes: a
+ * window of 2 in short rows; rows of several tiles of the tiled passes
+ * (37 positions, tiles of 16) with a window of 20, documents starting at
+ * positions 3 and 27 of row 0, and a head size that is not a multiple of
+ * 16; and global attention (a window past the row). */
 static void test_fd_attention(void **state) {
     (void)state;
-    lctx c = {.B = 2, .T = 7, .H = 2, .hd = 4, .w = 2};
-    c.M = c.B * c.T;
-    size_t nq = c.M * c.H * c.hd, nk = c.M * c.hd;
-    c.pos = packed_positions(c.B, c.T);
-    c.x = vec(nq, 1), c.a = vec(nk, 1), c.b2 = vec(nk, 1), c.r = vec(nq, 1), c.out = zeros(nq);
-    c.c2 = zeros(c.w + 1);
-    float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(c.w + 1);
-    float *stats = zeros(2 * c.M * c.H), *work = zeros(2 * c.M * (c.H + 1) * c.hd);
-    c.d2 = zeros(nk); /* the forward's transposed keys */
-    attention_prefill_backward(dq, dk, dv, c.r, c.x, c.a, c.b2, c.pos, c.B, c.T, c.H, c.hd, c.w, c.c2, ds,
-                               1, stats, work);
-    fd_check("attention d q (window 2)", c.x, nq, dq, obj_attention, &c, 1e-3f);
-    fd_check("attention d k", c.a, nk, dk, obj_attention, &c, 1e-3f);
-    fd_check("attention d v", c.b2, nk, dv, obj_attention, &c, 1e-3f);
-    free(c.pos), free(c.x), free(c.a), free(c.b2), free(c.r), free(c.out), free(c.c2);
-    free(dq), free(dk), free(dv), free(ds), free(stats), free(work), free(c.d2);
+    static const struct {
+        size_t B, T, H, hd, w;
+        int resets; /* row 0's documents start at 3 (and 27) */
+    } cases[] = {{2, 7, 2, 4, 2, 1}, {2, 37, 3, 20, 20, 2}, {1, 37, 2, 16, 64, 0}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        lctx c = {.B = cases[ci].B, .T = cases[ci].T, .H = cases[ci].H, .hd = cases[ci].hd, .w = cases[ci].w};
+        c.M = c.B * c.T;
+        size_t nq = c.M * c.H * c.hd, nk = c.M * c.hd, ns = attention_scores_floats(c.H, c.w);
+        c.pos = malloc(c.M * sizeof *c.pos);
+        for (size_t b = 0; b < c.B; b++)
+            for (size_t t = 0; t < c.T; t++) {
+                size_t start = b > 0 || cases[ci].resets == 0 ? 0 : t >= 27 && cases[ci].resets > 1 ? 27 : t >= 3 ? 3 : 0;
+                c.pos[b * c.T + t] = (int32_t)(t - start);
+            }
+        c.x = vec(nq, 1), c.a = vec(nk, 1), c.b2 = vec(nk, 1), c.r = vec(nq, 1), c.out = zeros(nq);
+        c.c2 = zeros(ns);
+        float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(ns);
+        float *stats = zeros(2 * c.M * c.H);
+        attention_prefill_backward(dq, dk, dv, c.r, c.x, c.a, c.b2, c.pos, c.B, c.T, c.H, c.hd, c.w, c.c2, ds,
+                                   1, stats);
+        char what[3][64];
+        snprintf(what[0], sizeof what[0], "attention d q (T %zu, w %zu)", c.T, c.w);
+        snprintf(what[1], sizeof what[1], "attention d k (T %zu, w %zu)", c.T, c.w);
+        snprintf(what[2], sizeof what[2], "attention d v (T %zu, w %zu)", c.T, c.w);
+        fd_check(what[0], c.x, nq, dq, obj_attention, &c, 1e-3f);
+        fd_check(what[1], c.a, nk, dk, obj_attention, &c, 1e-3f);
+        fd_check(what[2], c.b2, nk, dv, obj_attention, &c, 1e-3f);
+        free(c.pos), free(c.x), free(c.a), free(c.b2), free(c.r), free(c.out), free(c.c2);
+        free(dq), free(dk), free(dv), free(ds), free(stats);
+    }
 }
 
 /* rope_backward is the transpose of rope_apply: <R x, y> = <x, R^T y>. */

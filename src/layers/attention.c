@@ -71,63 +71,67 @@ static size_t window_first(const int32_t *sp, size_t t, size_t w) {
     return first;
 }
 
-/* [B, T, G, hd] -> [B, G, hd, T]: keys (G = 1) or every head's queries or
- * output gradients with positions innermost, so that a query's scores
- * against its window (or a key's against its queries) are one vector loop
- * over positions instead of a horizontal sum per pair. */
-static void to_position_major(float *dst, const float *src, size_t B, size_t T, size_t G, size_t hd) {
-#pragma omp parallel for collapse(2) schedule(static) if (B * T * G * hd >= GF_PAR_MIN)
-    for (size_t b = 0; b < B; b++)
-        for (size_t g = 0; g < G; g++)
-            for (size_t d = 0; d < hd; d++) {
-                float *o = dst + ((b * G + g) * hd + d) * T;
-                const float *x = src + (b * T * G + g) * hd + d;
-                for (size_t t = 0; t < T; t++) o[t] = x[t * G * hd];
-            }
-}
-
-/* s[i] = scale * x . col(first + i) for i < n, where cols is [hd, T]
- * (position-major): the scores of one query against its window, or of one
- * key against the queries that see it. */
-static void scores_pm(float *s, const float *x, const float *cols, size_t T, size_t first, size_t n,
-                      size_t hd, float scale) {
-    for (size_t i = 0; i < n; i++) s[i] = 0.0f;
-    for (size_t d = 0; d < hd; d++) {
-        float xd = x[d] * scale;
-        const float *c = cols + d * T + first;
-        for (size_t i = 0; i < n; i++) s[i] += xd * c[i];
-    }
-}
-
 /* Threads for a loop over per-thread score slots: no more than the slots. */
 static int team(size_t nslots) {
     size_t n = gf_par_slots();
     return (int)(n < nslots ? n : nslots);
 }
 
+/* Query positions per tile of attention_prefill and its backward (and key
+ * positions per tile of the backward's key pass). A tile's queries, all
+ * heads of each, meet the keys of the tile's windows in one product, so
+ * every key and value row is read once per tile from cache into the
+ * kernels' registers; one query (one head) at a time read the whole window
+ * once per query and head, which made a training step of the MQA
+ * Transformer at 4096 positions several times its matrix products. */
+#define GF_ATT_TILE ((size_t)16)
+
+size_t attention_scores_floats(size_t H, size_t w) {
+    size_t tile = GF_ATT_TILE * H * (w + GF_ATT_TILE), step = H * (w + 1);
+    return tile > step ? tile : step;
+}
+
+/* The first key position of tile [t0, t1)'s windows in row b, and each
+ * query's first key (window_first) into first[0 .. t1 - t0). */
+static size_t tile_firsts(const int32_t *sp, size_t t0, size_t t1, size_t w, size_t *first) {
+    for (size_t t = t0; t < t1; t++) first[t - t0] = window_first(sp, t, w);
+    return first[0]; /* window_first never decreases with t */
+}
+
+/* One row of a tile's products: the entries it does not attend to, outside
+ * [a, z) of its n, made zero (so the weighted sums skip them). */
+static void zero_outside(float *S, size_t a, size_t z, size_t n) {
+    for (size_t j = 0; j < a; j++) S[j] = 0.0f;
+    for (size_t j = z; j < n; j++) S[j] = 0.0f;
+}
+
 void attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
-                       size_t w, float *scores, size_t nslots, float *kt) {
-    size_t M = B * T, win = w < T ? w + 1 : T;
+                       size_t w, float *scores, size_t nslots) {
     float scale = 1.0f / sqrtf((float)hd);
-    to_position_major(kt, k, B, T, 1, hd);
-    /* one task = one query position, all heads: they share the key window */
-#pragma omp parallel for schedule(static) num_threads(team(nslots)) if (M * H * hd * win >= GF_PAR_MIN)
-    for (size_t r = 0; r < M; r++) {
-        float *sc = scores + gf_par_tid() * (w + 1);
-        size_t t = r % T, b = r / T;
-        size_t first = window_first(segment_pos + b * T, t, w), n = t - first + 1;
-        for (size_t hh = 0; hh < H; hh++) {
-            scores_pm(sc, q + (r * H + hh) * hd, kt + b * hd * T, T, first, n, hd, scale);
-            softmax_inplace(sc, n);
-            float *o = out + (r * H + hh) * hd;
-            memset(o, 0, hd * sizeof *o);
-            for (size_t i = 0; i < n; i++) {
-                float p = sc[i];
-                const float *vi = v + (b * T + first + i) * hd;
-                for (size_t d = 0; d < hd; d++) o[d] += p * vi[d];
-            }
+    gf_isa isa = gf_cpu_isa();
+    size_t tiles = (T + GF_ATT_TILE - 1) / GF_ATT_TILE, win = w < T ? w + 1 : T;
+    /* one task = a tile of query positions, all heads; interleaved, as later
+     * tiles see more keys */
+#pragma omp parallel for schedule(static, 1) num_threads(team(nslots)) if (B * T * H * hd * win >= GF_PAR_MIN)
+    for (size_t task = 0; task < B * tiles; task++) {
+        size_t b = task / tiles, t0 = task % tiles * GF_ATT_TILE, t1 = t0 + GF_ATT_TILE < T ? t0 + GF_ATT_TILE : T;
+        size_t first[GF_ATT_TILE];
+        size_t lo = tile_firsts(segment_pos + b * T, t0, t1, w, first), nk = t1 - lo, rows = (t1 - t0) * H;
+        float *S = scores + gf_par_tid() * attention_scores_floats(H, w);
+        const float *qt = q + (b * T + t0) * H * hd;
+        gf_mat keys = {GF_W_F32, k + (b * T + lo) * hd, NULL, nk, hd, NULL, NULL, NULL};
+        gf_gemv_rows(isa, &keys, qt, hd, rows, S, nk, 0, nk);
+        for (size_t r = 0; r < rows; r++) {
+            size_t t = t0 + r / H, a = first[r / H] - lo, z = t + 1 - lo;
+            float *s = S + r * nk;
+            for (size_t j = a; j < z; j++) s[j] *= scale;
+            softmax_inplace(s + a, z - a);
+            zero_outside(s, a, z, nk);
         }
+        float *o = out + (b * T + t0) * H * hd;
+        memset(o, 0, rows * hd * sizeof *o);
+        gf_combine_rows(isa, S, nk, rows, v + (b * T + lo) * hd, hd, nk, hd, o, hd);
     }
 }
 
@@ -224,74 +228,79 @@ void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_
 void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                 const float *k, const float *v, const int32_t *segment_pos,
                                 size_t B, size_t T, size_t H, size_t hd, size_t w, float *scores,
-                                float *dscores, size_t nslots, float *stats, float *work) {
+                                float *dscores, size_t nslots, float *stats) {
     float scale = 1.0f / sqrtf((float)hd);
-    size_t M = B * T, win = w < T ? w + 1 : T;
-    /* lse, delta: [B, H, T], positions innermost for the key pass */
+    gf_isa isa = gf_cpu_isa();
+    size_t M = B * T, win = w < T ? w + 1 : T, tiles = (T + GF_ATT_TILE - 1) / GF_ATT_TILE;
+    size_t slot = attention_scores_floats(H, w);
+    /* lse, delta: [B, T, H], a query position's heads side by side */
     float *lse = stats, *delta = stats + M * H;
-    float *kt = work, *vt = kt + M * hd, *qt = vt + M * hd, *dot_t = qt + M * H * hd;
-    to_position_major(kt, k, B, T, 1, hd);
-    to_position_major(vt, v, B, T, 1, hd);
-    to_position_major(qt, q, B, T, H, hd);
-    to_position_major(dot_t, dout, B, T, H, hd);
     int par = M * H * hd * win >= GF_PAR_MIN;
     /* Two passes, each owning what it writes (no two threads add into one
-     * key's gradient). Queries: the probabilities p_i (recomputed), the
-     * output gradient's projections ds_i = do . v_i, delta = sum_i p_i ds_i,
-     * and dq = scale sum_i p_i (ds_i - delta) k_i; each query's
+     * key's gradient), both over tiles. Queries: the probabilities p
+     * (recomputed), the output gradient's projections ds = do . v, delta =
+     * sum p ds, and dq = scale sum p (ds - delta) k; each query's
      * log-normaliser and delta are kept for the second pass. */
-#pragma omp parallel for schedule(static) num_threads(team(nslots)) if (par)
-    for (size_t r = 0; r < M; r++) {
-        float *sc = scores + gf_par_tid() * (w + 1), *dsc = dscores + gf_par_tid() * (w + 1);
-        size_t t = r % T, b = r / T;
-        size_t first = window_first(segment_pos + b * T, t, w), n = t - first + 1;
-        for (size_t hh = 0; hh < H; hh++) {
-            size_t qi = (r * H + hh) * hd, si = (b * H + hh) * T + t;
-            float *dqh = dq + qi;
-            scores_pm(sc, q + qi, kt + b * hd * T, T, first, n, hd, scale);
-            lse[si] = softmax_inplace(sc, n);
-            scores_pm(dsc, dout + qi, vt + b * hd * T, T, first, n, hd, 1.0f);
+#pragma omp parallel for schedule(static, 1) num_threads(team(nslots)) if (par)
+    for (size_t task = 0; task < B * tiles; task++) {
+        size_t b = task / tiles, t0 = task % tiles * GF_ATT_TILE, t1 = t0 + GF_ATT_TILE < T ? t0 + GF_ATT_TILE : T;
+        size_t first[GF_ATT_TILE];
+        size_t lo = tile_firsts(segment_pos + b * T, t0, t1, w, first), nk = t1 - lo, rows = (t1 - t0) * H;
+        float *P = scores + gf_par_tid() * slot, *D = dscores + gf_par_tid() * slot;
+        size_t qi = (b * T + t0) * H * hd, si = (b * T + t0) * H;
+        gf_mat keys = {GF_W_F32, k + (b * T + lo) * hd, NULL, nk, hd, NULL, NULL, NULL};
+        gf_mat vals = {GF_W_F32, v + (b * T + lo) * hd, NULL, nk, hd, NULL, NULL, NULL};
+        gf_gemv_rows(isa, &keys, q + qi, hd, rows, P, nk, 0, nk);
+        gf_gemv_rows(isa, &vals, dout + qi, hd, rows, D, nk, 0, nk);
+        for (size_t r = 0; r < rows; r++) {
+            size_t t = t0 + r / H, a = first[r / H] - lo, z = t + 1 - lo;
+            float *p = P + r * nk, *d = D + r * nk;
+            for (size_t j = a; j < z; j++) p[j] *= scale;
+            lse[si + r] = softmax_inplace(p + a, z - a);
             float sum = 0.0f;
-            for (size_t i = 0; i < n; i++) sum += sc[i] * dsc[i];
-            delta[si] = sum;
-            memset(dqh, 0, hd * sizeof *dqh);
-            for (size_t i = 0; i < n; i++) {
-                const float *ki = k + (b * T + first + i) * hd;
-                float ds = sc[i] * (dsc[i] - sum) * scale;
-                for (size_t d = 0; d < hd; d++) dqh[d] += ds * ki[d];
-            }
+            for (size_t j = a; j < z; j++) sum += p[j] * d[j];
+            delta[si + r] = sum;
+            for (size_t j = a; j < z; j++) d[j] = p[j] * (d[j] - sum) * scale;
+            zero_outside(d, a, z, nk);
         }
+        memset(dq + qi, 0, rows * hd * sizeof *dq);
+        gf_combine_rows(isa, D, nk, rows, k + (b * T + lo) * hd, hd, nk, hd, dq + qi, hd);
     }
-    /* Keys: key j of a row is seen by the queries t = j .. j + n - 1 of its
-     * own document (n <= w + 1); dk_j = sum scale p (ds - delta) q, dv_j =
-     * sum p do, with p recomputed from the kept log-normaliser. */
-#pragma omp parallel for schedule(static) num_threads(team(nslots)) if (par)
-    for (size_t r = 0; r < M; r++) {
-        float *pp = scores + gf_par_tid() * (w + 1), *dsc = dscores + gf_par_tid() * (w + 1);
-        size_t j = r % T, b = r / T;
+    /* Keys: key j of a row is seen by the queries t = j .. j + n_j - 1 of
+     * its own document (n_j <= w + 1); a tile of keys meets the union of
+     * its keys' queries, all heads: dk_j = sum scale p (ds - delta) q and
+     * dv_j = sum p do, with p recomputed from the kept log-normaliser. */
+#pragma omp parallel for schedule(static, 1) num_threads(team(nslots)) if (par)
+    for (size_t task = 0; task < B * tiles; task++) {
+        size_t b = task / tiles, j0 = task % tiles * GF_ATT_TILE, j1 = j0 + GF_ATT_TILE < T ? j0 + GF_ATT_TILE : T;
         const int32_t *sp = segment_pos + b * T;
-        size_t n = 1;
-        while (n <= w && j + n < T && sp[j + n] != 0) n++; /* a new document: no later query sees j */
-        float *dkj = dk + r * hd, *dvj = dv + r * hd;
-        memset(dkj, 0, hd * sizeof *dkj);
-        memset(dvj, 0, hd * sizeof *dvj);
-        for (size_t hh = 0; hh < H; hh++) {
-            size_t g = (b * H + hh) * T;
-            scores_pm(pp, k + r * hd, qt + g * hd, T, j, n, hd, scale);
-            scores_pm(dsc, v + r * hd, dot_t + g * hd, T, j, n, hd, 1.0f);
-            for (size_t i = 0; i < n; i++) {
-                pp[i] = gf_expf(pp[i] - lse[g + j + i]);
-                dsc[i] = pp[i] * (dsc[i] - delta[g + j + i]) * scale;
-            }
-            for (size_t i = 0; i < n; i++) {
-                size_t qi = ((b * T + j + i) * H + hh) * hd;
-                const float *qh = q + qi, *doh = dout + qi;
-                float ds = dsc[i], p = pp[i];
-                for (size_t d = 0; d < hd; d++) {
-                    dkj[d] += ds * qh[d];
-                    dvj[d] += p * doh[d];
-                }
-            }
+        size_t end[GF_ATT_TILE], hi = 0; /* key j's queries end before end[j - j0] */
+        for (size_t j = j0; j < j1; j++) {
+            size_t n = 1;
+            while (n <= w && j + n < T && sp[j + n] != 0) n++; /* a new document: no later query sees j */
+            end[j - j0] = j + n;
+            hi = j + n > hi ? j + n : hi;
         }
+        size_t nq = (hi - j0) * H, kr = j1 - j0; /* query rows (position, head) from j0 */
+        float *P = scores + gf_par_tid() * slot, *D = dscores + gf_par_tid() * slot;
+        size_t qi = (b * T + j0) * H * hd, si = (b * T + j0) * H;
+        gf_mat qs = {GF_W_F32, q + qi, NULL, nq, hd, NULL, NULL, NULL};
+        gf_mat dos = {GF_W_F32, dout + qi, NULL, nq, hd, NULL, NULL, NULL};
+        gf_gemv_rows(isa, &qs, k + (b * T + j0) * hd, hd, kr, P, nq, 0, nq);
+        gf_gemv_rows(isa, &dos, v + (b * T + j0) * hd, hd, kr, D, nq, 0, nq);
+        for (size_t r = 0; r < kr; r++) {
+            size_t j = j0 + r, a = (j - j0) * H, z = (end[r] - j0) * H;
+            float *p = P + r * nq, *d = D + r * nq;
+            for (size_t i = a; i < z; i++) {
+                p[i] = gf_expf(p[i] * scale - lse[si + i]);
+                d[i] = p[i] * (d[i] - delta[si + i]) * scale;
+            }
+            zero_outside(p, a, z, nq);
+            zero_outside(d, a, z, nq);
+        }
+        memset(dk + (b * T + j0) * hd, 0, kr * hd * sizeof *dk);
+        memset(dv + (b * T + j0) * hd, 0, kr * hd * sizeof *dv);
+        gf_combine_rows(isa, D, nq, kr, q + qi, hd, nq, hd, dk + (b * T + j0) * hd, hd);
+        gf_combine_rows(isa, P, nq, kr, dout + qi, hd, nq, hd, dv + (b * T + j0) * hd, hd);
     }
 }

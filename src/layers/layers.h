@@ -45,20 +45,22 @@ void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd
 
 /* Local multi-query attention over whole sequences: query t sees keys
  * t-w .. t of its own document. q [B, T, H, hd]; k, v [B, T, hd]; out
- * [B, T, H, hd]; scores: nslots x (w + 1) floats, one slot per thread (it
- * runs on at most nslots threads); kt: [B, hd, T] work space (the keys
- * transposed). */
+ * [B, T, H, hd]; scores: nslots x attention_scores_floats(H, w) floats, one
+ * slot per thread (it runs on at most nslots threads). */
 void attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
-                       size_t w, float *scores, size_t nslots, float *kt);
+                       size_t w, float *scores, size_t nslots);
+/* Floats of one thread's slot of the scores attention_prefill, its backward
+ * (each of scores, dscores) and attention_step take: a tile of queries'
+ * scores against its windows' keys. */
+size_t attention_scores_floats(size_t H, size_t w);
 /* Fills the key/value rings [B, w, hd] from a prefill's keys and values, as
  * the official cache does (slot = position % w, never-written slots zero). */
 void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const float *v,
                           const int64_t *num_tokens, size_t B, size_t T, size_t hd, size_t w);
 /* One decode step: q [B, H, hd], k, v [B, hd] for the new token at position
  * num_tokens[b]; attends over the ring and itself, then writes the new key
- * and value into slot num_tokens[b] % w. scores: H * (w + 1) floats for each
- * of the nslots threads. */
+ * and value into slot num_tokens[b] % w. scores as in attention_prefill. */
 void attention_step(float *out, const float *q, const float *k, const float *v,
                     float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
                     size_t hd, size_t w, float *scores, size_t nslots);
@@ -100,12 +102,11 @@ void rglru_backward(float *dx, float *dh, const float *x, const float *gi, const
 void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta);
 
 /* Backward of attention_prefill: dq [B, T, H, hd], dk, dv [B, T, hd] are
- * written (=). scores, dscores: nslots x (w + 1) floats each, as in the
- * forward; stats: 2 x B*T*H floats and work: 2 x B*T*(H + 1)*hd floats of
- * work space. */
+ * written (=). scores, dscores: as the forward's scores, each; stats:
+ * 2 x B*T*H floats of work space. */
 void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                 const float *k, const float *v, const int32_t *segment_pos,
                                 size_t B, size_t T, size_t H, size_t hd, size_t w, float *scores,
-                                float *dscores, size_t nslots, float *stats, float *work);
+                                float *dscores, size_t nslots, float *stats);
 
 #endif

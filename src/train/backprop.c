@@ -31,8 +31,9 @@ static size_t logit_rows(size_t M, size_t V) {
 static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
     const gf_config *c = &t->model->cfg;
     size_t M = B * T, D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
-    size_t hd = (size_t)c->head_dim, V = (size_t)c->vocab_size, w1 = (size_t)c->window + 1;
+    size_t hd = (size_t)c->head_dim, V = (size_t)c->vocab_size;
     size_t H = (size_t)c->num_heads, slots = gf_par_slots();
+    size_t att = attention_scores_floats(H, (size_t)c->window);
     size_t used = 0;
 #define TAKE(ptr, n)                          \
     do {                                      \
@@ -77,11 +78,10 @@ static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
     TAKE(w->dq, M * D);
     TAKE(w->dk, M * hd);
     TAKE(w->dv, M * hd);
-    TAKE(w->scores, slots * w1);
-    TAKE(w->dscores, slots * w1);
+    TAKE(w->scores, slots * att);
+    TAKE(w->dscores, slots * att);
     w->score_slots = slots;
     TAKE(w->att_stats, 2 * M * H);
-    TAKE(w->att_work, 2 * M * hd + 2 * M * H * hd);
     TAKE(w->rstd, M);
     TAKE(w->h0, B * L);
     TAKE(w->logits, logit_rows(M, V) * V);

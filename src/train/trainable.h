@@ -25,10 +25,9 @@ typedef struct {
     float *l1, *l2, *l3, *l4;    /* [M, L] */
     float *dq;                   /* [M, D] */
     float *dk, *dv;              /* [M, hd] */
-    float *scores, *dscores;     /* [score_slots, window + 1]: one query per thread */
+    float *scores, *dscores;     /* [score_slots, attention_scores_floats]: a slot per thread */
     size_t score_slots;          /* threads the attention loops may use (gf_par_slots at carving) */
     float *att_stats;            /* [2, M, H] attention backward: log-normalisers, deltas */
-    float *att_work;             /* [2 M hd + 2 M D] attention: keys, values, queries, d out transposed */
     float *rstd;                 /* [M] rmsnorm backward: each row's 1 / rms */
     float *h0;                   /* [B, L] the zero state the training forward starts from */
     float *logits;               /* [chunk, V] */
