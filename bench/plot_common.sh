@@ -16,9 +16,11 @@ split_by_arch() {
   awk -F, -v d="$2" 'NR > 1 && ($1 == "mqa" || $1 == "hawk" || $1 == "griffin") { print > (d "/" $1 ".csv") }' "$1"
 }
 
-# The programs mix OpenBLAS's threads with OpenMP's; libgomp's idle threads
-# spin for milliseconds by default and take a core from OpenBLAS (the griffin
-# tool sets the same for itself: tools/cli.c cli_tune_openmp).
+# Built against a pthreads OpenBLAS, the programs mix its threads with
+# OpenMP's; libgomp's idle threads spin for milliseconds by default and take a
+# core from OpenBLAS (the griffin tool sets the same for itself then:
+# tools/cli.c cli_tune_openmp). With the OpenMP OpenBLAS the Makefile prefers,
+# this changes little.
 if [ -z "${OMP_WAIT_POLICY:-}" ]; then export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000}; fi
 
 # Where the scripts build and write: BUILD=DIR, RESULTS=DIR (trial runs).

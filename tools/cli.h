@@ -22,14 +22,16 @@ const char *cli_value(int argc, char **argv, int *i, const char *cmd, const char
 /* Applies --threads to OpenBLAS (0 = its default). */
 void cli_set_threads(long n);
 
-/* libgomp's idle threads spin for a while after each of our parallel loops
- * (300000 rounds by default: milliseconds here), and what runs next is
- * usually an sgemm on OpenBLAS's own threads, from which the spinning thread
- * takes half a core. A short spin (GOMP_SPINCOUNT=10000, about a tenth of a
- * millisecond) keeps back-to-back loops fast and lets the threads sleep
- * through a matrix product. libgomp reads it only when it loads, so unless
- * the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT this sets it and runs the
- * program again (argv as given); returns only when it does not. */
+/* With a pthreads build of OpenBLAS (the Makefile links the OpenMP one where
+ * it is installed, and then this does nothing): libgomp's idle threads spin
+ * for a while after each of our parallel loops (300000 rounds by default:
+ * milliseconds here), and what runs next is usually an sgemm on OpenBLAS's
+ * own threads, from which the spinning thread takes half a core. A short spin
+ * (GOMP_SPINCOUNT=10000, about a tenth of a millisecond) keeps back-to-back
+ * loops fast and lets the threads sleep through a matrix product. libgomp
+ * reads it only when it loads, so unless the user set OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT this sets it and runs the program again (argv as given);
+ * returns only when it does not. */
 void cli_tune_openmp(char **argv);
 double cli_now(void);
 /* Unless keep_mapped, copies the model's float weights into memory
