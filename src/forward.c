@@ -26,7 +26,7 @@ size_t gf_acts_floats(const gf_model *m, size_t M) {
     size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
     size_t hd = (size_t)c->head_dim;
     return M * (3 * D + 5 * L + 2 * D + 2 * hd + 2 * E) +
-           gf_par_slots() * attention_scores_floats((size_t)c->num_heads, (size_t)c->window) +
+           gf_par_slots() * attention_scores_floats((size_t)c->num_heads, hd, (size_t)c->window) +
            m->scratch_floats + xq_floats(m, M) + ACT_SLOTS * 16;
 }
 
@@ -40,7 +40,7 @@ void gf_acts_carve(const gf_model *m, size_t M, float *p, gf_acts *a) {
     a->score_slots = gf_par_slots();
     size_t sizes[] = {M * D, M * D, M * D, M * L, M * L, M * L, M * L, M * L,
                       M * D, M * D, M * hd, M * hd, M * E, M * E,
-                      a->score_slots * attention_scores_floats((size_t)c->num_heads, (size_t)c->window),
+                      a->score_slots * attention_scores_floats((size_t)c->num_heads, hd, (size_t)c->window),
                       m->scratch_floats};
     _Static_assert(sizeof sizes / sizeof sizes[0] + 1 == ACT_SLOTS, "every buffer is counted");
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {

@@ -358,7 +358,7 @@ static void test_fd_attention(void **state) {
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         lctx c = {.B = cases[ci].B, .T = cases[ci].T, .H = cases[ci].H, .hd = cases[ci].hd, .w = cases[ci].w};
         c.M = c.B * c.T;
-        size_t nq = c.M * c.H * c.hd, nk = c.M * c.hd, ns = attention_scores_floats(c.H, c.w);
+        size_t nq = c.M * c.H * c.hd, nk = c.M * c.hd, ns = attention_scores_floats(c.H, c.hd, c.w);
         c.pos = malloc(c.M * sizeof *c.pos);
         for (size_t b = 0; b < c.B; b++)
             for (size_t t = 0; t < c.T; t++) {

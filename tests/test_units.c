@@ -237,10 +237,12 @@ static void test_init_statistics_and_determinism(void **state) {
  * position n attends to positions max(0, n - w) .. n - 1, kept in ring slot
  * position % w, and to itself. Cases: an empty ring, a partly filled one, a
  * wrapped one, one wrapped many times, several heads and one, a batch of one
- * (whose heads the threads split), head sizes that are and are not multiples
+ * (whose heads the threads split when the ring is short, and whose ring
+ * they split, merging the parts' sums, when it is long: the last two
+ * cases, on two or more threads), head sizes that are and are not multiples
  * of 16, and more slots than one block of the kernels. The result is a
  * weighted mean of value rows of magnitude <= 1, computed in float32 over up
- * to 301 terms, so 1e-5 absolute bounds its rounding with room to spare.
+ * to 1101 terms, so 1e-5 absolute bounds its rounding with room to spare.
  * Afterwards each sequence's slot n % w holds the new key and value. */
 static void test_attention_step(void **state) {
     (void)state;
@@ -251,7 +253,9 @@ static void test_attention_step(void **state) {
                  {3, 5, 24, 40, {0, 17, 133}},
                  {2, 8, 64, 16, {16, 1000}},
                  {4, 1, 16, 8, {3, 8, 9, 100}},
-                 {1, 3, 20, 50, {7}}};
+                 {1, 3, 20, 50, {7}},
+                 {1, 4, 64, 1200, {1100}},
+                 {1, 1, 16, 600, {5000}}};
     uint64_t rng[4];
     gf_rng_seed(rng, 11);
     double worst = 0;
@@ -262,7 +266,7 @@ static void test_attention_step(void **state) {
         float *rk0 = malloc(B * w * hd * sizeof(float)), *rv0 = malloc(B * w * hd * sizeof(float));
         float *q = malloc(B * H * hd * sizeof(float)), *k = malloc(B * hd * sizeof(float));
         float *v = malloc(B * hd * sizeof(float)), *out = malloc(B * H * hd * sizeof(float));
-        float *scores = malloc(nslots * H * (w + 1) * sizeof(float));
+        float *scores = malloc(nslots * attention_scores_floats(H, hd, w) * sizeof(float));
         double *sc = malloc((w + 1) * sizeof(double));
         assert_true(rk && rv && rk0 && rv0 && q && k && v && out && scores && sc);
         for (size_t i = 0; i < B * w * hd; i++) {

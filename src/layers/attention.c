@@ -86,8 +86,12 @@ static int team(size_t nslots) {
  * Transformer at 4096 positions several times its matrix products. */
 #define GF_ATT_TILE ((size_t)16)
 
-size_t attention_scores_floats(size_t H, size_t w) {
-    size_t tile = GF_ATT_TILE * H * (w + GF_ATT_TILE), step = H * (w + 1);
+/* A decode step's slot: one item's scores, then two items' partial sums
+ * (attention_step's split of a ring between threads). */
+static size_t step_partial_floats(size_t H, size_t hd) { return H * (hd + 2); }
+
+size_t attention_scores_floats(size_t H, size_t hd, size_t w) {
+    size_t tile = GF_ATT_TILE * H * (w + GF_ATT_TILE), step = H * (w + 1) + 2 * step_partial_floats(H, hd);
     return tile > step ? tile : step;
 }
 
@@ -118,7 +122,7 @@ void attention_prefill(float *out, const float *q, const float *k, const float *
         size_t b = task / tiles, t0 = task % tiles * GF_ATT_TILE, t1 = t0 + GF_ATT_TILE < T ? t0 + GF_ATT_TILE : T;
         size_t first[GF_ATT_TILE];
         size_t lo = tile_firsts(segment_pos + b * T, t0, t1, w, first), nk = t1 - lo, rows = (t1 - t0) * H;
-        float *S = scores + gf_par_tid() * attention_scores_floats(H, w);
+        float *S = scores + gf_par_tid() * attention_scores_floats(H, hd, w);
         const float *qt = q + (b * T + t0) * H * hd;
         gf_mat keys = {GF_W_F32, k + (b * T + lo) * hd, NULL, nk, hd, NULL, NULL, NULL};
         gf_gemv_rows(isa, &keys, qt, hd, rows, S, nk, 0, nk);
@@ -166,54 +170,124 @@ void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const fl
     }
 }
 
+/* Ring slots per part, at least, where attention_step splits one sequence's
+ * ring between threads (below this the partial sums' merge is not worth it),
+ * and the most parts. */
+#define GF_ATT_SPLIT_MIN ((size_t)256)
+#define GF_ATT_MAX_PARTS ((size_t)16)
+
+/* The slots a step at n tokens sees in a ring of w (slot j holds the latest
+ * position p < n with p % w == j). Before the ring has wrapped (n < w) only
+ * slots 0..n-1 can be visible: the rest are skipped, not masked, so a step
+ * costs what the tokens seen cost, not the window. */
+static size_t ring_slots(long n, size_t w) { return n <= 0 ? 0 : (n < (long)w ? (size_t)n : w); }
+
+/* s[0 .. cnt) = scale * s for the visible slots j0 .. j0 + cnt - 1 of a ring
+ * at n tokens, the masked logit for the others (a slot is visible when its
+ * position exists and is within w of n). */
+static void scale_slots(float *s, size_t j0, size_t cnt, long n, size_t w, float scale) {
+    long base = (long)w * floor_div(n, (long)w);
+    for (size_t i = 0; i < cnt; i++) {
+        long p = base + (long)(j0 + i);
+        if (p >= n) p -= (long)w;
+        int visible = p >= 0 && n - p <= (long)w;
+        s[i] = visible ? s[i] * scale : GF_MASKED_LOGIT;
+    }
+}
+
+/* s[0 .. n) = exp(s - max) in place; returns the sum, the max in *mx. */
+static float exp_shifted(float *s, size_t n, float *mx) {
+    float m = s[0], sum = 0.0f;
+    for (size_t i = 1; i < n; i++) m = s[i] > m ? s[i] : m;
+#pragma omp simd reduction(+ : sum)
+    for (size_t i = 0; i < n; i++) {
+        s[i] = gf_expf(s[i] - m);
+        sum += s[i];
+    }
+    *mx = m;
+    return sum;
+}
+
 void attention_step(float *out, const float *q, const float *k, const float *v,
                     float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
                     size_t hd, size_t w, float *scores, size_t nslots) {
     float scale = 1.0f / sqrtf((float)hd);
     gf_isa isa = gf_cpu_isa();
-    /* Items are a sequence and a group of its heads. All the heads share one
-     * key and value ring (MQA), so an item's scores are one small product of
-     * its heads' queries with the ring's keys, and its outputs one weighted
-     * sum of the value rows, each ring row read once for all the heads: with
-     * a head per item and a dot product per slot, batch 16 at 4096 positions
-     * spent most of an MQA step here. Heads are split into groups only so
-     * that every thread has an item at small batches. */
+    size_t slot_floats = attention_scores_floats(H, hd, w), pf = step_partial_floats(H, hd);
     int nt = team(nslots);
-    size_t G = B >= (size_t)nt ? 1 : ((size_t)nt + B - 1) / B;
-    if (G > H) G = H;
-#pragma omp parallel for schedule(static) num_threads(nt) if (B * H * hd * (w + 1) >= GF_PAR_MIN)
-    for (size_t it = 0; it < B * G; it++) {
-        size_t b = it / G, g = it % G, h0 = H * g / G, nh = H * (g + 1) / G - h0;
+    int par = B * H * hd * (w + 1) >= GF_PAR_MIN;
+    /* All the heads share one key and value ring (MQA), so an item's scores
+     * are one small product of its heads' queries with the ring's keys, and
+     * its outputs one weighted sum of the value rows, each ring row read once
+     * for all the heads: with a head per item and a dot product per slot,
+     * batch 16 at 4096 positions spent most of an MQA step here. With fewer
+     * sequences than threads, each sequence's ring is split into S parts
+     * (items: a sequence and a part), each part's sums kept with their max
+     * and total and merged after, so the threads share the reading of a long
+     * ring; a short one is split by heads instead (items: a sequence and a
+     * group of its heads, each reading the whole ring). */
+    size_t S = 1, G = 1, fewest = w;
+    for (size_t b = 0; b < B; b++) {
+        size_t ns = ring_slots((long)num_tokens[b], w);
+        fewest = ns < fewest ? ns : fewest;
+    }
+    if (par && B < (size_t)nt) {
+        size_t want = ((size_t)nt + B - 1) / B;
+        want = want < GF_ATT_MAX_PARTS ? want : GF_ATT_MAX_PARTS;
+        if (fewest >= want * GF_ATT_SPLIT_MIN) S = want;
+        else G = want < H ? want : H;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt) if (par)
+    for (size_t it = 0; it < B * S * G; it++) {
+        size_t b = it / (S * G), s = it / G % S, g = it % G, h0 = H * g / G, nh = H * (g + 1) / G - h0;
         long n = (long)num_tokens[b];
-        const float *rk = ring_k + b * w * hd, *rv = ring_v + b * w * hd;
-        long base = (long)w * floor_div(n, (long)w);
-        /* Slot j holds the latest position p < n with p % w == j, visible when
-         * it exists and is within w of n. Before the ring has wrapped (n < w)
-         * only slots 0..n-1 can be visible: the rest are skipped, not masked,
-         * so a step costs what the tokens seen cost, not the window. */
-        size_t nslot = n <= 0 ? 0 : (n < (long)w ? (size_t)n : w), ns = nslot + 1;
+        size_t nslot = ring_slots(n, w), j0 = nslot * s / S, cnt = nslot * (s + 1) / S - j0;
+        int last = s == S - 1; /* the part that also holds the new token */
+        size_t ns = cnt + (size_t)last;
+        const float *rk = ring_k + (b * w + j0) * hd, *rv = ring_v + (b * w + j0) * hd;
         const float *qb = q + (b * H + h0) * hd;
-        float *ob = out + (b * H + h0) * hd;
+        /* a whole ring's item writes its output; a part writes its sums [nh, hd],
+         * maxima and totals [nh] each, in the partial area of slot it % nslots */
+        float *ob = S == 1 ? out + (b * H + h0) * hd
+                           : scores + (it % nslots) * slot_floats + H * (w + 1) + (it / nslots) * pf;
+        float *mx = S > 1 ? ob + H * hd : NULL, *tot = S > 1 ? mx + H : NULL;
         /* each head's scores a row of ns: the slots, then the new token */
-        float *sc = scores + gf_par_tid() * H * (w + 1);
-        gf_mat keys = {GF_W_F32, rk, NULL, nslot, hd, NULL, NULL, NULL};
-        if (nslot) gf_gemv_rows(isa, &keys, qb, hd, nh, sc, ns, 0, nslot);
+        float *sc = scores + gf_par_tid() * slot_floats;
+        gf_mat keys = {GF_W_F32, rk, NULL, cnt, hd, NULL, NULL, NULL};
+        if (cnt) gf_gemv_rows(isa, &keys, qb, hd, nh, sc, ns, 0, cnt);
         for (size_t h = 0; h < nh; h++) {
             float *sh = sc + h * ns;
-            for (size_t j = 0; j < nslot; j++) {
-                long p = base + (long)j;
-                if (p >= n) p -= (long)w;
-                int visible = p >= 0 && n - p <= (long)w;
-                sh[j] = visible ? sh[j] * scale : GF_MASKED_LOGIT;
-            }
-            sh[nslot] = dot(qb + h * hd, k + b * hd, hd) * scale; /* the new token itself */
-            softmax_inplace(sh, ns);
+            scale_slots(sh, j0, cnt, n, w, scale);
+            if (last) sh[cnt] = dot(qb + h * hd, k + b * hd, hd) * scale; /* the new token itself */
+            if (S == 1) softmax_inplace(sh, ns);
+            else tot[h] = exp_shifted(sh, ns, &mx[h]);
             memset(ob + h * hd, 0, hd * sizeof *ob);
         }
         /* the slots' values, then the new token's */
-        gf_combine_rows(isa, sc, ns, nh, rv, hd, nslot, hd, ob, hd);
-        gf_combine_rows(isa, sc + nslot, ns, nh, v + b * hd, hd, 1, hd, ob, hd);
+        gf_combine_rows(isa, sc, ns, nh, rv, hd, cnt, hd, ob, hd);
+        if (last) gf_combine_rows(isa, sc + cnt, ns, nh, v + b * hd, hd, 1, hd, ob, hd);
     }
+    /* the parts' sums merged: weights exp(max_s - max) over the total */
+    for (size_t b = 0; S > 1 && b < B; b++)
+        for (size_t h = 0; h < H; h++) {
+            float m = -INFINITY, total = 0.0f, wgt[GF_ATT_MAX_PARTS];
+            const float *part[GF_ATT_MAX_PARTS];
+            for (size_t s = 0; s < S; s++) {
+                size_t it = b * S + s;
+                part[s] = scores + (it % nslots) * slot_floats + H * (w + 1) + (it / nslots) * pf;
+                m = part[s][H * hd + h] > m ? part[s][H * hd + h] : m;
+            }
+            for (size_t s = 0; s < S; s++) {
+                wgt[s] = gf_expf(part[s][H * hd + h] - m);
+                total += wgt[s] * part[s][H * hd + H + h];
+            }
+            float *o = out + (b * H + h) * hd;
+            for (size_t d = 0; d < hd; d++) {
+                float acc = 0.0f;
+                for (size_t s = 0; s < S; s++) acc += wgt[s] * part[s][h * hd + d];
+                o[d] = acc / total;
+            }
+        }
     for (size_t b = 0; b < B; b++) {
         size_t slot = (size_t)pos_mod((long)num_tokens[b], (long)w);
         memcpy(ring_k + (b * w + slot) * hd, k + b * hd, hd * sizeof *ring_k);
@@ -232,7 +306,7 @@ void attention_prefill_backward(float *dq, float *dk, float *dv, const float *do
     float scale = 1.0f / sqrtf((float)hd);
     gf_isa isa = gf_cpu_isa();
     size_t M = B * T, win = w < T ? w + 1 : T, tiles = (T + GF_ATT_TILE - 1) / GF_ATT_TILE;
-    size_t slot = attention_scores_floats(H, w);
+    size_t slot = attention_scores_floats(H, hd, w);
     /* lse, delta: [B, T, H], a query position's heads side by side */
     float *lse = stats, *delta = stats + M * H;
     int par = M * H * hd * win >= GF_PAR_MIN;

@@ -45,7 +45,7 @@ void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd
 
 /* Local multi-query attention over whole sequences: query t sees keys
  * t-w .. t of its own document. q [B, T, H, hd]; k, v [B, T, hd]; out
- * [B, T, H, hd]; scores: nslots x attention_scores_floats(H, w) floats, one
+ * [B, T, H, hd]; scores: nslots x attention_scores_floats(H, hd, w) floats, one
  * slot per thread (it runs on at most nslots threads). */
 void attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
@@ -53,7 +53,7 @@ void attention_prefill(float *out, const float *q, const float *k, const float *
 /* Floats of one thread's slot of the scores attention_prefill, its backward
  * (each of scores, dscores) and attention_step take: a tile of queries'
  * scores against its windows' keys. */
-size_t attention_scores_floats(size_t H, size_t w);
+size_t attention_scores_floats(size_t H, size_t hd, size_t w);
 /* Fills the key/value rings [B, w, hd] from a prefill's keys and values, as
  * the official cache does (slot = position % w, never-written slots zero). */
 void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const float *v,

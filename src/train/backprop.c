@@ -33,7 +33,7 @@ static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
     size_t M = B * T, D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
     size_t hd = (size_t)c->head_dim, V = (size_t)c->vocab_size;
     size_t H = (size_t)c->num_heads, slots = gf_par_slots();
-    size_t att = attention_scores_floats(H, (size_t)c->window);
+    size_t att = attention_scores_floats(H, hd, (size_t)c->window);
     size_t used = 0;
 #define TAKE(ptr, n)                          \
     do {                                      \
