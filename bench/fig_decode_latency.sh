@@ -14,8 +14,9 @@ if [ "${PLOT_ONLY:-0}" != 1 ]; then # PLOT_ONLY=1: redraw the PNG from the exist
   # the method check: a real prefill of 1024 tokens against the synthetic state
   "$build/bench/decode_latency" "$@" --check-prefill 1024 --batch 1,4 --out "$res/decode_latency_check.csv"
   # the flatness check of issue 5 (Hawk at 4096 within 10 % of 16): the two
-  # positions in turn three times, 9 steps each, so drift falls on both
-  "$build/bench/decode_latency" "$@" --positions 16,4096,16,4096,16,4096 --steps 9 \
+  # positions in turn six times, 9 steps each, so drift falls on both (three
+  # times left single pairs to the host's jumps between its plateaus)
+  "$build/bench/decode_latency" "$@" --positions 16,4096,16,4096,16,4096,16,4096,16,4096,16,4096 --steps 9 \
     --out "$res/decode_latency_16_vs_4096.csv"
   finish_figure decode_latency
 fi
