@@ -95,8 +95,9 @@ size_t attention_scores_floats(size_t H, size_t hd, size_t w) {
     return tile > step ? tile : step;
 }
 
-/* The first key position of tile [t0, t1)'s windows in row b, and each
- * query's first key (window_first) into first[0 .. t1 - t0). */
+/* The first key position of the windows of queries [t0, t1) of one row (sp:
+ * its segment positions), and each query's first key (window_first) into
+ * first[0 .. t1 - t0). */
 static size_t tile_firsts(const int32_t *sp, size_t t0, size_t t1, size_t w, size_t *first) {
     for (size_t t = t0; t < t1; t++) first[t - t0] = window_first(sp, t, w);
     return first[0]; /* window_first never decreases with t */
