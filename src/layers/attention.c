@@ -90,6 +90,14 @@ static int team(size_t nslots) {
  * (attention_step's split of a ring between threads). */
 static size_t step_partial_floats(size_t H, size_t hd) { return H * (hd + 2); }
 
+/* Where item `it` of a split decode step keeps its partial sums: slot
+ * it % nslots, past the scores, first or second (there are fewer than
+ * 2 nslots items). */
+static float *step_partial(float *scores, size_t it, size_t nslots, size_t H, size_t hd, size_t w) {
+    size_t slot = attention_scores_floats(H, hd, w);
+    return scores + (it % nslots) * slot + H * (w + 1) + (it / nslots) * step_partial_floats(H, hd);
+}
+
 size_t attention_scores_floats(size_t H, size_t hd, size_t w) {
     size_t tile = GF_ATT_TILE * H * (w + GF_ATT_TILE), step = H * (w + 1) + 2 * step_partial_floats(H, hd);
     return tile > step ? tile : step;
@@ -214,7 +222,7 @@ void attention_step(float *out, const float *q, const float *k, const float *v,
                     size_t hd, size_t w, float *scores, size_t nslots) {
     float scale = 1.0f / sqrtf((float)hd);
     gf_isa isa = gf_cpu_isa();
-    size_t slot_floats = attention_scores_floats(H, hd, w), pf = step_partial_floats(H, hd);
+    size_t slot_floats = attention_scores_floats(H, hd, w);
     int nt = team(nslots);
     int par = B * H * hd * (w + 1) >= GF_PAR_MIN;
     /* All the heads share one key and value ring (MQA), so an item's scores
@@ -249,8 +257,7 @@ void attention_step(float *out, const float *q, const float *k, const float *v,
         const float *qb = q + (b * H + h0) * hd;
         /* a whole ring's item writes its output; a part writes its sums [nh, hd],
          * maxima and totals [nh] each, in the partial area of slot it % nslots */
-        float *ob = S == 1 ? out + (b * H + h0) * hd
-                           : scores + (it % nslots) * slot_floats + H * (w + 1) + (it / nslots) * pf;
+        float *ob = S == 1 ? out + (b * H + h0) * hd : step_partial(scores, it, nslots, H, hd, w);
         float *mx = S > 1 ? ob + H * hd : NULL, *tot = S > 1 ? mx + H : NULL;
         /* each head's scores a row of ns: the slots, then the new token */
         float *sc = scores + gf_par_tid() * slot_floats;
@@ -274,8 +281,7 @@ void attention_step(float *out, const float *q, const float *k, const float *v,
             float m = -INFINITY, total = 0.0f, wgt[GF_ATT_MAX_PARTS];
             const float *part[GF_ATT_MAX_PARTS];
             for (size_t s = 0; s < S; s++) {
-                size_t it = b * S + s;
-                part[s] = scores + (it % nslots) * slot_floats + H * (w + 1) + (it / nslots) * pf;
+                part[s] = step_partial(scores, b * S + s, nslots, H, hd, w);
                 m = part[s][H * hd + h] > m ? part[s][H * hd + h] : m;
             }
             for (size_t s = 0; s < S; s++) {
