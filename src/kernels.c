@@ -236,7 +236,8 @@ void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bia
     /* On AVX-512 the gemv kernels at any M, as in gf_linear: OpenBLAS called
      * between the layers' OpenMP regions competed for the two cores with the
      * idle OpenMP thread still spinning, and this one change made a batch-256
-     * Hawk decode step 1.9x and an F32 prefill of 512 tokens 1.4x faster. */
+     * Hawk decode step 1.9x and an F32 prefill of 512 tokens 1.1-1.4x faster
+     * (with the pthreads OpenBLAS of the time). */
     if (W->blocks_t && (M < GF_SGEMM_MIN_ROWS || gf_cpu_isa() == GF_ISA_AVX512)) {
         gf_isa isa = gf_cpu_isa();
         size_t groups = (bw + 3) / 4, jobs = H * groups;

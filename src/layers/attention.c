@@ -37,18 +37,24 @@ void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd
     rope_rotate(x, pos, M, nheads, hd, theta, 1.0f);
 }
 
+/* s[0 .. n) = exp(s - max) in place; returns the sum, the max in *mx. */
+static float exp_shifted(float *s, size_t n, float *mx) {
+    float m = s[0], sum = 0.0f;
+    for (size_t i = 1; i < n; i++) m = s[i] > m ? s[i] : m;
+#pragma omp simd reduction(+ : sum)
+    for (size_t i = 0; i < n; i++) {
+        s[i] = gf_expf(s[i] - m);
+        sum += s[i];
+    }
+    *mx = m;
+    return sum;
+}
+
 /* Softmax of scores[0..n) in place (max-shifted, float32 as the
  * reference). Returns log(sum of exp) + max, the log-normaliser the backward
  * recomputes probabilities from. */
 static float softmax_inplace(float *scores, size_t n) {
-    float mx = scores[0];
-    for (size_t i = 1; i < n; i++) mx = scores[i] > mx ? scores[i] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (size_t i = 0; i < n; i++) {
-        scores[i] = gf_expf(scores[i] - mx);
-        sum += scores[i];
-    }
+    float mx, sum = exp_shifted(scores, n, &mx);
     float inv = 1.0f / sum;
     for (size_t i = 0; i < n; i++) scores[i] *= inv;
     return mx + logf(sum);
@@ -202,19 +208,6 @@ static void scale_slots(float *s, size_t j0, size_t cnt, long n, size_t w, float
         int visible = p >= 0 && n - p <= (long)w;
         s[i] = visible ? s[i] * scale : GF_MASKED_LOGIT;
     }
-}
-
-/* s[0 .. n) = exp(s - max) in place; returns the sum, the max in *mx. */
-static float exp_shifted(float *s, size_t n, float *mx) {
-    float m = s[0], sum = 0.0f;
-    for (size_t i = 1; i < n; i++) m = s[i] > m ? s[i] : m;
-#pragma omp simd reduction(+ : sum)
-    for (size_t i = 0; i < n; i++) {
-        s[i] = gf_expf(s[i] - m);
-        sum += s[i];
-    }
-    *mx = m;
-    return sum;
 }
 
 void attention_step(float *out, const float *q, const float *k, const float *v,
