@@ -125,6 +125,19 @@ INL void tile(const gf_wtype t, const int MT, const int NG, const gf_mat *W, siz
  * or 4 groups (more streams at once) with or without prefetching. */
 #define PF_GROUPS 2
 
+/* Prefetches the scales of groups [g, g + ng) (clipped to g1): 1 KiB a
+ * group of 1024 columns, a stream of its own beside the codes. Left to the
+ * hardware prefetcher, it had made the batch-16 Q4 product from memory
+ * 15-20 % slower than from L2 (593-613 against 755-795 GOP/s on one core;
+ * 675-740 with this). */
+INL void prefetch_scales(const gf_mat *W, size_t g, size_t ng, size_t g1) {
+    if (g >= g1) return;
+    if (g + ng > g1) ng = g1 - g;
+    size_t bytes = ng * gf_q_nblocks(W->cols) * GF_QPACK_ROWS * sizeof(uint16_t);
+    const char *s = (const char *)(W->packed_scale + g * gf_q_nblocks(W->cols) * GF_QPACK_ROWS);
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(s + o, _MM_HINT_T0);
+}
+
 /* The walk over groups [g0, g1) x inputs [0, M). Up to 4 inputs: one tile
  * per group. More: tiles of 4 inputs x 2 groups (16 accumulators), whose
  * weights meet every input in turn while they are in cache, each prefetching
@@ -139,6 +152,7 @@ INL void rows_of(const gf_wtype t, const gf_mat *W, const uint8_t *q, size_t M, 
     if (M <= 4) {
         for (size_t g = g0; g < g1; g++) {
             const uint8_t *pf = W->packed + (g + PF_GROUPS) * stride;
+            prefetch_scales(W, g + PF_GROUPS, 1, g1);
             switch (M) {
             case 1: TILE(1, 1, g, 0, pf, 0); break;
             case 2: TILE(2, 1, g, 0, pf, 0); break;
@@ -153,6 +167,7 @@ INL void rows_of(const gf_wtype t, const gf_mat *W, const uint8_t *q, size_t M, 
         int ng = g + 2 <= g1 ? 2 : 1;
         const uint8_t *next = W->packed + (g + (size_t)ng) * stride;
         size_t share = ((size_t)ng * stride + passes - 1) / passes, step = ((share + nb - 1) / nb + 63) / 64 * 64;
+        prefetch_scales(W, g + (size_t)ng, (size_t)ng, g1);
         size_t m = 0;
         for (size_t pass = 0; m + 4 <= M; m += 4, pass++) {
             const uint8_t *pf = next + pass * share;
