@@ -386,7 +386,7 @@ int gf_model_copy_weights(gf_model *m, gf_error *err) {
     uint8_t *p = a;
     for (int i = 0; i < n; i++) {
         size_t bytes = mats[i]->rows * gf_mat_row_bytes(mats[i]);
-        memcpy(p, mats[i]->data, bytes);
+        gf_copy_parallel(p, mats[i]->data, bytes);
         gf_release_pages(mats[i]->data, bytes);
         mats[i]->data = p;
         p += round64(bytes);

@@ -150,6 +150,16 @@ void gf_release_pages(const void *p, size_t n) {
     if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+void gf_copy_parallel(void *dst, const void *src, size_t n) {
+    const size_t piece = (size_t)2 << 20;
+    size_t pieces = (n + piece - 1) / piece;
+#pragma omp parallel for schedule(static) if (pieces >= 4)
+    for (size_t i = 0; i < pieces; i++) {
+        size_t o = i * piece, len = n - o < piece ? n - o : piece;
+        memcpy((unsigned char *)dst + o, (const unsigned char *)src + o, len);
+    }
+}
+
 void *gf_alloc_huge(size_t bytes) {
     const size_t huge = (size_t)2 << 20;
     if (bytes > SIZE_MAX - huge) return NULL;

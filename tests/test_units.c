@@ -583,10 +583,30 @@ static void test_alloc_huge(void **state) {
     assert_true(gf_mem_fits(SIZE_MAX, 0));          /* unknown: not refused */
 }
 
+/* gf_copy_parallel: every byte of sizes below, at and past the threaded
+ * threshold and not a multiple of its pieces, none written past the end. */
+static void test_copy_parallel(void **state) {
+    (void)state;
+    const size_t sizes[] = {0, 1, (size_t)2 << 20, ((size_t)8 << 20) + 12345, (size_t)21 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t n = sizes[i];
+        unsigned char *src = malloc(n + 1), *dst = malloc(n + 1);
+        assert_true(src && dst);
+        for (size_t k = 0; k < n; k++) src[k] = (unsigned char)(k * 2654435761u >> 13);
+        dst[n] = 0x5a;
+        gf_copy_parallel(dst, src, n);
+        assert_memory_equal(dst, src, n);
+        assert_int_equal(dst[n], 0x5a);
+        free(src);
+        free(dst);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bw_probe),
         cmocka_unit_test(test_alloc_huge),
+        cmocka_unit_test(test_copy_parallel),
         cmocka_unit_test(test_fast_exp_tanh),
         cmocka_unit_test(test_bf16_and_f16),
         cmocka_unit_test(test_embed_multiplier),
