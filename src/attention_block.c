@@ -17,7 +17,7 @@ void attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
                        a->score_slots);
     } else {
         attention_prefill(a->o, a->q, a->k, a->v, segment_pos, B, T, H, hd, w, a->scores,
-                          a->score_slots);
+                          a->score_slots, NULL);
         kv_ring_from_prefill(ring_k, ring_v, a->k, a->v, num_tokens, B, T, hd, w);
     }
     gf_linear(a->tmp, a->o, &lw->o, lw->o_b, M, &a->xq);
@@ -34,7 +34,7 @@ void attention_block_forward_train(const gf_model *m, const gf_layer_weights *lw
     rope_apply(la->q, segment_pos, M, H, hd, c->rope_theta);
     rope_apply(la->k, segment_pos, M, 1, hd, c->rope_theta);
     attention_prefill(la->o, la->q, la->k, la->v, segment_pos, B, T, H, hd, (size_t)c->window,
-                      w->scores, w->score_slots);
+                      w->scores, w->score_slots, la->lse);
     gf_linear(out, la->o, &lw->o, lw->o_b, M, NULL);
 }
 
@@ -45,9 +45,9 @@ void attention_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_
     const gf_config *c = &m->cfg;
     size_t M = B * T, D = (size_t)c->width, H = (size_t)c->num_heads, hd = (size_t)c->head_dim;
     gf_linear_backward(w->tmp, g->o, g->o_b, dout, la->o, lw->o.data, M, D, D, 0);
-    attention_prefill_backward(w->dq, w->dk, w->dv, w->tmp, la->q, la->k, la->v, segment_pos, B, T,
-                               H, hd, (size_t)c->window, w->scores, w->dscores, w->score_slots,
-                               w->att_stats);
+    attention_prefill_backward(w->dq, w->dk, w->dv, w->tmp, la->q, la->k, la->v, la->o, la->lse,
+                               segment_pos, B, T, H, hd, (size_t)c->window, w->scores, w->dscores,
+                               w->score_slots, w->att_stats);
     rope_backward(w->dq, segment_pos, M, H, hd, c->rope_theta);
     rope_backward(w->dk, segment_pos, M, 1, hd, c->rope_theta);
     gf_linear_backward(dxn, g->q, NULL, w->dq, la->xn1, lw->q.data, M, D, D, 0);

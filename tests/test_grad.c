@@ -340,21 +340,24 @@ static void test_rglru_sqrt_gradient_bound(void **state) {
 static double obj_attention(void *p) {
     lctx *c = p;
     /* q, k after RoPE are the inputs here; x holds q, a holds k, b2 holds v */
-    attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2, 1);
+    attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2, 1, NULL);
     return wdot(c->out, c->r, c->M * c->H * c->hd);
 }
 
-/* The attention backward against finite differences on three shapes: a
+/* The attention backward against finite differences on five shapes: a
  * window of 2 in short rows; rows of several tiles of the tiled passes
  * (37 positions, tiles of 16) with a window of 20, documents starting at
  * positions 3 and 27 of row 0, and a head size that is not a multiple of
- * 16; and global attention (a window past the row). */
+ * 16; global attention (a window past the row); and windows of several
+ * blocks of the passes over keys and queries (blocks of 64: 150 positions,
+ * a window of 100 with the two document starts, and global). */
 static void test_fd_attention(void **state) {
     (void)state;
     static const struct {
         size_t B, T, H, hd, w;
         int resets; /* row 0's documents start at 3 (and 27) */
-    } cases[] = {{2, 7, 2, 4, 2, 1}, {2, 37, 3, 20, 20, 2}, {1, 37, 2, 16, 64, 0}};
+    } cases[] = {{2, 7, 2, 4, 2, 1}, {2, 37, 3, 20, 20, 2}, {1, 37, 2, 16, 64, 0},
+                 {1, 150, 2, 6, 100, 2}, {1, 150, 2, 5, 200, 0}};
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         lctx c = {.B = cases[ci].B, .T = cases[ci].T, .H = cases[ci].H, .hd = cases[ci].hd, .w = cases[ci].w};
         c.M = c.B * c.T;
@@ -368,9 +371,10 @@ static void test_fd_attention(void **state) {
         c.x = vec(nq, 1), c.a = vec(nk, 1), c.b2 = vec(nk, 1), c.r = vec(nq, 1), c.out = zeros(nq);
         c.c2 = zeros(ns);
         float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(ns);
-        float *stats = zeros(2 * c.M * c.H);
-        attention_prefill_backward(dq, dk, dv, c.r, c.x, c.a, c.b2, c.pos, c.B, c.T, c.H, c.hd, c.w, c.c2, ds,
-                                   1, stats);
+        float *stats = zeros(c.M * c.H), *lse = zeros(c.M * c.H);
+        attention_prefill(c.out, c.x, c.a, c.b2, c.pos, c.B, c.T, c.H, c.hd, c.w, c.c2, 1, lse);
+        attention_prefill_backward(dq, dk, dv, c.r, c.x, c.a, c.b2, c.out, lse, c.pos, c.B, c.T, c.H, c.hd,
+                                   c.w, c.c2, ds, 1, stats);
         char what[3][64];
         snprintf(what[0], sizeof what[0], "attention d q (T %zu, w %zu)", c.T, c.w);
         snprintf(what[1], sizeof what[1], "attention d k (T %zu, w %zu)", c.T, c.w);
@@ -379,7 +383,7 @@ static void test_fd_attention(void **state) {
         fd_check(what[1], c.a, nk, dk, obj_attention, &c, 1e-3f);
         fd_check(what[2], c.b2, nk, dv, obj_attention, &c, 1e-3f);
         free(c.pos), free(c.x), free(c.a), free(c.b2), free(c.r), free(c.out), free(c.c2);
-        free(dq), free(dk), free(dv), free(ds), free(stats);
+        free(dq), free(dk), free(dv), free(ds), free(stats), free(lse);
     }
 }
 

@@ -317,6 +317,77 @@ static void test_attention_step(void **state) {
     assert_true(worst < 1e-5);
 }
 
+/* attention_prefill (whole rows, a tile of query positions against its
+ * windows' keys a block at a time, with the weights rescaled whenever a
+ * block raises a row's max) against attention written out in double: query
+ * t sees the keys of its document from t - w to t. Cases: windows of
+ * several blocks with two document starts in row 0, global attention over
+ * 200 positions, and a short window; the keys grow along the row (x 0.5 to
+ * x 3), so later blocks keep raising the max. The output is a weighted mean
+ * of values of magnitude <= 1, so 1e-5 absolute bounds float32 rounding;
+ * the log-normaliser is checked to 1e-5 of its magnitude plus 1. */
+static void test_attention_prefill(void **state) {
+    (void)state;
+    static const struct {
+        size_t B, T, H, hd, w;
+        int resets;
+    } cases[] = {{2, 150, 3, 20, 100, 1}, {1, 200, 2, 16, 1000, 0}, {1, 37, 4, 64, 10, 0}};
+    uint64_t rng[4];
+    gf_rng_seed(rng, 12);
+    double worst = 0, worst_l = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        size_t B = cases[c].B, T = cases[c].T, H = cases[c].H, hd = cases[c].hd, w = cases[c].w, M = B * T;
+        size_t nslots = gf_par_slots();
+        float *q = malloc(M * H * hd * sizeof(float)), *k = malloc(M * hd * sizeof(float));
+        float *v = malloc(M * hd * sizeof(float)), *out = malloc(M * H * hd * sizeof(float));
+        float *lse = malloc(M * H * sizeof(float));
+        float *scores = malloc(nslots * attention_scores_floats(H, hd, w) * sizeof(float));
+        int32_t *pos = malloc(M * sizeof(int32_t));
+        double *sc = malloc(T * sizeof(double));
+        assert_true(q && k && v && out && lse && scores && pos && sc);
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 0; t < T; t++) {
+                size_t start = b > 0 || !cases[c].resets ? 0 : t >= 70 ? 70 : t >= 3 ? 3 : 0;
+                pos[b * T + t] = (int32_t)(t - start);
+            }
+        for (size_t i = 0; i < M * H * hd; i++) q[i] = (float)(4 * gf_rng_uniform(rng) - 2);
+        for (size_t i = 0; i < M; i++)
+            for (size_t e = 0; e < hd; e++) {
+                double grow = 0.5 + 2.5 * (double)(i % T) / (double)T;
+                k[i * hd + e] = (float)((2 * gf_rng_uniform(rng) - 1) * grow);
+                v[i * hd + e] = (float)(2 * gf_rng_uniform(rng) - 1);
+            }
+        attention_prefill(out, q, k, v, pos, B, T, H, hd, w, scores, nslots, lse);
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 0; t < T; t++) {
+                size_t first = t;
+                while (first > 0 && t - first < w && pos[b * T + first] != 0) first--;
+                for (size_t h = 0; h < H; h++) {
+                    const float *qh = q + ((b * T + t) * H + h) * hd;
+                    double mx = -1e300, sum = 0;
+                    for (size_t j = first; j <= t; j++) {
+                        double d = 0;
+                        for (size_t e = 0; e < hd; e++) d += (double)qh[e] * k[(b * T + j) * hd + e];
+                        sc[j] = d / sqrt((double)hd);
+                        mx = fmax(mx, sc[j]);
+                    }
+                    for (size_t j = first; j <= t; j++) sum += sc[j] = exp(sc[j] - mx);
+                    double want_l = mx + log(sum), got_l = lse[(b * T + t) * H + h];
+                    worst_l = fmax(worst_l, fabs(got_l - want_l) / (1 + fabs(want_l)));
+                    for (size_t e = 0; e < hd; e++) {
+                        double o = 0;
+                        for (size_t j = first; j <= t; j++) o += sc[j] / sum * v[(b * T + j) * hd + e];
+                        worst = fmax(worst, fabs(o - out[((b * T + t) * H + h) * hd + e]));
+                    }
+                }
+            }
+        free(q), free(k), free(v), free(out), free(lse), free(scores), free(pos), free(sc);
+    }
+    print_message("    attention_prefill vs double: max |d out| = %.3g, log-normaliser %.3g\n", worst, worst_l);
+    assert_true(worst < 1e-5);
+    assert_true(worst_l < 1e-5);
+}
+
 static void test_prefill_matches_decode_on_init_model(void **state) {
     (void)state;
     char dir[512];
@@ -615,6 +686,7 @@ int main(void) {
         cmocka_unit_test(test_sampler),
         cmocka_unit_test(test_init_statistics_and_determinism),
         cmocka_unit_test(test_attention_step),
+        cmocka_unit_test(test_attention_prefill),
         cmocka_unit_test(test_prefill_matches_decode_on_init_model),
         cmocka_unit_test(test_state_bookkeeping),
         cmocka_unit_test(test_state_copy),

@@ -45,6 +45,11 @@ INL void tile(const int MT, const int NC, const float *p, size_t ldp, const floa
         for (int c = 0; c < NC; c++) {
             __mmask16 k = c == NC - 1 ? mk : (__mmask16)0xffff;
             vv[c] = _mm512_maskz_loadu_ps(k, v + j * ldv + d + 16 * (size_t)c);
+            /* opaque, so the compiler keeps the row in a register for the MT
+             * rows of weights: folded into each multiply-add as a memory
+             * operand, it was loaded MT times, and the loads (one 64-byte
+             * load a cycle here) held the kernel to 40 % of the FMA peak */
+            __asm__("" : "+v"(vv[c]));
         }
         for (int i = 0; i < MT; i++) {
             __m512 pj = _mm512_set1_ps(p[(size_t)i * ldp + j]);

@@ -92,6 +92,14 @@ static int team(size_t nslots) {
  * Transformer at 4096 positions several times its matrix products. */
 #define GF_ATT_TILE ((size_t)16)
 
+/* Keys per block of a tile's pass over its windows (and query rows, position
+ * x head, per block of the backward's key pass): a block's scores, 16 query
+ * positions x all heads x 64 keys (24 KiB at 6 heads), and the block's keys
+ * transposed (16 KiB at head size 64) stay in L1 between the products that
+ * make and use them, where a tile's whole window at once (4096 keys: 1.5
+ * MiB of scores) went to L3 and back. */
+#define GF_ATT_BLOCK ((size_t)64)
+
 /* A decode step's slot: one item's scores, then two items' partial sums
  * (attention_step's split of a ring between threads). */
 static size_t step_partial_floats(size_t H, size_t hd) { return H * (hd + 2); }
@@ -105,7 +113,10 @@ static float *step_partial(float *scores, size_t it, size_t nslots, size_t H, si
 }
 
 size_t attention_scores_floats(size_t H, size_t hd, size_t w) {
-    size_t tile = GF_ATT_TILE * H * (w + GF_ATT_TILE), step = H * (w + 1) + 2 * step_partial_floats(H, hd);
+    /* a tile's block of scores, each row's running max and sum, and the
+     * block's keys (or values) transposed */
+    size_t tile = GF_ATT_TILE * H * (GF_ATT_BLOCK + 2) + hd * GF_ATT_BLOCK;
+    size_t step = H * (w + 1) + 2 * step_partial_floats(H, hd);
     return tile > step ? tile : step;
 }
 
@@ -124,33 +135,95 @@ static void zero_outside(float *S, size_t a, size_t z, size_t n) {
     for (size_t j = z; j < n; j++) S[j] = 0.0f;
 }
 
+
+/* Row r of a tile (query position t0 + r / H) against keys [j0, j1): its
+ * range [*a, *z) in block coordinates, empty when it sees none of them. */
+static void block_range(size_t r, size_t H, size_t t0, const size_t *first, size_t j0, size_t j1,
+                        size_t *a, size_t *z) {
+    size_t fa = first[r / H], fz = t0 + r / H + 1;
+    size_t lo = fa > j0 ? fa : j0, hi = fz < j1 ? fz : j1;
+    *a = lo < hi ? lo - j0 : 0;
+    *z = lo < hi ? hi - j0 : 0;
+}
+
+/* S[r * nb + j] = x[r * hd ..] . y[j * hd ..] for r < rows, j < nb: the
+ * block's nb rows of y (keys or values) transposed into yt [hd, nb], then
+ * one weighted sum of yt's rows per x row (gf_combine_rows: 4 rows x 64
+ * columns of sums in registers, no horizontal sums). With the gemv kernels
+ * (rows of hd = 64 columns, a horizontal sum per 128 multiply-adds) the
+ * forward ran at 205-222 GFLOP/s, with this at 244-248 (T = 4096, 6 heads).
+ * The backward's key pass keeps the gemv kernels: its blocks of queries
+ * are wider than a tile, and transposing them cost more than it saved. */
+static void block_products(gf_isa isa, const float *x, size_t rows, const float *y, size_t nb,
+                           size_t hd, float *yt, float *S) {
+    for (size_t j = 0; j < nb; j++)
+        for (size_t e = 0; e < hd; e++) yt[e * nb + j] = y[j * hd + e];
+    memset(S, 0, rows * nb * sizeof *S);
+    gf_combine_rows(isa, x, hd, rows, yt, nb, hd, nb, S, nb);
+}
+
 void attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
-                       size_t w, float *scores, size_t nslots) {
+                       size_t w, float *scores, size_t nslots, float *lse) {
     float scale = 1.0f / sqrtf((float)hd);
     gf_isa isa = gf_cpu_isa();
     size_t tiles = (T + GF_ATT_TILE - 1) / GF_ATT_TILE, win = w < T ? w + 1 : T;
     /* one task = a tile of query positions, all heads; interleaved, as later
-     * tiles see more keys */
+     * tiles see more keys. Its keys go by blocks, each row keeping the max
+     * and the sum of its weights so far (the weighted sum of values is
+     * rescaled when the max grows), so the block's scores never leave L1. */
 #pragma omp parallel for schedule(static, 1) num_threads(team(nslots)) if (B * T * H * hd * win >= GF_PAR_MIN)
     for (size_t task = 0; task < B * tiles; task++) {
         size_t b = task / tiles, t0 = task % tiles * GF_ATT_TILE, t1 = t0 + GF_ATT_TILE < T ? t0 + GF_ATT_TILE : T;
         size_t first[GF_ATT_TILE];
-        size_t lo = tile_firsts(segment_pos + b * T, t0, t1, w, first), nk = t1 - lo, rows = (t1 - t0) * H;
+        size_t lo = tile_firsts(segment_pos + b * T, t0, t1, w, first), rows = (t1 - t0) * H;
         float *S = scores + gf_par_tid() * attention_scores_floats(H, hd, w);
+        float *mx = S + rows * GF_ATT_BLOCK, *sum = mx + rows, *kt = sum + rows;
         const float *qt = q + (b * T + t0) * H * hd;
-        gf_mat keys = {GF_W_F32, k + (b * T + lo) * hd, NULL, nk, hd, NULL, NULL, NULL};
-        gf_gemv_rows(isa, &keys, qt, hd, rows, S, nk, 0, nk);
-        for (size_t r = 0; r < rows; r++) {
-            size_t t = t0 + r / H, a = first[r / H] - lo, z = t + 1 - lo;
-            float *s = S + r * nk;
-            for (size_t j = a; j < z; j++) s[j] *= scale;
-            softmax_inplace(s + a, z - a);
-            zero_outside(s, a, z, nk);
-        }
         float *o = out + (b * T + t0) * H * hd;
         memset(o, 0, rows * hd * sizeof *o);
-        gf_combine_rows(isa, S, nk, rows, v + (b * T + lo) * hd, hd, nk, hd, o, hd);
+        for (size_t r = 0; r < rows; r++) {
+            mx[r] = -INFINITY;
+            sum[r] = 0.0f;
+        }
+        for (size_t j0 = lo; j0 < t1; j0 += GF_ATT_BLOCK) {
+            size_t j1 = j0 + GF_ATT_BLOCK < t1 ? j0 + GF_ATT_BLOCK : t1, nb = j1 - j0;
+            block_products(isa, qt, rows, k + (b * T + j0) * hd, nb, hd, kt, S);
+            for (size_t r = 0; r < rows; r++) {
+                size_t a, z;
+                block_range(r, H, t0, first, j0, j1, &a, &z);
+                float *s = S + r * nb;
+                if (a < z) {
+                    float bm = -INFINITY;
+                    for (size_t j = a; j < z; j++) {
+                        s[j] *= scale;
+                        bm = s[j] > bm ? s[j] : bm;
+                    }
+                    if (bm > mx[r]) { /* the weights so far, and their sum, shrink by e^(old - new) */
+                        float c = gf_expf(mx[r] - bm); /* 0 for the first block a row sees */
+                        if (sum[r] > 0.0f) {
+                            sum[r] *= c;
+                            for (size_t d = 0; d < hd; d++) o[r * hd + d] *= c;
+                        }
+                        mx[r] = bm;
+                    }
+                    float bs = 0.0f, m = mx[r];
+#pragma omp simd reduction(+ : bs)
+                    for (size_t j = a; j < z; j++) {
+                        s[j] = gf_expf(s[j] - m);
+                        bs += s[j];
+                    }
+                    sum[r] += bs;
+                }
+                zero_outside(s, a, z, nb);
+            }
+            gf_combine_rows(isa, S, nb, rows, v + (b * T + j0) * hd, hd, nb, hd, o, hd);
+        }
+        for (size_t r = 0; r < rows; r++) {
+            float inv = 1.0f / sum[r];
+            for (size_t d = 0; d < hd; d++) o[r * hd + d] *= inv;
+            if (lse) lse[(b * T + t0) * H + r] = mx[r] + logf(sum[r]);
+        }
     }
 }
 
@@ -300,50 +373,49 @@ void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_
 }
 
 void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                                const float *k, const float *v, const int32_t *segment_pos,
-                                size_t B, size_t T, size_t H, size_t hd, size_t w, float *scores,
-                                float *dscores, size_t nslots, float *stats) {
+                                const float *k, const float *v, const float *out, const float *lse,
+                                const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
+                                size_t w, float *scores, float *dscores, size_t nslots, float *delta) {
     float scale = 1.0f / sqrtf((float)hd);
     gf_isa isa = gf_cpu_isa();
     size_t M = B * T, win = w < T ? w + 1 : T, tiles = (T + GF_ATT_TILE - 1) / GF_ATT_TILE;
     size_t slot = attention_scores_floats(H, hd, w);
-    /* lse, delta: [B, T, H], a query position's heads side by side */
-    float *lse = stats, *delta = stats + M * H;
     int par = M * H * hd * win >= GF_PAR_MIN;
+    /* delta = sum_j p_j ds_j = do . o for every (position, head): [B, T, H] */
+#pragma omp parallel for schedule(static) if (par)
+    for (size_t i = 0; i < M * H; i++) delta[i] = dot(dout + i * hd, out + i * hd, hd);
     /* Two passes, each owning what it writes (no two threads add into one
-     * key's gradient), both over tiles. Queries: the probabilities p
-     * (recomputed), the output gradient's projections ds = do . v, delta =
-     * sum p ds, and dq = scale sum p (ds - delta) k; each query's
-     * log-normaliser and delta are kept for the second pass. */
+     * key's gradient), both over tiles, and within a tile over blocks, the
+     * probabilities p recomputed from the forward's log-normalisers.
+     * Queries: the output gradient's projections ds = do . v and dq = scale
+     * sum p (ds - delta) k. */
 #pragma omp parallel for schedule(static, 1) num_threads(team(nslots)) if (par)
     for (size_t task = 0; task < B * tiles; task++) {
         size_t b = task / tiles, t0 = task % tiles * GF_ATT_TILE, t1 = t0 + GF_ATT_TILE < T ? t0 + GF_ATT_TILE : T;
         size_t first[GF_ATT_TILE];
-        size_t lo = tile_firsts(segment_pos + b * T, t0, t1, w, first), nk = t1 - lo, rows = (t1 - t0) * H;
+        size_t lo = tile_firsts(segment_pos + b * T, t0, t1, w, first), rows = (t1 - t0) * H;
         float *P = scores + gf_par_tid() * slot, *D = dscores + gf_par_tid() * slot;
         size_t qi = (b * T + t0) * H * hd, si = (b * T + t0) * H;
-        gf_mat keys = {GF_W_F32, k + (b * T + lo) * hd, NULL, nk, hd, NULL, NULL, NULL};
-        gf_mat vals = {GF_W_F32, v + (b * T + lo) * hd, NULL, nk, hd, NULL, NULL, NULL};
-        gf_gemv_rows(isa, &keys, q + qi, hd, rows, P, nk, 0, nk);
-        gf_gemv_rows(isa, &vals, dout + qi, hd, rows, D, nk, 0, nk);
-        for (size_t r = 0; r < rows; r++) {
-            size_t t = t0 + r / H, a = first[r / H] - lo, z = t + 1 - lo;
-            float *p = P + r * nk, *d = D + r * nk;
-            for (size_t j = a; j < z; j++) p[j] *= scale;
-            lse[si + r] = softmax_inplace(p + a, z - a);
-            float sum = 0.0f;
-            for (size_t j = a; j < z; j++) sum += p[j] * d[j];
-            delta[si + r] = sum;
-            for (size_t j = a; j < z; j++) d[j] = p[j] * (d[j] - sum) * scale;
-            zero_outside(d, a, z, nk);
-        }
         memset(dq + qi, 0, rows * hd * sizeof *dq);
-        gf_combine_rows(isa, D, nk, rows, k + (b * T + lo) * hd, hd, nk, hd, dq + qi, hd);
+        for (size_t j0 = lo; j0 < t1; j0 += GF_ATT_BLOCK) {
+            size_t j1 = j0 + GF_ATT_BLOCK < t1 ? j0 + GF_ATT_BLOCK : t1, nb = j1 - j0;
+            block_products(isa, q + qi, rows, k + (b * T + j0) * hd, nb, hd, P + rows * GF_ATT_BLOCK, P);
+            block_products(isa, dout + qi, rows, v + (b * T + j0) * hd, nb, hd, D + rows * GF_ATT_BLOCK, D);
+            for (size_t r = 0; r < rows; r++) {
+                size_t a, z;
+                block_range(r, H, t0, first, j0, j1, &a, &z);
+                float *p = P + r * nb, *d = D + r * nb, l = lse[si + r], dl = delta[si + r];
+#pragma omp simd
+                for (size_t j = a; j < z; j++) d[j] = gf_expf(p[j] * scale - l) * (d[j] - dl) * scale;
+                zero_outside(d, a, z, nb);
+            }
+            gf_combine_rows(isa, D, nb, rows, k + (b * T + j0) * hd, hd, nb, hd, dq + qi, hd);
+        }
     }
     /* Keys: key j of a row is seen by the queries t = j .. j + n_j - 1 of
      * its own document (n_j <= w + 1); a tile of keys meets the union of
-     * its keys' queries, all heads: dk_j = sum scale p (ds - delta) q and
-     * dv_j = sum p do, with p recomputed from the kept log-normaliser. */
+     * its keys' queries, all heads, a block of query positions at a time:
+     * dk_j = sum scale p (ds - delta) q and dv_j = sum p do. */
 #pragma omp parallel for schedule(static, 1) num_threads(team(nslots)) if (par)
     for (size_t task = 0; task < B * tiles; task++) {
         size_t b = task / tiles, j0 = task % tiles * GF_ATT_TILE, j1 = j0 + GF_ATT_TILE < T ? j0 + GF_ATT_TILE : T;
@@ -355,26 +427,32 @@ void attention_prefill_backward(float *dq, float *dk, float *dv, const float *do
             end[j - j0] = j + n;
             hi = j + n > hi ? j + n : hi;
         }
-        size_t nq = (hi - j0) * H, kr = j1 - j0; /* query rows (position, head) from j0 */
+        size_t kr = j1 - j0;
         float *P = scores + gf_par_tid() * slot, *D = dscores + gf_par_tid() * slot;
-        size_t qi = (b * T + j0) * H * hd, si = (b * T + j0) * H;
-        gf_mat qs = {GF_W_F32, q + qi, NULL, nq, hd, NULL, NULL, NULL};
-        gf_mat dos = {GF_W_F32, dout + qi, NULL, nq, hd, NULL, NULL, NULL};
-        gf_gemv_rows(isa, &qs, k + (b * T + j0) * hd, hd, kr, P, nq, 0, nq);
-        gf_gemv_rows(isa, &dos, v + (b * T + j0) * hd, hd, kr, D, nq, 0, nq);
-        for (size_t r = 0; r < kr; r++) {
-            size_t j = j0 + r, a = (j - j0) * H, z = (end[r] - j0) * H;
-            float *p = P + r * nq, *d = D + r * nq;
-            for (size_t i = a; i < z; i++) {
-                p[i] = gf_expf(p[i] * scale - lse[si + i]);
-                d[i] = p[i] * (d[i] - delta[si + i]) * scale;
-            }
-            zero_outside(p, a, z, nq);
-            zero_outside(d, a, z, nq);
-        }
         memset(dk + (b * T + j0) * hd, 0, kr * hd * sizeof *dk);
         memset(dv + (b * T + j0) * hd, 0, kr * hd * sizeof *dv);
-        gf_combine_rows(isa, D, nq, kr, q + qi, hd, nq, hd, dk + (b * T + j0) * hd, hd);
-        gf_combine_rows(isa, P, nq, kr, dout + qi, hd, nq, hd, dv + (b * T + j0) * hd, hd);
+        for (size_t i0 = j0; i0 < hi; i0 += GF_ATT_BLOCK) { /* query positions [i0, i1) */
+            size_t i1 = i0 + GF_ATT_BLOCK < hi ? i0 + GF_ATT_BLOCK : hi, nq = (i1 - i0) * H;
+            size_t qi = (b * T + i0) * H * hd, si = (b * T + i0) * H;
+            gf_mat qs = {GF_W_F32, q + qi, NULL, nq, hd, NULL, NULL, NULL};
+            gf_mat dos = {GF_W_F32, dout + qi, NULL, nq, hd, NULL, NULL, NULL};
+            gf_gemv_rows(isa, &qs, k + (b * T + j0) * hd, hd, kr, P, nq, 0, nq);
+            gf_gemv_rows(isa, &dos, v + (b * T + j0) * hd, hd, kr, D, nq, 0, nq);
+            for (size_t r = 0; r < kr; r++) {
+                /* rows (position, head) of this block that see key j0 + r */
+                size_t qa = j0 + r > i0 ? j0 + r : i0, qz = end[r] < i1 ? end[r] : i1;
+                size_t a = qa < qz ? (qa - i0) * H : 0, z = qa < qz ? (qz - i0) * H : 0;
+                float *p = P + r * nq, *d = D + r * nq;
+#pragma omp simd
+                for (size_t i = a; i < z; i++) {
+                    p[i] = gf_expf(p[i] * scale - lse[si + i]);
+                    d[i] = p[i] * (d[i] - delta[si + i]) * scale;
+                }
+                zero_outside(p, a, z, nq);
+                zero_outside(d, a, z, nq);
+            }
+            gf_combine_rows(isa, D, nq, kr, q + qi, hd, nq, hd, dk + (b * T + j0) * hd, hd);
+            gf_combine_rows(isa, P, nq, kr, dout + qi, hd, nq, hd, dv + (b * T + j0) * hd, hd);
+        }
     }
 }

@@ -46,10 +46,12 @@ void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd
 /* Local multi-query attention over whole sequences: query t sees keys
  * t-w .. t of its own document. q [B, T, H, hd]; k, v [B, T, hd]; out
  * [B, T, H, hd]; scores: nslots x attention_scores_floats(H, hd, w) floats, one
- * slot per thread (it runs on at most nslots threads). */
+ * slot per thread (it runs on at most nslots threads). lse, when not NULL:
+ * [B, T, H], each query's log-normaliser (log of the sum of e^score), which
+ * the backward recomputes the probabilities from. */
 void attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
-                       size_t w, float *scores, size_t nslots);
+                       size_t w, float *scores, size_t nslots, float *lse);
 /* Floats of one thread's slot of the scores attention_prefill, its backward
  * (each of scores, dscores) and attention_step take: a tile of queries'
  * scores against its windows' keys. */
@@ -102,11 +104,12 @@ void rglru_backward(float *dx, float *dh, const float *x, const float *gi, const
 void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta);
 
 /* Backward of attention_prefill: dq [B, T, H, hd], dk, dv [B, T, hd] are
- * written (=). scores, dscores: as the forward's scores, each; stats:
- * 2 x B*T*H floats of work space. */
+ * written (=). out and lse: the forward's output and log-normalisers.
+ * scores, dscores: as the forward's scores, each; delta: B*T*H floats of
+ * work space. */
 void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                                const float *k, const float *v, const int32_t *segment_pos,
-                                size_t B, size_t T, size_t H, size_t hd, size_t w, float *scores,
-                                float *dscores, size_t nslots, float *stats);
+                                const float *k, const float *v, const float *out, const float *lse,
+                                const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
+                                size_t w, float *scores, float *dscores, size_t nslots, float *delta);
 
 #endif

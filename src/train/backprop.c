@@ -60,6 +60,7 @@ static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
             TAKE(la->k, M * hd);
             TAKE(la->v, M * hd);
             TAKE(la->o, M * D);
+            TAKE(la->lse, M * H);
         }
     }
     gf_train_work dw, *w = base ? &t->work : &dw;
@@ -81,7 +82,7 @@ static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
     TAKE(w->scores, slots * att);
     TAKE(w->dscores, slots * att);
     w->score_slots = slots;
-    TAKE(w->att_stats, 2 * M * H);
+    TAKE(w->att_stats, M * H);
     TAKE(w->rstd, M);
     TAKE(w->h0, B * L);
     TAKE(w->logits, logit_rows(M, V) * V);

@@ -16,6 +16,7 @@ typedef struct {
     float *g, *u;                       /* [M, E] MLP pre-activations */
     float *yp, *xb, *xc, *gi, *ga, *h;  /* [M, L] recurrent block */
     float *q, *k, *v, *o;               /* attention: q, o [M, D]; k, v [M, hd] */
+    float *lse;                         /* attention: [M, H] the forward's log-normalisers */
 } gf_layer_acts;
 
 /* Work space of one step's backward, shared by the layers. */
@@ -27,7 +28,7 @@ typedef struct {
     float *dk, *dv;              /* [M, hd] */
     float *scores, *dscores;     /* [score_slots, attention_scores_floats]: a slot per thread */
     size_t score_slots;          /* threads the attention loops may use (gf_par_slots at carving) */
-    float *att_stats;            /* [2, M, H] attention backward: log-normalisers, deltas */
+    float *att_stats;            /* [M, H] attention backward: each query's do . o */
     float *rstd;                 /* [M] rmsnorm backward: each row's 1 / rms */
     float *h0;                   /* [B, L] the zero state the training forward starts from */
     float *logits;               /* [chunk, V] */
