@@ -52,7 +52,7 @@ void gf_release_pages(const void *p, size_t n);
 void *gf_alloc_huge(size_t bytes);
 
 /* memcpy(dst, src, n) by all threads, in pieces of 2 MiB (a huge page of
- * gf_alloc_huge's each; serial below 8 MiB): one thread both zeroes fresh
+ * gf_alloc_huge's each; serial up to 6 MiB): one thread both zeroes fresh
  * pages (the kernel does that at the first touch) and copies, at about
  * 4 GB/s on the machine of bench/results, where a copy of the 1.5 GiB bench
  * model took 0.31-0.33 s on one thread and 0.20-0.26 on two. */

@@ -51,8 +51,7 @@ static float exp_shifted(float *s, size_t n, float *mx) {
 }
 
 /* Softmax of scores[0..n) in place (max-shifted, float32 as the
- * reference). Returns log(sum of exp) + max, the log-normaliser the backward
- * recomputes probabilities from. */
+ * reference): a decode step's, for one item. Returns log(sum of exp) + max. */
 static float softmax_inplace(float *scores, size_t n) {
     float mx, sum = exp_shifted(scores, n, &mx);
     float inv = 1.0f / sum;
@@ -92,8 +91,8 @@ static int team(size_t nslots) {
  * Transformer at 4096 positions several times its matrix products. */
 #define GF_ATT_TILE ((size_t)16)
 
-/* Keys per block of a tile's pass over its windows (and query rows, position
- * x head, per block of the backward's key pass): a block's scores, 16 query
+/* Keys per block of a tile's pass over its windows (and query positions,
+ * all heads of each, per block of the backward's key pass): a block's scores, 16 query
  * positions x all heads x 64 keys (24 KiB at 6 heads), and the block's keys
  * transposed (16 KiB at head size 64) stay in L1 between the products that
  * make and use them, where a tile's whole window at once (4096 keys: 1.5
@@ -134,7 +133,6 @@ static void zero_outside(float *S, size_t a, size_t z, size_t n) {
     for (size_t j = 0; j < a; j++) S[j] = 0.0f;
     for (size_t j = z; j < n; j++) S[j] = 0.0f;
 }
-
 
 /* Row r of a tile (query position t0 + r / H) against keys [j0, j1): its
  * range [*a, *z) in block coordinates, empty when it sees none of them. */
