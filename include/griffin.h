@@ -94,6 +94,11 @@ size_t gf_model_decode_bytes(const gf_model *m);
  * while no product of the model runs. */
 void gf_model_set_narrow_inputs(gf_model *m, int on);
 int gf_model_narrow_inputs(const gf_model *m);
+/* The number of input rows (batch, or prefill positions) from which the
+ * model's products take the AMX tile kernels (Q4, Q8 and BF16 weights with
+ * narrowed inputs, on CPUs with AMX; GRIFFIN_AMX=0 turns them off), or 0
+ * where they never do. */
+size_t gf_model_amx_from(const gf_model *m);
 
 /* Copies the F32 / BF16 / F16 matrices of the products (the embedding, the
  * MLP, attention and recurrent-block projections) out of the file mapping
@@ -550,6 +555,9 @@ typedef struct {
                            * multiply-add: the integer path's ceiling; 0 without VNNI */
     double bf16_gflop_s;  /* AVX512-BF16 dot products (vdpbf16ps) on registers: the ceiling of
                            * BF16 weights with bfloat16 inputs; 0 without the instruction */
+    double amx_int8_gop_s;   /* AMX tile products on registers only (16 x 16 x 64 int8, and */
+    double amx_bf16_gflop_s; /* 16 x 16 x 32 bfloat16 pairs): the ceilings of the AMX kernels
+                              * (batches and prefill); 0 without AMX */
     const char *isa;      /* the instruction set griffin's kernels use here */
     int threads;
 } gf_limits;

@@ -195,7 +195,7 @@ void gf_bw_probe_free(gf_bw_probe *p) {
     free(p);
 }
 
-enum { PEAK_FMA, PEAK_INT8, PEAK_BF16 };
+enum { PEAK_FMA, PEAK_INT8, PEAK_BF16, PEAK_AMX_INT8, PEAK_AMX_BF16 };
 
 /* Operations a second of one of the register-only loops, run by all T
  * threads at once: the best of 5 passes. */
@@ -206,7 +206,8 @@ static double peak_rate(int T, int which, gf_isa isa) {
 #pragma omp parallel num_threads(T) reduction(+ : f)
         {
 #if defined(__x86_64__) && defined(__GNUC__)
-            if (which == PEAK_INT8) f += dot_loop_vnni(2000000, r);
+            if (which == PEAK_AMX_INT8 || which == PEAK_AMX_BF16) f += gf_amx_peak_loop(which == PEAK_AMX_BF16, 300000);
+            else if (which == PEAK_INT8) f += dot_loop_vnni(2000000, r);
             else if (which == PEAK_BF16) f += dot_loop_bf16(1000000, r);
             else
 #endif
@@ -236,6 +237,10 @@ int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) 
 #if defined(__x86_64__) && defined(__GNUC__)
     if (gf_cpu_has_vnni()) out->int8_gop_s = peak_rate(T, PEAK_INT8, isa);
     if (gf_cpu_has_avx512bf16()) out->bf16_gflop_s = peak_rate(T, PEAK_BF16, isa);
+    if (gf_cpu_has_amx()) {
+        out->amx_int8_gop_s = peak_rate(T, PEAK_AMX_INT8, isa);
+        out->amx_bf16_gflop_s = peak_rate(T, PEAK_AMX_BF16, isa);
+    }
 #endif
     double best, bw_best = 0;
     for (int r = 0; r < 10; r++) {

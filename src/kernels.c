@@ -57,16 +57,34 @@ void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n) {
 
 void gf_mat_row(const gf_mat *W, size_t r, float *out) { gf_dequantize_rows(W, r, r + 1, out); }
 
-/* Which products go to OpenBLAS sgemm: F32 ones of many rows, on CPUs
- * without AVX-512. Everything else goes through the gemv kernels, which read
- * each weight row once per chunk of input rows and widen BF16 / F16 / Q8 / Q4
- * in registers. On AVX-512 they also beat the Debian OpenBLAS build at every
- * size, as it runs its AVX2 (Haswell) kernels on CPUs it does not know, and
- * this workplace pins it to them: 160 against 127 GFLOP/s a core at M = 512,
- * 145 against 78 at M = 16 (griffin bench; README). */
+/* Whether OpenBLAS runs AVX-512 kernels of its own here. The Debian build
+ * picks its kernels from the CPU model: on Intel CPUs with AVX-512 it takes
+ * its SkylakeX / Cooperlake / SapphireRapids ones, on CPUs it does not know
+ * (Zen 4 and 5 in this OpenBLAS 0.3.21) its AVX2 Haswell ones. */
+static int openblas_has_avx512(void) {
+    static _Atomic int known = -1;
+    int v = known;
+    if (v < 0) {
+        const char *core = openblas_get_corename();
+        v = core && (!strcmp(core, "SkylakeX") || !strcmp(core, "Cooperlake") ||
+                     !strcmp(core, "SapphireRapids"));
+        known = v;
+    }
+    return v;
+}
+
+/* Which products go to OpenBLAS sgemm: F32 ones of many rows, unless the CPU
+ * has AVX-512 and OpenBLAS does not use it. Everything else goes through the
+ * gemv kernels, which read each weight row once per chunk of input rows and
+ * widen BF16 / F16 / Q8 / Q4 in registers. Where OpenBLAS runs its Haswell
+ * kernels on an AVX-512 CPU they beat it at every size: 160 against 127
+ * GFLOP/s a core at M = 512, 145 against 78 at M = 16 (Zen 5; README). With
+ * its SkylakeX kernels OpenBLAS wins instead: an F32 prefill of 512 tokens on
+ * the bench's 412M model took 0.61-0.63 s against 0.79-0.83 s (2-core Xeon
+ * with AVX-512 and AMX). */
 #define GF_SGEMM_MIN_ROWS 64
 static int use_sgemm(gf_wtype t, size_t M) {
-    return t == GF_W_F32 && M >= GF_SGEMM_MIN_ROWS && gf_cpu_isa() != GF_ISA_AVX512;
+    return t == GF_W_F32 && M >= GF_SGEMM_MIN_ROWS && (gf_cpu_isa() != GF_ISA_AVX512 || openblas_has_avx512());
 }
 
 /* Work below which threads cost more than they save (floats of weight x rows). */
@@ -95,8 +113,16 @@ static int use_narrow(const gf_product *p, int n, size_t M, const gf_xq *xq) {
     return t == GF_W_BF16 ? gf_cpu_has_avx512bf16() : gf_cpu_has_int8_dot();
 }
 
+/* Whether BF16 products of M inputs take the AMX kernel. */
+static int bf16_amx(size_t M) { return M >= GF_AMX_MIN_INPUTS_BF16 && gf_cpu_has_amx(); }
+
 /* out[m, r0 .. r1) = tanh(out / cap) * cap for every input row m: the soft cap
  * of gf_product. */
+/* 512-bit vectors where the CPU has them: GCC tunes Intel CPUs for 256,
+ * and the division and exp made the cap 9 % of a Q4 batch-16 step there. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("prefer-vector-width=512")))
+#endif
 static void soft_cap_rows(float *out, size_t M, size_t N, size_t r0, size_t r1, float cap) {
     float k = 2.0f / cap;
     for (size_t m = 0; m < M; m++) {
@@ -121,7 +147,8 @@ static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, c
                        int n, size_t gs, size_t g0, size_t g1) {
     size_t K = p[0].W->cols, base = 0;
     size_t row_bytes = q ? narrow_row_bytes(p[0].W->type, K) : K * sizeof(float);
-    size_t mc = (256u << 10) / row_bytes / 4 * 4;
+    /* chunks of whole 16-row steps of the AMX kernels */
+    size_t mc = (256u << 10) / row_bytes / 16 * 16;
     if (mc < 16) mc = 16;
     for (int i = 0; i < n && base < g1; i++) {
         size_t N = p[i].W->rows, groups = (N + gs - 1) / gs;
@@ -136,6 +163,9 @@ static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, c
             for (size_t m0 = 0; m0 < M; m0 += mc) {
                 size_t mn = M - m0 < mc ? M - m0 : mc;
                 if (!q) gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, a, z);
+                else if (p[i].W->type == GF_W_BF16 && bf16_amx(mn))
+                    gf_gemv_bf16x_rows_amx(p[i].W, (const uint16_t *)(q + m0 * row_bytes), mn, p[i].out + m0 * N,
+                                           N, a, z);
                 else if (p[i].W->type == GF_W_BF16)
                     gf_gemv_bf16x_rows_avx512bf16(p[i].W, (const uint16_t *)(q + m0 * row_bytes), mn,
                                                   p[i].out + m0 * N, N, a, z);
@@ -179,7 +209,8 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const 
     int par = work >= GF_PAR_MIN_WORK && groups >= 2;
     if (use_narrow(p, n, M, xq)) {
         gf_wtype t = p[0].W->type;
-        size_t rb = narrow_row_bytes(t, K), gs = t == GF_W_BF16 ? 4 : GF_QPACK_ROWS;
+        /* shares of whole 16-row groups for the packed and the AMX kernels */
+        size_t rb = narrow_row_bytes(t, K), gs = t == GF_W_BF16 && !bf16_amx(M) ? 4 : GF_QPACK_ROWS;
         if (gs != 4) {
             groups = 0;
             for (int i = 0; i < n; i++) groups += (p[i].W->rows + gs - 1) / gs;

@@ -490,6 +490,16 @@ void gf_model_set_narrow_inputs(gf_model *m, int on) {
 
 int gf_model_narrow_inputs(const gf_model *m) { return m->xq_cols != 0; }
 
+size_t gf_model_amx_from(const gf_model *m) {
+    if (!gf_model_narrow_inputs(m) || !gf_cpu_has_amx()) return 0;
+    switch (m->embed.type) { /* the unembedding's type: most of a step's products */
+    case GF_W_Q4: return GF_AMX_MIN_INPUTS_Q4;
+    case GF_W_Q8: return GF_AMX_MIN_INPUTS_Q8;
+    case GF_W_BF16: return GF_AMX_MIN_INPUTS_BF16;
+    default: return 0;
+    }
+}
+
 void gf_model_free(gf_model *m) {
     if (!m) return;
     for (int i = 0; i < m->nfiles; i++) gf_st_close(&m->files[i]);

@@ -556,11 +556,14 @@ static void test_int8_inputs(void **state) {
     const size_t Ks[] = {1, 5, 31, 32, 33, 64, 65, 100, 257, 1000};
     /* rows: within one group of 16, several, and enough for the 4-group tiles */
     const size_t Ns[] = {1, 3, 5, 16, 17, 40, 70};
-    const size_t Ms[] = {1, 2, 3, 4, 5, 8, 17};
+    /* inputs: the AMX kernel's 16-row steps whole, padded, and several */
+    const size_t Ms[] = {1, 2, 3, 4, 5, 8, 16, 17, 33};
     int vnni = gf_cpu_has_vnni(), avx2 = gf_cpu_has_avx2_int8(), avxvnni = gf_cpu_has_avxvnni();
-    printf("# AVX512-VNNI: %s; AVX2: %s; AVX-VNNI: %s\n", vnni ? "yes, checked against the twin" : "no",
-           avx2 ? "yes, checked against the twin (and VNNI)" : "no", avxvnni ? "likewise" : "no");
-    double worst_bound = 0, worst_simd = 0, worst_avx2 = 0;
+    int amx = gf_cpu_has_amx();
+    printf("# AVX512-VNNI: %s; AVX2: %s; AVX-VNNI: %s; AMX: %s\n", vnni ? "yes, checked against the twin" : "no",
+           avx2 ? "yes, checked against the twin (and VNNI)" : "no", avxvnni ? "likewise" : "no",
+           amx ? "likewise" : "no (GRIFFIN_AMX=0, or not this CPU), not checked");
+    double worst_bound = 0, worst_simd = 0, worst_avx2 = 0, worst_amx = 0;
     for (int t = GF_W_Q8; t <= GF_W_Q4; t++)
         for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
             size_t K = Ks[ki], rb = gf_actq_row_bytes(K), nb = gf_q_nblocks(K);
@@ -630,6 +633,25 @@ static void test_int8_inputs(void **state) {
                             fail_msg("VNNI %s M=%zu N=%zu K=%zu: relative error %.3g against the twin",
                                      gf_wtype_name((gf_wtype)t), M, N, K, e);
                     }
+                    /* the AMX version: the VNNI one's results bit for bit */
+                    if (amx) {
+                        size_t r0 = N > 20 ? 17 : N > 1 ? 1 : 0;
+                        float *g3 = malloc(M * ldo * 4);
+                        assert_non_null(g3);
+                        for (size_t i = 0; i < M * ldo; i++) g3[i] = 12345.0f;
+                        gf_gemv_actq_rows_amx(&a.m, q, M, g3, ldo, r0, N);
+                        if (vnni)
+                            for (size_t m = 0; m < M; m++)
+                                if (memcmp(g3 + m * ldo + r0, got + m * ldo + r0, (N - r0) * 4))
+                                    fail_msg("AMX %s M=%zu N=%zu K=%zu: not the VNNI kernel's results",
+                                             gf_wtype_name((gf_wtype)t), M, N, K);
+                        double e = share_error(g3, want, x, a.ref, M, N, K, ldo, r0);
+                        worst_amx = fmax(worst_amx, e);
+                        if (e > 1e-5)
+                            fail_msg("AMX %s M=%zu N=%zu K=%zu: relative error %.3g against the twin",
+                                     gf_wtype_name((gf_wtype)t), M, N, K, e);
+                        free(g3);
+                    }
                     /* and through gf_linear, which takes the integer path on either */
                     if (gf_cpu_has_int8_dot()) check_linear_narrow(&a, x, M, N, K, want, ldo, q);
                     /* the AVX2 and AVX-VNNI versions: the twin's within rounding, the
@@ -660,8 +682,9 @@ static void test_int8_inputs(void **state) {
                 free_mat(&a);
             }
         }
-    printf("# int8 inputs: twin error at most %.2g of the stated bound; VNNI vs twin %.2g; AVX2 / AVX-VNNI vs twin %.2g\n",
-           worst_bound, worst_simd, worst_avx2);
+    printf("# int8 inputs: twin error at most %.2g of the stated bound; VNNI vs twin %.2g; AVX2 / AVX-VNNI vs twin %.2g; "
+           "AMX vs twin %.2g\n",
+           worst_bound, worst_simd, worst_avx2, worst_amx);
     /* a non-finite input makes its row's products NaN, as in float, and
      * leaves the other rows alone */
     for (int t = GF_W_Q8; t <= GF_W_Q4; t++) {
@@ -673,8 +696,9 @@ static void test_int8_inputs(void **state) {
         for (size_t i = 0; i < M * K; i++) x[i] = nrand();
         x[K + 70] = INFINITY;
         gf_actq_quantize((gf_wtype)t, x, K, M, K, q);
-        for (int pass = 0; pass < 4; pass++) {
+        for (int pass = 0; pass < 5; pass++) {
             if (pass == 0) gf_gemv_actq_rows_scalar(&a.m, q, M, o, N, 0, N);
+            else if (pass == 4 && amx) gf_gemv_actq_rows_amx(&a.m, q, M, o, N, 0, N);
             else if (pass == 1 && vnni) gf_gemv_actq_rows_vnni(&a.m, q, M, o, N, 0, N);
             else if (pass == 2 && avx2) gf_gemv_actq_rows_avx2(&a.m, q, M, o, N, 0, N);
             else if (pass == 3 && avxvnni) gf_gemv_actq_rows_avxvnni(&a.m, q, M, o, N, 0, N);
@@ -697,10 +721,11 @@ static void test_bf16_inputs(void **state) {
     const size_t Ks[] = {1, 5, 31, 32, 33, 64, 100, 257, 1000};
     /* rows: within one group of 16, several, and enough for the 4-group tiles */
     const size_t Ns[] = {1, 3, 5, 16, 17, 40, 70};
-    const size_t Ms[] = {1, 2, 3, 4, 5, 8, 17};
-    int has = gf_cpu_has_avx512bf16();
-    printf("# AVX512-BF16: %s\n", has ? "yes, checked against the twin" : "no, twin only");
-    double worst = 0;
+    const size_t Ms[] = {1, 2, 3, 4, 5, 8, 16, 17, 70};
+    int has = gf_cpu_has_avx512bf16(), amx = gf_cpu_has_amx();
+    printf("# AVX512-BF16: %s; AMX: %s\n", has ? "yes, checked against the twin" : "no, twin only",
+           amx ? "likewise" : "no (GRIFFIN_AMX=0, or not this CPU), not checked");
+    double worst = 0, worst_amx = 0;
     for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
         size_t K = Ks[ki], Kp = gf_bf16x_cols(K);
         assert_true(Kp % 32 == 0 && Kp >= K && Kp < K + 32);
@@ -732,6 +757,15 @@ static void test_bf16_inputs(void **state) {
                     double e = share_error(got, want, x, a.ref, M, N, K, ldo, r0);
                     worst = fmax(worst, e);
                     if (e > 1e-5) fail_msg("AVX512-BF16 M=%zu N=%zu K=%zu: relative error %.3g against the twin", M, N, K, e);
+                    /* the AMX version (whole groups of 16 rows with tiles, the
+                     * rows around them and K % 32 != 0 without) */
+                    if (amx) {
+                        for (size_t i = 0; i < M * ldo; i++) got[i] = 12345.0f;
+                        gf_gemv_bf16x_rows_amx(&a.m, xb, M, got, ldo, r0, N);
+                        e = share_error(got, want, x, a.ref, M, N, K, ldo, r0);
+                        worst_amx = fmax(worst_amx, e);
+                        if (e > 1e-5) fail_msg("AMX-BF16 M=%zu N=%zu K=%zu: relative error %.3g against the twin", M, N, K, e);
+                    }
                     /* through gf_linear */
                     uint8_t *buf = malloc(gf_xq_bytes(M, K));
                     check_linear_narrow(&a, x, M, N, K, want, ldo, buf);
@@ -745,7 +779,7 @@ static void test_bf16_inputs(void **state) {
             free_mat(&a);
         }
     }
-    printf("# bf16 inputs: AVX512-BF16 vs twin %.2g\n", worst);
+    printf("# bf16 inputs: AVX512-BF16 vs twin %.2g; AMX vs twin %.2g\n", worst, worst_amx);
     /* the rounding on the values random inputs do not reach: NaNs (kept
      * quiet), infinities, subnormals, ties either way, the largest floats */
     const uint32_t special[] = {0x7fc00000u, 0x7f800001u, 0xffa00000u, 0x7f800000u, 0xff800000u, 0x00000001u,

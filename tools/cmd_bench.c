@@ -77,6 +77,7 @@ typedef struct {
                     * read bandwidth probed right before that step; 0 when not probed */
     int int8;     /* its products are int8 dot products (Q8 / Q4 with int8 inputs) */
     int bf16;     /* its products are bfloat16 dot products (BF16 with bfloat16 inputs) */
+    int amx;      /* and they run on the AMX tile kernels (gf_model_amx_from) */
 } row;
 
 #define MAX_ROWS 64
@@ -85,7 +86,7 @@ typedef struct {
 typedef struct {
     gf_limits lim[MAX_LIMITS]; /* measured before, between and after the models */
     int nlim;
-    double read_bw, sgemm, fma, int8, bf16; /* the best of them: the read bandwidth is the larger of the two probes */
+    double read_bw, sgemm, fma, int8, bf16, amx_int8, amx_bf16; /* the best of them: the read bandwidth is the larger of the two probes */
     row rows[MAX_ROWS];
     int nrows;
 } bench;
@@ -102,6 +103,8 @@ static int measure(bench *b, size_t bytes, int threads, gf_error *err) {
     if (l->fma_gflop_s > b->fma) b->fma = l->fma_gflop_s;
     if (l->int8_gop_s > b->int8) b->int8 = l->int8_gop_s;
     if (l->bf16_gflop_s > b->bf16) b->bf16 = l->bf16_gflop_s;
+    if (l->amx_int8_gop_s > b->amx_int8) b->amx_int8 = l->amx_int8_gop_s;
+    if (l->amx_bf16_gflop_s > b->amx_bf16) b->amx_bf16 = l->amx_bf16_gflop_s;
     return 0;
 }
 
@@ -135,17 +138,18 @@ static void range(const bench *b, int which, double *lo, double *hi) {
     for (int i = 0; i < b->nlim; i++) {
         const gf_limits *l = &b->lim[i];
         double v = which == 0 ? l->read_gb_s : which == 1 ? l->sgemv_gb_s : which == 2 ? l->sgemm_gflop_s
-                 : which == 3 ? l->fma_gflop_s : which == 4 ? l->int8_gop_s : l->bf16_gflop_s;
+                 : which == 3 ? l->fma_gflop_s : which == 4 ? l->int8_gop_s : which == 5 ? l->bf16_gflop_s
+                 : which == 6 ? l->amx_int8_gop_s : l->amx_bf16_gflop_s;
         if (v < *lo) *lo = v;
         if (v > *hi) *hi = v;
     }
 }
 
 static void print_limits(const bench *b, long mb) {
-    double lo[6], hi[6];
-    for (int k = 0; k < 6; k++) range(b, k, &lo[k], &hi[k]);
-    printf("threads:          %d (kernels: %s); limits measured %d times during the run, best first\n",
-           b->lim[0].threads, b->lim[0].isa, b->nlim);
+    double lo[8], hi[8];
+    for (int k = 0; k < 8; k++) range(b, k, &lo[k], &hi[k]);
+    printf("threads:          %d (kernels: %s%s); limits measured %d times during the run, best first\n",
+           b->lim[0].threads, b->lim[0].isa, b->amx_int8 > 0 ? ", AMX tiles for batches and prefill" : "", b->nlim);
     printf("memory read:      %.1f GB/s (%.1f-%.1f; a %ld MiB buffer summed by all threads)\n", hi[0], lo[0], hi[0], mb);
     printf("sgemv F32 read:   %.1f GB/s (%.1f-%.1f; the same buffer as a matrix)\n", hi[1], lo[1], hi[1]);
     printf("sgemm F32:        %.1f GFLOP/s (%.1f-%.1f; OpenBLAS, 2048^3)\n", hi[2], lo[2], hi[2]);
@@ -154,9 +158,15 @@ static void print_limits(const bench *b, long mb) {
         printf("int8 dot peak:    %.1f GOP/s (%.1f-%.1f; register-only AVX512-VNNI vpdpbusd, 2 ops a multiply-add)\n", hi[4], lo[4], hi[4]);
     if (b->bf16 > 0)
         printf("bf16 dot peak:    %.1f GFLOP/s (%.1f-%.1f; register-only AVX512-BF16 vdpbf16ps)\n", hi[5], lo[5], hi[5]);
+    if (b->amx_int8 > 0)
+        printf("AMX int8 peak:    %.1f GOP/s (%.1f-%.1f; register-only tile products, 16 x 16 x 64 int8)\n", hi[6], lo[6], hi[6]);
+    if (b->amx_bf16 > 0)
+        printf("AMX bf16 peak:    %.1f GFLOP/s (%.1f-%.1f; register-only tile products, 16 x 16 x 32 bfloat16 pairs)\n", hi[7],
+               lo[7], hi[7]);
     printf("shares below are of the best: read bandwidth %.1f GB/s, sgemm %.1f, FMA %.1f GFLOP/s", b->read_bw, b->sgemm, b->fma);
     if (b->int8 > 0) printf(", int8 dot %.1f GOP/s", b->int8);
     if (b->bf16 > 0) printf(", bf16 dot %.1f GFLOP/s", b->bf16);
+    if (b->amx_int8 > 0) printf(", AMX int8 %.1f GOP/s, AMX bf16 %.1f GFLOP/s", b->amx_int8, b->amx_bf16);
     printf("\n");
     if (b->nrows)
         printf("(\"%% paired\": the median over the timed steps of each step's weight streaming rate as a share of\n"
@@ -164,9 +174,12 @@ static void print_limits(const bench *b, long mb) {
                " right after the model)\n");
 }
 
-/* The multiply-add ceiling of row r's products: the int8 or bfloat16 dot
- * peak where they take that path, else the F32 FMA peak; *unit names it. */
+/* The multiply-add ceiling of row r's products: the AMX tiles', the int8
+ * or bfloat16 dot peak where they take that path, else the F32 FMA peak;
+ * *unit names it. */
 static double compute_peak(const bench *b, const row *r, const char **unit) {
+    if (r->amx && r->int8 && b->amx_int8 > 0) return *unit = "GOP/s AMX int8", b->amx_int8;
+    if (r->amx && r->bf16 && b->amx_bf16 > 0) return *unit = "GFLOP/s AMX bf16", b->amx_bf16;
     if (r->int8 && b->int8 > 0) return *unit = "GOP/s int8", b->int8;
     if (r->bf16 && b->bf16 > 0) return *unit = "GFLOP/s bf16", b->bf16;
     return *unit = "GFLOP/s FMA", b->fma;
@@ -191,10 +204,20 @@ static void print_scaling(const bench *b, int last) {
     printf("  batch B over batch 1 (tokens/s): measured");
     for (int i = first; i <= last; i++)
         if (b->rows[i].batch > 1) printf("  x%.1f at %d", b->rows[i].batch * one->seconds / b->rows[i].seconds, b->rows[i].batch);
-    printf("\n    roofline's ratio (weights once at %.1f GB/s, multiply-adds at %.1f %s):", b->read_bw, peak / 1e9, unit);
+    printf("\n    roofline's ratio (weights once at %.1f GB/s, multiply-adds at %.1f %s", b->read_bw, peak / 1e9, unit);
+    for (int i = first; i <= last; i++) /* the batches that run on another kernel's ceiling */
+        if (b->rows[i].amx && !one->amx) {
+            const char *u;
+            double p = compute_peak(b, &b->rows[i], &u);
+            printf(", from batch %d at %.1f %s", b->rows[i].batch, p, u);
+            break;
+        }
+    printf("):");
     for (int i = first; i <= last; i++) {
         const row *r = &b->rows[i];
-        if (r->batch > 1) printf("  x%.1f", r->batch * t1 / fmax(r->weight_bytes / bw, r->flops / peak));
+        const char *u;
+        double p = compute_peak(b, r, &u) * 1e9;
+        if (r->batch > 1) printf("  x%.1f", r->batch * t1 / fmax(r->weight_bytes / bw, r->flops / p));
     }
     printf("\n");
 }
@@ -245,6 +268,9 @@ static int write_csv(const bench *b, const char *path) {
         if (b->bf16 > 0)
             fprintf(f, "limit,bf16,%d,0,0,0,0,0,%.2f,%.1f,%.1f,0,0,0,%.1f\n", i, l->bf16_gflop_s, 100 * l->bf16_gflop_s / b->sgemm,
                     100 * l->bf16_gflop_s / b->fma, 100 * l->bf16_gflop_s / b->bf16);
+        if (b->amx_int8 > 0) /* their rates in the gflop_s column */
+            fprintf(f, "limit,amx_int8,%d,0,0,0,0,0,%.2f,0,0,0,0,0,0\nlimit,amx_bf16,%d,0,0,0,0,0,%.2f,0,0,0,0,0,0\n", i,
+                    l->amx_int8_gop_s, i, l->amx_bf16_gflop_s);
     }
     for (int i = 0; i < b->nrows; i++) {
         const row *r = &b->rows[i];
@@ -629,6 +655,7 @@ int cmd_bench(int argc, char **argv) {
         const char *wt = gf_model_weight_dtype(m);
         int int8 = gf_model_narrow_inputs(m) && (!strcmp(wt, "Q8") || !strcmp(wt, "Q4"));
         int bf16 = gf_model_narrow_inputs(m) && !strcmp(wt, "BF16");
+        size_t amx_from = gf_model_amx_from(m);
         for (int bi = 0; bi < nbatches; bi++) {
             int B = (int)batches[bi];
             double sec, paired;
@@ -639,7 +666,7 @@ int cmd_bench(int argc, char **argv) {
             }
             fprintf(stderr, "bench: %s decode, batch %d: %.2f ms/step\n", wt, B, sec * 1e3);
             row *r = add_row(&b, "decode", wt, B, B, sec, step_bytes, 2.0 * (double)params * B);
-            if (r) r->int8 = int8, r->bf16 = bf16, r->paired = paired;
+            if (r) r->int8 = int8, r->bf16 = bf16, r->paired = paired, r->amx = amx_from && (size_t)B >= amx_from;
             if (r && bi == 0)
                 snprintf(r->head, sizeof r->head, "%s weights%s: %.1fM parameters (%.1fM outside the embedding), %.1f MiB read per decode step",
                          wt, !gf_model_narrow_inputs(m) ? "" : strcmp(wt, "BF16") ? " (int8 inputs)" : " (bfloat16 inputs)", (double)params / 1e6, (double)(params - emb) / 1e6, step_bytes / (1 << 20));
@@ -653,7 +680,7 @@ int cmd_bench(int argc, char **argv) {
             }
             fprintf(stderr, "bench: %s prefill of %ld tokens: %.3f s\n", wt, prefill_T, sec);
             row *r = add_row(&b, "prefill", wt, 1, prefill_T, sec, 0, 2.0 * (double)(params - emb) * (double)prefill_T);
-            if (r) r->int8 = int8, r->bf16 = bf16;
+            if (r) r->int8 = int8, r->bf16 = bf16, r->amx = amx_from && (size_t)prefill_T >= amx_from;
         }
         gf_model_free(m);
         if (measure(&b, buf_bytes, (int)threads, &err)) {

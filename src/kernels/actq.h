@@ -61,7 +61,22 @@ void gf_gemv_actq_rows_avx2(const gf_mat *W, const uint8_t *q, size_t M, float *
  * Alder Lake and later, Zen 5), the same again. */
 void gf_gemv_actq_rows_avxvnni(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
                                size_t r0, size_t r1);
-/* The fastest of these this CPU runs. */
+/* And with AMX-INT8's tile products (gemv_amx.c), 16 inputs a step: the
+ * same results as the VNNI version, bit for bit, at any M (the last inputs
+ * padded to 16); for batches and prefill. */
+void gf_gemv_actq_rows_amx(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
+                           size_t r0, size_t r1);
+/* Inputs from which gf_gemv_actq_rows takes the AMX version, and the BF16
+ * products theirs, as measured in decode steps of the bench's 412M model on
+ * a 2-core Xeon: Q4 from 16 (batch 16: 20.9-21.0 against 23.5-24.1 ms;
+ * batch 12 was 5 % slower, 8 18 % slower); Q8, whose codes are twice the
+ * bytes to copy to signed ones, from 64 only (73 against 79 ms; batch 16
+ * 11 % and batch 32 14 % slower); BF16 from 8 (batch 16: 39.5 against
+ * 89.8 ms). */
+#define GF_AMX_MIN_INPUTS_Q4 16
+#define GF_AMX_MIN_INPUTS_Q8 64
+#define GF_AMX_MIN_INPUTS_BF16 8
+/* The fastest of these this CPU runs for M inputs. */
 void gf_gemv_actq_rows(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
                        size_t r0, size_t r1);
 
@@ -72,6 +87,14 @@ int gf_cpu_has_vnni(void);
 int gf_cpu_has_avx2_int8(void);
 int gf_cpu_has_avxvnni(void);
 int gf_cpu_has_int8_dot(void);
+/* Whether this CPU has AMX (tiles, INT8 and BF16, with AVX512-VNNI and
+ * AVX512-BF16 beside them) and the kernel lets this process use it; 0 too
+ * when GRIFFIN_AMX=0 is set. */
+int gf_cpu_has_amx(void);
+/* The register-only loop of the bench's AMX peaks (bench_limits.c):
+ * iters x 4 full-tile products, int8 (bf16 0) or bfloat16 (1); returns the
+ * operations done, 2 a multiply-add, or 0 without AMX. */
+double gf_amx_peak_loop(int bf16, long iters);
 
 /* The same idea for BF16 weights (gemv_bf16x.c): the inputs rounded to
  * bfloat16 (to nearest, ties to even), rows of gf_bf16x_cols(K) values with
@@ -84,6 +107,11 @@ void gf_gemv_bf16x_rows_scalar(const gf_mat *W, const uint16_t *xb, size_t M, fl
 void gf_gemv_bf16x_rows_avx512bf16(const gf_mat *W, const uint16_t *xb, size_t M, float *out, size_t ldo,
                                    size_t r0, size_t r1);
 int gf_cpu_has_avx512bf16(void);
+/* The AMX-BF16 version: whole groups of 16 rows with the tile unit, the rows
+ * around them (and any K that is not a multiple of 32) with AVX512-BF16;
+ * equal to the scalar twin within the float sums' rounding. */
+void gf_gemv_bf16x_rows_amx(const gf_mat *W, const uint16_t *xb, size_t M, float *out, size_t ldo,
+                            size_t r0, size_t r1);
 
 /* An upper bound on |product with quantised x - product with exact x| for
  * row x[K] and weight row r: sum over blocks of (max|x| / 254) x sum|w|. */
