@@ -95,7 +95,7 @@ size_t gf_model_decode_bytes(const gf_model *m);
 void gf_model_set_narrow_inputs(gf_model *m, int on);
 int gf_model_narrow_inputs(const gf_model *m);
 /* The number of input rows (batch, or prefill positions) from which the
- * model's products take the AMX tile kernels (Q4, Q8 and BF16 weights with
+ * model's products take the AMX tile kernels (Q4 and BF16 weights with
  * narrowed inputs, on CPUs with AMX; GRIFFIN_AMX=0 turns them off), or 0
  * where they never do. */
 size_t gf_model_amx_from(const gf_model *m);

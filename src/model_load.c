@@ -494,7 +494,6 @@ size_t gf_model_amx_from(const gf_model *m) {
     if (!gf_model_narrow_inputs(m) || !gf_cpu_has_amx()) return 0;
     switch (m->embed.type) { /* the unembedding's type: most of a step's products */
     case GF_W_Q4: return GF_AMX_MIN_INPUTS_Q4;
-    case GF_W_Q8: return GF_AMX_MIN_INPUTS_Q8;
     case GF_W_BF16: return GF_AMX_MIN_INPUTS_BF16;
     default: return 0;
     }

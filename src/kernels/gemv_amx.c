@@ -16,10 +16,10 @@
  * has its own scales, so every block's C tile is stored and its rows take the
  * VNNI kernel's float steps, in the same order: convert, times (weight scales
  * x input scale), added. The integer sums being exact, the results equal the
- * VNNI kernel's bit for bit. That store and those steps, not the tile unit,
- * bound the kernel: on the bench's 412M Q4 model a batch-16 step went from
- * 23.5-24.1 to 20.9-21.0 ms, while Q8 (twice the codes to copy) gained only
- * from batch 64 (gf_gemv_actq_rows takes it from GF_AMX_MIN_INPUTS_Q4 / _Q8).
+ * VNNI kernel's bit for bit. That store and those steps, not the tile
+ * unit, bound the kernel: on the bench's 412M Q4 model a batch-16 step went
+ * from 23.5-24.1 to 19.3-19.9 ms; Q8 (twice the codes to copy) gained
+ * nothing, and gf_gemv_actq_rows takes this kernel for Q4 only.
  *
  * BF16 (gemv_bf16x.c's rounded inputs): C[16 weight rows, 16 inputs] = A x B
  * with A 16 weight rows x 32 columns read in place (row-major, as stored)
@@ -63,13 +63,13 @@ int gf_cpu_has_amx(void) {
         __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("avx512bf16") && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("gfni") && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
     known = v;
     return v;
 }
 
 #define TGT                                                                                                  \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c,amx-tile," \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c,gfni,amx-tile," \
                           "amx-int8,amx-bf16")))
 
 /* The tile configuration (palette 1): colsb[i] bytes in each of rows[i]
@@ -93,15 +93,21 @@ static TGT void set_tile(tile_config *c, int i, int rows, int colsb) {
  * can start from zero (tdpbssd) instead of being loaded with the inputs'
  * corrections, a tile load of 16 rows a block on the tile unit. */
 static inline __attribute__((always_inline)) TGT void signed_block(const gf_wtype t, const uint8_t *p, int8_t *o) {
-    const __m512i low4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8), bias = _mm512_set1_epi8((char)0x80);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    /* A nibble v less 8, sign-extended, is bit-linear in v: bits 0-2 are
+     * v's, bits 3-7 all NOT v's bit 3. So one GFNI affine transform (an 8 x 8
+     * bit matrix per byte, plus a constant) does the shift, mask and
+     * subtraction of each half: 2 instructions for 64 bytes where and /
+     * shift / subtract took 5; this copy had been a fifth of the kernel. */
+    const __m512i lo = _mm512_set1_epi64(0x0102040808080808ll), hi = _mm512_set1_epi64(0x1020408080808080ll);
     if (t == GF_W_Q8) {
         for (int c = 0; c < 8; c++)
             _mm512_store_si512(o + 64 * c, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * c), bias));
     } else {
         for (int c = 0; c < 4; c++) {
             __m512i v = _mm512_loadu_si512(p + 64 * c);
-            _mm512_store_si512(o + 64 * c, _mm512_sub_epi8(_mm512_and_si512(v, low4), eight));
-            _mm512_store_si512(o + 64 * (4 + c), _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), eight));
+            _mm512_store_si512(o + 64 * c, _mm512_gf2p8affine_epi64_epi8(v, lo, 0xf8));
+            _mm512_store_si512(o + 64 * (4 + c), _mm512_gf2p8affine_epi64_epi8(v, hi, 0xf8));
         }
     }
 }
@@ -137,16 +143,19 @@ static TGT void signed_group(const gf_wtype t, const gf_mat *W, size_t g, int8_t
 /* Block b: C tile tc from zero plus A (16 inputs' codes, tile ta) x B (the
  * group's signed codes, tile tb), and a share of the prefetches of the
  * group PF_AHEAD on: its codes a block at a time, its scales over the
- * first blocks. Tile numbers must be literals. */
+ * first blocks. Tile numbers must be literals. The zeros are loaded from
+ * memory: tilezero followed by a product cost 3x the product alone here
+ * (15.5 against 4.9 ns in a loop of them), a load of 16 zero rows from L1
+ * nothing measurable. */
 #define ISSUE(ta, tb, tc, b)                                                                   \
     do {                                                                                       \
         if (pf) {                                                                              \
             for (size_t a_ = 0; a_ < piece; a_ += 64) _mm_prefetch(pf + (b) * piece + a_, _MM_HINT_T0); \
             if ((b) * 64 < scale_bytes) _mm_prefetch(pfs + (b) * 64, _MM_HINT_T0);           \
         }                                                                                      \
-        _tile_zero(tc);                                                                        \
+        _tile_loadd(tc, zeros, 64);                                                            \
         _tile_loadd(ta, qa + 32 * (b), rb);                                                    \
-        _tile_loadd(tb, ws8 + 512 * (b), 64);                                                  \
+        _tile_loadd(tb, ws8 + 512 * (src ? (b) & (RING - 1) : (b)), 64);                      \
         _tile_dpbssd(tc, ta, tb);                                                              \
     } while (0)
 
@@ -154,6 +163,13 @@ static TGT void signed_group(const gf_wtype t, const gf_mat *W, size_t g, int8_t
  * run, the vector units read its codes once (signed_group), from L1 if
  * they were asked for early enough. */
 #define PF_AHEAD 2
+
+/* For 16 inputs or fewer (one pass over the group), its signed codes are
+ * made a few blocks ahead of the tiles in a ring of RING blocks (4 KiB):
+ * made whole before the tiles, 16 KiB at K = 1024, they had pushed the
+ * tiles' own data out of L1 (48 KiB here, with the inputs' 20 KiB). */
+#define RING 8
+#define RING_AHEAD 4
 
 /* One step of the pipeline at block b (b = 4 k + j, the tiles of phase j):
  * block b is issued, block b - 2's sums are stored, block b - 3's scaled.
@@ -163,6 +179,8 @@ static TGT void signed_group(const gf_wtype t, const gf_mat *W, size_t g, int8_t
  * unit stored them (read at once, the loads waited on the stores). */
 #define STEP(ta, tb, tc, ts, b)                                                \
     do {                                                                       \
+        if (src && (b) + RING_AHEAD < nb)                                      \
+            signed_block(t, src + ((b) + RING_AHEAD) * piece, ws8 + 512 * (((b) + RING_AHEAD) & (RING - 1))); \
         if ((b) < nb) ISSUE(ta, tb, tc, b);                                    \
         if ((b) >= 2 && (b) - 2 < nb) _tile_stored(ts, c[((b) - 2) & 3], 64);  \
         if ((b) >= 3 && (b) - 3 < nb) BLOCK_SUMS(c[((b) - 3) & 3], (b) - 3);   \
@@ -170,17 +188,23 @@ static TGT void signed_group(const gf_wtype t, const gf_mat *W, size_t g, int8_t
 
 /* Input rows [0, 16) of qa (16 rows, rb bytes apart) against group g
  * (signed codes ws8 in B order), into out rows [0, mr), columns [r0, r1)
- * of the group; pf, pfs: the codes and scales to prefetch, or NULL. */
-static TGT void actq_tile(const gf_wtype t, const gf_mat *W, size_t g, const int8_t *ws8, const uint8_t *qa,
-                          size_t rb, size_t mr, float *out, size_t ldo, size_t r0, size_t r1, const char *pf,
-                          const char *pfs) {
+ * of the group; pf, pfs: the codes and scales to prefetch, or NULL. With
+ * src (the group's packed codes), ws8 is a ring of RING blocks that the
+ * loop fills RING_AHEAD blocks ahead of the tiles; without, it holds the
+ * whole group, made signed before. */
+static TGT void actq_tile(const gf_wtype t, const gf_mat *W, size_t g, int8_t *ws8, const uint8_t *src,
+                          const uint8_t *qa, size_t rb, size_t mr, float *out, size_t ldo, size_t r0, size_t r1,
+                          const char *pf, const char *pfs) {
     size_t K = W->cols, nb = gf_q_nblocks(K), dxo = gf_actq_dx_offset(K), piece = GF_QPACK_BYTES(t);
     size_t scale_bytes = nb * GF_QPACK_ROWS * sizeof(uint16_t);
     const uint16_t *ws = W->packed_scale + g * nb * GF_QPACK_ROWS;
     int32_t c[4][256] __attribute__((aligned(64)));
+    static const int32_t zeros[256] __attribute__((aligned(64)));
 #define ZERO(i) __m512 acc##i = _mm512_setzero_ps();
     EACH16(ZERO)
 #undef ZERO
+    if (src)
+        for (size_t b = 0; b < RING_AHEAD && b < nb; b++) signed_block(t, src + b * piece, ws8 + 512 * b);
     for (size_t b = 0; b < nb + 3; b += 4) {
         STEP(0, 2, 4, 6, b);
         STEP(1, 3, 5, 7, b + 1);
@@ -226,8 +250,10 @@ static TGT void actq_rows(const gf_wtype t, const gf_mat *W, const uint8_t *q, s
     for (int i = 4; i < 8; i++) set_tile(&cfg, i, 16, 64); /* C: 16 x 16 int32 */
     _tile_loadconfig(&cfg);
     for (size_t g = g0; g < g0 + PF_AHEAD && g < g1; g++) prefetch_group(t, W, g);
+    int ring = M <= 16;
     for (size_t g = g0; g < g1; g++) {
-        signed_group(t, W, g, ws8);
+        const uint8_t *src = ring ? W->packed + g * stride : NULL;
+        if (!ring) signed_group(t, W, g, ws8);
         const char *pf = NULL, *pfs = NULL;
         if (g + PF_AHEAD < g1) {
             pf = (const char *)(W->packed + (g + PF_AHEAD) * stride);
@@ -235,7 +261,7 @@ static TGT void actq_rows(const gf_wtype t, const gf_mat *W, const uint8_t *q, s
         }
         for (size_t m = 0; m < M; m += 16) {
             const uint8_t *qa = m < full ? q + m * rb : qpad;
-            actq_tile(t, W, g, ws8, qa, rb, M - m < 16 ? M - m : 16, out + m * ldo, ldo, r0, r1, m ? NULL : pf,
+            actq_tile(t, W, g, ws8, src, qa, rb, M - m < 16 ? M - m : 16, out + m * ldo, ldo, r0, r1, m ? NULL : pf,
                       m ? NULL : pfs);
         }
     }
