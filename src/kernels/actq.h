@@ -68,11 +68,11 @@ void gf_gemv_actq_rows_amx(const gf_mat *W, const uint8_t *q, size_t M, float *o
                            size_t r0, size_t r1);
 /* Inputs from which gf_gemv_actq_rows takes the AMX version for Q4
  * weights, and the BF16 products theirs, as measured in decode steps of the
- * bench's 412M model on a 2-core Xeon: Q4 from 16 (batch 16: 19.3-19.9
+ * bench's 412M model on a 2-core Xeon: Q4 from 16 (batch 16: 18.9-19.9
  * against 23.5-24.1 ms; batches 8 and 12 were 3-18 % slower); BF16 from 8
  * (batch 16: 38.5-39.5 against 89.8 ms). Q8 stays on VNNI: the AMX version
- * was within 5 % of it at batches 8-16, 7-10 % slower at 32 and 64, and 4 %
- * faster in prefill (its codes, twice Q4's bytes, are copied to signed ones
+ * was within 5 % of it at batches 8 and 16, 3-10 % slower at 32 and 64, and
+ * 4 % faster in prefill (its codes, twice Q4's bytes, are copied to signed ones
  * for the tiles, which is nearly all of Q4's advantage). */
 #define GF_AMX_MIN_INPUTS_Q4 16
 #define GF_AMX_MIN_INPUTS_BF16 8

@@ -18,7 +18,7 @@
  * x input scale), added. The integer sums being exact, the results equal the
  * VNNI kernel's bit for bit. That store and those steps, not the tile
  * unit, bound the kernel: on the bench's 412M Q4 model a batch-16 step went
- * from 23.5-24.1 to 19.3-19.9 ms; Q8 (twice the codes to copy) gained
+ * from 23.5-24.1 to 18.9-19.9 ms; Q8 (twice the codes to copy) gained
  * nothing, and gf_gemv_actq_rows takes this kernel for Q4 only.
  *
  * BF16 (gemv_bf16x.c's rounded inputs): C[16 weight rows, 16 inputs] = A x B
