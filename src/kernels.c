@@ -117,9 +117,9 @@ static int use_narrow(const gf_product *p, int n, size_t M, const gf_xq *xq) {
 static int bf16_amx(size_t M) { return M >= GF_AMX_MIN_INPUTS_BF16 && gf_cpu_has_amx(); }
 
 /* out[m, r0 .. r1) = tanh(out / cap) * cap for every input row m: the soft cap
- * of gf_product. */
-/* 512-bit vectors where the CPU has them: GCC tunes Intel CPUs for 256,
- * and the division and exp made the cap 9 % of a Q4 batch-16 step there. */
+ * of gf_product. In 512-bit vectors where the CPU has them: GCC tunes Intel
+ * CPUs for 256, and the division and exp made the cap 9 % of a Q4 batch-16
+ * step there (about 4 % in 512). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target("prefer-vector-width=512")))
 #endif

@@ -97,7 +97,8 @@ int gf_cpu_has_avxvnni(void) { return 0; }
 
 void gf_gemv_actq_rows(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo, size_t r0,
                        size_t r1) {
-    if (W->type == GF_W_Q4 && M >= GF_AMX_MIN_INPUTS_Q4 && gf_cpu_has_amx()) gf_gemv_actq_rows_amx(W, q, M, out, ldo, r0, r1);
+    if (W->type == GF_W_Q4 && M >= GF_AMX_MIN_INPUTS_Q4 && gf_cpu_has_amx())
+        gf_gemv_actq_rows_amx(W, q, M, out, ldo, r0, r1);
     else if (gf_cpu_has_vnni()) gf_gemv_actq_rows_vnni(W, q, M, out, ldo, r0, r1);
     else if (gf_cpu_has_avxvnni()) gf_gemv_actq_rows_avxvnni(W, q, M, out, ldo, r0, r1);
     else gf_gemv_actq_rows_avx2(W, q, M, out, ldo, r0, r1);

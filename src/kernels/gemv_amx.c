@@ -63,7 +63,8 @@ int gf_cpu_has_amx(void) {
         __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("gfni") && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("gfni") &&
+        syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
     known = v;
     return v;
 }
@@ -144,9 +145,9 @@ static TGT void signed_group(const gf_wtype t, const gf_mat *W, size_t g, int8_t
  * group's signed codes, tile tb), and a share of the prefetches of the
  * group PF_AHEAD on: its codes a block at a time, its scales over the
  * first blocks. Tile numbers must be literals. The zeros are loaded from
- * memory: tilezero followed by a product cost 3x the product alone here
- * (15.5 against 4.9 ns in a loop of them), a load of 16 zero rows from L1
- * nothing measurable. */
+ * memory: in a loop of products alone, tilezero before each cost 3x the
+ * product (15.5 against 4.9 ns) where a load of 16 zero rows from L1 cost
+ * nothing measurable (in this kernel the two were within noise). */
 #define ISSUE(ta, tb, tc, b)                                                                   \
     do {                                                                                       \
         if (pf) {                                                                              \
@@ -160,8 +161,8 @@ static TGT void signed_group(const gf_wtype t, const gf_mat *W, size_t g, int8_t
     } while (0)
 
 /* How many groups ahead the codes are prefetched: while a group's tiles
- * run, the vector units read its codes once (signed_group), from L1 if
- * they were asked for early enough. */
+ * run, the vector units read its codes once (to make them signed), from L1
+ * if they were asked for early enough. */
 #define PF_AHEAD 2
 
 /* For 16 inputs or fewer (one pass over the group), its signed codes are
