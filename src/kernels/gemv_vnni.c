@@ -51,10 +51,10 @@ INL void tile(const gf_wtype t, const int MT, const int NG, const gf_mat *W, siz
         if (!pf_step) /* the same block of the next NG groups */
             for (int j = 0; pf && j < NG; j++)
                 for (const uint8_t *a = pf + (size_t)j * stride + b * piece, *e = a + piece; a < e && a < pf_end; a += 64)
-                    _mm_prefetch((const char *)a, _MM_HINT_T0);
+                    _mm_prefetch((const char *)a, _MM_HINT_T1);
         else /* the next pf_step bytes from pf */
             for (const uint8_t *a = pf + b * pf_step, *e = a + pf_step; a < e && a < pf_end; a += 64)
-                _mm_prefetch((const char *)a, _MM_HINT_T0);
+                _mm_prefetch((const char *)a, _MM_HINT_T1);
         /* with one group, a second set of sums (odd chunks, high nibbles)
          * halves the chain of dependent vpdpbusd each sum waits on, which
          * bounds a batch-1 tile; two groups have chains enough */
@@ -125,6 +125,13 @@ INL void tile(const gf_wtype t, const int MT, const int NG, const gf_mat *W, siz
  * or 4 groups (more streams at once) with or without prefetching. */
 #define PF_GROUPS 2
 
+/* The codes and scales the tiles ask for ahead go to L2 (T1), not L1: on
+ * the 2-core Xeon with AMX, requests into L1 capped a thread's stream from
+ * memory (decode steps of the bench's model: Q4 batch 1 10.8-10.9 -> 9.4
+ * ms, Q8 batch 1 16.9-17.2 -> 15.8-16.0, batch 8 25.6-26.4 -> 23.0-23.7,
+ * batch 16 30.6-31.5 -> 28.7-29.6; the hardware prefetcher takes the lines
+ * from L2 to L1 in time). */
+
 /* Prefetches the scales of groups [g, g + ng) (clipped to g1): 1 KiB a
  * group of 1024 columns, a stream of its own beside the codes. Left to the
  * hardware prefetcher, it had made the batch-16 Q4 product from memory
@@ -135,7 +142,7 @@ INL void prefetch_scales(const gf_mat *W, size_t g, size_t ng, size_t g1) {
     if (g + ng > g1) ng = g1 - g;
     size_t bytes = ng * gf_q_nblocks(W->cols) * GF_QPACK_ROWS * sizeof(uint16_t);
     const char *s = (const char *)(W->packed_scale + g * gf_q_nblocks(W->cols) * GF_QPACK_ROWS);
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(s + o, _MM_HINT_T0);
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(s + o, _MM_HINT_T1);
 }
 
 /* The walk over groups [g0, g1) x inputs [0, M). Up to 4 inputs: one tile
