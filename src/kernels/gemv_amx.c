@@ -59,8 +59,8 @@ int gf_cpu_has_amx(void) {
     if (v >= 0) return v;
     __builtin_cpu_init();
     const char *env = getenv("GRIFFIN_AMX");
-    v = !(env && !strcmp(env, "0")) && __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") &&
-        __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512f") &&
+    v = !(env && !strcmp(env, "0")) && __builtin_cpu_supports("amx-tile") &&
+        __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
         __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("gfni") &&
@@ -390,7 +390,8 @@ void gf_gemv_bf16x_rows_amx(const gf_mat *W, const uint16_t *xb, size_t M, float
     /* whole groups of 16 rows here; the rows around them, or a K that is not
      * a multiple of 32 (the tiles would read past a row), go to AVX512-BF16 */
     size_t g0 = (r0 + 15) / 16, g1 = r1 / 16;
-    uint32_t *p = K % 32 == 0 && g0 < g1 ? aligned_alloc(64, (M + 15) / 16 * 16 * Kp * sizeof(uint16_t)) /* Kp: a multiple of 32 */ : NULL;
+    size_t bytes = (M + 15) / 16 * 16 * Kp * sizeof(uint16_t); /* Kp a multiple of 32: of 64 bytes too */
+    uint32_t *p = K % 32 == 0 && g0 < g1 ? aligned_alloc(64, bytes) : NULL;
     if (!p || !gf_cpu_has_amx()) {
         free(p);
         gf_gemv_bf16x_rows_avx512bf16(W, xb, M, out, ldo, r0, r1);
