@@ -27,7 +27,7 @@ LDLIBS  := $(shell $(BLAS_PC) pkg-config --libs openblas libcjson 2>/dev/null ||
 
 LIB_SRC  := $(wildcard src/*.c src/kernels/*.c src/layers/*.c src/tokenizer/*.c src/train/*.c src/tasks/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
-TESTS    := test_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
+TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
             test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -46,13 +46,17 @@ $(BUILD)/libgriffin.a: $(LIB_OBJ)
 $(BUILD)/griffin: $(TOOL_OBJ) $(BUILD)/libgriffin.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-TEST_OBJ := $(BUILD)/tests/testutil.o $(BUILD)/tests/hostile.o
+TEST_OBJ := $(BUILD)/tests/testutil.o $(BUILD)/tests/hostile.o $(BUILD)/tests/kernel_fixtures.o
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/hostile.h $(TEST_OBJ) $(BUILD)/libgriffin.a
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/hostile.h tests/kernel_fixtures.h $(TEST_OBJ) $(BUILD)/libgriffin.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(TEST_OBJ) $(BUILD)/libgriffin.a $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/kernel_fixtures.o: tests/kernel_fixtures.c tests/kernel_fixtures.h tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
