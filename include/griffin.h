@@ -28,6 +28,26 @@ typedef struct {
     char msg[1024];
 } gf_error;
 
+/* The kernel set: which of griffin's hand-written kernels run, named on a
+ * ladder scalar < avx2 < avx2-vnni < avx512 < avx512-vnni < avx512-bf16 <
+ * amx (src/kernels/cpu.h says what each allows). By default the best the
+ * CPU has; the environment variable GRIFFIN_ISA=NAME caps it (for a
+ * comparison, or to test a lower path on a higher CPU). The one piece of
+ * process-wide state: it describes the CPU, and a model's layout (the
+ * packed Q8 / Q4 copy) follows the set in use when the model is loaded.
+ *
+ * gf_kernels_init: takes GRIFFIN_ISA; -1 with err filled when it names an
+ * unknown set or one this CPU lacks (programs call it first: without it a
+ * bad name is ignored). gf_kernels_select: the same for a name given. */
+int gf_kernels_init(gf_error *err);
+int gf_kernels_select(const char *name, gf_error *err);
+/* The set in use, and the best this CPU has. */
+const char *gf_kernels_name(void);
+const char *gf_kernels_best(void);
+/* The sets this CPU can run, lowest first: up to max names into names;
+ * returns how many there are. */
+int gf_kernels_available(const char **names, int max);
+
 typedef enum { GF_BLOCK_RECURRENT = 0, GF_BLOCK_ATTENTION = 1 } gf_block_type;
 
 /* What the model is: the subset of the Hugging Face RecurrentGemma config
@@ -96,7 +116,7 @@ void gf_model_set_narrow_inputs(gf_model *m, int on);
 int gf_model_narrow_inputs(const gf_model *m);
 /* The number of input rows (batch, or prefill positions) from which the
  * model's products take the AMX tile kernels (Q4 and BF16 weights with
- * narrowed inputs, on CPUs with AMX; GRIFFIN_AMX=0 turns them off), or 0
+ * narrowed inputs, in the amx kernel set; GRIFFIN_AMX=0 turns them off), or 0
  * where they never do. */
 size_t gf_model_amx_from(const gf_model *m);
 

@@ -232,7 +232,7 @@ int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) 
     /* every thread's FMA loop at once, first: OpenBLAS's threads spin for a
      * while after each of its calls and would take a core from it */
     gf_isa isa = gf_cpu_isa();
-    out->isa = gf_isa_name(isa);
+    out->isa = gf_kernels_name();
     out->fma_gflop_s = peak_rate(T, PEAK_FMA, isa);
 #if defined(__x86_64__) && defined(__GNUC__)
     if (gf_cpu_has_vnni()) out->int8_gop_s = peak_rate(T, PEAK_INT8, isa);

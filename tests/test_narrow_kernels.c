@@ -5,6 +5,7 @@
  * and against each other bit for bit), and BF16 weights with bfloat16 inputs
  * (the rounding, the twin, the AVX512-BF16 and AMX kernels). Kernels this CPU
  * lacks are reported as not checked. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +299,67 @@ static void test_int8_inputs(void **state) {
     }
 }
 
+/* Why decode and prefill of a model with narrowed inputs need not agree to
+ * float rounding (test_quantize): rounding an input to its block's int8
+ * grid is a step function, so inputs one float ulp apart that straddle a
+ * half-way point get codes one apart, and the product moves by that code
+ * step times the weight, far more than the ulp. Decode and prefill compute
+ * attention in different orders (a ring and a softmax against 64-key
+ * blocks with a running max), so their outputs differ by ulps, and where
+ * one such output sits on a half-way point the next product's input differs
+ * by a code. Here on a constructed row: the block's max is 127 (scale
+ * exactly 1) and one input is -77.5 (a tie: rounds to even, -78) or the
+ * float just above it (-77); the two products differ by exactly the weight
+ * times its scale, and each stays within gf_actq_error_bound of the exact
+ * product, which is all the int8 path promises. */
+static void test_int8_input_tie(void **state) {
+    (void)state;
+    const size_t K = 64, R = 16;
+    for (int t = GF_W_Q8; t <= GF_W_Q4; t++) {
+        tmat a = make_mat((gf_wtype)t, R, K, 1.0f);
+        float x[2][64];
+        for (size_t k = 0; k < K; k++) x[0][k] = x[1][k] = (float)((int)(k * 37 % 255) - 127) / 2.0f;
+        x[0][1] = x[1][1] = 127.0f; /* the block's max: its scale 127 / 127 = 1 */
+        x[0][5] = -77.5f;
+        x[1][5] = nextafterf(-77.5f, 0.0f);
+        uint8_t *q = malloc(2 * gf_actq_row_bytes(K));
+        assert_non_null(q);
+        gf_actq_quantize((gf_wtype)t, &x[0][0], K, 2, K, q);
+        assert_int_equal((int8_t)q[5], -78);
+        assert_int_equal((int8_t)q[gf_actq_row_bytes(K) + 5], -77);
+        float out[2][16];
+        gf_gemv_actq_rows_scalar(&a.m, q, 2, &out[0][0], R, 0, R);
+        float fast[2][16];
+        /* the kernel in use (the twin where the set has none) */
+        if (gf_cpu_has_int8_dot()) gf_gemv_actq_rows(&a.m, q, 2, &fast[0][0], R, 0, R);
+        else memcpy(fast, out, sizeof out);
+        int moved = 0;
+        for (size_t r = 0; r < R; r++) {
+            double w = a.ref[r * K + 5], step = fabs(w); /* one code of input 5 (scale 1) times the weight */
+            double mag0;
+            exact_dot(x[0], a.ref + r * K, K, &mag0);
+            /* float sums of terms up to mag0 in all: a few ulps of it */
+            double tol = 4.0 * FLT_EPSILON * mag0;
+            double d = fabs((double)out[0][r] - (double)out[1][r]);
+            if (fabs(d - step) > tol) fail_msg("row %zu: products %.9g apart, not |w| = %.9g", r, d, step);
+            for (int i = 0; i < 2; i++)
+                if (fabs(fast[i][r] - out[i][r]) > tol) fail_msg("row %zu: kernel %.9g, twin %.9g", r, fast[i][r], out[i][r]);
+            moved += step > 1e-4 + tol;
+            for (int i = 0; i < 2; i++) {
+                double mag, exact = exact_dot(x[i], a.ref + r * K, K, &mag);
+                double bound = gf_actq_error_bound(&a.m, r, x[i]) + 1e-6 * mag;
+                if (!(fabs(out[i][r] - exact) <= bound)) fail_msg("row %zu input %d: %.9g from the exact product, bound %.9g", r, i, fabs(out[i][r] - exact), bound);
+            }
+        }
+        /* inputs one ulp apart, products a whole code step apart */
+        assert_true(moved > 0);
+        print_message("    %s: inputs 1 ulp apart at a tie move %d of %zu products by |w| (kernels: %s)\n",
+                      gf_wtype_name((gf_wtype)t), moved, R, gf_kernels_name());
+        free(q);
+        free_mat(&a);
+    }
+}
+
 /* BF16 weights with inputs rounded to bfloat16: the rounding (to nearest
  * even, zeros after K), the twin within the rounding's bound of the exact
  * product (each input off by at most 2^-8 of itself), and the AVX512-BF16
@@ -386,6 +448,7 @@ int main(void) {
         cmocka_unit_test(test_packed_order),
         cmocka_unit_test(test_int8_quantiser_twin),
         cmocka_unit_test(test_int8_inputs),
+        cmocka_unit_test(test_int8_input_tie),
         cmocka_unit_test(test_bf16_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,8 +15,8 @@
  * within 0.05 of max |logit| of the dequantised model (measured <= 0.024
  * for int8, <= 0.0057 for bfloat16; an int8 input is off by up to 1/254 of
  * its block's largest, a bfloat16 one by 2^-8 of itself, and these models
- * pass that through every layer), decode equal to prefill, and the same
- * quality bounds. Also: refusals (already quantised input, output over the
+ * pass that through every layer), decode within the same bound (not equal
+ * to prefill: test_narrow_decode_vs_prefill), and the same quality bounds. Also: refusals (already quantised input, output over the
  * input, broken scale tensors, a full disk). */
 #include <math.h>
 #include <stdio.h>
@@ -63,6 +63,19 @@ static float *run(const gf_model *m, const gf_npy *tok, int decode) {
     return logits;
 }
 
+/* Golden model mi quantised to type ti into td_tmpdir()/PREFIXmodel-type,
+ * loaded. */
+static gf_model *quantized(const char *prefix, size_t mi, int ti) {
+    char out[4096];
+    snprintf(out, sizeof out, "%s/%s%s-%s", td_tmpdir(), prefix, MODELS[mi], TYPES[ti]);
+    gf_error err;
+    if (gf_model_quantize(td_path("golden/%s", MODELS[mi]), out, (gf_quant_type)ti, NULL, NULL, &err))
+        fail_msg("%s", err.msg);
+    gf_model *q = gf_model_load(out, &err);
+    if (!q) fail_msg("%s", err.msg);
+    return q;
+}
+
 static void test_quantized_golden(void **state) {
     (void)state;
     for (size_t mi = 0; mi < 3; mi++) {
@@ -71,13 +84,8 @@ static void test_quantized_golden(void **state) {
         td_npy(td_path("golden/%s/logits_prefill.npy", MODELS[mi]), &ref);
         double ref_max = td_max_abs(ref.data, ref.count);
         for (int ti = 0; ti < 3; ti++) {
-            char out[4096];
-            snprintf(out, sizeof out, "%s/%s-%s", td_tmpdir(), MODELS[mi], TYPES[ti]);
             gf_error err;
-            if (gf_model_quantize(td_path("golden/%s", MODELS[mi]), out, (gf_quant_type)ti, NULL, NULL, &err))
-                fail_msg("%s", err.msg);
-            gf_model *q = gf_model_load(out, &err);
-            if (!q) fail_msg("%s", err.msg);
+            gf_model *q = quantized("", mi, ti);
             assert_string_equal(gf_model_weight_dtype(q), DTYPE_NAMES[ti]);
             /* the F32 model of the weights the quantised one stands for */
             gf_trainable *deq = gf_trainable_from_model(q, &err);
@@ -106,24 +114,18 @@ static void test_quantized_golden(void **state) {
                  * made again): the same numbers as loaded */
                 assert_memory_equal(ipre, first, ref.count * sizeof *ipre);
                 double i_pre = td_max_abs_diff(ipre, want, ref.count) / ref_max;
+                double i_dwant = td_max_abs_diff(idec, want, ref.count) / ref_max;
                 double i_dec = td_max_abs_diff(idec, ipre, ref.count);
                 double i_quality = td_max_abs_diff(ipre, ref.data, ref.count) / ref_max;
-                print_message("    %s %s, narrow inputs: vs its dequantised F32 weights %.3g of max |logit| "
-                              "(bound %.2g); decode vs prefill %.2g; vs official %.3g\n",
-                              MODELS[mi], TYPES[ti], i_pre, NARROW_TOL, i_dec, i_quality);
+                print_message("    %s %s, narrow inputs: vs its dequantised F32 weights %.3g (prefill) %.3g "
+                              "(decode) of max |logit| (bound %.2g); decode vs prefill %.2g; vs official %.3g\n",
+                              MODELS[mi], TYPES[ti], i_pre, i_dwant, NARROW_TOL, i_dec, i_quality);
                 if (!(i_pre <= NARROW_TOL)) fail_msg("%s %s narrow inputs: %.3g from the dequantised model", MODELS[mi], TYPES[ti], i_pre);
-                /* decode and prefill take the same sums, within float rounding,
-                 * except for BF16 on AMX CPUs from gf_model_amx_from positions
-                 * on: the tile unit orders its float sums its own way, and the
-                 * next product's rounding of its inputs to bfloat16 turns
-                 * those ulps into up to 2^-8 of an input. There the two agree
-                 * within the narrow inputs' own bound (both are within it of
-                 * the dequantised model). Q8 / Q4's AMX kernel equals the VNNI
-                 * one bit for bit. */
-                size_t amx = gf_model_amx_from(q);
-                double dec_tol = !strcmp(DTYPE_NAMES[ti], "BF16") && amx && amx <= tok.count ? NARROW_TOL * ref_max : 1e-4;
-                if (!(i_dec <= dec_tol))
-                    fail_msg("%s %s narrow inputs: decode %.3g from prefill (bound %.2g)", MODELS[mi], TYPES[ti], i_dec, dec_tol);
+                /* Decode is held to the same bound as prefill, not to prefill
+                 * itself: the two sum some float parts in different orders
+                 * (test_narrow_decode_vs_prefill says which, and why that may
+                 * move a code of the next product's int8 or bfloat16 input). */
+                if (!(i_dwant <= NARROW_TOL)) fail_msg("%s %s narrow inputs: decode %.3g from the dequantised model", MODELS[mi], TYPES[ti], i_dwant);
                 if (!(i_quality <= QUALITY_TOL[ti])) fail_msg("%s %s narrow inputs: %.3g from the official logits", MODELS[mi], TYPES[ti], i_quality);
                 free(ipre);
                 free(idec);
@@ -138,6 +140,73 @@ static void test_quantized_golden(void **state) {
         gf_npy_free(&tok);
         gf_npy_free(&ref);
     }
+}
+
+/* Decode against prefill with narrowed inputs, on many token sequences
+ * (seeded; 40 tokens, past the models' 32-token window, so the rings wrap).
+ * Where a model has attention the two need not agree to float rounding:
+ * decode takes a ring and one softmax, prefill 64-key blocks with a running
+ * max, so their attention outputs differ in the last bits, and an output
+ * that sits on a half-way point of the next product's int8 grid (or
+ * bfloat16's) gets a code one apart (test_int8_input_tie), which the later
+ * positions carry on. A bound of 1e-4 between them held on the golden
+ * tokens by luck on some kernel sets and not on others (mqa q4 on AVX2:
+ * 0.12). What holds on every set is what the path promises: decode, like
+ * prefill, within NARROW_TOL of max |logit| of the model with the
+ * dequantised weights and float inputs. Attention is not the only source:
+ * where prefill's F32 products (the RG-LRU gates) go to OpenBLAS and
+ * decode's to the gemv kernels, Hawk parts the same way (hawk q8 on the
+ * avx2 set: 0.08). Float-input decode is held to prefill within 1e-4 in
+ * test_quantized_golden and test_golden. Prints how many positions parted
+ * by more than 1e-4. */
+static void test_narrow_decode_vs_prefill(void **state) {
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    for (size_t mi = 0; mi < 3; mi++)
+        for (int ti = 0; ti < 3; ti++) {
+            gf_error err;
+            gf_model *q = quantized("seq-", mi, ti);
+            if (!gf_model_narrow_inputs(q)) { /* no narrow path for this type here */
+                gf_model_free(q);
+                continue;
+            }
+            gf_trainable *deq = gf_trainable_from_model(q, &err);
+            if (!deq) fail_msg("%s", err.msg);
+            const gf_config *c = gf_model_config(q);
+            enum { B = 2, T = 40, SEQS = 12 };
+            int32_t ids[B * T];
+            gf_npy tok = {GF_NPY_I32, 2, {B, T}, B * T, ids};
+            size_t n = (size_t)B * T * (size_t)c->vocab_size;
+            int parted = 0;
+            double worst = 0.0, worst_pd = 0.0;
+            for (int sq = 0; sq < SEQS; sq++) {
+                for (int i = 0; i < B * T; i++) {
+                    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+                    ids[i] = (int32_t)(seed % (uint64_t)c->vocab_size);
+                }
+                float *want = run(gf_trainable_model(deq), &tok, 0), *pre = run(q, &tok, 0), *dec = run(q, &tok, 1);
+                double top = td_max_abs(want, n);
+                double e_pre = td_max_abs_diff(pre, want, n) / top, e_dec = td_max_abs_diff(dec, want, n) / top;
+                double pd = td_max_abs_diff(dec, pre, n);
+                for (size_t p = 0; p < (size_t)B * T; p++) {
+                    size_t V = (size_t)c->vocab_size;
+                    parted += td_max_abs_diff(dec + p * V, pre + p * V, V) > 1e-4;
+                }
+                worst = fmax(worst, fmax(e_pre, e_dec));
+                worst_pd = fmax(worst_pd, pd);
+                if (!(e_pre <= NARROW_TOL && e_dec <= NARROW_TOL))
+                    fail_msg("%s %s sequence %d: prefill %.3g, decode %.3g of max |logit| from the dequantised model (bound %.2g)",
+                             MODELS[mi], TYPES[ti], sq, e_pre, e_dec, NARROW_TOL);
+                free(want);
+                free(pre);
+                free(dec);
+            }
+            print_message("    %s %s (kernels %s): %d of %d positions' decode parted from prefill by > 1e-4 "
+                          "(at most %.2g); both within %.3g of max |logit| of the dequantised model (bound %.2g)\n",
+                          MODELS[mi], TYPES[ti], gf_kernels_name(), parted, SEQS * B * T, worst_pd, worst, NARROW_TOL);
+            gf_trainable_free(deq);
+            gf_model_free(q);
+        }
 }
 
 /* The golden griffin's q8 file rewritten with one tensor changed. */
@@ -313,6 +382,7 @@ int main(void) {
     atexit(td_remove_tmpdir);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantized_golden),
+        cmocka_unit_test(test_narrow_decode_vs_prefill),
         cmocka_unit_test(test_quantize_refusals),
         cmocka_unit_test(test_decode_bytes),
         cmocka_unit_test(test_float_inputs_flag),

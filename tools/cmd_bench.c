@@ -148,8 +148,8 @@ static void range(const bench *b, int which, double *lo, double *hi) {
 static void print_limits(const bench *b, long mb) {
     double lo[8], hi[8];
     for (int k = 0; k < 8; k++) range(b, k, &lo[k], &hi[k]);
-    printf("threads:          %d (kernels: %s%s); limits measured %d times during the run, best first\n",
-           b->lim[0].threads, b->lim[0].isa, b->amx_int8 > 0 ? ", AMX tiles for batches and prefill" : "", b->nlim);
+    printf("kernels:          %s%s\n", b->lim[0].isa, b->amx_int8 > 0 ? " (AMX tiles for batches and prefill)" : "");
+    printf("threads:          %d; limits measured %d times during the run, best first\n", b->lim[0].threads, b->nlim);
     printf("memory read:      %.1f GB/s (%.1f-%.1f; a %ld MiB buffer summed by all threads)\n", hi[0], lo[0], hi[0], mb);
     printf("sgemv F32 read:   %.1f GB/s (%.1f-%.1f; the same buffer as a matrix)\n", hi[1], lo[1], hi[1]);
     printf("sgemm F32:        %.1f GFLOP/s (%.1f-%.1f; OpenBLAS, 2048^3)\n", hi[2], lo[2], hi[2]);

@@ -20,9 +20,19 @@ static void human(char *buf, size_t n, double bytes) {
 
 int cmd_info(int argc, char **argv) {
     const char *dir = NULL;
+    const char *sets[16];
+    int nsets = gf_kernels_available(sets, 16);
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--kernel-sets")) { /* for scripts: one name a line, lowest first */
+            for (int k = 0; k < nsets && k < 16; k++) puts(sets[k]);
+            if (fflush(stdout) != 0 || ferror(stdout)) return cli_error("stdout: write failed");
+            return 0;
+        }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: griffin info --model DIR");
+            puts("usage: griffin info [--model DIR | --kernel-sets]\n"
+                 "  the kernel set in use and those this CPU can run (GRIFFIN_ISA=NAME picks one);\n"
+                 "  with --model, what the model directory holds and what running it costs;\n"
+                 "  --kernel-sets: only the names of the sets this CPU can run, one a line");
             return 0;
         }
         const char *v = cli_value(argc, argv, &i, "info", (const char *const[]){"--model", "-m", NULL});
@@ -30,7 +40,14 @@ int cmd_info(int argc, char **argv) {
         if (!strcmp(argv[i - 1], "--model") || !strcmp(argv[i - 1], "-m")) dir = v;
         else return cli_error("info: unknown option '%s'", argv[i - 1]);
     }
-    if (!dir) return cli_error("info needs --model DIR");
+    printf("kernels:          %s\n", gf_kernels_name());
+    printf("kernel sets:     ");
+    for (int i = 0; i < nsets && i < 16; i++) printf(" %s", sets[i]);
+    printf(" (this CPU; GRIFFIN_ISA=NAME picks one)\n");
+    if (!dir) {
+        if (fflush(stdout) != 0 || ferror(stdout)) return cli_error("stdout: write failed");
+        return 0;
+    }
     gf_error err;
     gf_model *m = gf_model_load(dir, &err);
     if (!m) return cli_error("%s", err.msg);

@@ -36,12 +36,13 @@ static void usage(FILE *f) {
             "            this machine's memory read bandwidth and sgemm peak\n"
             "  quantize  --model IN --out OUT --type bf16|q8|q4\n"
             "            write a model directory with its weights in another type\n"
-            "  info      --model DIR\n"
-            "            architecture, parameters, decode-state size, memory\n"
+            "  info      [--model DIR]\n"
+            "            the kernel set in use; a model's architecture, parameters, state size\n"
             "  init      --config CONFIG.json --out DIR [--seed S]\n"
             "            write a randomly initialised model directory\n"
             "\n"
-            "Run 'griffin COMMAND --help' for a command's options.\n");
+            "Run 'griffin COMMAND --help' for a command's options.\n"
+            "GRIFFIN_ISA=NAME caps the kernel set (griffin info lists this CPU's).\n");
 }
 
 int main(int argc, char **argv) {
@@ -51,6 +52,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     const char *cmd = argv[1];
+    gf_error err;
+    if (gf_kernels_init(&err) != 0) return cli_error("%s", err.msg);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -3,6 +3,7 @@
  * instruction does; only the order of the float additions of the blocks'
  * scaled sums differs from the SIMD version. */
 #include "actq.h"
+#include "cpu.h"
 
 #include <float.h>
 #include <math.h>
@@ -235,13 +236,4 @@ double gf_actq_error_bound(const gf_mat *W, size_t r, const float *x) {
     return bound;
 }
 
-int gf_cpu_has_vnni(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vnni");
-#else
-    return 0;
-#endif
-}
+int gf_cpu_has_vnni(void) { return gf_cpu_has(GF_CPU_AVX512VNNI); }

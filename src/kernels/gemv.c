@@ -1,14 +1,11 @@
 /* Choosing the small-batch product's implementation for this CPU. */
 #include "gemv.h"
 
+#include "cpu.h"
+
 gf_isa gf_cpu_isa(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-        return GF_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return GF_ISA_AVX2;
-#endif
+    if (gf_cpu_has(GF_CPU_AVX512)) return GF_ISA_AVX512;
+    if (gf_cpu_has(GF_CPU_AVX2)) return GF_ISA_AVX2;
     return GF_ISA_SCALAR;
 }
 

@@ -23,6 +23,7 @@
  * whatever the build flags are; gf_gemv_actq_rows calls each only on CPUs
  * that have it. */
 #include "actq.h"
+#include "cpu.h"
 #include "gemv.h"
 
 #include "quant.h"
@@ -72,15 +73,6 @@ void gf_gemv_actq_rows_avxvnni(const gf_mat *W, const uint8_t *q, size_t M, floa
     else rows_q4_avxvnni(W, q, M, out, ldo, r0, r1);
 }
 
-int gf_cpu_has_avx2_int8(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-}
-
-int gf_cpu_has_avxvnni(void) {
-    __builtin_cpu_init();
-    return gf_cpu_has_avx2_int8() && __builtin_cpu_supports("avxvnni");
-}
 
 #else
 void gf_gemv_actq_rows_avx2(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
@@ -91,9 +83,10 @@ void gf_gemv_actq_rows_avxvnni(const gf_mat *W, const uint8_t *q, size_t M, floa
                                size_t r0, size_t r1) {
     gf_gemv_actq_rows_scalar(W, q, M, out, ldo, r0, r1);
 }
-int gf_cpu_has_avx2_int8(void) { return 0; }
-int gf_cpu_has_avxvnni(void) { return 0; }
 #endif
+
+int gf_cpu_has_avx2_int8(void) { return gf_cpu_has(GF_CPU_AVX2); }
+int gf_cpu_has_avxvnni(void) { return gf_cpu_has(GF_CPU_AVXVNNI); }
 
 void gf_gemv_actq_rows(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo, size_t r0,
                        size_t r1) {

@@ -32,7 +32,7 @@
  * from 89.8 to 39.5 ms, its prefill of 512 tokens from 0.89 to 0.22 s.
  *
  * Linux hands the tile registers to a process only when it asks
- * (arch_prctl ARCH_REQ_XCOMP_PERM); gf_cpu_has_amx asks once. The
+ * (arch_prctl ARCH_REQ_XCOMP_PERM); cpu.c asks once. The
  * environment variable GRIFFIN_AMX=0 turns these kernels off (for
  * comparisons). */
 #define _GNU_SOURCE
@@ -42,32 +42,12 @@
 #include <string.h>
 
 #include "actq.h"
+#include "cpu.h"
 #include "gemv.h"
 #include "quant.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#define ARCH_REQ_XCOMP_PERM 0x1023
-#define XFEATURE_XTILEDATA 18
-
-int gf_cpu_has_amx(void) {
-    static _Atomic int known = -1;
-    int v = known;
-    if (v >= 0) return v;
-    __builtin_cpu_init();
-    const char *env = getenv("GRIFFIN_AMX");
-    v = !(env && !strcmp(env, "0")) && __builtin_cpu_supports("amx-tile") &&
-        __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512f") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("gfni") &&
-        syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
-    known = v;
-    return v;
-}
 
 #define TGT                                                                                                  \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c,gfni,amx-tile," \
@@ -443,7 +423,6 @@ static TGT double peak_loop(int bf16, long iters) {
 double gf_amx_peak_loop(int bf16, long iters) { return gf_cpu_has_amx() ? peak_loop(bf16, iters) : 0.0; }
 
 #else
-int gf_cpu_has_amx(void) { return 0; }
 double gf_amx_peak_loop(int bf16, long iters) {
     (void)bf16;
     (void)iters;
@@ -458,3 +437,5 @@ void gf_gemv_bf16x_rows_amx(const gf_mat *W, const uint16_t *xb, size_t M, float
     gf_gemv_bf16x_rows_avx512bf16(W, xb, M, out, ldo, r0, r1);
 }
 #endif
+
+int gf_cpu_has_amx(void) { return gf_cpu_has(GF_CPU_AMX); }

@@ -1,7 +1,21 @@
-/* AVX2 + FMA small-batch products, for x86-64 CPUs without AVX-512: the
- * AVX-512 version's plan on 8-float vectors with 16 registers, so a tile is
- * up to 2 input rows x 4 weight rows. A short last block goes through the
- * scalar element reader (AVX2 has no byte-masked loads). */
+/* AVX2 + FMA small-batch products, for x86-64 CPUs without AVX-512 (and the
+ * avx2 kernel sets of those with it). 16 registers of 8 floats shape the
+ * plan:
+ *
+ * - One input row (decode at batch 1): one weight row at a time, front to
+ *   back, so the matrix is read as a single stream the hardware prefetcher
+ *   keeps ahead of, with four independent sums per row (one FMA chain would
+ *   stall on its latency, 4 cycles, where memory delivers a vector in
+ *   about one).
+ * - Several input rows: tiles of up to 4 input rows x 3 weight rows, 12
+ *   sums, 3 widened weight vectors and the input vector in the 16
+ *   registers: each weight vector is loaded (and for BF16 / F16 / Q8 / Q4
+ *   widened) once per tile and meets 4 inputs, 7 loads to 12 FMAs. The
+ *   tiles of a row block run back to back, and each prefetches its share
+ *   of the next block's rows, so that memory and arithmetic overlap.
+ *
+ * A short last block goes through the scalar element reader (AVX2 has no
+ * byte-masked loads). */
 #include "gemv.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -10,8 +24,14 @@
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define INL static inline __attribute__((always_inline)) TGT
 
-/* Columns 32 kb + 8 q .. + 7 of row r as floats. */
-INL __m256 load_quarter(const gf_wtype t, const gf_mat *W, size_t r, size_t kb, int q) {
+/* Q8 / Q4: block kb's scale of row r in every lane (unused otherwise). */
+INL __m256 block_scale(const gf_wtype t, const gf_mat *W, size_t r, size_t kb) {
+    if (t != GF_W_Q8 && t != GF_W_Q4) return _mm256_setzero_ps();
+    return _mm256_set1_ps(_cvtsh_ss(W->scale[r * gf_q_nblocks(W->cols) + kb]));
+}
+
+/* Columns 32 kb + 8 q .. + 7 of row r as floats; d: block_scale's. */
+INL __m256 load_quarter(const gf_wtype t, const gf_mat *W, size_t r, size_t kb, int q, __m256 d) {
     size_t K = W->cols, k = kb * GF_QBLOCK + 8 * (size_t)q;
     switch (t) {
     case GF_W_F32: return _mm256_loadu_ps((const float *)W->data + r * K + k);
@@ -22,12 +42,10 @@ INL __m256 load_quarter(const gf_wtype t, const gf_mat *W, size_t r, size_t kb, 
     case GF_W_F16:
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)W->data + r * K + k)));
     case GF_W_Q8: {
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(W->scale[r * gf_q_nblocks(K) + kb]));
         __m128i a = _mm_loadl_epi64((const __m128i *)((const int8_t *)W->data + r * K + k));
         return _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(a)));
     }
     case GF_W_Q4: {
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(W->scale[r * gf_q_nblocks(K) + kb]));
         __m128i b = _mm_loadu_si128((const __m128i *)((const uint8_t *)W->data + r * gf_q4_row_bytes(K) + kb * 16));
         if (q & 1) b = _mm_srli_si128(b, 8);
         __m256i v = _mm256_cvtepu8_epi32(b);
@@ -46,43 +64,84 @@ INL float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, size_t r,
-              const float *x, size_t ldx, float *out, size_t ldo) {
-    size_t K = W->cols, nfull = K / GF_QBLOCK;
-    __m256 acc[2][4];
+/* sum_k x[k] W[r, k] for columns past the last full block. */
+static inline float tail(const gf_mat *W, size_t r, const float *x) {
+    size_t K = W->cols;
+    float s = 0.0f;
+    for (size_t k = K / GF_QBLOCK * GF_QBLOCK; k < K; k++) s += x[k] * gf_mat_at(W, r, k);
+    return s;
+}
+
+/* out[r] for one input row: the row's quarters into four sums. */
+INL void one_row(const gf_wtype t, const gf_mat *W, size_t r, const float *x, float *out) {
+    size_t nfull = W->cols / GF_QBLOCK;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (size_t kb = 0; kb < nfull; kb++) {
+        __m256 d = block_scale(t, W, r, kb);
+        for (int q = 0; q < 4; q++)
+            acc[q] = _mm256_fmadd_ps(_mm256_loadu_ps(x + kb * GF_QBLOCK + 8 * (size_t)q),
+                                     load_quarter(t, W, r, kb, q, d), acc[q]);
+    }
+    out[r] = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))) + tail(W, r, x);
+}
+
+/* out[i * ldo + r + j] for i < MT, j < NT. The next NT rows are prefetched
+ * a share at a time: blocks kb = pf_phase (mod pf_period) here, each tile
+ * of the row block taking its turn (pf_period 0: none). */
+INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, size_t r, const float *x,
+              size_t ldx, float *out, size_t ldo, size_t pf_phase, size_t pf_period) {
+    size_t nfull = W->cols / GF_QBLOCK;
+    __m256 acc[4][3];
     for (int i = 0; i < MT; i++)
         for (int j = 0; j < NT; j++) acc[i][j] = _mm256_setzero_ps();
-    for (size_t kb = 0; kb < nfull; kb++)
+    for (size_t kb = 0; kb < nfull; kb++) {
+        if (pf_period && kb % pf_period == pf_phase)
+            for (int j = 0; j < NT; j++) gf_prefetch_block(t, W, r + (size_t)(NT + j), kb);
+        __m256 d[3];
+        for (int j = 0; j < NT; j++) d[j] = block_scale(t, W, r + (size_t)j, kb);
         for (int q = 0; q < 4; q++) {
-            __m256 w[4];
-            for (int j = 0; j < NT; j++) w[j] = load_quarter(t, W, r + (size_t)j, kb, q);
+            __m256 w[3];
+            for (int j = 0; j < NT; j++) {
+                w[j] = load_quarter(t, W, r + (size_t)j, kb, q, d[j]);
+                /* opaque to the compiler, so the widened weights stay in
+                 * registers for the MT inputs instead of being reloaded
+                 * (and re-widened) at every FMA */
+                __asm__("" : "+x"(w[j]));
+            }
             for (int i = 0; i < MT; i++) {
                 __m256 xv = _mm256_loadu_ps(x + (size_t)i * ldx + kb * GF_QBLOCK + 8 * (size_t)q);
                 for (int j = 0; j < NT; j++) acc[i][j] = _mm256_fmadd_ps(xv, w[j], acc[i][j]);
             }
         }
+    }
     for (int i = 0; i < MT; i++)
-        for (int j = 0; j < NT; j++) {
-            float s = hsum(acc[i][j]);
-            for (size_t k = nfull * GF_QBLOCK; k < K; k++)
-                s += x[(size_t)i * ldx + k] * gf_mat_at(W, r + (size_t)j, k);
-            out[(size_t)i * ldo + r + (size_t)j] = s;
-        }
+        for (int j = 0; j < NT; j++)
+            out[(size_t)i * ldo + r + (size_t)j] = hsum(acc[i][j]) + tail(W, r + (size_t)j, x + (size_t)i * ldx);
 }
 
-INL void rows_of(const gf_wtype t, const gf_mat *W, const float *x, size_t ldx, size_t M,
-                 float *out, size_t ldo, size_t r0, size_t r1) {
+/* One row block (NT rows from r) against every input row, 4 at a time. */
+INL void block_rows(const gf_wtype t, const int NT, const gf_mat *W, size_t r, const float *x, size_t ldx,
+                    size_t M, float *out, size_t ldo) {
+    size_t groups = (M + 3) / 4, m = 0;
+#define TILE(MT) tile(t, MT, NT, W, r, x + m * ldx, ldx, out + m * ldo, ldo, m / 4, groups)
+    for (; m + 4 <= M; m += 4) TILE(4);
+    switch (M - m) {
+    case 3: TILE(3); break;
+    case 2: TILE(2); break;
+    case 1: TILE(1); break;
+    }
+#undef TILE
+}
+
+INL void rows_of(const gf_wtype t, const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
+                 size_t ldo, size_t r0, size_t r1) {
+    if (M == 1) {
+        for (size_t r = r0; r < r1; r++) one_row(t, W, r, x, out);
+        return;
+    }
     size_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        size_t m = 0;
-        for (; m + 2 <= M; m += 2) tile(t, 2, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo);
-        if (m < M) tile(t, 1, 4, W, r, x + m * ldx, ldx, out + m * ldo, ldo);
-    }
-    for (; r < r1; r++) {
-        size_t m = 0;
-        for (; m + 2 <= M; m += 2) tile(t, 2, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo);
-        if (m < M) tile(t, 1, 1, W, r, x + m * ldx, ldx, out + m * ldo, ldo);
-    }
+    for (; r + 3 <= r1; r += 3) block_rows(t, 3, W, r, x, ldx, M, out, ldo);
+    for (; r < r1; r++) block_rows(t, 1, W, r, x, ldx, M, out, ldo);
 }
 
 GF_GEMV_ENTRY(gf_gemv_rows_avx2, TGT)

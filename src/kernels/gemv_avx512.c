@@ -82,34 +82,6 @@ INL void load_block(const gf_wtype t, const int full, const int split, const gf_
     }
 }
 
-/* Asks for the cache lines of block kb of row r ahead of use: the next tile's
- * rows are fetched while this tile computes, so memory and arithmetic
- * overlap (the hardware prefetcher alone leaves Q4's decode well short of
- * the bandwidth). */
-INL void prefetch_block(const gf_wtype t, const gf_mat *W, size_t r, size_t kb) {
-    if (r >= W->rows) return;
-    size_t K = W->cols;
-    const char *p;
-    size_t bytes;
-    switch (t) {
-    case GF_W_F32: p = (const char *)W->data + (r * K + kb * GF_QBLOCK) * 4; bytes = 128; break;
-    case GF_W_BF16:
-    case GF_W_F16: p = (const char *)W->data + (r * K + kb * GF_QBLOCK) * 2; bytes = 64; break;
-    case GF_W_Q8: p = (const char *)W->data + r * K + kb * GF_QBLOCK; bytes = 32; break;
-    case GF_W_Q4: p = (const char *)W->data + r * gf_q4_row_bytes(K) + kb * 16; bytes = 16; break;
-    default: return;
-    }
-    /* one request per cache line: at the block whose bytes start a line; into
-     * L2 (T1): into L1, the F32 batch-16 step of the bench's model was 7 %
-     * slower on the 2-core Xeon with AMX (97.6-97.8 against 89.8-91.0 ms) */
-    for (size_t o = 0; o < bytes; o += 64)
-        if (((uintptr_t)(p + o) & 63) < (bytes < 64 ? bytes : 64)) _mm_prefetch(p + o, _MM_HINT_T1);
-    if (t == GF_W_Q8 || t == GF_W_Q4) {
-        const char *sp = (const char *)(W->scale + r * gf_q_nblocks(K) + kb);
-        if (((uintptr_t)sp & 63) < 2) _mm_prefetch(sp, _MM_HINT_T1);
-    }
-}
-
 /* Q8 / Q4: the F16 scales of blocks kb .. kb + 15 of row r as floats (fewer
  * past the row's end), one load and one conversion for 16 blocks where a
  * scale at a time took four instructions per block and row. */
@@ -152,7 +124,7 @@ INL void tile(const gf_wtype t, const int MT, const int NT, const gf_mat *W, siz
         if ((kb & 15) == 0)
             for (int j = 0; j < NT; j++) sv[j] = load_scales(t, W, r + (size_t)j, kb);
         if (pf_period && kb % pf_period == pf_phase)
-            for (int j = 0; j < NT; j++) prefetch_block(t, W, r + (size_t)(NT + j), kb);
+            for (int j = 0; j < NT; j++) gf_prefetch_block(t, W, r + (size_t)(NT + j), kb);
         for (int j = 0; j < NT; j++) {
             load_block(t, 1, split, W, r + (size_t)j, kb, 0, 0, block_scale(t, sv[j], kb), &wl[j], &wh[j]);
             /* Opaque to the compiler, so it keeps the widened weights in

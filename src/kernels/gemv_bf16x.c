@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "actq.h"
+#include "cpu.h"
 #include "gemv.h"
 
 #include "../util.h"
@@ -46,15 +47,7 @@ void gf_gemv_bf16x_rows_scalar(const gf_mat *W, const uint16_t *xb, size_t M, fl
         }
 }
 
-int gf_cpu_has_avx512bf16(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512bf16");
-#else
-    return 0;
-#endif
-}
+int gf_cpu_has_avx512bf16(void) { return gf_cpu_has(GF_CPU_AVX512BF16); }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
