@@ -586,6 +586,16 @@ typedef struct {
  * it several times the last-level cache) and `threads` readers (0 = all). */
 int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err);
 
+/* The F32 products of prefill and training, y [M, N] = x [M, K] W^T, timed
+ * (best of 5, interleaved) through OpenBLAS sgemm and through griffin's
+ * kernels, and their backward (dx and dW, through OpenBLAS), with the way
+ * gf_linear's rule takes for M rows on this kernel set. */
+typedef struct {
+    double sgemm_gflop_s, own_gflop_s, backward_gflop_s;
+    int rule_sgemm;
+} gf_product_rates;
+int gf_measure_f32_products(size_t M, size_t N, size_t K, gf_product_rates *out, gf_error *err);
+
 /* One read-bandwidth probe, kept to be run again and again: the benchmark
  * runs it right before every timed decode step, so that on a machine whose
  * bandwidth drifts each step is set against the limit of its own moment.

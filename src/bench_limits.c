@@ -284,3 +284,32 @@ int gf_measure_limits(size_t bytes, int threads, gf_limits *out, gf_error *err) 
     out->threads = T;
     return 0;
 }
+
+int gf_measure_f32_products(size_t M, size_t N, size_t K, gf_product_rates *out, gf_error *err) {
+    memset(out, 0, sizeof *out);
+    float *x = gf_calloc(M * K + N * K + 2 * M * N + M * K + N * K, sizeof *x, "product buffers", err);
+    if (!x) return -1;
+    float *w = x + M * K, *y = w + N * K, *dy = y + M * N, *dx = dy + M * N, *dw = dx + M * K;
+    for (size_t i = 0; i < M * K; i++) x[i] = (float)(i % 13) * 0.01f - 0.06f;
+    for (size_t i = 0; i < N * K; i++) w[i] = (float)(i % 11) * 0.01f - 0.05f;
+    for (size_t i = 0; i < M * N; i++) dy[i] = (float)(i % 5) * 0.01f - 0.02f;
+    gf_mat W = {GF_W_F32, w, NULL, N, K, NULL, NULL, NULL};
+    double best[3] = {1e30, 1e30, 1e30};
+    /* interleaved, so that a host's drift touches both ways alike; the
+     * first round warms up */
+    for (int r = 0; r < 6; r++)
+        for (int way = 0; way < 3; way++) {
+            double t0 = now();
+            if (way < 2) gf_linear_f32_via(y, x, &W, M, way == 0);
+            else gf_linear_backward(dx, dw, NULL, dy, x, w, M, N, K, 0);
+            double t = now() - t0;
+            if (r > 0 && t < best[way]) best[way] = t;
+        }
+    free(x);
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    out->sgemm_gflop_s = flops / best[0] / 1e9;
+    out->own_gflop_s = flops / best[1] / 1e9;
+    out->backward_gflop_s = 2.0 * flops / best[2] / 1e9;
+    out->rule_sgemm = gf_f32_uses_sgemm(M);
+    return 0;
+}

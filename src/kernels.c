@@ -1,6 +1,7 @@
 #include "kernels.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -73,19 +74,51 @@ static int openblas_has_avx512(void) {
     return v;
 }
 
-/* Which products go to OpenBLAS sgemm: F32 ones of many rows, unless the CPU
- * has AVX-512 and OpenBLAS does not use it. Everything else goes through the
- * gemv kernels, which read each weight row once per chunk of input rows and
- * widen BF16 / F16 / Q8 / Q4 in registers. Where OpenBLAS runs its Haswell
- * kernels on an AVX-512 CPU they beat it at every size: 160 against 127
- * GFLOP/s a core at M = 512, 145 against 78 at M = 16 (Zen 5; README). With
- * its SkylakeX kernels OpenBLAS wins instead: an F32 prefill of 512 tokens on
- * the bench's 412M model took 0.61-0.63 s against 0.79-0.83 s (2-core Xeon
- * with AVX-512 and AMX). */
+/* Which F32 products of many input rows go to OpenBLAS sgemm, by kernel
+ * set (checked by measurement: `griffin bench` times both on the prefill
+ * and training shapes, says which this rule took and whether it was the
+ * faster, and the README's table has the figures):
+ * - AVX-512 sets: griffin's kernels, unless OpenBLAS runs AVX-512 kernels
+ *   of its own. The Debian build picks its kernels from the CPU model: its
+ *   SkylakeX / Cooperlake / SapphireRapids ones on Intel CPUs with AVX-512,
+ *   its AVX2 Haswell ones on CPUs it does not know (Zen 4 and 5 in OpenBLAS
+ *   0.3.21). Those lose to griffin's AVX-512 tiles at every size: 160
+ *   against 127 GFLOP/s a core at M = 512, 145 against 78 at M = 16 (Zen
+ *   5); OpenBLAS's own AVX-512 kernels win (an F32 prefill of 512 tokens
+ *   of the bench's 412M model 0.61-0.63 s against 0.79-0.83 s on a 2-core
+ *   Xeon with AMX).
+ * - avx2 sets: griffin's panel kernel (gemv_avx2.c): at M = 64 on the bench's
+ *   shapes it did 166-179 GFLOP/s against OpenBLAS's Haswell kernels'
+ *   137-158 (2 cores of a Zen 5 with the avx2 set).
+ * - scalar: OpenBLAS, whatever it runs. */
 #define GF_SGEMM_MIN_ROWS 64
-static int use_sgemm(gf_wtype t, size_t M) {
-    return t == GF_W_F32 && M >= GF_SGEMM_MIN_ROWS && (gf_cpu_isa() != GF_ISA_AVX512 || openblas_has_avx512());
+static int sgemm_rule(gf_wtype t, size_t M) {
+    if (t != GF_W_F32 || M < GF_SGEMM_MIN_ROWS) return 0;
+    switch (gf_cpu_isa()) {
+    case GF_ISA_AVX512: return openblas_has_avx512();
+    case GF_ISA_AVX2: return 0;
+    case GF_ISA_SCALAR: break;
+    }
+    return 1;
 }
+
+/* -1: the rule; 0 / 1: forced by gf_linear_f32_via (one bench thread). */
+static _Atomic int forced_sgemm = -1;
+
+static int use_sgemm(gf_wtype t, size_t M) {
+    int f = forced_sgemm;
+    if (f >= 0 && t == GF_W_F32) return f;
+    return sgemm_rule(t, M);
+}
+
+int gf_f32_uses_sgemm(size_t M) { return sgemm_rule(GF_W_F32, M); }
+
+/* Input rows from which AVX2 products without a narrow-input path take
+ * the panel kernel (gemv_avx2.c) instead of the 4 x 3 tiles: at M = 16 the
+ * tiles did 137-140 (F32) and 156-166 (BF16) GFLOP/s against the panels'
+ * 113-121 and 122-131, at M = 64 the panels 166-179 and 166-174 against
+ * 138-153 and 165-174 (2 cores of a Zen 5 with the avx2 set). */
+#define GF_PANEL_MIN_ROWS 32
 
 /* Work below which threads cost more than they save (floats of weight x rows). */
 #define GF_PAR_MIN_WORK (1u << 16)
@@ -119,8 +152,10 @@ static int bf16_amx(size_t M) { return M >= GF_AMX_MIN_INPUTS_BF16 && gf_cpu_has
 /* out[m, r0 .. r1) = tanh(out / cap) * cap for every input row m: the soft cap
  * of gf_product. In 512-bit vectors where the CPU has them: GCC tunes Intel
  * CPUs for 256, and the division and exp made the cap 9 % of a Q4 batch-16
- * step there (about 4 % in 512). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+ * step there (about 4 % in 512). Only in builds for AVX-512 (where it
+ * matters); the Makefile's -fno-trapping-math is what lets the loop
+ * vectorise without AVX-512's masks. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
 __attribute__((target("prefer-vector-width=512")))
 #endif
 static void soft_cap_rows(float *out, size_t M, size_t N, size_t r0, size_t r1, float cap) {
@@ -146,6 +181,10 @@ static void soft_cap_rows(float *out, size_t M, size_t N, size_t r0, size_t r1, 
 static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, const gf_product *p,
                        int n, size_t gs, size_t g0, size_t g1) {
     size_t K = p[0].W->cols, base = 0;
+    /* AVX2 with many input rows: the panel kernel, over all M at once (its
+     * panel is built once per 16 weight rows whatever M is) */
+    float *panel = !q && isa == GF_ISA_AVX2 && M >= GF_PANEL_MIN_ROWS
+                       ? aligned_alloc(32, gf_gemm_panel_floats(K) * sizeof(float)) : NULL;
     size_t row_bytes = q ? narrow_row_bytes(p[0].W->type, K) : K * sizeof(float);
     /* chunks of whole 16-row steps of the AMX kernels */
     size_t mc = (256u << 10) / row_bytes / 16 * 16;
@@ -162,6 +201,10 @@ static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, c
             size_t z = r1 - a < piece ? r1 : a + piece;
             for (size_t m0 = 0; m0 < M; m0 += mc) {
                 size_t mn = M - m0 < mc ? M - m0 : mc;
+                if (panel) {
+                    gf_gemm_rows_avx2(p[i].W, x, K, M, p[i].out, N, a, z, panel);
+                    break;
+                }
                 if (!q) gf_gemv_rows(isa, p[i].W, x + m0 * K, K, mn, p[i].out + m0 * N, N, a, z);
                 else if (p[i].W->type == GF_W_BF16 && bf16_amx(mn))
                     gf_gemv_bf16x_rows_amx(p[i].W, (const uint16_t *)(q + m0 * row_bytes), mn, p[i].out + m0 * N,
@@ -177,6 +220,7 @@ static void many_share(gf_isa isa, const float *x, const uint8_t *q, size_t M, c
             if (p[i].cap > 0.0f) soft_cap_rows(p[i].out, M, N, a, z, p[i].cap);
         }
     }
+    free(panel);
 }
 
 static void add_bias(float *out, const float *bias, size_t M, size_t N) {
@@ -188,6 +232,7 @@ static void add_bias(float *out, const float *bias, size_t M, size_t N) {
 
 void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const gf_xq *xq) {
     if (M == 0 || n <= 0) return;
+
     size_t K = p[0].W->cols, groups = 0, work = 0;
     int any_sgemm = 0;
     for (int i = 0; i < n; i++) {
@@ -259,6 +304,12 @@ void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, s
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x, (int)K,
                 W->data, (int)K, 0.0f, out, (int)N);
     if (bias) add_bias(out, bias, M, N);
+}
+
+void gf_linear_f32_via(float *out, const float *x, const gf_mat *W, size_t M, int sgemm) {
+    forced_sgemm = sgemm ? 1 : 0;
+    gf_linear(out, x, W, NULL, M, NULL);
+    forced_sgemm = -1;
 }
 
 void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,

@@ -61,6 +61,13 @@ size_t gf_xq_bytes(size_t M, size_t K);
 void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
                const gf_xq *xq);
 
+/* Whether gf_linear sends F32 products of M input rows to OpenBLAS sgemm
+ * (1) or to griffin's kernels (0), for the kernel set in use; and a product
+ * through the one named, for the bench's check of that rule (not for use
+ * while other products run). */
+int gf_f32_uses_sgemm(size_t M);
+void gf_linear_f32_via(float *out, const float *x, const gf_mat *W, size_t M, int sgemm);
+
 /* One of several products of the same input: out [M, W.rows] = x W^T (+ bias
  * when non-NULL); with cap > 0, then out = tanh(out / cap) * cap (the
  * logits' soft cap, gf_soft_capf), applied by each thread to its rows a

@@ -89,6 +89,9 @@ typedef struct {
     double read_bw, sgemm, fma, int8, bf16, amx_int8, amx_bf16; /* the best of them: the read bandwidth is the larger of the two probes */
     row rows[MAX_ROWS];
     int nrows;
+    /* F32 products at the prefill's and the training's shapes (gf_measure_f32_products) */
+    gf_product_rates prod[2];
+    size_t prod_m[2], prod_n, prod_k;
 } bench;
 
 static int measure(bench *b, size_t bytes, int threads, gf_error *err) {
@@ -163,6 +166,20 @@ static void print_limits(const bench *b, long mb) {
     if (b->amx_bf16 > 0)
         printf("AMX bf16 peak:    %.1f GFLOP/s (%.1f-%.1f; register-only tile products, 16 x 16 x 32 bfloat16 pairs)\n", hi[7],
                lo[7], hi[7]);
+    for (int i = 0; i < 2; i++) {
+        const gf_product_rates *p = &b->prod[i];
+        double took = p->rule_sgemm ? p->sgemm_gflop_s : p->own_gflop_s;
+        double other = p->rule_sgemm ? p->own_gflop_s : p->sgemm_gflop_s;
+        printf("F32 products, %zu x %zu -> %zu (%s): OpenBLAS %.1f GFLOP/s, griffin's kernels %.1f; the rule takes %s, "
+               "%s: %.1f %% of the sgemm peak\n",
+               b->prod_m[i], b->prod_k, b->prod_n, i == 0 ? "prefill" : "training forward", p->sgemm_gflop_s,
+               p->own_gflop_s, p->rule_sgemm ? "OpenBLAS" : "griffin's",
+               took >= other ? "the faster" : took >= 0.97 * other ? "within 3 % of the faster" : "NOT the faster",
+               100 * took / b->sgemm);
+        if (i == 1)
+            printf("F32 products, training backward (dx and dW through OpenBLAS): %.1f GFLOP/s, %.1f %% of the sgemm peak\n",
+                   p->backward_gflop_s, 100 * p->backward_gflop_s / b->sgemm);
+    }
     printf("shares below are of the best: read bandwidth %.1f GB/s, sgemm %.1f, FMA %.1f GFLOP/s", b->read_bw, b->sgemm, b->fma);
     if (b->int8 > 0) printf(", int8 dot %.1f GOP/s", b->int8);
     if (b->bf16 > 0) printf(", bf16 dot %.1f GFLOP/s", b->bf16);
@@ -271,6 +288,17 @@ static int write_csv(const bench *b, const char *path) {
         if (b->amx_int8 > 0) /* their rates in the gflop_s column */
             fprintf(f, "limit,amx_int8,%d,0,0,0,0,0,%.2f,0,0,0,0,0,0\nlimit,amx_bf16,%d,0,0,0,0,0,%.2f,0,0,0,0,0,0\n", i,
                     l->amx_int8_gop_s, i, l->amx_bf16_gflop_s);
+    }
+    for (int i = 0; i < 2; i++) { /* their rates in the gflop_s column, pct_sgemm of the best sgemm */
+        const gf_product_rates *p = &b->prod[i];
+        const char *what = i == 0 ? "prefill" : "train";
+        fprintf(f, "products,%s_openblas,%d,%zu,0,0,0,0,%.2f,%.1f,0,0,0,0,0\n", what, p->rule_sgemm, b->prod_m[i],
+                p->sgemm_gflop_s, 100 * p->sgemm_gflop_s / b->sgemm);
+        fprintf(f, "products,%s_griffin,%d,%zu,0,0,0,0,%.2f,%.1f,0,0,0,0,0\n", what, !p->rule_sgemm, b->prod_m[i],
+                p->own_gflop_s, 100 * p->own_gflop_s / b->sgemm);
+        if (i == 1)
+            fprintf(f, "products,train_backward,1,%zu,0,0,0,0,%.2f,%.1f,0,0,0,0,0\n", b->prod_m[i], p->backward_gflop_s,
+                    100 * p->backward_gflop_s / b->sgemm);
     }
     for (int i = 0; i < b->nrows; i++) {
         const row *r = &b->rows[i];
@@ -563,6 +591,13 @@ int cmd_bench(int argc, char **argv) {
     }
     size_t buf_bytes = (size_t)mb << 20;
     if (measure(&b, buf_bytes, (int)threads, &err)) return cli_error("%s", err.msg);
+    /* the F32 products of a prefill of the bench model's MLP (512 rows, 1024
+     * -> 6144) and of training's forward and backward at 8 x 256 rows: which
+     * way gf_linear takes, and whether it is the faster */
+    b.prod_m[0] = 512, b.prod_m[1] = 2048, b.prod_n = 6144, b.prod_k = 1024;
+    fprintf(stderr, "bench: timing the F32 products of prefill and training ...\n");
+    for (int i = 0; i < 2; i++)
+        if (gf_measure_f32_products(b.prod_m[i], b.prod_n, b.prod_k, &b.prod[i], &err)) return cli_error("%s", err.msg);
     int rc = 1;
     char workdir[4096] = "";
     int made_work = 0, cleaner_fd = -1;

@@ -26,6 +26,13 @@ void gf_gemv_rows_avx2(const gf_mat *W, const float *x, size_t ldx, size_t M, fl
 void gf_gemv_rows_avx512(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
                          size_t ldo, size_t r0, size_t r1);
 
+/* The same product for many input rows on AVX2 (prefill, large batches):
+ * W's rows widened 16 at a time into panel (gf_gemm_panel_floats(K) floats
+ * of the caller's, 32-byte aligned) and met by a 6 x 16 register kernel. */
+void gf_gemm_rows_avx2(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out, size_t ldo, size_t r0,
+                       size_t r1, float *panel);
+static inline size_t gf_gemm_panel_floats(size_t K) { return 16 * K; }
+
 /* Defines `name`, an entry point of the gf_gemv_rows_* signature, over a
  * file's own `rows_of(type, ...)`: one instance per weight type (compiled
  * with the file's target attribute, so the type is a constant inside) and a

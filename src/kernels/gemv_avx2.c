@@ -146,9 +146,137 @@ INL void rows_of(const gf_wtype t, const gf_mat *W, const float *x, size_t ldx, 
 
 GF_GEMV_ENTRY(gf_gemv_rows_avx2, TGT)
 
+/* ---- Many input rows (prefill, large batches): panels -------------------
+ * A thread widens 16 weight rows at a time into a panel of floats stored
+ * column by column, panel[16 k + j] = W[n0 + j, k] (zeros past the last
+ * row), then runs a 6 x 16 register kernel over it: per column k, the
+ * panel's 16 values are two vector loads and each of 6 input rows one
+ * broadcast, for 12 FMAs into 12 sums (6 rows x 16 outputs), 8 loads to
+ * 12 FMAs, the shape sgemm kernels for AVX2 use. The weights are read and
+ * widened once per panel whatever M is, and the panel (64 KiB at K = 1024)
+ * stays in L2 while every input row meets it. */
+
+/* Transposes the 8 x 8 floats in r[0..7] (row i in r[i]) in place. */
+INL void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* Rows [n0, n0 + nr) of W (nr <= 16) into panel[16 K]. */
+INL void build_panel(const gf_wtype t, const gf_mat *W, size_t n0, size_t nr, float *panel) {
+    size_t K = W->cols, nfull = K / GF_QBLOCK;
+    for (size_t kb = 0; kb < nfull; kb++)
+        for (int h = 0; h < 2; h++) { /* rows 8h .. 8h + 7 */
+            /* the next panel's rows, while this one's are widened and then
+             * meet the inputs */
+            for (int j = 0; j < 8; j++) gf_prefetch_block(t, W, n0 + 16 + (size_t)(8 * h + j), kb);
+            __m256 d[8];
+            for (int j = 0; j < 8; j++)
+                d[j] = (size_t)(8 * h + j) < nr ? block_scale(t, W, n0 + (size_t)(8 * h + j), kb) : _mm256_setzero_ps();
+            for (int q = 0; q < 4; q++) {
+                __m256 v[8];
+                for (int j = 0; j < 8; j++)
+                    v[j] = (size_t)(8 * h + j) < nr ? load_quarter(t, W, n0 + (size_t)(8 * h + j), kb, q, d[j])
+                                                   : _mm256_setzero_ps();
+                transpose8(v);
+                float *p = panel + (kb * GF_QBLOCK + 8 * (size_t)q) * 16 + 8 * (size_t)h;
+                for (int c = 0; c < 8; c++) _mm256_storeu_ps(p + 16 * (size_t)c, v[c]);
+            }
+        }
+    for (size_t k = nfull * GF_QBLOCK; k < K; k++)
+        for (size_t j = 0; j < 16; j++) panel[k * 16 + j] = j < nr ? gf_mat_at(W, n0 + j, k) : 0.0f;
+}
+
+/* out[i * ldo + j] (j < nr) = sum_k x[i * ldx + k] panel[16 k + j], i < MT.
+ * The 12 sums are named variables: as an array GCC kept them in memory. */
+INL void panel_tile(const int MT, const float *panel, size_t K, const float *x, size_t ldx, float *out, size_t ldo,
+                    size_t nr) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *x4 = x + 4 * ldx, *x5 = x + 5 * ldx;
+#define ROW(i)                                                                                                 \
+    if (MT > i) {                                                                                              \
+        __m256 a = _mm256_broadcast_ss(x##i + k);                                                              \
+        c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0);                                                             \
+        c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);                                                             \
+    }
+    for (size_t k = 0; k < K; k++) {
+        __m256 b0 = _mm256_loadu_ps(panel + 16 * k), b1 = _mm256_loadu_ps(panel + 16 * k + 8);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+    }
+#undef ROW
+    __m256 sums[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    for (int i = 0; i < MT; i++) {
+        float *o = out + (size_t)i * ldo;
+        if (nr == 16) {
+            _mm256_storeu_ps(o, sums[i][0]);
+            _mm256_storeu_ps(o + 8, sums[i][1]);
+        } else {
+            float v[16];
+            _mm256_storeu_ps(v, sums[i][0]);
+            _mm256_storeu_ps(v + 8, sums[i][1]);
+            for (size_t j = 0; j < nr; j++) o[j] = v[j];
+        }
+    }
+}
+
+INL void panel_rows_of(const gf_wtype t, const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
+                       size_t ldo, size_t r0, size_t r1, float *panel) {
+    size_t K = W->cols;
+    for (size_t n0 = r0; n0 < r1; n0 += 16) {
+        size_t nr = r1 - n0 < 16 ? r1 - n0 : 16, m = 0;
+        build_panel(t, W, n0, nr, panel);
+        for (; m + 6 <= M; m += 6) panel_tile(6, panel, K, x + m * ldx, ldx, out + m * ldo + n0, ldo, nr);
+        switch (M - m) {
+        case 5: panel_tile(5, panel, K, x + m * ldx, ldx, out + m * ldo + n0, ldo, nr); break;
+        case 4: panel_tile(4, panel, K, x + m * ldx, ldx, out + m * ldo + n0, ldo, nr); break;
+        case 3: panel_tile(3, panel, K, x + m * ldx, ldx, out + m * ldo + n0, ldo, nr); break;
+        case 2: panel_tile(2, panel, K, x + m * ldx, ldx, out + m * ldo + n0, ldo, nr); break;
+        case 1: panel_tile(1, panel, K, x + m * ldx, ldx, out + m * ldo + n0, ldo, nr); break;
+        }
+    }
+}
+
+#define PANEL_ENTRY(suffix, type)                                                                        \
+    static TGT void panel_##suffix(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,  \
+                                   size_t ldo, size_t r0, size_t r1, float *panel) {                   \
+        panel_rows_of(type, W, x, ldx, M, out, ldo, r0, r1, panel);                                     \
+    }
+PANEL_ENTRY(f32, GF_W_F32)
+PANEL_ENTRY(bf16, GF_W_BF16)
+PANEL_ENTRY(f16, GF_W_F16)
+PANEL_ENTRY(q8, GF_W_Q8)
+PANEL_ENTRY(q4, GF_W_Q4)
+#undef PANEL_ENTRY
+
+void gf_gemm_rows_avx2(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out, size_t ldo, size_t r0,
+                       size_t r1, float *panel) {
+    static void (*const by_type[GF_W_COUNT])(const gf_mat *, const float *, size_t, size_t, float *, size_t, size_t,
+                                             size_t, float *) = {panel_f32, panel_bf16, panel_f16, panel_q8, panel_q4};
+    by_type[W->type](W, x, ldx, M, out, ldo, r0, r1, panel);
+}
+
 #else
 void gf_gemv_rows_avx2(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
                        size_t ldo, size_t r0, size_t r1) {
+    gf_gemv_rows_scalar(W, x, ldx, M, out, ldo, r0, r1);
+}
+void gf_gemm_rows_avx2(const gf_mat *W, const float *x, size_t ldx, size_t M, float *out, size_t ldo, size_t r0,
+                       size_t r1, float *panel) {
+    (void)panel;
     gf_gemv_rows_scalar(W, x, ldx, M, out, ldo, r0, r1);
 }
 #endif
