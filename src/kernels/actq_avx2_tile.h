@@ -4,7 +4,11 @@
  * header of its own: it expects x4, INL and the includes of that file. */
 /* out[i * ldo + 16 g + l] for i < MT (1 or 2), l < 16, the rows in [r0, r1)
  * only: group g against input rows q + i * row_bytes. The same block of the
- * group 2 ahead is prefetched as this one is read. */
+ * group 2 ahead (and its scales) is prefetched into L2 as this one is read:
+ * the product alone at batch 1 (2 cores of a Zen 5, avx2 set, interleaved
+ * runs) streamed 39-41 GB/s (Q8) and 42-47 (Q4) with T0 and no scales,
+ * 43 and 45-46 so; the kernel is bound by its arithmetic there (4 and 7
+ * vector instructions per 32 bytes of Q8 / Q4 codes at batch 1). */
 INL void KX(tile)(const gf_wtype t, const int MT, const gf_mat *W, size_t g, const uint8_t *q,
               size_t row_bytes, float *out, size_t ldo, size_t r0, size_t r1) {
     size_t K = W->cols, nb = gf_q_nblocks(K), piece = GF_QPACK_BYTES(t), stride = nb * piece;
@@ -18,7 +22,11 @@ INL void KX(tile)(const gf_wtype t, const int MT, const gf_mat *W, size_t g, con
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *wb = wc + b * piece;
         if (pf)
-            for (size_t o = 0; o < piece; o += 64) _mm_prefetch((const char *)(pf + b * piece + o), _MM_HINT_T0);
+            for (size_t o = 0; o < piece; o += 64) _mm_prefetch((const char *)(pf + b * piece + o), _MM_HINT_T1);
+        /* and that group's scales (16 rows x 2 bytes a block: a line per 2
+         * blocks), which no other stream covers; both into L2, as the VNNI
+         * kernel found best */
+        if (pf && (b & 1) == 0) _mm_prefetch((const char *)(ws + 2 * nb * GF_QPACK_ROWS + b * GF_QPACK_ROWS), _MM_HINT_T1);
         __m256i s[2][2]; /* 32-bit sums: input i, rows 8h .. 8h + 7 */
 #if KX_VNNI
         /* AVX-VNNI: vpdpbusd on 256 bits, the sums starting from the zero-code
