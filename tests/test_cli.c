@@ -357,6 +357,13 @@ static void test_bench_tables(void **state) {
                    &tokens, &sec, &tps, &gbs, &pbw, &gfs, &psg, &pfma, &pthen, &pi8, &ppair, &pb16) != 15 ||
             !strcmp(section, "limit"))
             continue;
+        if (!strcmp(section, "products")) { /* the F32 products checked both ways: rate and share */
+            assert_true(gfs > 0 && psg > 0);
+            assert_true(batch == 0 || batch == 1); /* whether the rule takes this way */
+            assert_true(tokens == 64); /* --prefill 16 and 2 x 12 training rows: the 64-row floor */
+            seen |= 16;
+            continue;
+        }
         assert_true(sec > 0 && tps > 0 && gfs > 0);
         assert_true(fabs(tps - tokens / sec) <= 0.01 * tps + 0.01);
         if (!strcmp(section, "decode")) {
@@ -380,7 +387,10 @@ static void test_bench_tables(void **state) {
             seen |= 8;
         }
     }
-    assert_int_equal(seen, 15);
+    assert_int_equal(seen, 31);
+    assert_non_null(strstr(out, "kernels:          "));
+    assert_non_null(strstr(out, "F32 products, 64 x 1024 -> 6144 (prefill): OpenBLAS "));
+    assert_non_null(strstr(out, "F32 products, training backward"));
     /* the printed ratio is the CSV's tokens/s over batch 1's, to its one decimal */
     assert_true(fabs(x3 - 3 * sec1 / sec3) <= 0.051 + 1e-3 * x3);
     free(c);
@@ -477,6 +487,47 @@ static void test_bench_killed_leaves_nothing(void **state) {
     if (left) fail_msg("%s still holds the killed bench's folder", tmp);
 }
 
+/* GRIFFIN_ISA on the command line: `griffin info` names the set in use and
+ * lists the CPU's; a bad name is one line on stderr and exit 1, before any
+ * work, for every command. */
+static void test_kernel_set_option(void **state) {
+    (void)state;
+    char cmd[8192], out[8192];
+    const char *best = gf_kernels_best();
+    snprintf(cmd, sizeof cmd, "env -u GRIFFIN_ISA %s info", td_bin());
+    assert_int_equal(td_run_all(cmd, out, sizeof out), 0);
+    char want[128];
+    snprintf(want, sizeof want, "kernels:          %s\n", best);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "kernel sets:      scalar"));
+    snprintf(cmd, sizeof cmd, "GRIFFIN_ISA=scalar %s info --kernel-sets", td_bin());
+    assert_int_equal(td_run_all(cmd, out, sizeof out), 0);
+    assert_true(!strncmp(out, "scalar\n", 7));
+    snprintf(cmd, sizeof cmd, "GRIFFIN_ISA=scalar %s info --model %s", td_bin(), td_path("golden/hawk"));
+    assert_int_equal(td_run_all(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "kernels:          scalar\n"));
+    assert_non_null(strstr(out, "architecture:"));
+    const char *bad[] = {"avx3", "AVX2", NULL}; /* unknown; names are lower case */
+    for (int i = 0; bad[i]; i++) {
+        char err[4096];
+        snprintf(cmd, sizeof cmd, "GRIFFIN_ISA=%s %s forward --model %s --tokens %s --out %s/never.npy", bad[i], td_bin(),
+                 td_path("golden/hawk"), td_path("golden/hawk/tokens.npy"), td_tmpdir());
+        assert_int_equal(td_run(cmd, err, sizeof err), 1);
+        assert_int_equal(count_lines(err), 1);
+        assert_non_null(strstr(err, "griffin: error: GRIFFIN_ISA="));
+        assert_non_null(strstr(err, "unknown kernel set"));
+        snprintf(want, sizeof want, "%s/never.npy", td_tmpdir());
+        assert_true(access(want, F_OK) != 0);
+    }
+    if (strcmp(best, "amx")) { /* a set this CPU lacks */
+        char err[4096];
+        snprintf(cmd, sizeof cmd, "GRIFFIN_ISA=amx %s info", td_bin());
+        assert_int_equal(td_run(cmd, err, sizeof err), 1);
+        assert_int_equal(count_lines(err), 1);
+        assert_non_null(strstr(err, "GRIFFIN_ISA=amx: this CPU does not have it"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bench_work_types),
@@ -488,6 +539,7 @@ int main(void) {
         cmocka_unit_test(test_forward_bad_input),
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_info_and_init),
+        cmocka_unit_test(test_kernel_set_option),
     };
     atexit(td_remove_tmpdir);
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

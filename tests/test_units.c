@@ -673,11 +673,68 @@ static void test_copy_parallel(void **state) {
     }
 }
 
+/* The kernel sets: the CPU's list runs from scalar up to its best, each
+ * can be selected and then is the one in use, an unknown or unavailable
+ * name is refused with one line naming it and the set in use is left as it
+ * was; gf_kernels_init takes GRIFFIN_ISA likewise. The set of the
+ * environment is restored at the end (make test runs this program under
+ * each). */
+static void test_kernel_sets(void **state) {
+    (void)state;
+    const char *names[16];
+    int n = gf_kernels_available(names, 16);
+    assert_true(n >= 1 && n <= 16);
+    assert_string_equal(names[0], "scalar");
+    assert_string_equal(names[n - 1], gf_kernels_best());
+    const char *before = gf_kernels_name();
+    gf_error err;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(gf_kernels_select(names[i], &err), 0);
+        assert_string_equal(gf_kernels_name(), names[i]);
+    }
+    assert_int_equal(gf_kernels_select("avx3", &err), -1);
+    assert_non_null(strstr(err.msg, "GRIFFIN_ISA=avx3: unknown kernel set"));
+    assert_null(strchr(err.msg, '\n'));
+    assert_string_equal(gf_kernels_name(), names[n - 1]); /* unchanged by the refusal */
+    if (strcmp(gf_kernels_best(), "amx")) {
+        assert_int_equal(gf_kernels_select("amx", &err), -1);
+        assert_non_null(strstr(err.msg, "does not have it"));
+    }
+    const char *env = getenv("GRIFFIN_ISA");
+    char saved[64] = "";
+    if (env) snprintf(saved, sizeof saved, "%s", env);
+    setenv("GRIFFIN_ISA", "scalar", 1);
+    assert_int_equal(gf_kernels_init(&err), 0);
+    assert_string_equal(gf_kernels_name(), "scalar");
+    setenv("GRIFFIN_ISA", "nonsense", 1);
+    assert_int_equal(gf_kernels_init(&err), -1);
+    assert_non_null(strstr(err.msg, "GRIFFIN_ISA=nonsense"));
+    if (env) setenv("GRIFFIN_ISA", saved, 1);
+    else unsetenv("GRIFFIN_ISA");
+    assert_int_equal(gf_kernels_init(&err), 0);
+    assert_string_equal(gf_kernels_name(), env ? saved : gf_kernels_best());
+    (void)before;
+}
+
+/* gf_measure_f32_products on a small shape: positive rates, and the rule
+ * it reports is gf_linear's for that many rows. */
+static void test_f32_products_check(void **state) {
+    (void)state;
+    gf_product_rates r;
+    gf_error err;
+    assert_int_equal(gf_measure_f32_products(70, 48, 40, &r, &err), 0);
+    assert_true(r.sgemm_gflop_s > 0 && r.own_gflop_s > 0 && r.backward_gflop_s > 0);
+    assert_int_equal(r.rule_sgemm, gf_f32_uses_sgemm(70));
+    assert_int_equal(gf_f32_uses_sgemm(8), 0); /* small batches never go to sgemm */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bw_probe),
         cmocka_unit_test(test_alloc_huge),
         cmocka_unit_test(test_copy_parallel),
+        cmocka_unit_test(test_kernel_sets),
+        cmocka_unit_test(test_f32_products_check),
         cmocka_unit_test(test_fast_exp_tanh),
         cmocka_unit_test(test_bf16_and_f16),
         cmocka_unit_test(test_embed_multiplier),

@@ -166,7 +166,7 @@ static void print_limits(const bench *b, long mb) {
     if (b->amx_bf16 > 0)
         printf("AMX bf16 peak:    %.1f GFLOP/s (%.1f-%.1f; register-only tile products, 16 x 16 x 32 bfloat16 pairs)\n", hi[7],
                lo[7], hi[7]);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2 && b->prod_n; i++) {
         const gf_product_rates *p = &b->prod[i];
         double took = p->rule_sgemm ? p->sgemm_gflop_s : p->own_gflop_s;
         double other = p->rule_sgemm ? p->own_gflop_s : p->sgemm_gflop_s;
@@ -289,7 +289,7 @@ static int write_csv(const bench *b, const char *path) {
             fprintf(f, "limit,amx_int8,%d,0,0,0,0,0,%.2f,0,0,0,0,0,0\nlimit,amx_bf16,%d,0,0,0,0,0,%.2f,0,0,0,0,0,0\n", i,
                     l->amx_int8_gop_s, i, l->amx_bf16_gflop_s);
     }
-    for (int i = 0; i < 2; i++) { /* their rates in the gflop_s column, pct_sgemm of the best sgemm */
+    for (int i = 0; i < 2 && b->prod_n; i++) { /* their rates in the gflop_s column, pct_sgemm of the best sgemm */
         const gf_product_rates *p = &b->prod[i];
         const char *what = i == 0 ? "prefill" : "train";
         fprintf(f, "products,%s_openblas,%d,%zu,0,0,0,0,%.2f,%.1f,0,0,0,0,0\n", what, p->rule_sgemm, b->prod_m[i],
@@ -534,6 +534,21 @@ static int start_cleaner(const char *dir, pid_t *child) {
     return fds[1];
 }
 
+/* The F32 products of a prefill of the bench model's MLP (prefill_T rows,
+ * 1024 -> 6144) and of training's forward and backward (batch x sequence
+ * rows), at least 64 rows each (where sgemm may take them): which way
+ * gf_linear takes, and whether it is the faster. */
+static int measure_products(bench *b, long prefill_T, long train_B, long train_T, gf_error *err) {
+    size_t m[2] = {prefill_T > 64 ? (size_t)prefill_T : 64, train_B * train_T > 64 ? (size_t)(train_B * train_T) : 64};
+    fprintf(stderr, "bench: timing the F32 products of prefill and training ...\n");
+    for (int i = 0; i < 2; i++) {
+        if (gf_measure_f32_products(m[i], 6144, 1024, &b->prod[i], err)) return -1;
+        b->prod_m[i] = m[i];
+    }
+    b->prod_n = 6144, b->prod_k = 1024;
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     long mb = 512, threads = 0, prefill_T = 512, train_B = 8, train_T = 256;
     long batches[8] = {1, 4, 16, 64};
@@ -591,20 +606,13 @@ int cmd_bench(int argc, char **argv) {
     }
     size_t buf_bytes = (size_t)mb << 20;
     if (measure(&b, buf_bytes, (int)threads, &err)) return cli_error("%s", err.msg);
-    /* the F32 products of a prefill of the bench model's MLP (512 rows, 1024
-     * -> 6144) and of training's forward and backward at 8 x 256 rows: which
-     * way gf_linear takes, and whether it is the faster */
-    b.prod_m[0] = 512, b.prod_m[1] = 2048, b.prod_n = 6144, b.prod_k = 1024;
-    fprintf(stderr, "bench: timing the F32 products of prefill and training ...\n");
-    for (int i = 0; i < 2; i++)
-        if (gf_measure_f32_products(b.prod_m[i], b.prod_n, b.prod_k, &b.prod[i], &err)) return cli_error("%s", err.msg);
     int rc = 1;
     char workdir[4096] = "";
     int made_work = 0, cleaner_fd = -1;
     pid_t cleaner = -1;
     gf_bw_probe *bw_probe = NULL;
     if (limits_only) {
-        rc = 0;
+        rc = measure_products(&b, prefill_T, train_B, train_T, &err) ? cli_error("%s", err.msg) : 0;
         goto done;
     }
     fprintf(stderr, "bench: the limits move from minute to minute on a shared machine: they are measured again\n"
@@ -724,6 +732,10 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     if (!no_train && bench_train(&b, train_cfg, (int)train_B, (int)train_T, &err)) goto done;
+    if (measure_products(&b, prefill_T, train_B, train_T, &err)) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
     rc = 0;
 done:
     gf_bw_probe_free(bw_probe);

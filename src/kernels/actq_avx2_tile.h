@@ -7,7 +7,7 @@
  * group 2 ahead (and its scales) is prefetched into L2 as this one is read:
  * the product alone at batch 1 (2 cores of a Zen 5, avx2 set, interleaved
  * runs) streamed 39-41 GB/s (Q8) and 42-47 (Q4) with T0 and no scales,
- * 43 and 45-46 so; the kernel is bound by its arithmetic there (4 and 7
+ * 43 and 45-46 so; the kernel is bound by its arithmetic there (6 and 7
  * vector instructions per 32 bytes of Q8 / Q4 codes at batch 1). */
 INL void KX(tile)(const gf_wtype t, const int MT, const gf_mat *W, size_t g, const uint8_t *q,
               size_t row_bytes, float *out, size_t ldo, size_t r0, size_t r1) {
