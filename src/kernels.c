@@ -93,7 +93,7 @@ static int openblas_has_avx512(void) {
  *   prefill's 512 rows; at training's 2048 the two were within 4 %.
  * - scalar: OpenBLAS, whatever it runs. */
 #define GF_SGEMM_MIN_ROWS 64
-static int sgemm_rule(gf_wtype t, size_t M) {
+static int use_sgemm(gf_wtype t, size_t M) {
     if (t != GF_W_F32 || M < GF_SGEMM_MIN_ROWS) return 0;
     switch (gf_cpu_isa()) {
     case GF_ISA_AVX512: return openblas_has_avx512();
@@ -103,16 +103,7 @@ static int sgemm_rule(gf_wtype t, size_t M) {
     return 1;
 }
 
-/* -1: the rule; 0 / 1: forced by gf_linear_f32_via (one bench thread). */
-static _Atomic int forced_sgemm = -1;
-
-static int use_sgemm(gf_wtype t, size_t M) {
-    int f = forced_sgemm;
-    if (f >= 0 && t == GF_W_F32) return f;
-    return sgemm_rule(t, M);
-}
-
-int gf_f32_uses_sgemm(size_t M) { return sgemm_rule(GF_W_F32, M); }
+int gf_f32_uses_sgemm(size_t M) { return use_sgemm(GF_W_F32, M); }
 
 /* Input rows from which AVX2 products without a narrow-input path take
  * the panel kernel (gemv_avx2.c) instead of the 4 x 3 tiles: at M = 16 the
@@ -231,25 +222,20 @@ static void add_bias(float *out, const float *bias, size_t M, size_t N) {
         for (size_t n = 0; n < N; n++) out[m * N + n] += bias[n];
 }
 
-void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const gf_xq *xq) {
-    if (M == 0 || n <= 0) return;
+/* out [M, N] = x W^T (+ bias) through OpenBLAS (W F32). */
+static void sgemm_product(float *out, const float *x, const gf_mat *W, const float *bias, size_t M) {
+    size_t N = W->rows, K = W->cols;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x, (int)K,
+                W->data, (int)K, 0.0f, out, (int)N);
+    if (bias) add_bias(out, bias, M, N);
+}
+
+/* The products p[0..n) through griffin's kernels, whatever use_sgemm says. */
+static void own_products(const float *x, size_t M, const gf_product *p, int n, const gf_xq *xq) {
     size_t K = p[0].W->cols, groups = 0, work = 0;
-    int any_sgemm = 0;
     for (int i = 0; i < n; i++) {
         groups += (p[i].W->rows + 3) / 4;
         work += p[i].W->rows * K * M;
-        any_sgemm |= use_sgemm(p[i].W->type, M);
-    }
-    if (any_sgemm) { /* OpenBLAS threads each product itself; the cap is a pass after it */
-        for (int i = 0; i < n; i++) {
-            gf_linear(p[i].out, x, p[i].W, p[i].bias, M, NULL);
-            if (p[i].cap > 0.0f) {
-                size_t N = p[i].W->rows;
-#pragma omp parallel for schedule(static) if (M * N >= GF_PAR_MIN_WORK)
-                for (size_t m = 0; m < M; m++) soft_cap_rows(p[i].out + m * N, 1, N, 0, N, p[i].cap);
-            }
-        }
-        return;
     }
     int par = work >= GF_PAR_MIN_WORK && groups >= 2;
     if (use_narrow(p, n, M, xq)) {
@@ -292,24 +278,38 @@ void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const 
     }
 }
 
-void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
-               const gf_xq *xq) {
-    size_t N = W->rows, K = W->cols;
-    if (M == 0 || N == 0) return;
-    if (!use_sgemm(W->type, M)) {
-        gf_product p = {W, out, bias, 0};
-        gf_linear_many(x, M, &p, 1, xq);
+void gf_linear_many(const float *x, size_t M, const gf_product *p, int n, const gf_xq *xq) {
+    if (M == 0 || n <= 0) return;
+    int any_sgemm = 0;
+    for (int i = 0; i < n; i++) any_sgemm |= use_sgemm(p[i].W->type, M);
+    if (!any_sgemm) {
+        own_products(x, M, p, n, xq);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x, (int)K,
-                W->data, (int)K, 0.0f, out, (int)N);
-    if (bias) add_bias(out, bias, M, N);
+    /* OpenBLAS threads each product itself; the cap is a pass after it */
+    for (int i = 0; i < n; i++) {
+        gf_linear(p[i].out, x, p[i].W, p[i].bias, M, NULL);
+        if (p[i].cap > 0.0f) {
+            size_t N = p[i].W->rows;
+#pragma omp parallel for schedule(static) if (M * N >= GF_PAR_MIN_WORK)
+            for (size_t m = 0; m < M; m++) soft_cap_rows(p[i].out + m * N, 1, N, 0, N, p[i].cap);
+        }
+    }
+}
+
+void gf_linear(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,
+               const gf_xq *xq) {
+    if (M == 0 || W->rows == 0) return;
+    gf_product p = {W, out, bias, 0};
+    if (use_sgemm(W->type, M)) sgemm_product(out, x, W, bias, M);
+    else own_products(x, M, &p, 1, xq);
 }
 
 void gf_linear_f32_via(float *out, const float *x, const gf_mat *W, size_t M, int sgemm) {
-    forced_sgemm = sgemm ? 1 : 0;
-    gf_linear(out, x, W, NULL, M, NULL);
-    forced_sgemm = -1;
+    if (M == 0 || W->rows == 0) return;
+    gf_product p = {W, out, NULL, 0};
+    if (sgemm) sgemm_product(out, x, W, NULL, M);
+    else own_products(x, M, &p, 1, NULL);
 }
 
 void gf_block_diag(float *out, const float *x, const gf_mat *W, const float *bias, size_t M,

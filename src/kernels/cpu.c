@@ -54,33 +54,31 @@ static unsigned hardware_features(void) {
     return f;
 }
 
-/* -1 until chosen; then the index in kernel_sets. hw_known caches the
- * hardware's features (asking for AMX is a system call). */
+/* -1 until chosen; then the index in kernel_sets. */
 static _Atomic int chosen = -1;
-static _Atomic unsigned hw_cache;
-static _Atomic int hw_known;
 
-static unsigned hardware(void) {
-    if (!hw_known) {
-        hw_cache = hardware_features();
-        hw_known = 1;
-    }
-    return hw_cache;
+/* Whether this CPU has every feature set i allows. The hardware's features
+ * are asked once (for AMX that is a system call) and kept with a bit that
+ * says they are known. */
+static int runs_here(int i) {
+    static _Atomic unsigned hw;
+    const unsigned known = 1u << 31;
+    unsigned f = hw;
+    if (!(f & known)) hw = f = hardware_features() | known;
+    return (kernel_sets[i].features & f) == kernel_sets[i].features;
 }
 
 static int best_set(void) {
-    unsigned hw = hardware();
     int best = 0;
     for (int i = 0; i < NSETS; i++)
-        if ((kernel_sets[i].features & hw) == kernel_sets[i].features) best = i;
+        if (runs_here(i)) best = i;
     return best;
 }
 
 static int find_set(const char *name, gf_error *err) {
-    unsigned hw = hardware();
     for (int i = 0; i < NSETS; i++) {
         if (strcmp(name, kernel_sets[i].name)) continue;
-        if ((kernel_sets[i].features & hw) != kernel_sets[i].features) {
+        if (!runs_here(i)) {
             if (err)
                 snprintf(err->msg, sizeof err->msg, "GRIFFIN_ISA=%s: this CPU does not have it (its best is %s)",
                          name, kernel_sets[best_set()].name);
@@ -135,10 +133,9 @@ const char *gf_kernels_name(void) { return kernel_sets[current()].name; }
 const char *gf_kernels_best(void) { return kernel_sets[best_set()].name; }
 
 int gf_kernels_available(const char **names, int max) {
-    unsigned hw = hardware();
     int n = 0;
     for (int i = 0; i < NSETS; i++)
-        if ((kernel_sets[i].features & hw) == kernel_sets[i].features) {
+        if (runs_here(i)) {
             if (n < max) names[n] = kernel_sets[i].name;
             n++;
         }

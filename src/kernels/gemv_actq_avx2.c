@@ -73,7 +73,6 @@ void gf_gemv_actq_rows_avxvnni(const gf_mat *W, const uint8_t *q, size_t M, floa
     else rows_q4_avxvnni(W, q, M, out, ldo, r0, r1);
 }
 
-
 #else
 void gf_gemv_actq_rows_avx2(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
                             size_t r0, size_t r1) {

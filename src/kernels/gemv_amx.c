@@ -35,8 +35,6 @@
  * (arch_prctl ARCH_REQ_XCOMP_PERM); cpu.c asks once. The
  * environment variable GRIFFIN_AMX=0 turns these kernels off (for
  * comparisons). */
-#define _GNU_SOURCE
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
