@@ -30,7 +30,7 @@ CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused
 LDLIBS  := $(shell $(BLAS_PC) pkg-config --libs openblas libcjson 2>/dev/null || echo -lopenblas -lcjson) \
            $(BLAS_RPATH) -lm -fopenmp
 
-LIB_SRC  := $(wildcard src/*.c src/kernels/*.c src/layers/*.c src/tokenizer/*.c src/train/*.c src/tasks/*.c)
+LIB_SRC  := $(wildcard src/*.c src/model/*.c src/formats/*.c src/generate/*.c src/kernels/*.c src/layers/*.c src/tokenizer/*.c src/train/*.c src/tasks/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
             test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks

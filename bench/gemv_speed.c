@@ -15,7 +15,7 @@
 
 #include "bench_common.h"
 #include "griffin.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "kernels/actq.h"
 #include "kernels/quant.h"
 #include "util.h"

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "safetensors.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 typedef struct {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 /* Uniform in [0, 1) and in [-1, 1), from one fixed-seed xorshift64* stream. */
 double urand(void);

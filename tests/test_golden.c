@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 #define LOGIT_TOL 1e-4

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "layers/layers.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 #include "train/trainable.h"
 
@@ -185,7 +185,7 @@ typedef struct {
 
 static double obj_rmsnorm(void *p) {
     lctx *c = p;
-    rmsnorm_forward(c->out, c->x, c->scale, c->M, c->D, 1e-6f);
+    gf_rmsnorm_forward(c->out, c->x, c->scale, c->M, c->D, 1e-6f);
     return wdot(c->out, c->r, c->M * c->D);
 }
 
@@ -194,7 +194,7 @@ static void test_fd_rmsnorm(void **state) {
     lctx c = {.M = 5, .D = 7};
     c.x = vec(35, 1.5f), c.r = vec(35, 1), c.out = zeros(35), c.scale = vec(7, 0.5f);
     float *dx = zeros(35), *ds = zeros(7), rstd[5];
-    rmsnorm_backward(dx, ds, c.r, c.x, c.scale, c.M, c.D, 1e-6f, rstd);
+    gf_rmsnorm_backward(dx, ds, c.r, c.x, c.scale, c.M, c.D, 1e-6f, rstd);
     fd_check("rmsnorm d x", c.x, 35, dx, obj_rmsnorm, &c, 1e-3f);
     fd_check("rmsnorm d scale", c.scale, 7, ds, obj_rmsnorm, &c, 1e-3f);
     free(c.x), free(c.r), free(c.out), free(c.scale), free(dx), free(ds);
@@ -205,7 +205,7 @@ static gf_mat fmat(float *p, size_t rows, size_t cols) { return (gf_mat){.data =
 
 static double obj_mlp(void *p) {
     lctx *c = p;
-    mlp_forward_train(c->out, c->x, &c->lw, c->M, c->E, c->a, c->b2, c->c2);
+    gf_mlp_forward_train(c->out, c->x, &c->lw, c->M, c->E, c->a, c->b2, c->c2);
     return wdot(c->out, c->r, c->M * c->D);
 }
 
@@ -224,7 +224,7 @@ static void test_fd_mlp(void **state) {
     g.gate_b = zeros(E), g.up_b = zeros(E), g.down_b = zeros(D);
     float *dx = zeros(M * D);
     obj_mlp(&c);
-    mlp_backward(dx, c.r, c.x, c.a, c.b2, &c.lw, &g, M, D, E, c.c2, c.d2);
+    gf_mlp_backward(dx, c.r, c.x, c.a, c.b2, &c.lw, &g, M, D, E, c.c2, c.d2);
     fd_check("mlp d x", c.x, M * D, dx, obj_mlp, &c, 1e-3f);
     fd_check("mlp d gate_proj", wg, E * D, g.gate, obj_mlp, &c, 1e-3f);
     fd_check("mlp d up_proj", wu, E * D, g.up, obj_mlp, &c, 1e-3f);
@@ -247,7 +247,7 @@ static int32_t *packed_positions(size_t B, size_t T) {
 
 static double obj_conv(void *p) {
     lctx *c = p;
-    conv1d_forward(c->out, c->x, c->pos, c->lw.conv_w, c->lw.conv_b, c->B, c->T, c->L, c->W);
+    gf_conv1d_forward(c->out, c->x, c->pos, c->lw.conv_w, c->lw.conv_b, c->B, c->T, c->L, c->W);
     return wdot(c->out, c->r, c->M * c->L);
 }
 
@@ -261,7 +261,7 @@ static void test_fd_conv1d(void **state) {
     c.pos = packed_positions(c.B, c.T);
     c.x = vec(n, 1), c.r = vec(n, 1), c.out = zeros(n);
     float *dx = zeros(n), *dw = zeros(c.W * c.L), *db = zeros(c.L);
-    conv1d_backward(dx, dw, db, c.r, c.x, c.pos, w, c.B, c.T, c.L, c.W);
+    gf_conv1d_backward(dx, dw, db, c.r, c.x, c.pos, w, c.B, c.T, c.L, c.W);
     fd_check("conv1d d x (packed)", c.x, n, dx, obj_conv, &c, 1e-3f);
     fd_check("conv1d d w", w, c.W * c.L, dw, obj_conv, &c, 1e-3f);
     fd_check("conv1d d bias", b, c.L, db, obj_conv, &c, 1e-3f);
@@ -271,7 +271,7 @@ static void test_fd_conv1d(void **state) {
 static double obj_rglru(void *p) {
     lctx *c = p;
     memset(c->d2, 0, c->B * c->L * sizeof(float));
-    rglru_forward(c->out, c->x, &c->lw, c->pos, c->B, c->T, c->L, c->H, c->d2, c->a, c->b2, NULL);
+    gf_rglru_forward(c->out, c->x, &c->lw, c->pos, c->B, c->T, c->L, c->H, c->d2, c->a, c->b2, NULL);
     return wdot(c->out, c->r, c->M * c->L);
 }
 
@@ -295,7 +295,7 @@ static void test_fd_rglru(void **state) {
     obj_rglru(&c);
     float *dh = malloc(n * sizeof *dh), *dx = zeros(n), *dgi = zeros(n), *dga = zeros(n);
     memcpy(dh, c.r, n * sizeof *dh);
-    rglru_backward(dx, dh, c.x, c.a, c.b2, c.out, &c.lw, &g, c.pos, c.B, c.T, c.L, c.H, dgi, dga);
+    gf_rglru_backward(dx, dh, c.x, c.a, c.b2, c.out, &c.lw, &g, c.pos, c.B, c.T, c.L, c.H, dgi, dga);
     fd_check("rglru d x (packed)", c.x, n, dx, obj_rglru, &c, 1e-3f);
     fd_check("rglru d input_gate_weight", wi, c.L * bw, g.input_gate, obj_rglru, &c, 1e-3f);
     fd_check("rglru d input_gate_bias", bi, c.L, g.input_gate_b, obj_rglru, &c, 1e-3f);
@@ -319,13 +319,13 @@ static void test_rglru_sqrt_gradient_bound(void **state) {
     lw.input_gate_b = &bi, lw.a_gate_b = &ba, lw.a_param = &ap;
     int32_t pos[2] = {0, 1};
     float x[2] = {1.0f, 2.0f}, h[2], h0 = 0, gi[2], ga[2];
-    rglru_forward(h, x, &lw, pos, B, T, L, H, &h0, gi, ga, NULL);
+    gf_rglru_forward(h, x, &lw, pos, B, T, L, H, &h0, gi, ga, NULL);
     assert_true(h[1] == h[0]); /* a = 1, sqrt(1 - a^2) = 0: step 1 adds nothing */
     float dh[2] = {0.0f, 1.0f}, dx[2], dgi[2], dga[2];
     gf_layer_grads g = {0};
     float gw[2] = {0}, gb[2] = {0}, gap = 0;
     g.input_gate = &gw[0], g.a_gate = &gw[1], g.input_gate_b = &gb[0], g.a_gate_b = &gb[1], g.a_param = &gap;
-    rglru_backward(dx, dh, x, gi, ga, h, &lw, &g, pos, B, T, L, H, dgi, dga);
+    gf_rglru_backward(dx, dh, x, gi, ga, h, &lw, &g, pos, B, T, L, H, dgi, dga);
     /* at t = 1: dmult = x * sigmoid(0) = 1; d/dz = 1000; z = 1 - a^2 with a^2
      * = exp(2 log_a) = 1: d log_a gets h_prev * a - 2 a^2 * 1000 */
     double sp = log1p(exp(-30.0)), dlog_a = 0.5 - 2000.0; /* h_prev = x0 * sigmoid(0) = 0.5 */
@@ -340,7 +340,7 @@ static void test_rglru_sqrt_gradient_bound(void **state) {
 static double obj_attention(void *p) {
     lctx *c = p;
     /* q, k after RoPE are the inputs here; x holds q, a holds k, b2 holds v */
-    attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2, 1, NULL);
+    gf_attention_prefill(c->out, c->x, c->a, c->b2, c->pos, c->B, c->T, c->H, c->hd, c->w, c->c2, 1, NULL);
     return wdot(c->out, c->r, c->M * c->H * c->hd);
 }
 
@@ -361,7 +361,7 @@ static void test_fd_attention(void **state) {
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         lctx c = {.B = cases[ci].B, .T = cases[ci].T, .H = cases[ci].H, .hd = cases[ci].hd, .w = cases[ci].w};
         c.M = c.B * c.T;
-        size_t nq = c.M * c.H * c.hd, nk = c.M * c.hd, ns = attention_scores_floats(c.H, c.hd, c.w);
+        size_t nq = c.M * c.H * c.hd, nk = c.M * c.hd, ns = gf_attention_scores_floats(c.H, c.hd, c.w);
         c.pos = malloc(c.M * sizeof *c.pos);
         for (size_t b = 0; b < c.B; b++)
             for (size_t t = 0; t < c.T; t++) {
@@ -372,8 +372,8 @@ static void test_fd_attention(void **state) {
         c.c2 = zeros(ns);
         float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(ns);
         float *stats = zeros(c.M * c.H), *lse = zeros(c.M * c.H);
-        attention_prefill(c.out, c.x, c.a, c.b2, c.pos, c.B, c.T, c.H, c.hd, c.w, c.c2, 1, lse);
-        attention_prefill_backward(dq, dk, dv, c.r, c.x, c.a, c.b2, c.out, lse, c.pos, c.B, c.T, c.H, c.hd,
+        gf_attention_prefill(c.out, c.x, c.a, c.b2, c.pos, c.B, c.T, c.H, c.hd, c.w, c.c2, 1, lse);
+        gf_attention_prefill_backward(dq, dk, dv, c.r, c.x, c.a, c.b2, c.out, lse, c.pos, c.B, c.T, c.H, c.hd,
                                    c.w, c.c2, ds, 1, stats);
         char what[3][64];
         snprintf(what[0], sizeof what[0], "attention d q (T %zu, w %zu)", c.T, c.w);
@@ -387,7 +387,7 @@ static void test_fd_attention(void **state) {
     }
 }
 
-/* rope_backward is the transpose of rope_apply: <R x, y> = <x, R^T y>. */
+/* gf_rope_backward is the transpose of gf_rope_apply: <R x, y> = <x, R^T y>. */
 static void test_rope_backward_is_transpose(void **state) {
     (void)state;
     size_t M = 6, nh = 3, hd = 8, n = M * nh * hd;
@@ -395,8 +395,8 @@ static void test_rope_backward_is_transpose(void **state) {
     float *x = vec(n, 1), *y = vec(n, 1), *rx = malloc(n * sizeof *rx), *ry = malloc(n * sizeof *ry);
     memcpy(rx, x, n * sizeof *rx);
     memcpy(ry, y, n * sizeof *ry);
-    rope_apply(rx, pos, M, nh, hd, 10000.0f);
-    rope_backward(ry, pos, M, nh, hd, 10000.0f);
+    gf_rope_apply(rx, pos, M, nh, hd, 10000.0f);
+    gf_rope_backward(ry, pos, M, nh, hd, 10000.0f);
     double a = wdot(rx, y, n), b = wdot(x, ry, n);
     print_message("    <R x, y> = %.9g, <x, R^T y> = %.9g\n", a, b);
     assert_true(fabs(a - b) <= 1e-5 * (fabs(a) + 1));

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "kernels/actq.h"
 #include "kernels/combine.h"
 #include "kernels/gemv.h"

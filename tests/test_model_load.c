@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "hostile.h"
-#include "model.h"
-#include "safetensors.h"
+#include "model/model.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 #include "util.h"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "kernel_fixtures.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "kernels/actq.h"
 #include "kernels/gemv.h"
 #include "kernels/quant.h"

@@ -25,8 +25,8 @@
 #include <sys/stat.h>
 
 #include "hostile.h"
-#include "kernels.h"
-#include "safetensors.h"
+#include "kernels/kernels.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 #include "kernels/actq.h"
 

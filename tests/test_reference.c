@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 #include "util.h"
 

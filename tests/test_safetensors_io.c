@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "hostile.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 /* ---- building headers --------------------------------------------------- */

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
-#include "kernels.h"
+#include "formats/safetensors.h"
+#include "kernels/kernels.h"
 #include "layers/layers.h"
 #include "parallel.h"
 #include "testutil.h"
@@ -232,7 +232,7 @@ static void test_init_statistics_and_determinism(void **state) {
 }
 
 /* Prefill logits and state equal those of token-by-token decoding. */
-/* attention_step, MQA decode attention over the key/value ring, against
+/* gf_attention_step, MQA decode attention over the key/value ring, against
  * the attention written out in double from what it means: the new token at
  * position n attends to positions max(0, n - w) .. n - 1, kept in ring slot
  * position % w, and to itself. Cases: an empty ring, a partly filled one, a
@@ -266,7 +266,7 @@ static void test_attention_step(void **state) {
         float *rk0 = malloc(B * w * hd * sizeof(float)), *rv0 = malloc(B * w * hd * sizeof(float));
         float *q = malloc(B * H * hd * sizeof(float)), *k = malloc(B * hd * sizeof(float));
         float *v = malloc(B * hd * sizeof(float)), *out = malloc(B * H * hd * sizeof(float));
-        float *scores = malloc(nslots * attention_scores_floats(H, hd, w) * sizeof(float));
+        float *scores = malloc(nslots * gf_attention_scores_floats(H, hd, w) * sizeof(float));
         double *sc = malloc((w + 1) * sizeof(double));
         assert_true(rk && rv && rk0 && rv0 && q && k && v && out && scores && sc);
         for (size_t i = 0; i < B * w * hd; i++) {
@@ -278,7 +278,7 @@ static void test_attention_step(void **state) {
             k[i] = (float)(2 * gf_rng_uniform(rng) - 1);
             v[i] = (float)(2 * gf_rng_uniform(rng) - 1);
         }
-        attention_step(out, q, k, v, rk, rv, cases[c].n, B, H, hd, w, scores, nslots);
+        gf_attention_step(out, q, k, v, rk, rv, cases[c].n, B, H, hd, w, scores, nslots);
         for (size_t b = 0; b < B; b++) {
             int64_t n = cases[c].n[b], first = n > (int64_t)w ? n - (int64_t)w : 0;
             size_t cnt = (size_t)(n - first) + 1;
@@ -313,11 +313,11 @@ static void test_attention_step(void **state) {
         }
         free(rk), free(rv), free(rk0), free(rv0), free(q), free(k), free(v), free(out), free(scores), free(sc);
     }
-    print_message("    attention_step vs double: max |d out| = %.3g\n", worst);
+    print_message("    gf_attention_step vs double: max |d out| = %.3g\n", worst);
     assert_true(worst < 1e-5);
 }
 
-/* attention_prefill (whole rows, a tile of query positions against its
+/* gf_attention_prefill (whole rows, a tile of query positions against its
  * windows' keys a block at a time, with the weights rescaled whenever a
  * block raises a row's max) against attention written out in double: query
  * t sees the keys of its document from t - w to t. Cases: windows of
@@ -341,7 +341,7 @@ static void test_attention_prefill(void **state) {
         float *q = malloc(M * H * hd * sizeof(float)), *k = malloc(M * hd * sizeof(float));
         float *v = malloc(M * hd * sizeof(float)), *out = malloc(M * H * hd * sizeof(float));
         float *lse = malloc(M * H * sizeof(float));
-        float *scores = malloc(nslots * attention_scores_floats(H, hd, w) * sizeof(float));
+        float *scores = malloc(nslots * gf_attention_scores_floats(H, hd, w) * sizeof(float));
         int32_t *pos = malloc(M * sizeof(int32_t));
         double *sc = malloc(T * sizeof(double));
         assert_true(q && k && v && out && lse && scores && pos && sc);
@@ -357,7 +357,7 @@ static void test_attention_prefill(void **state) {
                 k[i * hd + e] = (float)((2 * gf_rng_uniform(rng) - 1) * grow);
                 v[i * hd + e] = (float)(2 * gf_rng_uniform(rng) - 1);
             }
-        attention_prefill(out, q, k, v, pos, B, T, H, hd, w, scores, nslots, lse);
+        gf_attention_prefill(out, q, k, v, pos, B, T, H, hd, w, scores, nslots, lse);
         for (size_t b = 0; b < B; b++)
             for (size_t t = 0; t < T; t++) {
                 size_t first = t;
@@ -383,7 +383,7 @@ static void test_attention_prefill(void **state) {
             }
         free(q), free(k), free(v), free(out), free(lse), free(scores), free(pos), free(sc);
     }
-    print_message("    attention_prefill vs double: max |d out| = %.3g, log-normaliser %.3g\n", worst, worst_l);
+    print_message("    gf_attention_prefill vs double: max |d out| = %.3g, log-normaliser %.3g\n", worst, worst_l);
     assert_true(worst < 1e-5);
     assert_true(worst_l < 1e-5);
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "quant.h"
-#include "../util.h"
+#include "util.h"
 
 /* The zero code z the weights of type t carry in the product. */
 static inline int32_t zero_code(gf_wtype t) { return t == GF_W_Q8 ? 128 : 8; }

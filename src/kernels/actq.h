@@ -22,7 +22,7 @@
 #ifndef GF_ACTQ_H
 #define GF_ACTQ_H
 
-#include "../kernels.h"
+#include "kernels.h"
 
 static inline size_t gf_actq_row_bytes(size_t K) { return ((K + 31) / 32 * 40 + 63) / 64 * 64; }
 /* Where a row's scales and corrections start. */

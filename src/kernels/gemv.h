@@ -5,7 +5,7 @@
 #ifndef GF_GEMV_H
 #define GF_GEMV_H
 
-#include "../kernels.h"
+#include "kernels.h"
 
 typedef enum { GF_ISA_SCALAR = 0, GF_ISA_AVX2 = 1, GF_ISA_AVX512 = 2 } gf_isa;
 
@@ -95,7 +95,7 @@ void gf_dequantize_rows(const gf_mat *W, size_t r0, size_t r1, float *out);
 
 
 #include "quant.h"
-#include "../util.h"
+#include "util.h"
 
 /* One element of W as float (the SIMD versions' short tails). */
 static inline float gf_mat_at(const gf_mat *W, size_t r, size_t k) {

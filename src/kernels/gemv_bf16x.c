@@ -12,7 +12,7 @@
 #include "cpu.h"
 #include "gemv.h"
 
-#include "../util.h"
+#include "util.h"
 
 /* gf_f32_to_bf16 (round to nearest even, NaN kept quiet) in a form the
  * compiler vectorises: the library's is a call per value, which was 2 % of

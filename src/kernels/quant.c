@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-#include "../util.h"
+#include "util.h"
 
 void gf_q8_quantize_row(const float *w, size_t cols, int8_t *codes, uint16_t *scales) {
     for (size_t b = 0, k0 = 0; k0 < cols; b++, k0 += GF_QBLOCK) {

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../kernels.h"
+#include "kernels.h"
 
 #define GF_QBLOCK 32
 

@@ -1,8 +1,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../kernels/combine.h"
-#include "../parallel.h"
+#include "kernels/combine.h"
+#include "parallel.h"
 #include "layers.h"
 
 /* The reference's stand-in for -inf in masked logits. */
@@ -33,7 +33,7 @@ static void rope_rotate(float *x, const int32_t *pos, size_t M, size_t nheads, s
     }
 }
 
-void rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta) {
+void gf_rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta) {
     rope_rotate(x, pos, M, nheads, hd, theta, 1.0f);
 }
 
@@ -82,7 +82,7 @@ static int team(size_t nslots) {
     return (int)(n < nslots ? n : nslots);
 }
 
-/* Query positions per tile of attention_prefill and its backward (and key
+/* Query positions per tile of gf_attention_prefill and its backward (and key
  * positions per tile of the backward's key pass). A tile's queries, all
  * heads of each, meet the keys of the tile's windows in one product, so
  * every key and value row is read once per tile from cache into the
@@ -100,18 +100,18 @@ static int team(size_t nslots) {
 #define GF_ATT_BLOCK ((size_t)64)
 
 /* A decode step's slot: one item's scores, then two items' partial sums
- * (attention_step's split of a ring between threads). */
+ * (gf_attention_step's split of a ring between threads). */
 static size_t step_partial_floats(size_t H, size_t hd) { return H * (hd + 2); }
 
 /* Where item `it` of a split decode step keeps its partial sums: slot
  * it % nslots, past the scores, first or second (there are fewer than
  * 2 nslots items). */
 static float *step_partial(float *scores, size_t it, size_t nslots, size_t H, size_t hd, size_t w) {
-    size_t slot = attention_scores_floats(H, hd, w);
+    size_t slot = gf_attention_scores_floats(H, hd, w);
     return scores + (it % nslots) * slot + H * (w + 1) + (it / nslots) * step_partial_floats(H, hd);
 }
 
-size_t attention_scores_floats(size_t H, size_t hd, size_t w) {
+size_t gf_attention_scores_floats(size_t H, size_t hd, size_t w) {
     /* a tile's block of scores, each row's running max and sum, and the
      * block's keys (or values) transposed */
     size_t tile = GF_ATT_TILE * H * (GF_ATT_BLOCK + 2) + hd * GF_ATT_BLOCK;
@@ -160,7 +160,7 @@ static void block_products(gf_isa isa, const float *x, size_t rows, const float 
     gf_combine_rows(isa, x, hd, rows, yt, nb, hd, nb, S, nb);
 }
 
-void attention_prefill(float *out, const float *q, const float *k, const float *v,
+void gf_attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
                        size_t w, float *scores, size_t nslots, float *lse) {
     float scale = 1.0f / sqrtf((float)hd);
@@ -175,7 +175,7 @@ void attention_prefill(float *out, const float *q, const float *k, const float *
         size_t b = task / tiles, t0 = task % tiles * GF_ATT_TILE, t1 = t0 + GF_ATT_TILE < T ? t0 + GF_ATT_TILE : T;
         size_t first[GF_ATT_TILE];
         size_t lo = tile_firsts(segment_pos + b * T, t0, t1, w, first), rows = (t1 - t0) * H;
-        float *S = scores + gf_par_tid() * attention_scores_floats(H, hd, w);
+        float *S = scores + gf_par_tid() * gf_attention_scores_floats(H, hd, w);
         float *mx = S + rows * GF_ATT_BLOCK, *sum = mx + rows, *kt = sum + rows;
         const float *qt = q + (b * T + t0) * H * hd;
         float *o = out + (b * T + t0) * H * hd;
@@ -236,7 +236,7 @@ static long pos_mod(long a, long b) {
     return r < 0 ? r + b : r;
 }
 
-void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const float *v,
+void gf_kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const float *v,
                           const int64_t *num_tokens, size_t B, size_t T, size_t hd, size_t w) {
     size_t n_fill = T < w ? T : w;
     for (size_t b = 0; b < B; b++) {
@@ -256,7 +256,7 @@ void kv_ring_from_prefill(float *ring_k, float *ring_v, const float *k, const fl
     }
 }
 
-/* Ring slots per part, at least, where attention_step splits one sequence's
+/* Ring slots per part, at least, where gf_attention_step splits one sequence's
  * ring between threads (below this the partial sums' merge is not worth it),
  * and the most parts. */
 #define GF_ATT_SPLIT_MIN ((size_t)256)
@@ -281,12 +281,12 @@ static void scale_slots(float *s, size_t j0, size_t cnt, long n, size_t w, float
     }
 }
 
-void attention_step(float *out, const float *q, const float *k, const float *v,
+void gf_attention_step(float *out, const float *q, const float *k, const float *v,
                     float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
                     size_t hd, size_t w, float *scores, size_t nslots) {
     float scale = 1.0f / sqrtf((float)hd);
     gf_isa isa = gf_cpu_isa();
-    size_t slot_floats = attention_scores_floats(H, hd, w);
+    size_t slot_floats = gf_attention_scores_floats(H, hd, w);
     int nt = team(nslots);
     int par = B * H * hd * (w + 1) >= GF_PAR_MIN;
     /* All the heads share one key and value ring (MQA), so an item's scores
@@ -366,18 +366,18 @@ void attention_step(float *out, const float *q, const float *k, const float *v,
     }
 }
 
-void rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta) {
+void gf_rope_backward(float *dx, const int32_t *pos, size_t M, size_t nheads, size_t hd, float theta) {
     rope_rotate(dx, pos, M, nheads, hd, theta, -1.0f);
 }
 
-void attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+void gf_attention_prefill_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                 const float *k, const float *v, const float *out, const float *lse,
                                 const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
                                 size_t w, float *scores, float *dscores, size_t nslots, float *delta) {
     float scale = 1.0f / sqrtf((float)hd);
     gf_isa isa = gf_cpu_isa();
     size_t M = B * T, win = w < T ? w + 1 : T, tiles = (T + GF_ATT_TILE - 1) / GF_ATT_TILE;
-    size_t slot = attention_scores_floats(H, hd, w);
+    size_t slot = gf_attention_scores_floats(H, hd, w);
     int par = M * H * hd * win >= GF_PAR_MIN;
     /* delta = sum_j p_j ds_j = do . o for every (position, head): [B, T, H] */
 #pragma omp parallel for schedule(static) if (par)

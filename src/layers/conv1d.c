@@ -2,13 +2,13 @@
  * channels (so each d w / d bias element is summed by one thread). */
 #include <string.h>
 
-#include "../parallel.h"
+#include "parallel.h"
 #include "layers.h"
 
 /* Channels per backward task. */
 #define CH_BLOCK ((size_t)64)
 
-void conv1d_forward(float *out, const float *x, const int32_t *segment_pos, const float *w,
+void gf_conv1d_forward(float *out, const float *x, const int32_t *segment_pos, const float *w,
                     const float *bias, size_t B, size_t T, size_t L, size_t W) {
     size_t M = B * T;
 #pragma omp parallel for schedule(static) if (M * L * W >= GF_PAR_MIN)
@@ -29,7 +29,7 @@ void conv1d_forward(float *out, const float *x, const int32_t *segment_pos, cons
     }
 }
 
-void conv1d_tail_from_prefill(float *tail, const float *x, size_t B, size_t T, size_t L, size_t W) {
+void gf_conv1d_tail_from_prefill(float *tail, const float *x, size_t B, size_t T, size_t L, size_t W) {
     size_t keep = W - 1;
     for (size_t b = 0; b < B; b++) {
         float *tb = tail + b * keep * L;
@@ -42,7 +42,7 @@ void conv1d_tail_from_prefill(float *tail, const float *x, size_t B, size_t T, s
     }
 }
 
-void conv1d_step(float *out, const float *x, float *tail, const float *w, const float *bias,
+void gf_conv1d_step(float *out, const float *x, float *tail, const float *w, const float *bias,
                  size_t B, size_t L, size_t W) {
     size_t keep = W - 1;
 #pragma omp parallel for schedule(static) if (B * L * W >= GF_PAR_MIN)
@@ -65,7 +65,7 @@ void conv1d_step(float *out, const float *x, float *tail, const float *w, const 
     }
 }
 
-void conv1d_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
+void gf_conv1d_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
                      const int32_t *segment_pos, const float *w, size_t B, size_t T, size_t L,
                      size_t W) {
     size_t nblk = (L + CH_BLOCK - 1) / CH_BLOCK;

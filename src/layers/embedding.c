@@ -1,8 +1,8 @@
 #include <math.h>
 
-#include "../parallel.h"
+#include "parallel.h"
 #include "layers.h"
-#include "../util.h"
+#include "util.h"
 
 int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x, gf_error *err) {
     size_t D = (size_t)m->cfg.width;

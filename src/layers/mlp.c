@@ -1,7 +1,7 @@
-#include "../parallel.h"
+#include "parallel.h"
 #include "layers.h"
 
-void mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t D,
+void gf_mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t D,
                  size_t E, float *g, float *u, const gf_xq *xq) {
     gf_product gu[2] = {{&lw->gate, g, lw->gate_b, 0}, {&lw->up, u, lw->up_b, 0}};
     gf_linear_many(x, M, gu, 2, xq);
@@ -11,7 +11,7 @@ void mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t 
     gf_linear(out, g, &lw->down, lw->down_b, M, xq);
 }
 
-void mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t E,
+void gf_mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t E,
                        float *g, float *u, float *act) {
     gf_linear(g, x, &lw->gate, lw->gate_b, M, NULL);
     gf_linear(u, x, &lw->up, lw->up_b, M, NULL);
@@ -20,7 +20,7 @@ void mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, s
     gf_linear(out, act, &lw->down, lw->down_b, M, NULL);
 }
 
-void mlp_backward(float *dx, const float *dout, const float *x, const float *g, const float *u,
+void gf_mlp_backward(float *dx, const float *dout, const float *x, const float *g, const float *u,
                   const gf_layer_weights *lw, gf_layer_grads *gr, size_t M, size_t D, size_t E,
                   float *act, float *dact) {
 #pragma omp parallel for simd schedule(static) if (parallel : M * E >= GF_PAR_MIN)

@@ -4,7 +4,7 @@
  * and vectorised (gf_expf in place of libm calls, which would not vectorise). */
 #include <math.h>
 
-#include "../parallel.h"
+#include "parallel.h"
 #include "layers.h"
 
 /* Channels per task: a few cache lines of each [.., L] row per step. */
@@ -12,7 +12,7 @@
 
 static inline float sigmoid_v(float x) { return 1.0f / (1.0f + gf_expf(-x)); }
 
-void rglru_forward(float *out, const float *x, const gf_layer_weights *lw,
+void gf_rglru_forward(float *out, const float *x, const gf_layer_weights *lw,
                    const int32_t *segment_pos, size_t B, size_t T, size_t L, size_t H,
                    float *h, float *gi, float *ga, float *scratch) {
     size_t M = B * T;
@@ -78,7 +78,7 @@ void rglru_forward(float *out, const float *x, const gf_layer_weights *lw,
  * d sqrt(z)/dz = 1 / sqrt(max(4 z, 1 / 1000^2)), i.e. at most 1000. */
 #define GF_MAX_SQRT_GRADIENT 1000.0f
 
-void rglru_backward(float *dx, float *dh, const float *x, const float *gi, const float *ga,
+void gf_rglru_backward(float *dx, float *dh, const float *x, const float *gi, const float *ga,
                     const float *h, const gf_layer_weights *lw, gf_layer_grads *gr,
                     const int32_t *segment_pos, size_t B, size_t T, size_t L, size_t H,
                     float *dgi, float *dga) {

@@ -1,6 +1,6 @@
 #include <math.h>
 
-#include "../parallel.h"
+#include "parallel.h"
 #include "layers.h"
 
 /* Channels per task of the scale gradient's sum over rows. */
@@ -13,7 +13,7 @@ static float row_rstd(const float *xr, size_t D, float eps) {
     return 1.0f / sqrtf((float)(ss / (double)D) + eps);
 }
 
-void rmsnorm_forward(float *out, const float *x, const float *scale, size_t M, size_t D,
+void gf_rmsnorm_forward(float *out, const float *x, const float *scale, size_t M, size_t D,
                      float eps) {
 #pragma omp parallel for schedule(static) if (M * D >= GF_PAR_MIN)
     for (size_t m = 0; m < M; m++) {
@@ -24,7 +24,7 @@ void rmsnorm_forward(float *out, const float *x, const float *scale, size_t M, s
     }
 }
 
-void rmsnorm_backward(float *dx, float *dscale, const float *dy, const float *x,
+void gf_rmsnorm_backward(float *dx, float *dscale, const float *dy, const float *x,
                       const float *scale, size_t M, size_t D, float eps, float *rstd) {
     size_t nblk = (D + CH_BLOCK - 1) / CH_BLOCK;
 #pragma omp parallel if (M * D >= GF_PAR_MIN)

@@ -2,7 +2,7 @@
  * random tokens among which a trigger appears once, followed by some token
  * Y; at the end the trigger comes again and the answer is Y. A model has to
  * find the earlier trigger wherever it was and recall what came next. */
-#include "../util.h"
+#include "util.h"
 #include "tasks.h"
 
 enum { TRIGGER = TASK_FIRST_MARK, FIRST_SYMBOL };
@@ -17,7 +17,7 @@ static int check(gf_task_config *c, gf_error *err) {
 }
 
 static void vocab(const gf_task_config *c, gf_task_vocab *v) {
-    *v = task_vocab_base();
+    *v = gf_task_vocab_base();
     v->marker = TRIGGER;
     v->first_symbol = FIRST_SYMBOL;
     v->n_symbols = c->symbols;
@@ -40,5 +40,5 @@ static size_t example(const gf_task_config *c, const gf_task_vocab *v, uint64_t 
     return L;
 }
 
-const task_ops task_induction_heads = {GF_TASK_INDUCTION_HEADS, "induction-heads", "trigger", defaults, check, vocab,
+const task_ops gf_task_induction_heads = {GF_TASK_INDUCTION_HEADS, "induction-heads", "trigger", defaults, check, vocab,
                                        NULL, example};

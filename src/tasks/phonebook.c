@@ -5,7 +5,7 @@
  * name up, so accuracy against the book's length separates the two. */
 #include <string.h>
 
-#include "../util.h"
+#include "util.h"
 #include "tasks.h"
 
 enum { SEP = TASK_FIRST_MARK, END, QUERY, FIRST_DIGIT, FIRST_SYMBOL = FIRST_DIGIT + 10 };
@@ -57,7 +57,7 @@ static int check(gf_task_config *c, gf_error *err) {
 }
 
 static void vocab(const gf_task_config *c, gf_task_vocab *v) {
-    *v = task_vocab_base();
+    *v = gf_task_vocab_base();
     v->marker = QUERY;
     v->sep = SEP;
     v->end = END;
@@ -114,4 +114,4 @@ static size_t example(const gf_task_config *c, const gf_task_vocab *v, uint64_t 
     return L;
 }
 
-const task_ops task_phonebook = {GF_TASK_PHONEBOOK, "phonebook", "query", defaults, check, vocab, work_slots, example};
+const task_ops gf_task_phonebook = {GF_TASK_PHONEBOOK, "phonebook", "query", defaults, check, vocab, work_slots, example};

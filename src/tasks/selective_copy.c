@@ -2,7 +2,7 @@
  * data tokens at random places among blanks, a delimiter, then the data
  * tokens in order. The gaps differ from example to example, so a model has
  * to pick the tokens out by their content; a fixed delay will not do. */
-#include "../util.h"
+#include "util.h"
 #include "tasks.h"
 
 enum { NOISE = TASK_FIRST_MARK, DELIMITER, FIRST_SYMBOL };
@@ -21,7 +21,7 @@ static int check(gf_task_config *c, gf_error *err) {
 }
 
 static void vocab(const gf_task_config *c, gf_task_vocab *v) {
-    *v = task_vocab_base();
+    *v = gf_task_vocab_base();
     v->noise = NOISE;
     v->marker = DELIMITER;
     v->first_symbol = FIRST_SYMBOL;
@@ -53,5 +53,5 @@ static size_t example(const gf_task_config *c, const gf_task_vocab *v, uint64_t 
     return L;
 }
 
-const task_ops task_selective_copy = {GF_TASK_SELECTIVE_COPY, "selective-copy", "delimiter", defaults, check, vocab,
+const task_ops gf_task_selective_copy = {GF_TASK_SELECTIVE_COPY, "selective-copy", "delimiter", defaults, check, vocab,
                                       NULL, example};

@@ -6,14 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util.h"
+#include "util.h"
 #include "tasks.h"
 
 /* 2^31 tokens: 6 GiB of tokens and mask in memory while they are written. */
 #define TASK_MAX_TOKENS ((size_t)1 << 31)
 #define TASK_MAX_SEQ ((size_t)1 << 24)
 
-static const task_ops *const TASKS[] = {&task_selective_copy, &task_induction_heads, &task_phonebook};
+static const task_ops *const TASKS[] = {&gf_task_selective_copy, &gf_task_induction_heads, &gf_task_phonebook};
 #define N_TASKS (sizeof TASKS / sizeof *TASKS)
 
 static const task_ops *ops_of(gf_task_kind kind) {
@@ -36,7 +36,7 @@ int gf_task_from_name(const char *name, gf_task_kind *kind, gf_error *err) {
     return gf_fail(err, "unknown task '%s' (selective-copy, induction-heads or phonebook)", name);
 }
 
-gf_task_vocab task_vocab_base(void) {
+gf_task_vocab gf_task_vocab_base(void) {
     return (gf_task_vocab){.vocab_size = TASK_BOS + 1, .bos = TASK_BOS, .marker = -1, .noise = -1, .sep = -1,
                            .end = -1, .first_digit = -1, .first_symbol = -1, .n_symbols = 0};
 }
@@ -65,7 +65,7 @@ int gf_task_check(gf_task_config *c, gf_error *err) {
 void gf_task_vocab_of(const gf_task_config *c, gf_task_vocab *v) {
     const task_ops *o = ops_of(c->kind);
     if (o) o->vocab(c, v);
-    else *v = task_vocab_base();
+    else *v = gf_task_vocab_base();
 }
 
 int gf_task_generate(gf_task_config *c, size_t examples, uint64_t seed, int32_t **tokens, uint8_t **mask,

@@ -30,10 +30,10 @@ typedef struct {
                       int32_t *tok, uint8_t *mask);
 } task_ops;
 
-extern const task_ops task_selective_copy, task_induction_heads, task_phonebook;
+extern const task_ops gf_task_selective_copy, gf_task_induction_heads, gf_task_phonebook;
 
 /* A vocabulary with only BOS: what each task's vocab() starts from. */
-gf_task_vocab task_vocab_base(void);
+gf_task_vocab gf_task_vocab_base(void);
 
 /* A uniform draw from [0, n), n >= 1. Rejection rather than a bare modulo, so
  * every value is exactly equally likely whatever n. */

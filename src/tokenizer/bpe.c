@@ -95,7 +95,7 @@ static const unused_merge *unused_find(const unused_merge *tab, uint32_t mask, i
 }
 
 static int emit(gf_tok_buf *b, uint32_t start, uint32_t len, int32_t id, gf_error *err) {
-    if (tok_grow((void **)&b->seg, &b->seg_cap, b->n_seg + 1, sizeof *b->seg, err)) return -1;
+    if (gf_tok_grow((void **)&b->seg, &b->seg_cap, b->n_seg + 1, sizeof *b->seg, err)) return -1;
     b->seg[b->n_seg++] = (struct seg_piece){start, len, id};
     return 0;
 }
@@ -109,31 +109,31 @@ static int resegment(const gf_tokenizer *t, const char *s, const unused_merge *t
                      uint32_t start, uint32_t len, gf_tok_buf *b, uint32_t **stack, size_t *cap,
                      gf_error *err) {
     size_t top = 0;
-    if (tok_grow((void **)stack, cap, 2, sizeof **stack, err)) return -1;
+    if (gf_tok_grow((void **)stack, cap, 2, sizeof **stack, err)) return -1;
     (*stack)[top++] = start, (*stack)[top++] = len;
     while (top > 0) {
         uint32_t l = (*stack)[--top], st = (*stack)[--top];
-        int32_t id = tok_piece_to_id(t, s + st, l);
+        int32_t id = gf_tok_piece_to_id(t, s + st, l);
         const unused_merge *u = t->type[id] == SPM_UNUSED ? unused_find(tab, mask, id) : NULL;
         if (!u) {
             if (emit(b, st, l, id, err)) return -1;
             continue;
         }
-        if (tok_grow((void **)stack, cap, top + 4, sizeof **stack, err)) return -1;
+        if (gf_tok_grow((void **)stack, cap, top + 4, sizeof **stack, err)) return -1;
         (*stack)[top++] = st + u->len_left, (*stack)[top++] = l - u->len_left; /* right, later */
         (*stack)[top++] = st, (*stack)[top++] = u->len_left;
     }
     return 0;
 }
 
-int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err) {
+int gf_bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err) {
     b->n_seg = 0;
     if (n == 0) return 0;
     if (n > INT32_MAX / 4) return gf_fail(err, "tokenizer: a line of %zu bytes is too long", n);
     /* One work block: n symbols, and at most 2 pushes per merge plus the
      * n - 1 initial pairs, so 3n heap entries. */
     size_t need = n * sizeof(sym) + 3 * n * sizeof(pair) + 64;
-    if (tok_grow(&b->work, &b->work_cap, need, 1, err)) return -1;
+    if (gf_tok_grow(&b->work, &b->work_cap, need, 1, err)) return -1;
     sym *sy = (sym *)b->work;
     pair *heap = (pair *)(sy + n);
     size_t n_heap = 0;
@@ -143,7 +143,7 @@ int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, g
 
     int32_t n_sym = 0;
     for (size_t i = 0; i < n;) {
-        size_t l = user_symbol_len(t, s + i, n - i);
+        size_t l = gf_user_symbol_len(t, s + i, n - i);
         int freeze = l > 0;
         if (!l) l = one_char_len(s + i, n - i);
         sy[n_sym] = (sym){n_sym - 1, i + l < n ? n_sym + 1 : -1, (uint32_t)i, (uint32_t)l, freeze};
@@ -156,11 +156,11 @@ int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, g
         int32_t l_ = (L), r_ = (R);                                                           \
         if (l_ >= 0 && r_ >= 0 && !sy[l_].freeze && !sy[r_].freeze) {                        \
             uint32_t sz_ = sy[l_].len + sy[r_].len;                                           \
-            int32_t id_ = str_map_find(&t->pieces, s + sy[l_].start, sz_);                    \
+            int32_t id_ = gf_str_map_find(&t->pieces, s + sy[l_].start, sz_);                    \
             if (id_ >= 0) {                                                                   \
                 heap_push(heap, &n_heap, (pair){t->score[id_], l_, r_, sz_});                 \
                 if (t->type[id_] == SPM_UNUSED) {                                             \
-                    if (tok_grow((void **)&um, &cap_um, n_um + 1, sizeof *um, err)) goto out; \
+                    if (gf_tok_grow((void **)&um, &cap_um, n_um + 1, sizeof *um, err)) goto out; \
                     um[n_um++] = (unused_merge){id_, sy[l_].len};                             \
                 }                                                                             \
             }                                                                                 \
@@ -182,7 +182,7 @@ int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, g
     if (n_um > 0 && !(tab = unused_table(um, n_um, &mask, err))) goto out;
     for (int32_t i = 0; i != -1 && n_sym > 0; i = sy[i].next) {
         if (!tab) {
-            if (emit(b, sy[i].start, sy[i].len, tok_piece_to_id(t, s + sy[i].start, sy[i].len), err))
+            if (emit(b, sy[i].start, sy[i].len, gf_tok_piece_to_id(t, s + sy[i].start, sy[i].len), err))
                 goto out;
         } else if (resegment(t, s, tab, mask, sy[i].start, sy[i].len, b, &stack, &cap_stack, err)) {
             goto out;

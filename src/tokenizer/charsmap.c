@@ -23,7 +23,7 @@ static inline uint32_t unit_label(uint32_t u) { return u & ((1u << 31) | 0xFF); 
 static inline int unit_has_leaf(uint32_t u) { return (u >> 8) & 1; }
 static inline uint32_t unit_value(uint32_t u) { return u & ((1u << 31) - 1); }
 
-int charsmap_load(charsmap *cm, const uint8_t *blob, size_t n, const char *file, gf_error *err) {
+int gf_charsmap_load(charsmap *cm, const uint8_t *blob, size_t n, const char *file, gf_error *err) {
     memset(cm, 0, sizeof *cm);
     if (n <= 4) return gf_fail(err, "%s: precompiled_charsmap is truncated (%zu bytes)", file, n);
     uint32_t trie_size = (uint32_t)blob[0] | (uint32_t)blob[1] << 8 | (uint32_t)blob[2] << 16 |
@@ -52,7 +52,7 @@ int charsmap_load(charsmap *cm, const uint8_t *blob, size_t n, const char *file,
     return 0;
 }
 
-void charsmap_free(charsmap *cm) {
+void gf_charsmap_free(charsmap *cm) {
     free(cm->owned);
     memset(cm, 0, sizeof *cm);
 }
@@ -61,7 +61,7 @@ void charsmap_free(charsmap *cm) {
  * the cap is part of its behaviour, so it is kept here too. */
 enum { MAX_MATCHES = 32 };
 
-size_t charsmap_match(const charsmap *cm, const char *s, size_t n, const char **repl) {
+size_t gf_charsmap_match(const charsmap *cm, const char *s, size_t n, const char **repl) {
     const uint32_t *a = cm->units;
     uint32_t n_units = cm->n_units;
     size_t best_len = 0;

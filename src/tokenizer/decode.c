@@ -34,7 +34,7 @@ typedef struct {
 } growbuf;
 
 static int put(growbuf *g, const char *s, size_t n, gf_error *err) {
-    if (tok_grow((void **)&g->p, &g->cap, g->len + n + 1, 1, err)) return -1;
+    if (gf_tok_grow((void **)&g->p, &g->cap, g->len + n + 1, 1, err)) return -1;
     memcpy(g->p + g->len, s, n);
     g->len += n;
     g->p[g->len] = 0;
@@ -58,7 +58,7 @@ static int drain(detok *d, growbuf *g, int final, gf_error *err) {
         const char *s = (const char *)d->pend + o;
         size_t avail = d->n_pend - o;
         if (!final && avail < announced_len((unsigned char)s[0])) break;
-        size_t l = utf8_valid_len(s, avail);
+        size_t l = gf_utf8_valid_len(s, avail);
         if (l > 0) {
             if (put(g, s, l, err)) return -1;
             o += l;

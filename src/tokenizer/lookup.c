@@ -9,7 +9,7 @@
 #include "tokenizer.h"
 #include "util.h"
 
-int tok_grow(void **p, size_t *cap, size_t n, size_t elt, gf_error *err) {
+int gf_tok_grow(void **p, size_t *cap, size_t n, size_t elt, gf_error *err) {
     if (n <= *cap) return 0;
     size_t c = *cap ? *cap : 64;
     while (c < n) {
@@ -25,7 +25,7 @@ int tok_grow(void **p, size_t *cap, size_t n, size_t elt, gf_error *err) {
 
 /* 8 bytes at a time with a multiply-xorshift mix: pieces are short, and the
  * BPE loop hashes every candidate merge. */
-uint64_t str_hash(const char *s, size_t n) {
+uint64_t gf_str_hash(const char *s, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xFF51AFD7ED558CCDull);
     while (n >= 8) {
         uint64_t w;
@@ -55,7 +55,7 @@ uint64_t str_hash(const char *s, size_t n) {
     return h ^ (h >> 32);
 }
 
-int str_map_build(str_map *m, const char *const *keys, const uint32_t *lens, int n_keys,
+int gf_str_map_build(str_map *m, const char *const *keys, const uint32_t *lens, int n_keys,
                   const uint8_t *want, gf_error *err) {
     size_t cap = 16;
     while (cap < 2 * (size_t)n_keys) cap *= 2;
@@ -67,7 +67,7 @@ int str_map_build(str_map *m, const char *const *keys, const uint32_t *lens, int
     for (size_t i = 0; i < cap; i++) m->slots[i] = (str_slot){-1, 0};
     for (int id = 0; id < n_keys; id++) {
         if (!want[id]) continue;
-        uint64_t h = str_hash(keys[id], lens[id]);
+        uint64_t h = gf_str_hash(keys[id], lens[id]);
         uint32_t tag = (uint32_t)(h >> 32);
         uint32_t i = (uint32_t)h & m->mask;
         while (m->slots[i].id >= 0) {
@@ -81,9 +81,9 @@ int str_map_build(str_map *m, const char *const *keys, const uint32_t *lens, int
     return 0;
 }
 
-int32_t str_map_find(const str_map *m, const char *s, size_t n) {
+int32_t gf_str_map_find(const str_map *m, const char *s, size_t n) {
     if (!m->slots) return -1;
-    uint64_t h = str_hash(s, n);
+    uint64_t h = gf_str_hash(s, n);
     uint32_t tag = (uint32_t)(h >> 32);
     for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
         str_slot sl = m->slots[i];
@@ -92,14 +92,14 @@ int32_t str_map_find(const str_map *m, const char *s, size_t n) {
     }
 }
 
-void str_map_free(str_map *m) {
+void gf_str_map_free(str_map *m) {
     free(m->slots);
     m->slots = NULL;
 }
 
 /* ---- byte trie ----------------------------------------------------------- */
 
-int byte_trie_init(byte_trie *t, gf_error *err) {
+int gf_byte_trie_init(byte_trie *t, gf_error *err) {
     memset(t, 0, sizeof *t);
     for (int c = 0; c < 256; c++) t->root[c] = -1;
     t->cap_nodes = 1024;
@@ -151,7 +151,7 @@ static int32_t new_node(byte_trie *t, gf_error *err) {
     return t->n_nodes++;
 }
 
-int byte_trie_insert(byte_trie *t, const char *s, size_t n, int32_t id, gf_error *err) {
+int gf_byte_trie_insert(byte_trie *t, const char *s, size_t n, int32_t id, gf_error *err) {
     int32_t node = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -172,14 +172,14 @@ int byte_trie_insert(byte_trie *t, const char *s, size_t n, int32_t id, gf_error
     return 0;
 }
 
-void byte_trie_free(byte_trie *t) {
+void gf_byte_trie_free(byte_trie *t) {
     free(t->value);
     free(t->edge_key);
     free(t->edge_child);
     memset(t, 0, sizeof *t);
 }
 
-size_t user_symbol_len(const gf_tokenizer *t, const char *s, size_t n) {
+size_t gf_user_symbol_len(const gf_tokenizer *t, const char *s, size_t n) {
     if (!t->has_user) return 0;
     size_t best = 0;
     int32_t node = 0;
@@ -193,7 +193,7 @@ size_t user_symbol_len(const gf_tokenizer *t, const char *s, size_t n) {
 
 /* ---- UTF-8 as SentencePiece validates it --------------------------------- */
 
-size_t utf8_valid_len(const char *str, size_t n) {
+size_t gf_utf8_valid_len(const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     if (n == 0) return 0;
     if (s[0] < 0x80) return 1;

@@ -22,7 +22,7 @@ static const char SPACE_SYMBOL[] = "\xE2\x96\x81";
  * the text it yields. */
 static size_t norm_prefix(const gf_tokenizer *t, const char *s, size_t n, const char **out,
                           size_t *out_len) {
-    size_t m = user_symbol_len(t, s, n);
+    size_t m = gf_user_symbol_len(t, s, n);
     if (m) {
         *out = s;
         *out_len = m;
@@ -30,7 +30,7 @@ static size_t norm_prefix(const gf_tokenizer *t, const char *s, size_t n, const 
     }
     if (t->has_norm) {
         const char *repl;
-        m = charsmap_match(&t->norm, s, n, &repl);
+        m = gf_charsmap_match(&t->norm, s, n, &repl);
         if (m) {
             *out = repl;
             *out_len = strlen(repl);
@@ -42,7 +42,7 @@ static size_t norm_prefix(const gf_tokenizer *t, const char *s, size_t n, const 
         *out_len = 1;
         return 1;
     }
-    m = utf8_valid_len(s, n);
+    m = gf_utf8_valid_len(s, n);
     if (m == 0) {
         *out = "\xEF\xBF\xBD"; /* U+FFFD for one invalid byte */
         *out_len = 3;
@@ -53,7 +53,7 @@ static size_t norm_prefix(const gf_tokenizer *t, const char *s, size_t n, const 
     return m;
 }
 
-int normalize(const gf_tokenizer *t, const char *in, size_t n, gf_tok_buf *b, size_t *out_len,
+int gf_normalize(const gf_tokenizer *t, const char *in, size_t n, gf_tok_buf *b, size_t *out_len,
               gf_error *err) {
     *out_len = 0;
     const char *r;
@@ -69,7 +69,7 @@ int normalize(const gf_tokenizer *t, const char *in, size_t n, gf_tok_buf *b, si
     if (n == 0) return 0;
     /* The output is at most 3 bytes per input byte (U+FFFD or ▁ for one byte)
      * unless a rule expands further; grow on demand for that case. */
-    if (tok_grow((void **)&b->norm, &b->norm_cap, 3 * n + 4, 1, err)) return -1;
+    if (gf_tok_grow((void **)&b->norm, &b->norm_cap, 3 * n + 4, 1, err)) return -1;
     const int escape = t->escape_whitespaces;
     size_t o = 0;
     char *w = b->norm;
@@ -88,7 +88,7 @@ int normalize(const gf_tokenizer *t, const char *in, size_t n, gf_tok_buf *b, si
             while (rn > 0 && r[0] == ' ') r++, rn--;
         if (rn > 0) {
             if (o + 3 * rn + n * 3 + 4 > b->norm_cap) {
-                if (tok_grow((void **)&b->norm, &b->norm_cap, o + 3 * rn + 3 * n + 4, 1, err))
+                if (gf_tok_grow((void **)&b->norm, &b->norm_cap, o + 3 * rn + 3 * n + 4, 1, err))
                     return -1;
                 w = b->norm;
             }

@@ -271,7 +271,7 @@ static int byte_piece_value(const char *s, size_t n) {
     return v;
 }
 
-int spm_proto_parse(gf_tokenizer *t, const uint8_t *data, size_t n, gf_error *err) {
+int gf_spm_proto_parse(gf_tokenizer *t, const uint8_t *data, size_t n, gf_error *err) {
     pb r = {data, data + n, data, t->path, "the model", err};
     proto p;
     memset(&p, 0, sizeof p);
@@ -395,7 +395,7 @@ int spm_proto_parse(gf_tokenizer *t, const uint8_t *data, size_t n, gf_error *er
     if (t->min_score == FLT_MAX) t->min_score = 0;
     if (t->max_score == FLT_MIN) t->max_score = 0;
     if (p.charsmap_len > 0) {
-        if (charsmap_load(&t->norm, p.charsmap, p.charsmap_len, t->path, err)) goto out;
+        if (gf_charsmap_load(&t->norm, p.charsmap, p.charsmap_len, t->path, err)) goto out;
         t->has_norm = 1;
     }
     rc = 0;

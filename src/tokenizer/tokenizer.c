@@ -18,28 +18,28 @@ static int build_lookups(gf_tokenizer *t, gf_error *err) {
     const char *const *keys = (const char *const *)t->piece;
     for (int i = 0; i < n; i++)
         want[i] = t->type[i] == SPM_NORMAL || t->type[i] == SPM_USER_DEFINED || t->type[i] == SPM_UNUSED;
-    if (str_map_build(&t->pieces, keys, t->piece_len, n, want, err)) goto out;
+    if (gf_str_map_build(&t->pieces, keys, t->piece_len, n, want, err)) goto out;
     for (int i = 0; i < n; i++) want[i] = !want[i];
-    if (str_map_build(&t->reserved, keys, t->piece_len, n, want, err)) goto out;
+    if (gf_str_map_build(&t->reserved, keys, t->piece_len, n, want, err)) goto out;
     for (int i = 0; i < n; i++) {
         if (t->type[i] != SPM_USER_DEFINED) continue;
         if (!t->has_user) {
-            if (byte_trie_init(&t->user, err)) goto out;
+            if (gf_byte_trie_init(&t->user, err)) goto out;
             t->has_user = 1;
         }
-        if (byte_trie_insert(&t->user, t->piece[i], t->piece_len[i], i, err)) goto out;
+        if (gf_byte_trie_insert(&t->user, t->piece[i], t->piece_len[i], i, err)) goto out;
     }
     if (t->model_type == SPM_UNIGRAM) {
-        if (byte_trie_init(&t->vocab, err)) goto out;
+        if (gf_byte_trie_init(&t->vocab, err)) goto out;
         for (int i = 0; i < n; i++)
             if (t->type[i] == SPM_NORMAL || t->type[i] == SPM_USER_DEFINED || t->type[i] == SPM_UNUSED)
-                if (byte_trie_insert(&t->vocab, t->piece[i], t->piece_len[i], i, err)) goto out;
+                if (gf_byte_trie_insert(&t->vocab, t->piece[i], t->piece_len[i], i, err)) goto out;
     }
     rc = 0;
 out:
     free(want);
     if (rc) {
-        /* name the file: str_map_build's duplicate message lacks it */
+        /* name the file: gf_str_map_build's duplicate message lacks it */
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
         if (strncmp(msg, t->path, strlen(t->path)) != 0) gf_fail(err, "%s: %s", t->path, msg);
@@ -54,7 +54,7 @@ gf_tokenizer *gf_tokenizer_from_memory(const void *data, size_t n, const char *n
         return NULL;
     }
     snprintf(t->path, sizeof t->path, "%s", name);
-    if (spm_proto_parse(t, data, n, err) || build_lookups(t, err)) {
+    if (gf_spm_proto_parse(t, data, n, err) || build_lookups(t, err)) {
         gf_tokenizer_free(t);
         return NULL;
     }
@@ -79,11 +79,11 @@ gf_tokenizer *gf_tokenizer_load(const char *path, gf_error *err) {
 
 void gf_tokenizer_free(gf_tokenizer *t) {
     if (!t) return;
-    str_map_free(&t->pieces);
-    str_map_free(&t->reserved);
-    if (t->has_user) byte_trie_free(&t->user);
-    byte_trie_free(&t->vocab);
-    charsmap_free(&t->norm);
+    gf_str_map_free(&t->pieces);
+    gf_str_map_free(&t->reserved);
+    if (t->has_user) gf_byte_trie_free(&t->user);
+    gf_byte_trie_free(&t->vocab);
+    gf_charsmap_free(&t->norm);
     free(t->piece);
     free(t->piece_len);
     free(t->score);
@@ -101,18 +101,18 @@ const char *gf_tokenizer_piece(const gf_tokenizer *t, int id) {
 
 int gf_tokenizer_find(const gf_tokenizer *t, const char *piece) {
     size_t n = strlen(piece);
-    int32_t id = str_map_find(&t->reserved, piece, n);
-    return id >= 0 ? id : str_map_find(&t->pieces, piece, n);
+    int32_t id = gf_str_map_find(&t->reserved, piece, n);
+    return id >= 0 ? id : gf_str_map_find(&t->pieces, piece, n);
 }
 
 int gf_tokenizer_bos_id(const gf_tokenizer *t) { return t->bos_id; }
 int gf_tokenizer_eos_id(const gf_tokenizer *t) { return t->eos_id; }
 int gf_tokenizer_unk_id(const gf_tokenizer *t) { return t->unk_id; }
 
-int32_t tok_piece_to_id(const gf_tokenizer *t, const char *s, size_t n) {
-    int32_t id = str_map_find(&t->reserved, s, n);
+int32_t gf_tok_piece_to_id(const gf_tokenizer *t, const char *s, size_t n) {
+    int32_t id = gf_str_map_find(&t->reserved, s, n);
     if (id >= 0) return id;
-    id = str_map_find(&t->pieces, s, n);
+    id = gf_str_map_find(&t->pieces, s, n);
     return id >= 0 ? id : t->unk_id;
 }
 
@@ -134,14 +134,14 @@ int gf_encode(const gf_tokenizer *t, const char *text, size_t n, gf_tok_buf *b,
     *ids = b->ids;
     *n_ids = 0;
     size_t len;
-    if (normalize(t, text, n, b, &len, err)) return -1;
-    int rc = t->model_type == SPM_BPE ? bpe_segment(t, b->norm, len, b, err)
-                                      : unigram_segment(t, b->norm, len, b, err);
+    if (gf_normalize(t, text, n, b, &len, err)) return -1;
+    int rc = t->model_type == SPM_BPE ? gf_bpe_segment(t, b->norm, len, b, err)
+                                      : gf_unigram_segment(t, b->norm, len, b, err);
     if (rc) return -1;
     /* An unknown piece becomes its UTF-8 bytes when the model has byte
      * fallback (so at most len ids); without it, a run of unknown pieces is
      * one unknown id, as SentencePiece merges them. */
-    if (tok_grow((void **)&b->ids, &b->ids_cap, len + 1, sizeof *b->ids, err)) return -1;
+    if (gf_tok_grow((void **)&b->ids, &b->ids_cap, len + 1, sizeof *b->ids, err)) return -1;
     size_t o = 0;
     int prev_unk = 0;
     for (size_t i = 0; i < b->n_seg; i++) {

@@ -45,12 +45,12 @@ typedef struct {
     uint32_t mask;           /* slot count - 1 (a power of two) */
 } str_map;
 
-uint64_t str_hash(const char *s, size_t n);
+uint64_t gf_str_hash(const char *s, size_t n);
 /* Builds a map over the ids for which want[id] is non-zero. */
-int str_map_build(str_map *m, const char *const *keys, const uint32_t *lens, int n_keys,
+int gf_str_map_build(str_map *m, const char *const *keys, const uint32_t *lens, int n_keys,
                   const uint8_t *want, gf_error *err);
-int32_t str_map_find(const str_map *m, const char *s, size_t n); /* -1 when absent */
-void str_map_free(str_map *m);
+int32_t gf_str_map_find(const str_map *m, const char *s, size_t n); /* -1 when absent */
+void gf_str_map_free(str_map *m);
 
 /* ---- byte trie (hashed edges) -------------------------------------------- */
 
@@ -67,9 +67,9 @@ typedef struct {
     uint64_t n_edges;
 } byte_trie;
 
-int byte_trie_init(byte_trie *t, gf_error *err);
-int byte_trie_insert(byte_trie *t, const char *s, size_t n, int32_t id, gf_error *err);
-void byte_trie_free(byte_trie *t);
+int gf_byte_trie_init(byte_trie *t, gf_error *err);
+int gf_byte_trie_insert(byte_trie *t, const char *s, size_t n, int32_t id, gf_error *err);
+void gf_byte_trie_free(byte_trie *t);
 static inline int32_t byte_trie_child(const byte_trie *t, int32_t node, unsigned char c) {
     if (node == 0) return t->root[c];
     uint64_t key = (((uint64_t)node << 8) | c) + 1;
@@ -93,11 +93,11 @@ typedef struct {
     void *owned;
 } charsmap;
 
-int charsmap_load(charsmap *cm, const uint8_t *blob, size_t n, const char *file, gf_error *err);
-void charsmap_free(charsmap *cm);
+int gf_charsmap_load(charsmap *cm, const uint8_t *blob, size_t n, const char *file, gf_error *err);
+void gf_charsmap_free(charsmap *cm);
 /* Longest rule matching a prefix of s[0..n): returns the matched length (0 =
  * none) and sets *repl to the NUL-terminated replacement. */
-size_t charsmap_match(const charsmap *cm, const char *s, size_t n, const char **repl);
+size_t gf_charsmap_match(const charsmap *cm, const char *s, size_t n, const char **repl);
 
 /* ---- the model ------------------------------------------------------------ */
 
@@ -146,25 +146,25 @@ struct seg_piece {
 };
 
 /* Grows *p (of *cap elements of size elt) to hold at least n. */
-int tok_grow(void **p, size_t *cap, size_t n, size_t elt, gf_error *err);
+int gf_tok_grow(void **p, size_t *cap, size_t n, size_t elt, gf_error *err);
 
 /* Parses a serialized ModelProto into t (fields set, no lookup structures). */
-int spm_proto_parse(gf_tokenizer *t, const uint8_t *data, size_t n, gf_error *err);
+int gf_spm_proto_parse(gf_tokenizer *t, const uint8_t *data, size_t n, gf_error *err);
 
 /* The stages. Each returns 0 or -1 with err set (only on out-of-memory). */
-int normalize(const gf_tokenizer *t, const char *in, size_t n, gf_tok_buf *b, size_t *out_len,
+int gf_normalize(const gf_tokenizer *t, const char *in, size_t n, gf_tok_buf *b, size_t *out_len,
               gf_error *err);
-int bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err);
-int unigram_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err);
+int gf_bpe_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err);
+int gf_unigram_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err);
 
 /* Length of the longest user-defined symbol starting at s, or 0. Both the
  * normaliser (which leaves such symbols alone) and BPE (which keeps them
  * whole) match them first. */
-size_t user_symbol_len(const gf_tokenizer *t, const char *s, size_t n);
+size_t gf_user_symbol_len(const gf_tokenizer *t, const char *s, size_t n);
 
 /* SentencePiece's id of a piece string: reserved pieces first, then ordinary
  * ones, else the unknown id. */
-int32_t tok_piece_to_id(const gf_tokenizer *t, const char *s, size_t n);
+int32_t gf_tok_piece_to_id(const gf_tokenizer *t, const char *s, size_t n);
 
 /* Length of the UTF-8 character starting at s, as SentencePiece's
  * OneCharLen reads a lead byte (no validation), clamped to n. */
@@ -177,6 +177,6 @@ static inline size_t one_char_len(const char *s, size_t n) {
 /* Decodes one UTF-8 character exactly as SentencePiece validates it:
  * returns its length, or 0 when s does not start with a valid character
  * (U+FFFD itself counts as valid). */
-size_t utf8_valid_len(const char *s, size_t n);
+size_t gf_utf8_valid_len(const char *s, size_t n);
 
 #endif

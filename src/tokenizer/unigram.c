@@ -25,11 +25,11 @@ typedef struct {
     float score;
 } best_node;
 
-int unigram_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err) {
+int gf_unigram_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *b, gf_error *err) {
     b->n_seg = 0;
     if (n == 0) return 0;
     if (n > INT32_MAX - 1) return gf_fail(err, "tokenizer: a line of %zu bytes is too long", n);
-    if (tok_grow(&b->work, &b->work_cap, (n + 1) * sizeof(best_node), 1, err)) return -1;
+    if (gf_tok_grow(&b->work, &b->work_cap, (n + 1) * sizeof(best_node), 1, err)) return -1;
     best_node *best = (best_node *)b->work;
     for (size_t i = 0; i <= n; i++) best[i] = (best_node){-1, -1, 0.0f};
     const float unk_score = t->min_score - 10.0f;
@@ -74,7 +74,7 @@ int unigram_segment(const gf_tokenizer *t, const char *s, size_t n, gf_tok_buf *
         if (best[end].start < 0) return gf_fail(err, "tokenizer: internal error: broken lattice");
         count++;
     }
-    if (tok_grow((void **)&b->seg, &b->seg_cap, count, sizeof *b->seg, err)) return -1;
+    if (gf_tok_grow((void **)&b->seg, &b->seg_cap, count, sizeof *b->seg, err)) return -1;
     size_t i = count;
     for (size_t end = n; end > 0; end = (size_t)best[end].start) {
         uint32_t st = (uint32_t)best[end].start;

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "trainable.h"
-#include "../parallel.h"
-#include "../util.h"
+#include "parallel.h"
+#include "util.h"
 
 struct gf_adamw {
     float *m, *v; /* one allocation: first and second moments, n floats each */

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../blocks.h"
-#include "../layers/layers.h"
-#include "../parallel.h"
-#include "../util.h"
+#include "layers/blocks.h"
+#include "layers/layers.h"
+#include "parallel.h"
+#include "util.h"
 #include "trainable.h"
 
 #define LOGIT_FLOATS ((size_t)1 << 22) /* logits alive at once ... */
@@ -33,7 +33,7 @@ static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
     size_t M = B * T, D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
     size_t hd = (size_t)c->head_dim, V = (size_t)c->vocab_size;
     size_t H = (size_t)c->num_heads, slots = gf_par_slots();
-    size_t att = attention_scores_floats(H, hd, (size_t)c->window);
+    size_t att = gf_attention_scores_floats(H, hd, (size_t)c->window);
     size_t used = 0;
 #define TAKE(ptr, n)                          \
     do {                                      \
@@ -194,17 +194,17 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
         const gf_layer_weights *lw = &m->layers[i];
         gf_layer_acts *la = &t->acts[i];
         float *next = i + 1 < c->num_layers ? t->acts[i + 1].x_in : t->x_final;
-        rmsnorm_forward(la->xn1, la->x_in, lw->temporal_norm, M, D, c->rms_eps);
+        gf_rmsnorm_forward(la->xn1, la->x_in, lw->temporal_norm, M, D, c->rms_eps);
         if (lw->type == GF_BLOCK_RECURRENT)
-            recurrent_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
+            gf_recurrent_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
         else
-            attention_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
+            gf_attention_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
         gf_add(la->x_mid, la->x_in, w->tmp, M * D);
-        rmsnorm_forward(la->xn2, la->x_mid, lw->channel_norm, M, D, c->rms_eps);
-        mlp_forward_train(w->tmp, la->xn2, lw, M, E, la->g, la->u, w->e1);
+        gf_rmsnorm_forward(la->xn2, la->x_mid, lw->channel_norm, M, D, c->rms_eps);
+        gf_mlp_forward_train(w->tmp, la->xn2, lw, M, E, la->g, la->u, w->e1);
         gf_add(next, la->x_mid, w->tmp, M * D);
     }
-    rmsnorm_forward(t->xf, t->x_final, m->final_norm, M, D, c->rms_eps);
+    gf_rmsnorm_forward(t->xf, t->x_final, m->final_norm, M, D, c->rms_eps);
 
     /* loss, and its gradient back to the final norm's output (in w->ds) */
     float scale = grad_scale / (float)counted;
@@ -217,20 +217,20 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
     /* backward: w->ds carries d/d(stream), from the top down */
     memcpy(w->dn, w->ds, M * D * sizeof *w->dn);
     memset(w->ds, 0, M * D * sizeof *w->ds);
-    rmsnorm_backward(w->ds, t->d_final_norm, w->dn, t->x_final, m->final_norm, M, D, c->rms_eps,
+    gf_rmsnorm_backward(w->ds, t->d_final_norm, w->dn, t->x_final, m->final_norm, M, D, c->rms_eps,
                      w->rstd);
     for (int i = c->num_layers - 1; i >= 0; i--) {
         const gf_layer_weights *lw = &m->layers[i];
         gf_layer_grads *g = &t->lgrads[i];
         const gf_layer_acts *la = &t->acts[i];
-        mlp_backward(w->dn, w->ds, la->xn2, la->g, la->u, lw, g, M, D, E, w->e1, w->e2);
-        rmsnorm_backward(w->ds, g->channel_norm, w->dn, la->x_mid, lw->channel_norm, M, D, c->rms_eps,
+        gf_mlp_backward(w->dn, w->ds, la->xn2, la->g, la->u, lw, g, M, D, E, w->e1, w->e2);
+        gf_rmsnorm_backward(w->ds, g->channel_norm, w->dn, la->x_mid, lw->channel_norm, M, D, c->rms_eps,
                          w->rstd);
         if (lw->type == GF_BLOCK_RECURRENT)
-            recurrent_block_backward(m, lw, g, la, B, T, segment_pos, w->ds, w->dn, w);
+            gf_recurrent_block_backward(m, lw, g, la, B, T, segment_pos, w->ds, w->dn, w);
         else
-            attention_block_backward(m, lw, g, la, B, T, segment_pos, w->ds, w->dn, w);
-        rmsnorm_backward(w->ds, g->temporal_norm, w->dn, la->x_in, lw->temporal_norm, M, D, c->rms_eps,
+            gf_attention_block_backward(m, lw, g, la, B, T, segment_pos, w->ds, w->dn, w);
+        gf_rmsnorm_backward(w->ds, g->temporal_norm, w->dn, la->x_in, lw->temporal_norm, M, D, c->rms_eps,
                          w->rstd);
     }
     /* the embedding's first use: x0 = E[token] * multiplier */

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "trainable.h"
-#include "../safetensors.h"
-#include "../util.h"
+#include "formats/safetensors.h"
+#include "util.h"
 
 #define STATE_FORMAT "griffin-trainer-state-1"
 

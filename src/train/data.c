@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "trainable.h"
-#include "../util.h"
+#include "util.h"
 
 struct gf_token_data {
     gf_npy_mapped f;

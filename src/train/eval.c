@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util.h"
+#include "util.h"
 #include "trainable.h"
 
 /* -log softmax(row)[y], in double for the sum over a large vocabulary;

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "trainable.h"
-#include "../kernels/gemv.h"
-#include "../util.h"
+#include "kernels/gemv.h"
+#include "util.h"
 
 /* One walk over the tensors serves three purposes: counting (t->info NULL),
  * recording names and offsets, and binding the model's views, the gradient

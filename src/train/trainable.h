@@ -5,7 +5,7 @@
 #ifndef GF_TRAINABLE_H
 #define GF_TRAINABLE_H
 
-#include "../model.h"
+#include "model/model.h"
 
 /* What one layer's training forward keeps for the backward. */
 typedef struct {
@@ -26,7 +26,7 @@ typedef struct {
     float *l1, *l2, *l3, *l4;    /* [M, L] */
     float *dq;                   /* [M, D] */
     float *dk, *dv;              /* [M, hd] */
-    float *scores, *dscores;     /* [score_slots, attention_scores_floats]: a slot per thread */
+    float *scores, *dscores;     /* [score_slots, gf_attention_scores_floats]: a slot per thread */
     size_t score_slots;          /* threads the attention loops may use (gf_par_slots at carving) */
     float *att_stats;            /* [M, H] attention backward: each query's do . o */
     float *rstd;                 /* [M] rmsnorm backward: each row's 1 / rms */

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 /* How a matrix's elements are stored. F32/BF16/F16 as in the file; Q8 and
  * Q4 are griffin's block-quantised formats (kernels/quant.h). */

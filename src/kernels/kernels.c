@@ -9,9 +9,9 @@
 #include <omp.h>
 #endif
 
-#include "kernels/actq.h"
-#include "kernels/gemv.h"
-#include "kernels/quant.h"
+#include "actq.h"
+#include "gemv.h"
+#include "quant.h"
 
 const char *gf_wtype_name(gf_wtype t) {
     switch (t) {

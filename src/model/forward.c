@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blocks.h"
+#include "layers/blocks.h"
 #include "layers/layers.h"
 #include "parallel.h"
 #include "util.h"
@@ -26,7 +26,7 @@ size_t gf_acts_floats(const gf_model *m, size_t M) {
     size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
     size_t hd = (size_t)c->head_dim;
     return M * (3 * D + 5 * L + 2 * D + 2 * hd + 2 * E) +
-           gf_par_slots() * attention_scores_floats((size_t)c->num_heads, hd, (size_t)c->window) +
+           gf_par_slots() * gf_attention_scores_floats((size_t)c->num_heads, hd, (size_t)c->window) +
            m->scratch_floats + xq_floats(m, M) + ACT_SLOTS * 16;
 }
 
@@ -40,7 +40,7 @@ void gf_acts_carve(const gf_model *m, size_t M, float *p, gf_acts *a) {
     a->score_slots = gf_par_slots();
     size_t sizes[] = {M * D, M * D, M * D, M * L, M * L, M * L, M * L, M * L,
                       M * D, M * D, M * hd, M * hd, M * E, M * E,
-                      a->score_slots * attention_scores_floats((size_t)c->num_heads, hd, (size_t)c->window),
+                      a->score_slots * gf_attention_scores_floats((size_t)c->num_heads, hd, (size_t)c->window),
                       m->scratch_floats};
     _Static_assert(sizeof sizes / sizeof sizes[0] + 1 == ACT_SLOTS, "every buffer is counted");
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -59,20 +59,20 @@ static void run_layers(const gf_model *m, gf_state *st, gf_acts *a, size_t B, si
     size_t M = B * T, D = (size_t)c->width;
     for (int i = 0; i < c->num_layers; i++) {
         const gf_layer_weights *lw = &m->layers[i];
-        rmsnorm_forward(a->xn, a->x, lw->temporal_norm, M, D, c->rms_eps);
+        gf_rmsnorm_forward(a->xn, a->x, lw->temporal_norm, M, D, c->rms_eps);
         if (lw->type == GF_BLOCK_RECURRENT)
-            recurrent_block_forward(m, lw, a, B, T, segment_pos, st->layer_a[i], st->layer_b[i],
+            gf_recurrent_block_forward(m, lw, a, B, T, segment_pos, st->layer_a[i], st->layer_b[i],
                                     decode);
         else
-            attention_block_forward(m, lw, a, B, T, segment_pos, st->layer_a[i], st->layer_b[i],
+            gf_attention_block_forward(m, lw, a, B, T, segment_pos, st->layer_a[i], st->layer_b[i],
                                     st->num_tokens, decode);
         gf_add(a->x, a->x, a->tmp, M * D);
-        rmsnorm_forward(a->xn, a->x, lw->channel_norm, M, D, c->rms_eps);
-        mlp_forward(a->tmp, a->xn, lw, M, D, (size_t)c->mlp_width, a->g, a->u, &a->xq);
+        gf_rmsnorm_forward(a->xn, a->x, lw->channel_norm, M, D, c->rms_eps);
+        gf_mlp_forward(a->tmp, a->xn, lw, M, D, (size_t)c->mlp_width, a->g, a->u, &a->xq);
         gf_add(a->x, a->x, a->tmp, M * D);
         if (trace) memcpy(trace + (size_t)(i + 1) * M * D, a->x, M * D * sizeof *trace);
     }
-    rmsnorm_forward(a->xn, a->x, m->final_norm, M, D, c->rms_eps);
+    gf_rmsnorm_forward(a->xn, a->x, m->final_norm, M, D, c->rms_eps);
     if (trace) memcpy(trace + (size_t)(c->num_layers + 1) * M * D, a->xn, M * D * sizeof *trace);
 }
 

@@ -4,8 +4,8 @@
 #define GF_MODEL_H
 
 #include "griffin.h"
-#include "kernels.h"
-#include "safetensors.h"
+#include "kernels/kernels.h"
+#include "formats/safetensors.h"
 
 typedef struct {
     gf_block_type type;
@@ -71,7 +71,7 @@ typedef struct {
     float *q, *o;                 /* [M, D] attention */
     float *k, *v;                 /* [M, hd] */
     float *g, *u;                 /* [M, E] MLP */
-    float *scores;                /* [score_slots, attention_scores_floats] attention weights, a slot per thread */
+    float *scores;                /* [score_slots, gf_attention_scores_floats] attention weights, a slot per thread */
     size_t score_slots;           /* threads the attention loops may use (gf_par_slots at sizing) */
     float *scratch;               /* a gate block widened to F32 (gf_block_diag) */
     gf_xq xq;                     /* narrowed inputs of the Q8 / Q4 / BF16 products (empty: none) */

@@ -1,12 +1,12 @@
 /* Recurrent block: y = gelu(x Wy^T + by); xb = x Wx^T + bx; xc = Conv1D(xb);
  * r = RG-LRU(xc); out = (r * y) Wout^T + bout. */
 #include "blocks.h"
-#include "layers/layers.h"
+#include "layers.h"
 #include "parallel.h"
 
 #include <string.h>
 
-void recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_acts *a,
+void gf_recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_acts *a,
                              size_t B, size_t T, const int32_t *segment_pos, float *h,
                              float *conv_tail, int decode) {
     const gf_config *c = &m->cfg;
@@ -16,36 +16,36 @@ void recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_a
     #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN_HEAVY)
     for (size_t i = 0; i < M * L; i++) a->y[i] = gf_gelu_tanh(a->y[i]);
     if (decode) {
-        conv1d_step(a->xc, a->xb, conv_tail, lw->conv_w, lw->conv_b, B, L, W);
+        gf_conv1d_step(a->xc, a->xb, conv_tail, lw->conv_w, lw->conv_b, B, L, W);
     } else {
-        conv1d_forward(a->xc, a->xb, segment_pos, lw->conv_w, lw->conv_b, B, T, L, W);
-        conv1d_tail_from_prefill(conv_tail, a->xb, B, T, L, W);
+        gf_conv1d_forward(a->xc, a->xb, segment_pos, lw->conv_w, lw->conv_b, B, T, L, W);
+        gf_conv1d_tail_from_prefill(conv_tail, a->xb, B, T, L, W);
     }
     /* h is zero after a reset state, so prefill and decode share the scan. */
-    rglru_forward(a->xb, a->xc, lw, segment_pos, B, T, L, (size_t)c->num_heads, h, a->gi, a->ga,
+    gf_rglru_forward(a->xb, a->xc, lw, segment_pos, B, T, L, (size_t)c->num_heads, h, a->gi, a->ga,
                   a->scratch);
     #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) a->xb[i] *= a->y[i];
     gf_linear(a->tmp, a->xb, &lw->lin_out, lw->lin_out_b, M, &a->xq);
 }
 
-void recurrent_block_forward_train(const gf_model *m, const gf_layer_weights *lw, gf_layer_acts *la,
+void gf_recurrent_block_forward_train(const gf_model *m, const gf_layer_weights *lw, gf_layer_acts *la,
                                    size_t B, size_t T, const int32_t *segment_pos, float *out,
                                    gf_train_work *w) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, L = (size_t)c->lru_width, W = (size_t)c->conv_width;
     gf_linear(la->yp, la->xn1, &lw->lin_y, lw->lin_y_b, M, NULL);
     gf_linear(la->xb, la->xn1, &lw->lin_x, lw->lin_x_b, M, NULL);
-    conv1d_forward(la->xc, la->xb, segment_pos, lw->conv_w, lw->conv_b, B, T, L, W);
+    gf_conv1d_forward(la->xc, la->xb, segment_pos, lw->conv_w, lw->conv_b, B, T, L, W);
     memset(w->h0, 0, B * L * sizeof *w->h0);
-    rglru_forward(la->h, la->xc, lw, segment_pos, B, T, L, (size_t)c->num_heads, w->h0, la->gi,
+    gf_rglru_forward(la->h, la->xc, lw, segment_pos, B, T, L, (size_t)c->num_heads, w->h0, la->gi,
                   la->ga, NULL);
     #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN)
     for (size_t i = 0; i < M * L; i++) w->l1[i] = la->h[i] * gf_gelu_tanh(la->yp[i]);
     gf_linear(out, w->l1, &lw->lin_out, lw->lin_out_b, M, NULL);
 }
 
-void recurrent_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_layer_grads *g,
+void gf_recurrent_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_layer_grads *g,
                               const gf_layer_acts *la, size_t B, size_t T,
                               const int32_t *segment_pos, const float *dout, float *dxn,
                               gf_train_work *w) {
@@ -61,8 +61,8 @@ void recurrent_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_
         w->l4[i] = w->l2[i] * la->h[i] * gf_gelu_tanh_grad(la->yp[i]);      /* d yp */
     }
     gf_linear_backward(dxn, g->lin_y, g->lin_y_b, w->l4, la->xn1, lw->lin_y.data, M, L, D, 0);
-    rglru_backward(w->l1, w->l3, la->xc, la->gi, la->ga, la->h, lw, g, segment_pos, B, T, L,
+    gf_rglru_backward(w->l1, w->l3, la->xc, la->gi, la->ga, la->h, lw, g, segment_pos, B, T, L,
                    (size_t)c->num_heads, w->l2, w->l4);
-    conv1d_backward(w->l3, g->conv_w, g->conv_b, w->l1, la->xb, segment_pos, lw->conv_w, B, T, L, W);
+    gf_conv1d_backward(w->l3, g->conv_w, g->conv_b, w->l1, la->xb, segment_pos, lw->conv_w, B, T, L, W);
     gf_linear_backward(dxn, g->lin_x, g->lin_x_b, w->l3, la->xn1, lw->lin_x.data, M, L, D, 1);
 }
