@@ -26,7 +26,7 @@ endif
 # without AVX-512's masks: on AVX2 the soft cap ran one logit at a time. It
 # changes no result (no reassociation; that would be -ffast-math).
 CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
-           $(OPT) -fno-trapping-math -g -fopenmp -Iinclude -Isrc $(shell $(BLAS_PC) pkg-config --cflags openblas libcjson 2>/dev/null)
+           $(OPT) -fno-trapping-math -g -fopenmp -Iinclude -Isrc -Ibench $(shell $(BLAS_PC) pkg-config --cflags openblas libcjson 2>/dev/null)
 LDLIBS  := $(shell $(BLAS_PC) pkg-config --libs openblas libcjson 2>/dev/null || echo -lopenblas -lcjson) \
            $(BLAS_RPATH) -lm -fopenmp
 
@@ -46,7 +46,7 @@ PER_SET_TESTS := test_quantize test_golden test_model_load test_units test_cli t
 PER_SET_ASAN  := $(filter-out test_cli test_reference,$(PER_SET_TESTS))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bench/bench_limits.o
 
 .PHONY: all test test-fast test-asan tests-built clean demo spm-fixtures
 all: $(BUILD)/griffin
@@ -63,9 +63,9 @@ $(BUILD)/griffin: $(TOOL_OBJ) $(BUILD)/libgriffin.a
 
 TEST_OBJ := $(BUILD)/tests/testutil.o $(BUILD)/tests/hostile.o $(BUILD)/tests/kernel_fixtures.o
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/hostile.h tests/kernel_fixtures.h $(TEST_OBJ) $(BUILD)/libgriffin.a
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/hostile.h tests/kernel_fixtures.h $(TEST_OBJ) $(BUILD)/bench/bench_limits.o $(BUILD)/libgriffin.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(TEST_OBJ) $(BUILD)/libgriffin.a $(LDLIBS) -lcmocka -o $@
+	$(CC) $(CFLAGS) $< $(TEST_OBJ) $(BUILD)/bench/bench_limits.o $(BUILD)/libgriffin.a $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h
 	@mkdir -p $(dir $@)
@@ -120,6 +120,6 @@ BENCH_PROGS := decode_latency decode_throughput train_step_time gemv_speed
 .PHONY: bench-programs
 bench-programs: $(BENCH_PROGS:%=$(BUILD)/bench/%)
 
-$(BUILD)/bench/%: bench/%.c bench/bench_common.c bench/bench_common.h $(BUILD)/libgriffin.a
+$(BUILD)/bench/%: bench/%.c bench/bench_common.c bench/bench_common.h $(BUILD)/bench/bench_limits.o $(BUILD)/libgriffin.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ibench $< bench/bench_common.c $(BUILD)/libgriffin.a $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $< bench/bench_common.c $(BUILD)/bench/bench_limits.o $(BUILD)/libgriffin.a $(LDLIBS) -o $@

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "griffin_train.h"
+#include "bench_limits.h"
 
 #include "griffin.h"
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bench_common.h"
+#include "bench_limits.h"
 #include "griffin.h"
 #include "kernels/kernels.h"
 #include "kernels/actq.h"

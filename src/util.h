@@ -87,4 +87,7 @@ uint16_t gf_f32_to_bf16(float f); /* round to nearest even */
 float gf_f16_to_f32(uint16_t h);
 uint16_t gf_f32_to_f16(float f); /* round to nearest even; overflow to infinity */
 
+/* Creates dir and any missing parents (like mkdir -p). */
+int gf_mkdir_p(const char *dir, gf_error *err);
+
 #endif

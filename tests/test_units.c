@@ -12,6 +12,7 @@
 #include "layers/layers.h"
 #include "parallel.h"
 #include "testutil.h"
+#include "bench_limits.h"
 #include "util.h"
 
 static void test_bf16_and_f16(void **state) {

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "griffin_train.h"
 #include <cmocka.h>
 
 #include "griffin.h"

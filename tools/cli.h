@@ -3,6 +3,8 @@
 #define GF_CLI_H
 
 #include <stdint.h>
+#include "griffin_train.h"
+#include "util.h"
 
 #include "griffin.h"
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "bench_limits.h"
 
 static const char *USAGE =
     "usage: griffin bench [--threads N] [--csv FILE] [--limits-only] [--buffer-mb N]\n"

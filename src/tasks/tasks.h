@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "griffin_train.h"
 
 #include "griffin.h"
 

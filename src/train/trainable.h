@@ -6,6 +6,7 @@
 #define GF_TRAINABLE_H
 
 #include "model/model.h"
+#include "griffin_train.h"
 
 /* What one layer's training forward keeps for the backward. */
 typedef struct {

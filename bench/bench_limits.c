@@ -13,6 +13,7 @@
 #include "kernels/actq.h"
 #include "kernels/gemv.h"
 #include "util.h"
+#include "bench_limits.h"
 
 static double now(void) {
     struct timespec ts;
