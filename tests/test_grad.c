@@ -205,7 +205,7 @@ static gf_mat fmat(float *p, size_t rows, size_t cols) { return (gf_mat){.data =
 
 static double obj_mlp(void *p) {
     lctx *c = p;
-    gf_mlp_forward_train(c->out, c->x, &c->lw, c->M, c->E, c->a, c->b2, c->c2);
+    gf_mlp_forward(c->out, c->x, &c->lw, c->M, c->E, c->a, c->b2, c->c2, NULL);
     return wdot(c->out, c->r, c->M * c->D);
 }
 

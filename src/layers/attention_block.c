@@ -3,45 +3,32 @@
 #include "blocks.h"
 #include "layers.h"
 
-void gf_attention_block_forward(const gf_model *m, const gf_layer_weights *lw, gf_acts *a,
-                             size_t B, size_t T, const int32_t *segment_pos, float *ring_k,
-                             float *ring_v, const int64_t *num_tokens, int decode) {
+void gf_attention_block_forward(const gf_model *m, const gf_layer_weights *lw, const float *xn,
+                                float *out, gf_acts *a, size_t B, size_t T,
+                                const int32_t *segment_pos, float *ring_k, float *ring_v,
+                                const int64_t *num_tokens, int decode, gf_layer_acts *keep) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, H = (size_t)c->num_heads, hd = (size_t)c->head_dim, w = (size_t)c->window;
-    gf_product qkv[3] = {{&lw->q, a->q, NULL, 0}, {&lw->k, a->k, NULL, 0}, {&lw->v, a->v, NULL, 0}};
-    gf_linear_many(a->xn, M, qkv, 3, &a->xq);
-    gf_rope_apply(a->q, segment_pos, M, H, hd, c->rope_theta);
-    gf_rope_apply(a->k, segment_pos, M, 1, hd, c->rope_theta);
+    float *q = keep ? keep->q : a->q, *k = keep ? keep->k : a->k, *v = keep ? keep->v : a->v;
+    float *o = keep ? keep->o : a->o;
+    gf_product qkv[3] = {{&lw->q, q, NULL, 0}, {&lw->k, k, NULL, 0}, {&lw->v, v, NULL, 0}};
+    gf_linear_many(xn, M, qkv, 3, &a->xq);
+    gf_rope_apply(q, segment_pos, M, H, hd, c->rope_theta);
+    gf_rope_apply(k, segment_pos, M, 1, hd, c->rope_theta);
     if (decode) {
-        gf_attention_step(a->o, a->q, a->k, a->v, ring_k, ring_v, num_tokens, B, H, hd, w, a->scores,
-                       a->score_slots);
+        gf_attention_step(o, q, k, v, ring_k, ring_v, num_tokens, B, H, hd, w, a->scores, a->score_slots);
     } else {
-        gf_attention_prefill(a->o, a->q, a->k, a->v, segment_pos, B, T, H, hd, w, a->scores,
-                          a->score_slots, NULL);
-        gf_kv_ring_from_prefill(ring_k, ring_v, a->k, a->v, num_tokens, B, T, hd, w);
+        gf_attention_prefill(o, q, k, v, segment_pos, B, T, H, hd, w, a->scores, a->score_slots,
+                             keep ? keep->lse : NULL);
+        if (ring_k) gf_kv_ring_from_prefill(ring_k, ring_v, k, v, num_tokens, B, T, hd, w);
     }
-    gf_linear(a->tmp, a->o, &lw->o, lw->o_b, M, &a->xq);
-}
-
-void gf_attention_block_forward_train(const gf_model *m, const gf_layer_weights *lw, gf_layer_acts *la,
-                                   size_t B, size_t T, const int32_t *segment_pos, float *out,
-                                   gf_train_work *w) {
-    const gf_config *c = &m->cfg;
-    size_t M = B * T, H = (size_t)c->num_heads, hd = (size_t)c->head_dim;
-    gf_linear(la->q, la->xn1, &lw->q, NULL, M, NULL);
-    gf_linear(la->k, la->xn1, &lw->k, NULL, M, NULL);
-    gf_linear(la->v, la->xn1, &lw->v, NULL, M, NULL);
-    gf_rope_apply(la->q, segment_pos, M, H, hd, c->rope_theta);
-    gf_rope_apply(la->k, segment_pos, M, 1, hd, c->rope_theta);
-    gf_attention_prefill(la->o, la->q, la->k, la->v, segment_pos, B, T, H, hd, (size_t)c->window,
-                      w->scores, w->score_slots, la->lse);
-    gf_linear(out, la->o, &lw->o, lw->o_b, M, NULL);
+    gf_linear(out, o, &lw->o, lw->o_b, M, &a->xq);
 }
 
 void gf_attention_block_backward(const gf_model *m, const gf_layer_weights *lw, gf_layer_grads *g,
                               const gf_layer_acts *la, size_t B, size_t T,
                               const int32_t *segment_pos, const float *dout, float *dxn,
-                              gf_train_work *w) {
+                              gf_backward_work *w) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, D = (size_t)c->width, H = (size_t)c->num_heads, hd = (size_t)c->head_dim;
     gf_linear_backward(w->tmp, g->o, g->o_b, dout, la->o, lw->o.data, M, D, D, 0);

@@ -13,11 +13,11 @@
 void gf_rmsnorm_forward(float *out, const float *x, const float *scale, size_t M, size_t D,
                      float eps);
 
-/* Gated GeLU MLP: out[M, D] = (gelu(x Wg^T + bg) * (x Wu^T + bu)) Wd^T + bd.
- * g, u: [M, E] work buffers. */
-void gf_mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t D,
-                 size_t E, float *g, float *u,
-                 const gf_xq *xq);
+/* Gated GeLU MLP: out[M, D] = act Wd^T + bd, act = gelu(x Wg^T + bg) * (x Wu^T + bu).
+ * g, u [M, E]: the pre-activations (kept for the backward when training);
+ * act [M, E] may be g (inference: in place). */
+void gf_mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t E,
+                    float *g, float *u, float *act, const gf_xq *xq);
 
 /* Causal depthwise Conv1D over T steps of B sequences with document masking:
  * out[b,t,c] = bias[c] + sum_s w[W-1-s, c] x[b,t-s,c], a tap dropped when it
@@ -67,8 +67,7 @@ void gf_attention_step(float *out, const float *q, const float *k, const float *
                     float *ring_k, float *ring_v, const int64_t *num_tokens, size_t B, size_t H,
                     size_t hd, size_t w, float *scores, size_t nslots);
 
-/* ---- training: the forwards that keep what the backwards need, and the
- * backwards. A backward reads the forward's saved inputs and outputs, adds
+/* ---- the backwards (training). A backward reads the forward's saved inputs and outputs, adds
  * parameter gradients into gf_layer_grads, and writes (=) or adds (+=) the
  * input gradient as each says. Weights are F32 (a gf_trainable's). ---- */
 
@@ -77,10 +76,6 @@ void gf_attention_step(float *out, const float *q, const float *k, const float *
 void gf_rmsnorm_backward(float *dx, float *dscale, const float *dy, const float *x,
                       const float *scale, size_t M, size_t D, float eps, float *rstd);
 
-/* gf_mlp_forward keeping the gate and up pre-activations g, u [M, E]; act [M, E]
- * is work space. */
-void gf_mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t E,
-                       float *g, float *u, float *act);
 /* dx = d/dx [M, D]; act, dact [M, E] work space. */
 void gf_mlp_backward(float *dx, const float *dout, const float *x, const float *g, const float *u,
                   const gf_layer_weights *lw, gf_layer_grads *gr, size_t M, size_t D, size_t E,

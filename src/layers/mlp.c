@@ -1,23 +1,13 @@
 #include "parallel.h"
 #include "layers.h"
 
-void gf_mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t D,
-                 size_t E, float *g, float *u, const gf_xq *xq) {
+void gf_mlp_forward(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t E,
+                    float *g, float *u, float *act, const gf_xq *xq) {
     gf_product gu[2] = {{&lw->gate, g, lw->gate_b, 0}, {&lw->up, u, lw->up_b, 0}};
     gf_linear_many(x, M, gu, 2, xq);
 #pragma omp parallel for simd schedule(static) if (parallel : M * E >= GF_PAR_MIN_HEAVY)
-    for (size_t i = 0; i < M * E; i++) g[i] = gf_gelu_tanh(g[i]) * u[i];
-    (void)D;
-    gf_linear(out, g, &lw->down, lw->down_b, M, xq);
-}
-
-void gf_mlp_forward_train(float *out, const float *x, const gf_layer_weights *lw, size_t M, size_t E,
-                       float *g, float *u, float *act) {
-    gf_linear(g, x, &lw->gate, lw->gate_b, M, NULL);
-    gf_linear(u, x, &lw->up, lw->up_b, M, NULL);
-#pragma omp parallel for simd schedule(static) if (parallel : M * E >= GF_PAR_MIN)
     for (size_t i = 0; i < M * E; i++) act[i] = gf_gelu_tanh(g[i]) * u[i];
-    gf_linear(out, act, &lw->down, lw->down_b, M, NULL);
+    gf_linear(out, act, &lw->down, lw->down_b, M, xq);
 }
 
 void gf_mlp_backward(float *dx, const float *dout, const float *x, const float *g, const float *u,

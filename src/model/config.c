@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "griffin.h"
+#include "model/tensors.h"
 #include "util.h"
 
 /* Sizes beyond these are refused: they would only come from a broken file,
@@ -213,20 +214,7 @@ size_t gf_config_num_attention_layers(const gf_config *c) {
     return n;
 }
 
-size_t gf_config_num_params(const gf_config *c) {
-    size_t D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
-    size_t H = (size_t)c->num_heads, hd = (size_t)c->head_dim, W = (size_t)c->conv_width;
-    size_t n = (size_t)c->vocab_size * D + D; /* embedding + final norm */
-    for (int i = 0; i < c->num_layers; i++) {
-        n += 2 * D;                       /* two norms */
-        n += 2 * (D * E + E) + E * D + D; /* MLP */
-        if (c->block_types[i] == GF_BLOCK_ATTENTION)
-            n += D * D + 2 * hd * D + D * D + D;
-        else
-            n += 2 * (L * D + L) + D * L + D + W * L + L + L + 2 * (L * L / H + L);
-    }
-    return n;
-}
+size_t gf_config_num_params(const gf_config *c) { return gf_tensor_count_params(c); }
 
 float gf_config_embed_multiplier(const gf_config *c) {
     if (!c->embed_scale) return 1.0f;

@@ -9,68 +9,35 @@
 #include "parallel.h"
 #include "util.h"
 
-/* Floats of the arena that hold the quantised inputs (bytes rounded up). */
-static size_t xq_floats(const gf_model *m, size_t M) {
-    return m->xq_cols ? (gf_xq_bytes(M, m->xq_cols) + sizeof(float) - 1) / sizeof(float) : 0;
-}
-
-/* Every buffer of the arena starts on a cache line: the kernels' 64-byte
- * loads of a row take twice as long when they straddle two lines (a third
- * off the Q4 decode step at batch 4 here). ACT_SLOTS buffers, up to 15
- * floats of padding before each. */
-#define ACT_SLOTS 17
-static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
-
-size_t gf_acts_floats(const gf_model *m, size_t M) {
-    const gf_config *c = &m->cfg;
-    size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
-    size_t hd = (size_t)c->head_dim;
-    return M * (3 * D + 5 * L + 2 * D + 2 * hd + 2 * E) +
-           gf_par_slots() * gf_attention_scores_floats((size_t)c->num_heads, hd, (size_t)c->window) +
-           m->scratch_floats + xq_floats(m, M) + ACT_SLOTS * 16;
-}
-
-void gf_acts_carve(const gf_model *m, size_t M, float *p, gf_acts *a) {
-    const gf_config *c = &m->cfg;
-    size_t D = (size_t)c->width, L = (size_t)c->lru_width, E = (size_t)c->mlp_width;
-    size_t hd = (size_t)c->head_dim;
-    float **slots[] = {&a->x, &a->xn, &a->tmp, &a->y, &a->xb, &a->xc, &a->gi, &a->ga,
-                       &a->q, &a->o, &a->k, &a->v, &a->g, &a->u, &a->scores, &a->scratch};
-    /* the same count gf_acts_floats sized the arena with */
-    a->score_slots = gf_par_slots();
-    size_t sizes[] = {M * D, M * D, M * D, M * L, M * L, M * L, M * L, M * L,
-                      M * D, M * D, M * hd, M * hd, M * E, M * E,
-                      a->score_slots * gf_attention_scores_floats((size_t)c->num_heads, hd, (size_t)c->window),
-                      m->scratch_floats};
-    _Static_assert(sizeof sizes / sizeof sizes[0] + 1 == ACT_SLOTS, "every buffer is counted");
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *slots[i] = p = align64(p);
-        p += sizes[i];
-    }
-    a->xq.buf = m->xq_cols ? (uint8_t *)align64(p) : NULL;
-    a->xq.bytes = m->xq_cols ? gf_xq_bytes(M, m->xq_cols) : 0;
-}
-
-/* acts->x [B*T, D] in, final-normed stream in acts->xn out. trace, when
- * given, receives the residual stream after each layer and the final norm. */
-static void run_layers(const gf_model *m, gf_state *st, gf_acts *a, size_t B, size_t T,
-                       const int32_t *segment_pos, int decode, float *trace) {
+void gf_forward_layers(const gf_model *m, gf_acts *a, size_t B, size_t T, const int32_t *segment_pos,
+                       gf_state *st, int decode, gf_layer_acts *keep, float *trace) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, D = (size_t)c->width;
     for (int i = 0; i < c->num_layers; i++) {
         const gf_layer_weights *lw = &m->layers[i];
-        gf_rmsnorm_forward(a->xn, a->x, lw->temporal_norm, M, D, c->rms_eps);
-        if (lw->type == GF_BLOCK_RECURRENT)
-            gf_recurrent_block_forward(m, lw, a, B, T, segment_pos, st->layer_a[i], st->layer_b[i],
-                                    decode);
-        else
-            gf_attention_block_forward(m, lw, a, B, T, segment_pos, st->layer_a[i], st->layer_b[i],
-                                    st->num_tokens, decode);
-        gf_add(a->x, a->x, a->tmp, M * D);
-        gf_rmsnorm_forward(a->xn, a->x, lw->channel_norm, M, D, c->rms_eps);
-        gf_mlp_forward(a->tmp, a->xn, lw, M, D, (size_t)c->mlp_width, a->g, a->u, &a->xq);
-        gf_add(a->x, a->x, a->tmp, M * D);
-        if (trace) memcpy(trace + (size_t)(i + 1) * M * D, a->x, M * D * sizeof *trace);
+        /* inference runs every layer in the same buffers; training keeps
+         * each layer's stream and normed inputs */
+        gf_layer_acts *k = keep ? &keep[i] : NULL;
+        float *x_in = k ? k->x_in : a->x, *xn1 = k ? k->xn1 : a->xn;
+        float *x_mid = k ? k->x_mid : a->x, *xn2 = k ? k->xn2 : a->xn;
+        float *x_out = k && i + 1 < c->num_layers ? keep[i + 1].x_in : a->x;
+        gf_rmsnorm_forward(xn1, x_in, lw->temporal_norm, M, D, c->rms_eps);
+        if (lw->type == GF_BLOCK_RECURRENT) {
+            float *h = st ? st->layer_a[i] : a->h0;
+            if (!st) memset(h, 0, B * (size_t)c->lru_width * sizeof *h);
+            gf_recurrent_block_forward(m, lw, xn1, a->tmp, a, B, T, segment_pos, h,
+                                       st ? st->layer_b[i] : NULL, decode, k);
+        } else {
+            gf_attention_block_forward(m, lw, xn1, a->tmp, a, B, T, segment_pos,
+                                       st ? st->layer_a[i] : NULL, st ? st->layer_b[i] : NULL,
+                                       st ? st->num_tokens : NULL, decode, k);
+        }
+        gf_add(x_mid, x_in, a->tmp, M * D);
+        gf_rmsnorm_forward(xn2, x_mid, lw->channel_norm, M, D, c->rms_eps);
+        gf_mlp_forward(a->tmp, xn2, lw, M, (size_t)c->mlp_width, k ? k->g : a->g, k ? k->u : a->u,
+                       a->g, &a->xq);
+        gf_add(x_out, x_mid, a->tmp, M * D);
+        if (trace) memcpy(trace + (size_t)(i + 1) * M * D, x_out, M * D * sizeof *trace);
     }
     gf_rmsnorm_forward(a->xn, a->x, m->final_norm, M, D, c->rms_eps);
     if (trace) memcpy(trace + (size_t)(c->num_layers + 1) * M * D, a->xn, M * D * sizeof *trace);
@@ -109,7 +76,7 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
     /* The official cache counts tokens from the last segment position. */
     for (int b = 0; b < B; b++) state->num_tokens[b] = (int64_t)segment_pos[(size_t)b * T + T - 1] + 1;
     if (trace) memcpy(trace, a.x, M * D * sizeof *trace);
-    run_layers(m, state, &a, (size_t)B, (size_t)T, segment_pos, 0, trace);
+    gf_forward_layers(m, &a, (size_t)B, (size_t)T, segment_pos, state, 0, NULL, trace);
     if (logits) gf_unembed(m, a.xn, M, logits, &a.xq);
     rc = 0;
 out:
@@ -133,7 +100,7 @@ int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
         }
         segment_pos = s->positions;
     }
-    run_layers(m, s, a, B, 1, segment_pos, 1, NULL);
+    gf_forward_layers(m, a, B, 1, segment_pos, s, 1, NULL, NULL);
     if (logits) gf_unembed(m, a->xn, B, logits, &a->xq);
     for (size_t b = 0; b < B; b++) s->num_tokens[b]++;
     return 0;

@@ -123,10 +123,6 @@ static int get_vec(loader *ld, gf_error *err, const float **out, const char *nam
     return 0;
 }
 
-static int get_vec1(loader *ld, gf_error *err, const float **out, const char *name, size_t n) {
-    return get_vec(ld, err, out, name, 1, &n);
-}
-
 static int open_shards(gf_model *m, const char *dir, int *sharded, gf_error *err) {
     char path[4096];
     if (gf_path_join(path, sizeof path, dir, "model.safetensors.index.json", err)) return -1;
@@ -192,64 +188,26 @@ out:
     return rc;
 }
 
-static int bind_layer(loader *ld, int i, gf_error *err) {
-    gf_model *m = ld->m;
-    const gf_config *c = &m->cfg;
-    gf_layer_weights *lw = &m->layers[i];
-    size_t D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
-    size_t H = (size_t)c->num_heads, hd = (size_t)c->head_dim, W = (size_t)c->conv_width;
-    char n[256];
-#define NAME(suffix) (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix), n)
-    lw->type = (gf_block_type)c->block_types[i];
-    if (get_vec1(ld, err, &lw->temporal_norm, NAME("temporal_pre_norm.weight"), D) ||
-        get_vec1(ld, err, &lw->channel_norm, NAME("channel_pre_norm.weight"), D) ||
-        get_mat(ld, err, &lw->gate, NAME("mlp_block.gate_proj.weight"), E, D) ||
-        get_vec1(ld, err, &lw->gate_b, NAME("mlp_block.gate_proj.bias"), E) ||
-        get_mat(ld, err, &lw->up, NAME("mlp_block.up_proj.weight"), E, D) ||
-        get_vec1(ld, err, &lw->up_b, NAME("mlp_block.up_proj.bias"), E) ||
-        get_mat(ld, err, &lw->down, NAME("mlp_block.down_proj.weight"), D, E) ||
-        get_vec1(ld, err, &lw->down_b, NAME("mlp_block.down_proj.bias"), D))
-        return -1;
-    if (lw->type == GF_BLOCK_ATTENTION) {
-        return get_mat(ld, err, &lw->q, NAME("temporal_block.q_proj.weight"), D, D) ||
-               get_mat(ld, err, &lw->k, NAME("temporal_block.k_proj.weight"), hd, D) ||
-               get_mat(ld, err, &lw->v, NAME("temporal_block.v_proj.weight"), hd, D) ||
-               get_mat(ld, err, &lw->o, NAME("temporal_block.o_proj.weight"), D, D) ||
-               get_vec1(ld, err, &lw->o_b, NAME("temporal_block.o_proj.bias"), D)
-                   ? -1 : 0;
+/* One tensor of the table into its view: a matrix stays in the mapping, the
+ * small ones are converted into the arena. */
+static int bind(loader *ld, const gf_tensor_slot *s, gf_error *err) {
+    void *view = gf_tensor_view(ld->m, s);
+    if (s->def->kind == GF_TK_MAT) return get_mat(ld, err, view, s->name, s->shape[0], s->shape[1]);
+    if (s->def->kind == GF_TK_VEC) return get_vec(ld, err, view, s->name, s->ndim, s->shape);
+    const gf_st_tensor *t = get(ld, err, s->name, s->ndim, s->shape);
+    if (!t) return -1;
+    if (s->def->kind == GF_TK_GATES) { /* [H, bw, bw] viewed as [H*bw, bw] */
+        *(gf_mat *)view = (gf_mat){wtype_of(t->dtype), t->data, NULL, s->shape[0] * s->shape[1],
+                                   s->shape[2], NULL, NULL, NULL};
+        ld->gates_float += t->dtype != GF_DT_F32;
+        return 0;
     }
-    size_t conv_dims[3] = {L, 1, W}, gate_dims[3] = {H, L / H, L / H}, gb_dims[2] = {H, L / H};
-    if (get_mat(ld, err, &lw->lin_x, NAME("temporal_block.linear_x.weight"), L, D) ||
-        get_vec1(ld, err, &lw->lin_x_b, NAME("temporal_block.linear_x.bias"), L) ||
-        get_mat(ld, err, &lw->lin_y, NAME("temporal_block.linear_y.weight"), L, D) ||
-        get_vec1(ld, err, &lw->lin_y_b, NAME("temporal_block.linear_y.bias"), L) ||
-        get_mat(ld, err, &lw->lin_out, NAME("temporal_block.linear_out.weight"), D, L) ||
-        get_vec1(ld, err, &lw->lin_out_b, NAME("temporal_block.linear_out.bias"), D) ||
-        get_vec1(ld, err, &lw->conv_b, NAME("temporal_block.conv_1d.bias"), L) ||
-        get_vec1(ld, err, &lw->a_param, NAME("temporal_block.rg_lru.recurrent_param"), L) ||
-        get_vec(ld, err, &lw->input_gate_b, NAME("temporal_block.rg_lru.input_gate_bias"), 2, gb_dims) ||
-        get_vec(ld, err, &lw->a_gate_b, NAME("temporal_block.rg_lru.recurrent_gate_bias"), 2, gb_dims))
-        return -1;
-    /* The gate weights [H, bw, bw] are viewed as a [H*bw, bw] matrix. */
-    const gf_st_tensor *t;
-    if (!(t = get(ld, err, NAME("temporal_block.rg_lru.input_gate_weight"), 3, gate_dims))) return -1;
-    lw->input_gate = (gf_mat){wtype_of(t->dtype), t->data, NULL, L, L / H, NULL, NULL, NULL};
-    ld->gates_float += t->dtype != GF_DT_F32;
-    if (!(t = get(ld, err, NAME("temporal_block.rg_lru.recurrent_gate_weight"), 3, gate_dims))) return -1;
-    lw->a_gate = (gf_mat){wtype_of(t->dtype), t->data, NULL, L, L / H, NULL, NULL, NULL};
-    ld->gates_float += t->dtype != GF_DT_F32;
-    /* HF stores the conv as [L, 1, W]; the kernels want the official [W, L]. */
-    if (!(t = get(ld, err, NAME("temporal_block.conv_1d.weight"), 3, conv_dims))) return -1;
+    size_t L = s->shape[0], W = s->shape[2]; /* CONV */
     if ((size_t)(ld->arena_end - ld->arena_next) < W * L)
         return gf_fail(err, "internal error: small-tensor arena too small");
-    float *cw = ld->arena_next;
-    size_t es = gf_dtype_size(t->dtype);
-    for (size_t k = 0; k < W; k++)
-        for (size_t ch = 0; ch < L; ch++)
-            gf_convert_to_f32(&cw[k * L + ch], (const char *)t->data + (ch * W + k) * es, t->dtype, 1);
+    gf_conv_from_file(ld->arena_next, t->data, t->dtype, L, W);
+    *(const float **)view = ld->arena_next;
     ld->arena_next += W * L;
-    lw->conv_w = cw;
-#undef NAME
     return 0;
 }
 
@@ -257,51 +215,46 @@ static int bind_layer(loader *ld, int i, gf_error *err) {
  * transposed, so a batch of a few rows reads every output channel's weights
  * contiguously (gf_block_diag). 2 L bw floats per recurrent layer. */
 static int make_gates_t(gf_model *m, gf_error *err) {
-    const gf_config *c = &m->cfg;
-    size_t L = (size_t)c->lru_width, bw = L / (size_t)c->num_heads, H = (size_t)c->num_heads;
-    size_t n = 0;
-    for (int i = 0; i < c->num_layers; i++) n += m->layers[i].type == GF_BLOCK_RECURRENT;
+    size_t n = 0, bw = 0;
+    for (int i = 0; i < m->n_slots; i++)
+        if (m->slots[i].def->kind == GF_TK_GATES) {
+            n += m->slots[i].numel;
+            bw = m->slots[i].shape[2];
+        }
     if (n == 0) return 0;
-    m->gates_t = gf_calloc(n * 2 * L * bw, sizeof(float), "transposed gate weights", err);
+    m->gates_t = gf_calloc(n, sizeof(float), "transposed gate weights", err);
     if (!m->gates_t) return -1;
     float *row = gf_calloc(bw, sizeof(float), "gate row", err);
     if (!row) return -1;
     float *p = m->gates_t;
-    for (int i = 0; i < c->num_layers; i++) {
-        gf_layer_weights *lw = &m->layers[i];
-        if (lw->type != GF_BLOCK_RECURRENT) continue;
-        gf_mat *g[2] = {&lw->input_gate, &lw->a_gate};
-        for (int k = 0; k < 2; k++, p += L * bw) {
-            for (size_t h = 0; h < H; h++)
-                for (size_t r = 0; r < bw; r++) { /* w[h, r, :] -> column r of block h */
-                    gf_mat_row(g[k], h * bw + r, row);
-                    for (size_t j = 0; j < bw; j++) p[h * bw * bw + j * bw + r] = row[j];
-                }
-            g[k]->blocks_t = p;
-        }
+    for (int i = 0; i < m->n_slots; i++) {
+        const gf_tensor_slot *s = &m->slots[i];
+        if (s->def->kind != GF_TK_GATES) continue;
+        gf_mat *g = gf_tensor_view(m, s);
+        size_t H = s->shape[0];
+        for (size_t h = 0; h < H; h++)
+            for (size_t r = 0; r < bw; r++) { /* w[h, r, :] -> column r of block h */
+                gf_mat_row(g, h * bw + r, row);
+                for (size_t j = 0; j < bw; j++) p[h * bw * bw + j * bw + r] = row[j];
+            }
+        g->blocks_t = p;
+        p += s->numel;
     }
     free(row);
     return 0;
 }
 
-/* A layer's matrices that go through gf_linear (the gates are apart: they
- * go through gf_block_diag), as an initialiser; NULL data where the layer's
- * block type lacks one. */
-#define LAYER_PRODUCTS(lw) \
-    {&(lw)->gate, &(lw)->up, &(lw)->down, &(lw)->lin_x, &(lw)->lin_y, &(lw)->lin_out, &(lw)->q, &(lw)->k, &(lw)->v, &(lw)->o}
-#define LAYER_NPRODUCTS 10
-
-/* The products' mats that are Q8 / Q4 (quantised) or not (the float
+/* The products' mats (the table's MAT tensors: the embedding, as the
+ * unembedding, and every layer's projections; the gates are apart, they go
+ * through gf_block_diag) that are Q8 / Q4 (quantised) or not (the float
  * ones), in the order make_packed and gf_model_copy_weights fill their
- * arenas. */
+ * arenas. out: room for m->n_slots. */
 static int product_mats(gf_model *m, int quantised, gf_mat **out) {
     int n = 0;
-    if (m->embed.data && !gf_actq_type(m->embed.type) == !quantised) out[n++] = &m->embed;
-    for (int i = 0; i < m->cfg.num_layers; i++) {
-        gf_layer_weights *lw = &m->layers[i];
-        gf_mat *mats[LAYER_NPRODUCTS] = LAYER_PRODUCTS(lw);
-        for (size_t k = 0; k < LAYER_NPRODUCTS; k++)
-            if (mats[k]->data && !gf_actq_type(mats[k]->type) == !quantised) out[n++] = mats[k];
+    for (int i = 0; i < m->n_slots; i++) {
+        if (m->slots[i].def->kind != GF_TK_MAT) continue;
+        gf_mat *w = gf_tensor_view(m, &m->slots[i]);
+        if (w->data && !gf_actq_type(w->type) == !quantised) out[n++] = w;
     }
     return n;
 }
@@ -332,7 +285,7 @@ static void release_mapped(const gf_model *m, const void *p, size_t n) {
  * from the file when they need them), so a model costs its size once. */
 static int make_packed(gf_model *m, gf_error *err) {
     if (m->packed || !m->has_int8_weights || !gf_cpu_has_int8_dot()) return 0;
-    gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * LAYER_NPRODUCTS + 1, sizeof *mats, "packed weights", err);
+    gf_mat **mats = gf_calloc((size_t)m->n_slots, sizeof *mats, "packed weights", err);
     if (!mats) return -1;
     int n = product_mats(m, 1, mats);
     size_t total = 0;
@@ -356,7 +309,7 @@ static int make_packed(gf_model *m, gf_error *err) {
 
 int gf_model_copy_weights(gf_model *m, gf_error *err) {
     if (m->copied) return 0;
-    gf_mat **mats = gf_calloc((size_t)m->cfg.num_layers * LAYER_NPRODUCTS + 1, sizeof *mats, "weight copy", err);
+    gf_mat **mats = gf_calloc((size_t)m->n_slots, sizeof *mats, "weight copy", err);
     if (!mats) return -1;
     int n = 0, all = product_mats(m, 0, mats);
     for (int i = 0; i < all; i++) /* only what is read from a file (a trainable's are in memory already) */
@@ -403,16 +356,12 @@ size_t gf_model_copied_bytes(const gf_model *m) { return m->copied ? m->copied_b
  * again as they are read). */
 static void drop_packed(gf_model *m) {
     if (!m->packed) return;
-    m->embed.packed = NULL;
-    m->embed.packed_scale = NULL;
-    for (int i = 0; i < m->cfg.num_layers; i++) {
-        gf_layer_weights *lw = &m->layers[i];
-        gf_mat *mats[LAYER_NPRODUCTS] = LAYER_PRODUCTS(lw);
-        for (size_t k = 0; k < LAYER_NPRODUCTS; k++) {
-            mats[k]->packed = NULL;
-            mats[k]->packed_scale = NULL;
+    for (int i = 0; i < m->n_slots; i++)
+        if (m->slots[i].def->kind == GF_TK_MAT) {
+            gf_mat *w = gf_tensor_view(m, &m->slots[i]);
+            w->packed = NULL;
+            w->packed_scale = NULL;
         }
-    }
     free(m->packed);
     m->packed = NULL;
 }
@@ -426,11 +375,15 @@ gf_model *gf_model_load(const char *dir, gf_error *err) {
         gf_config_load(path, &m->cfg, err) != 0 || open_shards(m, dir, &sharded, err) != 0)
         goto fail;
     const gf_config *c = &m->cfg;
-    size_t D = (size_t)c->width, E = (size_t)c->mlp_width, L = (size_t)c->lru_width;
-    size_t W = (size_t)c->conv_width;
-    /* Per layer at most: 2 norms + MLP biases + recurrent vectors. */
-    size_t per_layer = 2 * D + 2 * E + D + 3 * L + D + W * L + L + 2 * L + D;
-    size_t small = D + (size_t)c->num_layers * per_layer;
+    size_t L = (size_t)c->lru_width;
+    m->n_slots = gf_tensor_slots(c, NULL);
+    m->slots = gf_calloc((size_t)m->n_slots, sizeof *m->slots, "tensor table", err);
+    if (!m->slots) goto fail;
+    gf_tensor_slots(c, m->slots);
+    /* the small tensors, held as F32 */
+    size_t small = 0;
+    for (int i = 0; i < m->n_slots; i++)
+        if (m->slots[i].def->kind == GF_TK_VEC || m->slots[i].def->kind == GF_TK_CONV) small += m->slots[i].numel;
     /* The vectors are copies of tensors in the files (at 2 or more bytes an
      * element), so never more floats than mapped bytes: a config
      * that claims sizes the weights do not have then fails on a tensor shape,
@@ -441,12 +394,10 @@ gf_model *gf_model_load(const char *dir, gf_error *err) {
     m->small = gf_calloc(small, sizeof(float), "model vectors", err);
     m->layers = gf_calloc((size_t)c->num_layers, sizeof *m->layers, "model layers", err);
     if (!m->small || !m->layers) goto fail;
+    for (int i = 0; i < c->num_layers; i++) m->layers[i].type = (gf_block_type)c->block_types[i];
     loader ld = {m, dir, m->small, m->small + small, {0}, 0, sharded};
-    if (get_mat(&ld, err, &m->embed, "model.embed_tokens.weight", (size_t)c->vocab_size, D) ||
-        get_vec1(&ld, err, &m->final_norm, "model.final_norm.weight", D))
-        goto fail;
-    for (int i = 0; i < c->num_layers; i++)
-        if (bind_layer(&ld, i, err) != 0) goto fail;
+    for (int i = 0; i < m->n_slots; i++)
+        if (bind(&ld, &m->slots[i], err) != 0) goto fail;
     if (make_gates_t(m, err) != 0) goto fail;
     for (int i = 0; i < m->nfiles; i++) m->weight_bytes += m->files[i].map.size;
     int kinds = 0;
@@ -504,6 +455,7 @@ void gf_model_free(gf_model *m) {
     for (int i = 0; i < m->nfiles; i++) gf_st_close(&m->files[i]);
     free(m->files);
     free(m->layers);
+    free(m->slots);
     free(m->small);
     free(m->gates_t);
     free(m->packed);
@@ -516,17 +468,13 @@ size_t gf_model_weight_bytes(const gf_model *m) { return m->weight_bytes; }
 const char *gf_model_weight_dtype(const gf_model *m) { return m->dtype_name; }
 
 size_t gf_model_decode_bytes(const gf_model *m) {
-    const gf_config *c = &m->cfg;
-    size_t n = gf_mat_bytes(&m->embed);
-    for (int i = 0; i < c->num_layers; i++) {
-        const gf_layer_weights *lw = &m->layers[i];
-        const gf_mat *mats[LAYER_NPRODUCTS] = LAYER_PRODUCTS(lw);
-        for (size_t k = 0; k < sizeof mats / sizeof *mats; k++)
-            if (mats[k]->data) n += gf_mat_bytes(mats[k]);
+    size_t n = 0;
+    for (int i = 0; i < m->n_slots; i++) {
+        const gf_tensor_slot *s = &m->slots[i];
+        if (s->def->kind != GF_TK_MAT && s->def->kind != GF_TK_GATES) continue;
+        const gf_mat *w = gf_tensor_view((gf_model *)m, s);
         /* the gates as decode reads them: the F32 transposed copy */
-        const gf_mat *gates[] = {&lw->input_gate, &lw->a_gate};
-        for (int k = 0; k < 2 && lw->type == GF_BLOCK_RECURRENT; k++)
-            n += gates[k]->blocks_t ? gates[k]->rows * gates[k]->cols * sizeof(float) : gf_mat_bytes(gates[k]);
+        n += s->def->kind == GF_TK_GATES && w->blocks_t ? w->rows * w->cols * sizeof(float) : gf_mat_bytes(w);
     }
     return n;
 }

@@ -6,42 +6,7 @@
 #include "griffin.h"
 #include "kernels/kernels.h"
 #include "formats/safetensors.h"
-
-typedef struct {
-    gf_block_type type;
-    const float *temporal_norm; /* [D] */
-    const float *channel_norm;  /* [D] */
-    /* gated MLP */
-    gf_mat gate, up;            /* [E, D] */
-    const float *gate_b, *up_b; /* [E] */
-    gf_mat down;                /* [D, E] */
-    const float *down_b;        /* [D] */
-    /* recurrent block */
-    gf_mat lin_x, lin_y;              /* [L, D] */
-    const float *lin_x_b, *lin_y_b;   /* [L] */
-    gf_mat lin_out;                   /* [D, L] */
-    const float *lin_out_b;           /* [D] */
-    const float *conv_w;              /* [W, L]: official layout, w[W-1] meets the current token */
-    const float *conv_b;              /* [L] */
-    const float *a_param;             /* [L] */
-    gf_mat input_gate, a_gate;        /* [H * bw, bw]: H blocks, applied as x @ w[h] */
-    const float *input_gate_b, *a_gate_b; /* [L] */
-    /* attention block */
-    gf_mat q, k, v; /* [D, D], [hd, D], [hd, D] */
-    gf_mat o;       /* [D, D] */
-    const float *o_b; /* [D] */
-} gf_layer_weights;
-
-/* Gradients of one layer's parameters, laid out as gf_layer_weights (conv_w
- * as [W, L]); NULL for what the layer's block type lacks. */
-typedef struct {
-    float *temporal_norm, *channel_norm;
-    float *gate, *up, *gate_b, *up_b, *down, *down_b;
-    float *lin_x, *lin_y, *lin_x_b, *lin_y_b, *lin_out, *lin_out_b;
-    float *conv_w, *conv_b, *a_param;
-    float *input_gate, *a_gate, *input_gate_b, *a_gate_b;
-    float *q, *k, *v, *o, *o_b;
-} gf_layer_grads;
+#include "model/tensors.h"
 
 struct gf_model {
     gf_config cfg;
@@ -50,6 +15,8 @@ struct gf_model {
     gf_mat embed;             /* [V, D], also the unembedding */
     const float *final_norm;  /* [D] */
     gf_layer_weights *layers; /* [num_layers] */
+    gf_tensor_slot *slots;    /* every tensor, in file order (model/tensors.h) */
+    int n_slots;
     float *small;             /* one arena: norms, biases, conv, a_param as f32 */
     float *gates_t;           /* one arena: the RG-LRU gates' blocks transposed (gf_mat.blocks_t) */
     uint8_t *packed;          /* one arena: Q8 / Q4 products' packed codes and scales (gf_mat.packed) */
@@ -75,6 +42,7 @@ typedef struct {
     size_t score_slots;           /* threads the attention loops may use (gf_par_slots at sizing) */
     float *scratch;               /* a gate block widened to F32 (gf_block_diag) */
     gf_xq xq;                     /* narrowed inputs of the Q8 / Q4 / BF16 products (empty: none) */
+    float *h0;                    /* [B, L] training: the zero state each recurrent layer starts from */
 } gf_acts;
 
 size_t gf_acts_floats(const gf_model *m, size_t M);

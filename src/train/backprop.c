@@ -63,7 +63,7 @@ static size_t carve(gf_trainable *t, size_t B, size_t T, float *base) {
             TAKE(la->lse, M * H);
         }
     }
-    gf_train_work dw, *w = base ? &t->work : &dw;
+    gf_backward_work dw, *w = base ? &t->work : &dw;
     float *xf_dummy, *xfinal_dummy;
     TAKE(*(base ? &t->x_final : &xfinal_dummy), M * D);
     TAKE(*(base ? &t->xf : &xf_dummy), M * D);
@@ -152,7 +152,7 @@ static double loss_chunk(gf_trainable *t, const int32_t *targets, size_t r0, siz
     }
     double sum = 0.0;
     for (size_t r = 0; r < n; r++) sum += (double)row_loss[2 * r] + (double)row_loss[2 * r + 1];
-    gf_linear_backward(t->work.ds + r0 * D, t->d_embed, NULL, lg, t->xf + r0 * D, E, n, V, D, 0);
+    gf_linear_backward(t->work.ds + r0 * D, t->top.embed, NULL, lg, t->xf + r0 * D, E, n, V, D, 0);
     return sum;
 }
 
@@ -185,26 +185,21 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
         free(pos_owned);
         return -1;
     }
-    gf_train_work *w = &t->work;
+    gf_backward_work *w = &t->work;
 
-    /* forward */
-    float *x = t->acts[0].x_in; /* config validation guarantees a layer */
-    gf_embed_tokens(m, inputs, M, x, NULL);
-    for (int i = 0; i < c->num_layers; i++) {
-        const gf_layer_weights *lw = &m->layers[i];
-        gf_layer_acts *la = &t->acts[i];
-        float *next = i + 1 < c->num_layers ? t->acts[i + 1].x_in : t->x_final;
-        gf_rmsnorm_forward(la->xn1, la->x_in, lw->temporal_norm, M, D, c->rms_eps);
-        if (lw->type == GF_BLOCK_RECURRENT)
-            gf_recurrent_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
-        else
-            gf_attention_block_forward_train(m, lw, la, B, T, segment_pos, w->tmp, w);
-        gf_add(la->x_mid, la->x_in, w->tmp, M * D);
-        gf_rmsnorm_forward(la->xn2, la->x_mid, lw->channel_norm, M, D, c->rms_eps);
-        gf_mlp_forward_train(w->tmp, la->xn2, lw, M, E, la->g, la->u, w->e1);
-        gf_add(next, la->x_mid, w->tmp, M * D);
-    }
-    gf_rmsnorm_forward(t->xf, t->x_final, m->final_norm, M, D, c->rms_eps);
+    /* forward: the one layer loop inference runs, keeping each layer's
+     * intermediates in t->acts; the stream ends in x_final, normed in xf */
+    gf_acts a = {0};
+    a.x = t->x_final;
+    a.xn = t->xf;
+    a.tmp = w->tmp;
+    a.y = w->l1;  /* the recurrent block's product with its GeLU branch */
+    a.g = w->e1;  /* the MLP's activation */
+    a.scores = w->scores;
+    a.score_slots = w->score_slots;
+    a.h0 = w->h0;
+    gf_embed_tokens(m, inputs, M, t->acts[0].x_in, NULL); /* config validation guarantees a layer */
+    gf_forward_layers(m, &a, B, T, segment_pos, NULL, 0, t->acts, NULL);
 
     /* loss, and its gradient back to the final norm's output (in w->ds) */
     float scale = grad_scale / (float)counted;
@@ -217,7 +212,7 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
     /* backward: w->ds carries d/d(stream), from the top down */
     memcpy(w->dn, w->ds, M * D * sizeof *w->dn);
     memset(w->ds, 0, M * D * sizeof *w->ds);
-    gf_rmsnorm_backward(w->ds, t->d_final_norm, w->dn, t->x_final, m->final_norm, M, D, c->rms_eps,
+    gf_rmsnorm_backward(w->ds, t->top.final_norm, w->dn, t->x_final, m->final_norm, M, D, c->rms_eps,
                      w->rstd);
     for (int i = c->num_layers - 1; i >= 0; i--) {
         const gf_layer_weights *lw = &m->layers[i];
@@ -242,7 +237,7 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
     for (size_t j = 0; j < ncol; j++) {
         size_t k0 = j * 64, nk = D - k0 < 64 ? D - k0 : 64;
         for (size_t r = 0; r < M; r++) {
-            float *de = t->d_embed + (size_t)inputs[r] * D + k0;
+            float *de = t->top.embed + (size_t)inputs[r] * D + k0;
             const float *d = w->ds + r * D + k0;
             for (size_t k = 0; k < nk; k++) de[k] += d[k] * mul;
         }
