@@ -236,4 +236,3 @@ double gf_actq_error_bound(const gf_mat *W, size_t r, const float *x) {
     return bound;
 }
 
-int gf_cpu_has_vnni(void) { return gf_cpu_has(GF_CPU_AVX512VNNI); }

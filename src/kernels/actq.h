@@ -22,6 +22,7 @@
 #ifndef GF_ACTQ_H
 #define GF_ACTQ_H
 
+#include "cpu.h"
 #include "kernels.h"
 
 static inline size_t gf_actq_row_bytes(size_t K) { return ((K + 31) / 32 * 40 + 63) / 64 * 64; }
@@ -80,17 +81,6 @@ void gf_gemv_actq_rows_amx(const gf_mat *W, const uint8_t *q, size_t M, float *o
 void gf_gemv_actq_rows(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo,
                        size_t r0, size_t r1);
 
-/* Whether this CPU has the instructions of the VNNI version, of the AVX2
- * one (AVX2, FMA, F16C), and of either (the integer path is used only where
- * it does). */
-int gf_cpu_has_vnni(void);
-int gf_cpu_has_avx2_int8(void);
-int gf_cpu_has_avxvnni(void);
-int gf_cpu_has_int8_dot(void);
-/* Whether this CPU has AMX (tiles, INT8 and BF16, with AVX512-VNNI and
- * AVX512-BF16 beside them) and the kernel lets this process use it; 0 too
- * when GRIFFIN_AMX=0 is set. */
-int gf_cpu_has_amx(void);
 /* The register-only loop of the bench's AMX peaks (bench_limits.c):
  * iters x 4 full-tile products, int8 (bf16 0) or bfloat16 (1); returns the
  * operations done, 2 a multiply-add, or 0 without AMX. */
@@ -106,7 +96,6 @@ void gf_gemv_bf16x_rows_scalar(const gf_mat *W, const uint16_t *xb, size_t M, fl
                                size_t r0, size_t r1);
 void gf_gemv_bf16x_rows_avx512bf16(const gf_mat *W, const uint16_t *xb, size_t M, float *out, size_t ldo,
                                    size_t r0, size_t r1);
-int gf_cpu_has_avx512bf16(void);
 /* The AMX-BF16 version: whole groups of 16 rows with the tile unit, the rows
  * around them (and any K that is not a multiple of 32) with AVX512-BF16;
  * equal to the scalar twin within the float sums' rounding. */

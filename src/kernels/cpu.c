@@ -143,3 +143,25 @@ int gf_kernels_available(const char **names, int max) {
 }
 
 int gf_cpu_has(unsigned mask) { return (kernel_sets[current()].features & mask) == mask; }
+
+int gf_cpu_has_vnni(void) { return gf_cpu_has(GF_CPU_AVX512VNNI); }
+int gf_cpu_has_avx2_int8(void) { return gf_cpu_has(GF_CPU_AVX2); }
+int gf_cpu_has_avxvnni(void) { return gf_cpu_has(GF_CPU_AVXVNNI); }
+int gf_cpu_has_int8_dot(void) { return gf_cpu_has_vnni() || gf_cpu_has_avx2_int8(); }
+int gf_cpu_has_avx512bf16(void) { return gf_cpu_has(GF_CPU_AVX512BF16); }
+int gf_cpu_has_amx(void) { return gf_cpu_has(GF_CPU_AMX); }
+
+gf_isa gf_cpu_isa(void) {
+    if (gf_cpu_has(GF_CPU_AVX512)) return GF_ISA_AVX512;
+    if (gf_cpu_has(GF_CPU_AVX2)) return GF_ISA_AVX2;
+    return GF_ISA_SCALAR;
+}
+
+const char *gf_isa_name(gf_isa isa) {
+    switch (isa) {
+    case GF_ISA_SCALAR: return "scalar";
+    case GF_ISA_AVX2: return "AVX2";
+    case GF_ISA_AVX512: return "AVX-512";
+    }
+    return "?";
+}

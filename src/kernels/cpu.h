@@ -35,4 +35,19 @@ enum {
  * chosen on the first call (GRIFFIN_ISA, or the best the CPU has). */
 int gf_cpu_has(unsigned mask);
 
+/* The same questions by name, for the kernels' dispatch. */
+int gf_cpu_has_vnni(void);        /* AVX512-VNNI */
+int gf_cpu_has_avx2_int8(void);   /* the AVX2 integer kernel's AVX2, FMA, F16C */
+int gf_cpu_has_avxvnni(void);     /* AVX-VNNI */
+int gf_cpu_has_int8_dot(void);    /* either integer kernel: the Q8 / Q4 narrowed path runs */
+int gf_cpu_has_avx512bf16(void);
+/* AMX (tiles, INT8 and BF16, with AVX512-VNNI and AVX512-BF16 beside them)
+ * that the OS lets this process use; 0 too when GRIFFIN_AMX=0 is set. */
+int gf_cpu_has_amx(void);
+
+/* The widest float vectors of the kernel set in use. */
+typedef enum { GF_ISA_SCALAR = 0, GF_ISA_AVX2 = 1, GF_ISA_AVX512 = 2 } gf_isa;
+gf_isa gf_cpu_isa(void);
+const char *gf_isa_name(gf_isa isa);
+
 #endif

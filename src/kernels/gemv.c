@@ -3,21 +3,6 @@
 
 #include "cpu.h"
 
-gf_isa gf_cpu_isa(void) {
-    if (gf_cpu_has(GF_CPU_AVX512)) return GF_ISA_AVX512;
-    if (gf_cpu_has(GF_CPU_AVX2)) return GF_ISA_AVX2;
-    return GF_ISA_SCALAR;
-}
-
-const char *gf_isa_name(gf_isa isa) {
-    switch (isa) {
-    case GF_ISA_SCALAR: return "scalar";
-    case GF_ISA_AVX2: return "AVX2";
-    case GF_ISA_AVX512: return "AVX-512";
-    }
-    return "?";
-}
-
 void gf_gemv_rows(gf_isa isa, const gf_mat *W, const float *x, size_t ldx, size_t M, float *out,
                   size_t ldo, size_t r0, size_t r1) {
     switch (isa) {

@@ -5,13 +5,9 @@
 #ifndef GF_GEMV_H
 #define GF_GEMV_H
 
+#include "cpu.h"
 #include "kernels.h"
 
-typedef enum { GF_ISA_SCALAR = 0, GF_ISA_AVX2 = 1, GF_ISA_AVX512 = 2 } gf_isa;
-
-/* The widest float vectors of the kernel set in use (cpu.h). */
-gf_isa gf_cpu_isa(void);
-const char *gf_isa_name(gf_isa isa);
 
 /* out[m * ldo + r] = sum_k x[m * ldx + k] * W[r, k] for m < M and
  * r0 <= r < r1: rows [r0, r1) of one thread's share. W of any type. */

@@ -84,8 +84,6 @@ void gf_gemv_actq_rows_avxvnni(const gf_mat *W, const uint8_t *q, size_t M, floa
 }
 #endif
 
-int gf_cpu_has_avx2_int8(void) { return gf_cpu_has(GF_CPU_AVX2); }
-int gf_cpu_has_avxvnni(void) { return gf_cpu_has(GF_CPU_AVXVNNI); }
 
 void gf_gemv_actq_rows(const gf_mat *W, const uint8_t *q, size_t M, float *out, size_t ldo, size_t r0,
                        size_t r1) {
@@ -96,4 +94,3 @@ void gf_gemv_actq_rows(const gf_mat *W, const uint8_t *q, size_t M, float *out, 
     else gf_gemv_actq_rows_avx2(W, q, M, out, ldo, r0, r1);
 }
 
-int gf_cpu_has_int8_dot(void) { return gf_cpu_has_vnni() || gf_cpu_has_avx2_int8(); }

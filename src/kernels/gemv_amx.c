@@ -436,4 +436,3 @@ void gf_gemv_bf16x_rows_amx(const gf_mat *W, const uint16_t *xb, size_t M, float
 }
 #endif
 
-int gf_cpu_has_amx(void) { return gf_cpu_has(GF_CPU_AMX); }

@@ -47,7 +47,6 @@ void gf_gemv_bf16x_rows_scalar(const gf_mat *W, const uint16_t *xb, size_t M, fl
         }
 }
 
-int gf_cpu_has_avx512bf16(void) { return gf_cpu_has(GF_CPU_AVX512BF16); }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

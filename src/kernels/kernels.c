@@ -44,18 +44,6 @@ size_t gf_mat_bytes(const gf_mat *W) {
 
 size_t gf_kernel_scratch_floats(size_t max_block) { return max_block * max_block; }
 
-void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n) {
-    const uint16_t *h = src;
-    switch (dt) {
-    case GF_DT_F32: memcpy(dst, src, n * sizeof(float)); break;
-    case GF_DT_BF16: for (size_t i = 0; i < n; i++) dst[i] = gf_bf16_to_f32(h[i]); break;
-    case GF_DT_F16: for (size_t i = 0; i < n; i++) dst[i] = gf_f16_to_f32(h[i]); break;
-    case GF_DT_I32: for (size_t i = 0; i < n; i++) dst[i] = (float)((const int32_t *)src)[i]; break;
-    case GF_DT_I8: for (size_t i = 0; i < n; i++) dst[i] = (float)((const int8_t *)src)[i]; break;
-    case GF_DT_U8: for (size_t i = 0; i < n; i++) dst[i] = (float)((const uint8_t *)src)[i]; break;
-    }
-}
-
 void gf_mat_row(const gf_mat *W, size_t r, float *out) { gf_dequantize_rows(W, r, r + 1, out); }
 
 /* Whether OpenBLAS runs AVX-512 kernels of its own here. The Debian build

@@ -1,6 +1,7 @@
 #include "quant.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -77,5 +78,17 @@ void gf_q4_dequantize_row(const uint8_t *codes, const uint16_t *scales, size_t c
         uint8_t byte = codes[b * (GF_QBLOCK / 2) + j % (GF_QBLOCK / 2)];
         int nib = j < GF_QBLOCK / 2 ? byte & 15 : byte >> 4;
         out[k] = gf_f16_to_f32(scales[b]) * (float)(nib - 8);
+    }
+}
+
+void gf_convert_to_f32(float *dst, const void *src, gf_dtype dt, size_t n) {
+    const uint16_t *h = src;
+    switch (dt) {
+    case GF_DT_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case GF_DT_BF16: for (size_t i = 0; i < n; i++) dst[i] = gf_bf16_to_f32(h[i]); break;
+    case GF_DT_F16: for (size_t i = 0; i < n; i++) dst[i] = gf_f16_to_f32(h[i]); break;
+    case GF_DT_I32: for (size_t i = 0; i < n; i++) dst[i] = (float)((const int32_t *)src)[i]; break;
+    case GF_DT_I8: for (size_t i = 0; i < n; i++) dst[i] = (float)((const int8_t *)src)[i]; break;
+    case GF_DT_U8: for (size_t i = 0; i < n; i++) dst[i] = (float)((const uint8_t *)src)[i]; break;
     }
 }

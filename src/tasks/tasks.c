@@ -36,11 +36,6 @@ int gf_task_from_name(const char *name, gf_task_kind *kind, gf_error *err) {
     return gf_fail(err, "unknown task '%s' (selective-copy, induction-heads or phonebook)", name);
 }
 
-gf_task_vocab gf_task_vocab_base(void) {
-    return (gf_task_vocab){.vocab_size = TASK_BOS + 1, .bos = TASK_BOS, .marker = -1, .noise = -1, .sep = -1,
-                           .end = -1, .first_digit = -1, .first_symbol = -1, .n_symbols = 0};
-}
-
 void gf_task_defaults(gf_task_kind kind, gf_task_config *c) {
     *c = (gf_task_config){.kind = kind, .seq = 256, .symbols = 16};
     const task_ops *o = ops_of(kind);

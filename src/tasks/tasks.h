@@ -34,7 +34,10 @@ typedef struct {
 extern const task_ops gf_task_selective_copy, gf_task_induction_heads, gf_task_phonebook;
 
 /* A vocabulary with only BOS: what each task's vocab() starts from. */
-gf_task_vocab gf_task_vocab_base(void);
+static inline gf_task_vocab gf_task_vocab_base(void) {
+    return (gf_task_vocab){.vocab_size = TASK_BOS + 1, .bos = TASK_BOS, .marker = -1, .noise = -1, .sep = -1,
+                           .end = -1, .first_digit = -1, .first_symbol = -1, .n_symbols = 0};
+}
 
 /* A uniform draw from [0, n), n >= 1. Rejection rather than a bare modulo, so
  * every value is exactly equally likely whatever n. */

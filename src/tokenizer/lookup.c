@@ -219,3 +219,10 @@ size_t gf_utf8_valid_len(const char *str, size_t n) {
     if ((cp >= 0xD800 && cp < 0xE000) || cp > 0x10FFFF) return 0;
     return len;
 }
+
+int32_t gf_tok_piece_to_id(const gf_tokenizer *t, const char *s, size_t n) {
+    int32_t id = gf_str_map_find(&t->reserved, s, n);
+    if (id >= 0) return id;
+    id = gf_str_map_find(&t->pieces, s, n);
+    return id >= 0 ? id : t->unk_id;
+}

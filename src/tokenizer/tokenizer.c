@@ -109,13 +109,6 @@ int gf_tokenizer_bos_id(const gf_tokenizer *t) { return t->bos_id; }
 int gf_tokenizer_eos_id(const gf_tokenizer *t) { return t->eos_id; }
 int gf_tokenizer_unk_id(const gf_tokenizer *t) { return t->unk_id; }
 
-int32_t gf_tok_piece_to_id(const gf_tokenizer *t, const char *s, size_t n) {
-    int32_t id = gf_str_map_find(&t->reserved, s, n);
-    if (id >= 0) return id;
-    id = gf_str_map_find(&t->pieces, s, n);
-    return id >= 0 ? id : t->unk_id;
-}
-
 gf_tok_buf *gf_tok_buf_new(void) { return calloc(1, sizeof(gf_tok_buf)); }
 
 void gf_tok_buf_free(gf_tok_buf *b) {
