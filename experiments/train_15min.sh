@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's training result: a 5.9M-parameter Griffin (configs/griffin-demo.json)
+# The training result of docs/training.md: a 5.9M-parameter Griffin (configs/griffin-demo.json)
 # trained for 900 steps (about 15 minutes on 2 cores) on the Debian corpus,
 # then evaluated on every held-out window and its loss curve plotted.
 #
