@@ -48,7 +48,21 @@ PER_SET_ASAN  := $(filter-out test_cli test_reference,$(PER_SET_TESTS))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bench/bench_limits.o
 
-.PHONY: all test test-fast test-asan tests-built clean demo spm-fixtures
+# The library's symbols are hidden but for what include/griffin.h and
+# include/griffin_train.h declare (their `#pragma GCC visibility push(default)`):
+# libgriffin.so exports the public API only. The internal gf_ functions the CLI
+# and the tests call still link from libgriffin.a (hidden symbols link
+# statically). The shared library is built from its own -fPIC objects
+# ($(BUILD)/pic/), so libgriffin.a and the CLI keep their code (the hidden
+# visibility leaves it as it was: objdump -d of both unchanged).
+VERSION  := 0.1.0
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+SONAME   := libgriffin.so.$(SOMAJOR)
+SHLIB    := $(BUILD)/libgriffin.so.$(VERSION)
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+$(LIB_OBJ) $(PIC_OBJ): CFLAGS += -fvisibility=hidden
+
+.PHONY: all lib test test-fast test-asan tests-built clean demo spm-fixtures
 all: $(BUILD)/griffin
 
 $(BUILD)/%.o: %.c
@@ -57,6 +71,19 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/libgriffin.a: $(LIB_OBJ)
 	ar rcs $@ $^
+
+# `make lib`: the static and the shared library (libgriffin.so.$(VERSION), soname
+# $(SONAME), with the libgriffin.so.$(SOMAJOR) and libgriffin.so links).
+lib: $(BUILD)/libgriffin.a $(SHLIB)
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(SHLIB): $(PIC_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $^ $(LDLIBS) -o $@
+	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libgriffin.so
 
 $(BUILD)/griffin: $(TOOL_OBJ) $(BUILD)/libgriffin.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
