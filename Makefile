@@ -134,6 +134,54 @@ test: tests-built spm-fixtures
 demo: $(BUILD)/griffin
 	bash tools/demo.sh
 
+# ---- install -----------------------------------------------------------------
+# `make install PREFIX=/usr/local DESTDIR=`: bin/griffin, include/griffin.h and
+# griffin_train.h, lib/libgriffin.a, lib/libgriffin.so* and lib/pkgconfig/griffin.pc.
+# `pkg-config --libs griffin` links the shared library (which carries its own
+# dependencies); `pkg-config --static --libs griffin` adds what libgriffin.a
+# needs, as Libs.private: the CLI's own LDLIBS (OpenBLAS, the OpenMP build with
+# its rpath where the Makefile uses it; cJSON; -lm; -fopenmp). Not as
+# Requires.private, which would make the shared library's users need the
+# -dev packages' .pc files (and get cJSON's -I) for no use.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+LIBDIR     ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL    ?= install
+# The .pc file's paths in terms of ${prefix}, so that pkg-config --define-prefix
+# can relocate an installed tree.
+pc_path = $(patsubst $(PREFIX)%,$${prefix}%,$(1))
+
+.PHONY: install uninstall FORCE
+$(BUILD)/griffin.pc: FORCE
+	@mkdir -p $(dir $@)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' \
+	  'libdir=$(call pc_path,$(LIBDIR))' 'includedir=$(call pc_path,$(INCLUDEDIR))' '' \
+	  'Name: griffin' \
+	  'Description: Hawk, Griffin and RecurrentGemma language models in C (inference and training)' \
+	  'Version: $(VERSION)' \
+	  'Cflags: -I$${includedir}' \
+	  'Libs: -L$${libdir} -lgriffin' \
+	  'Libs.private: $(strip $(LDLIBS))' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+install: $(BUILD)/griffin $(BUILD)/libgriffin.a $(SHLIB) $(BUILD)/griffin.pc
+	$(INSTALL) -d -m 755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 755 $(BUILD)/griffin $(DESTDIR)$(BINDIR)/griffin
+	$(INSTALL) -m 644 include/griffin.h include/griffin_train.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(BUILD)/libgriffin.a $(DESTDIR)$(LIBDIR)/libgriffin.a
+	$(INSTALL) -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB))
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgriffin.so
+	$(INSTALL) -m 644 $(BUILD)/griffin.pc $(DESTDIR)$(PKGCONFIGDIR)/griffin.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/griffin $(DESTDIR)$(INCLUDEDIR)/griffin.h $(DESTDIR)$(INCLUDEDIR)/griffin_train.h \
+	      $(DESTDIR)$(LIBDIR)/libgriffin.a $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libgriffin.so $(DESTDIR)$(PKGCONFIGDIR)/griffin.pc
+
 clean:
 	rm -rf build build-asan
 
