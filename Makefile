@@ -134,6 +134,29 @@ test: tests-built spm-fixtures
 demo: $(BUILD)/griffin
 	bash tools/demo.sh
 
+# ---- the library as others use it ----------------------------------------------
+#   make test-symbols  libgriffin.a defines only gf_ globals; libgriffin.so exports
+#                      exactly the functions of the public headers
+#   make test-cpp      both public headers from C++17 (-Wall -Wextra -Werror), a
+#                      program linked against libgriffin.so
+#   make test-install  make install into a temporary DESTDIR, a program built
+#                      there with pkg-config (shared and static) decodes as the CLI
+# Each prints one line and fails the make when its check fails.
+CXXFLAGS_TEST := -std=c++17 -Wall -Wextra -Werror -O2 -Iinclude
+.PHONY: test-symbols test-cpp test-install
+test-symbols: $(BUILD)/libgriffin.a $(SHLIB)
+	bash tests/check_symbols.sh $(BUILD)
+
+$(BUILD)/tests/test_cpp: tests/test_cpp.cpp include/griffin.h include/griffin_train.h $(SHLIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_TEST) $< -L$(BUILD) -lgriffin -Wl,-rpath,'$$ORIGIN/..' -o $@
+
+test-cpp: $(BUILD)/tests/test_cpp
+	$(BUILD)/tests/test_cpp
+
+test-install: $(BUILD)/griffin $(BUILD)/libgriffin.a $(SHLIB)
+	MAKE="$(MAKE)" bash tests/check_install.sh $(BUILD)
+
 # ---- install -----------------------------------------------------------------
 # `make install PREFIX=/usr/local DESTDIR=`: bin/griffin, include/griffin.h and
 # griffin_train.h, lib/libgriffin.a, lib/libgriffin.so* and lib/pkgconfig/griffin.pc.
