@@ -48,7 +48,21 @@ PER_SET_ASAN  := $(filter-out test_cli test_reference,$(PER_SET_TESTS))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bench/bench_limits.o
 
-.PHONY: all test test-fast test-asan tests-built clean demo spm-fixtures
+# The library's symbols are hidden but for what include/griffin.h and
+# include/griffin_train.h declare (their `#pragma GCC visibility push(default)`):
+# libgriffin.so exports the public API only. The internal gf_ functions the CLI
+# and the tests call still link from libgriffin.a (hidden symbols link
+# statically). The shared library is built from its own -fPIC objects
+# ($(BUILD)/pic/), so libgriffin.a and the CLI keep their code (the hidden
+# visibility leaves it as it was: objdump -d of both unchanged).
+VERSION  := 0.1.0
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+SONAME   := libgriffin.so.$(SOMAJOR)
+SHLIB    := $(BUILD)/libgriffin.so.$(VERSION)
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+$(LIB_OBJ) $(PIC_OBJ): CFLAGS += -fvisibility=hidden
+
+.PHONY: all lib test test-fast test-asan tests-built clean demo spm-fixtures
 all: $(BUILD)/griffin
 
 $(BUILD)/%.o: %.c
@@ -58,6 +72,19 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libgriffin.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
+
+# `make lib`: the static and the shared library (libgriffin.so.$(VERSION), soname
+# $(SONAME), with the libgriffin.so.$(SOMAJOR) and libgriffin.so links).
+lib: $(BUILD)/libgriffin.a $(SHLIB)
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(SHLIB): $(PIC_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $^ $(LDLIBS) -o $@
+	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libgriffin.so
 
 $(BUILD)/griffin: $(TOOL_OBJ) $(BUILD)/libgriffin.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
@@ -107,6 +134,77 @@ test: tests-built spm-fixtures
 
 demo: $(BUILD)/griffin
 	bash tools/demo.sh
+
+# ---- the library as others use it ----------------------------------------------
+#   make test-symbols  libgriffin.a defines only gf_ globals; libgriffin.so exports
+#                      exactly the functions of the public headers
+#   make test-cpp      both public headers from C++17 (-Wall -Wextra -Werror), a
+#                      program linked against libgriffin.so
+#   make test-install  make install into a temporary DESTDIR, a program built
+#                      there with pkg-config (shared and static) decodes as the CLI
+# Each prints one line and fails the make when its check fails.
+CXXFLAGS_TEST := -std=c++17 -Wall -Wextra -Werror -O2 -Iinclude
+.PHONY: test-symbols test-cpp test-install
+test-symbols: $(BUILD)/libgriffin.a $(SHLIB)
+	bash tests/check_symbols.sh $(BUILD)
+
+$(BUILD)/tests/test_cpp: tests/test_cpp.cpp include/griffin.h include/griffin_train.h $(SHLIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_TEST) $< -L$(BUILD) -lgriffin -Wl,-rpath,'$$ORIGIN/..' -o $@
+
+test-cpp: $(BUILD)/tests/test_cpp
+	$(BUILD)/tests/test_cpp
+
+test-install: $(BUILD)/griffin $(BUILD)/libgriffin.a $(SHLIB)
+	MAKE="$(MAKE)" bash tests/check_install.sh $(BUILD)
+
+# ---- install -----------------------------------------------------------------
+# `make install PREFIX=/usr/local DESTDIR=`: bin/griffin, include/griffin.h and
+# griffin_train.h, lib/libgriffin.a, lib/libgriffin.so* and lib/pkgconfig/griffin.pc.
+# `pkg-config --libs griffin` links the shared library (which carries its own
+# dependencies); `pkg-config --static --libs griffin` adds what libgriffin.a
+# needs, as Libs.private: the CLI's own LDLIBS (OpenBLAS, the OpenMP build with
+# its rpath where the Makefile uses it; cJSON; -lm; -fopenmp). Not as
+# Requires.private, which would make the shared library's users need the
+# -dev packages' .pc files (and get cJSON's -I) for no use.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+LIBDIR     ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL    ?= install
+# The .pc file's paths in terms of ${prefix}, so that pkg-config --define-prefix
+# can relocate an installed tree.
+pc_path = $(patsubst $(PREFIX)%,$${prefix}%,$(1))
+
+.PHONY: install uninstall FORCE
+$(BUILD)/griffin.pc: FORCE
+	@mkdir -p $(dir $@)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' \
+	  'libdir=$(call pc_path,$(LIBDIR))' 'includedir=$(call pc_path,$(INCLUDEDIR))' '' \
+	  'Name: griffin' \
+	  'Description: Hawk, Griffin and RecurrentGemma language models in C (inference and training)' \
+	  'Version: $(VERSION)' \
+	  'Cflags: -I$${includedir}' \
+	  'Libs: -L$${libdir} -lgriffin' \
+	  'Libs.private: $(strip $(LDLIBS))' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+install: $(BUILD)/griffin $(BUILD)/libgriffin.a $(SHLIB) $(BUILD)/griffin.pc
+	$(INSTALL) -d -m 755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 755 $(BUILD)/griffin $(DESTDIR)$(BINDIR)/griffin
+	$(INSTALL) -m 644 include/griffin.h include/griffin_train.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(BUILD)/libgriffin.a $(DESTDIR)$(LIBDIR)/libgriffin.a
+	$(INSTALL) -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB))
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgriffin.so
+	$(INSTALL) -m 644 $(BUILD)/griffin.pc $(DESTDIR)$(PKGCONFIGDIR)/griffin.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/griffin $(DESTDIR)$(INCLUDEDIR)/griffin.h $(DESTDIR)$(INCLUDEDIR)/griffin_train.h \
+	      $(DESTDIR)$(LIBDIR)/libgriffin.a $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libgriffin.so $(DESTDIR)$(PKGCONFIGDIR)/griffin.pc
 
 clean:
 	rm -rf build build-asan

@@ -7,6 +7,11 @@
 
 #include "griffin.h"
 
+/* Exported from libgriffin.so (built with -fvisibility=hidden): what this header declares. */
+#ifdef __GNUC__
+#pragma GCC visibility push(default)
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -263,6 +268,10 @@ int gf_task_write(gf_task_config *c, size_t examples, uint64_t seed, const char 
 
 #ifdef __cplusplus
 }
+#endif
+
+#ifdef __GNUC__
+#pragma GCC visibility pop
 #endif
 
 #endif

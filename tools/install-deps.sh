@@ -6,9 +6,11 @@ set -euo pipefail
 # sentencepiece (spm_train/spm_encode/spm_decode) and python3: the tokenizer
 # tests train their reference models and compare against the spm tools;
 # gnuplot draws the loss curves of training runs (tools/plot_loss.sh).
+# g++ (also in build-essential): tests/test_cpp.cpp compiles the public headers as C++;
+# pkg-config: the Makefile and tests/check_install.sh.
 # libopenblas-openmp-dev: OpenBLAS built on OpenMP, which the Makefile links
 # (one thread team for griffin's loops and the matrix products).
-pkgs=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev sentencepiece python3 gnuplot-nox)
+pkgs=(build-essential g++ pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev sentencepiece python3 gnuplot-nox)
 for arg in "$@"; do
   case "$arg" in
     --reference) pkgs+=(python3-torch python3-numpy) ;;
