@@ -120,17 +120,30 @@ $(SPM_FIXTURES)/.stamp: tests/tokenizer/make_corpus.py tests/tokenizer/build_fix
 spm-fixtures: $(SPM_FIXTURES)/.stamp
 
 # tests/run.sh prints the closing "tests: N passed, N failed" line.
-test-fast: tests-built spm-fixtures
-	bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)"
+# Checked once, on the optimised build: the layout (no import circles,
+# inference free of training), the docs' links and README's length, the
+# exported symbols, the headers from C++, and a program built against an
+# installed tree.
+define LIB_CHECKS
+python3 tests/check_layout.py $(BUILD)
+bash tests/check_docs.sh
+bash tests/check_symbols.sh $(BUILD)
+$(BUILD)/tests/test_cpp
+MAKE="$(MAKE)" bash tests/check_install.sh $(BUILD)
+endef
+export LIB_CHECKS
+
+test-fast: tests-built spm-fixtures lib $(BUILD)/tests/test_cpp
+	CHECKS="$$LIB_CHECKS" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)"
 
 test-asan: spm-fixtures
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
 	bash tests/run.sh "$(TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
 
 # Every test, optimised and under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: tests-built spm-fixtures
+test: tests-built spm-fixtures lib $(BUILD)/tests/test_cpp
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
-	bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
+	CHECKS="$$LIB_CHECKS" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
 
 demo: $(BUILD)/griffin
 	bash tools/demo.sh

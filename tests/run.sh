@@ -49,6 +49,18 @@ run_one() {
   skipped=$((skipped + skip))
 }
 
+# CHECKS: commands (one a line) run once before the programs, each counted
+# as one test: the checks of the architecture, the docs and the installed
+# library (Makefile: LIB_CHECKS).
+while IFS= read -r cmd; do
+  [ -z "$cmd" ] && continue
+  echo "=== [check] $cmd"
+  if bash -c "$cmd"; then passed=$((passed + 1)); else
+    echo "=== [check] failed: $cmd"
+    failed=$((failed + 1))
+  fi
+done <<< "${CHECKS:-}"
+
 for spec in "$@"; do
   dir=${spec%%:*}
   rest=${spec#*:}
