@@ -112,7 +112,7 @@ size_t gf_model_decode_bytes(const gf_model *m);
  * or AVX2), BF16 ones round them to bfloat16 and use AVX512-BF16 dot
  * products. On by
  * default where the CPU has the instructions; faster, and no longer equal to
- * the float product of the weights (see README, Weight types). Off: the
+ * the float product of the weights (docs/formats.md, "Weight types"). Off: the
  * inputs stay float. Applies to the prefills and the states made after the
  * call. For Q8 / Q4 weights on is also the copy of them in the integer
  * kernel's order (made at load; off frees it, on makes it again): call it
@@ -148,7 +148,7 @@ size_t gf_model_copied_bytes(const gf_model *m);
  * weights to an F16 scale, 8-bit codes (8.5 bits a weight) or 4-bit codes
  * (4.5 bits) — under the matrix's own name (dtype I8 / U8) with the scales
  * beside it as NAME_scale (F16 [rows, ceil(cols / 32)]); the other tensors
- * (norms, biases, conv, RG-LRU gates) as they were. README: "Weight types". */
+ * (norms, biases, conv, RG-LRU gates) as they were. docs/formats.md: "Weight types". */
 typedef enum { GF_QUANT_BF16 = 0, GF_QUANT_Q8 = 1, GF_QUANT_Q4 = 2 } gf_quant_type;
 
 /* Reads the model directory in_dir (F32 / BF16 / F16 weights) and writes

@@ -8,7 +8,7 @@
  * type's bound of the official F32 logits, relative to their largest
  * magnitude (25): BF16 0.02, Q8 0.05, Q4 0.5. These tiny random-weight models
  * (width 64) are far more sensitive to rounding than trained ones (measured
- * here: BF16 <= 0.0071, Q8 <= 0.021, Q4 <= 0.28); the README gives the cost
+ * here: BF16 <= 0.0071, Q8 <= 0.021, Q4 <= 0.28); docs/formats.md gives the cost
  * on a trained model's validation loss. Where the CPU has the instructions
  * (AVX512-VNNI for Q8 / Q4, AVX512-BF16 for BF16), each type again with its
  * inputs narrowed (the default there: int8 per block of 32, or bfloat16):

@@ -11,7 +11,7 @@ int cmd_init(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             puts("usage: griffin init --config CONFIG.json --out DIR [--seed S]\n"
-                 "  CONFIG.json: a Hugging Face RecurrentGemma config (see README)\n"
+                 "  CONFIG.json: a Hugging Face RecurrentGemma config (docs/formats.md)\n"
                  "  writes DIR/config.json and DIR/model.safetensors (F32)");
             return 0;
         }

@@ -65,7 +65,7 @@ static int openblas_has_avx512(void) {
 /* Which F32 products of many input rows go to OpenBLAS sgemm, by kernel
  * set (checked by measurement: `griffin bench` times both on the prefill
  * and training shapes, says which this rule took and whether it was the
- * faster, and the README's table has the figures):
+ * faster, and bench/REPORT.md has the figures):
  * - AVX-512 sets: griffin's kernels, unless OpenBLAS runs AVX-512 kernels
  *   of its own. The Debian build picks its kernels from the CPU model: its
  *   SkylakeX / Cooperlake / SapphireRapids ones on Intel CPUs with AVX-512,

@@ -77,7 +77,10 @@ static void *own(entries *es, size_t bytes, const char *what, gf_error *err) {
 /* One source tensor into its entries (one, or codes + scales). */
 static int convert_tensor(entries *es, const gf_st_file *f, const gf_st_tensor *t,
                           gf_quant_type type, gf_error *err) {
-    int is_matrix = t->ndim == 2 && ends_with(t->name, ".weight");
+    /* the table's matrices (model/tensors.h) are the quantisable ones */
+    int layer;
+    const gf_tensor_def *def = gf_tensor_def_by_name(t->name, &layer);
+    int is_matrix = def && def->kind == GF_TK_MAT && t->ndim == 2;
     int is_float = t->dtype == GF_DT_F32 || t->dtype == GF_DT_BF16 || t->dtype == GF_DT_F16;
     if (t->dtype == GF_DT_I8 || t->dtype == GF_DT_U8 || ends_with(t->name, ".weight_scale"))
         return gf_fail(err, "%s: tensor '%s' is already quantised; quantise from the F32 / BF16 / F16 model", f->path, t->name);
@@ -159,7 +162,7 @@ int gf_model_quantize(const char *in_dir, const char *out_dir, gf_quant_type typ
         }
     char path[4096];
     const char *keys[] = {"format", "griffin_weight_type", "griffin_quant_block"};
-    const char *vals[] = {"pt", TYPE_NAMES[type], "32 weights per F16 scale (NAME_scale); see griffin's README"};
+    const char *vals[] = {"pt", TYPE_NAMES[type], "32 weights per F16 scale (NAME_scale); see griffin's docs/formats.md"};
     if (gf_path_join(path, sizeof path, out_dir, "model.safetensors", err) ||
         gf_st_write_meta(path, es.e, es.n, keys, vals, type == GF_QUANT_BF16 ? 2 : 3, err))
         goto out;
