@@ -258,10 +258,11 @@ void gf_rng_seed(uint64_t rng[4], uint64_t seed);
  * takes only ids below the tokenizer's vocabulary size when it has fewer ids
  * than the model (padded vocabularies), since others could not be printed.
  *
- * A sequence that stops while others go on keeps being stepped (with its last
- * id) in their decode steps, so its state no longer matches its tokens:
- * gf_generator_feed and gf_generator_save refuse it until gf_generator_reset
- * or gf_generator_restore. One thread at a time per generator. */
+ * A sequence that is not running (stopped, or idle) while others go on is
+ * stepped along in their decode steps (with its last id), so its state no
+ * longer matches its tokens: gf_generator_feed and gf_generator_save refuse
+ * it until gf_generator_reset or gf_generator_restore (as they refuse every
+ * sequence after a decode step failed). One thread at a time per generator. */
 
 typedef struct {
     float temperature;     /* <= 0: greedy (default 0.8) */

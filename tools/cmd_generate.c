@@ -126,7 +126,6 @@ int cmd_generate(int argc, char **argv) {
     gp.temperature = (float)temp;
     gp.top_k = (int)top_k;
     gp.top_p = (float)top_p;
-    gp.repeat_penalty = 1.0f;
     gp.seed = seed;
     gp.max_tokens = n_gen;
     int32_t stops[2];

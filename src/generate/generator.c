@@ -94,18 +94,9 @@ static int is_byte_piece(const gf_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_pieces && t->type[id] == SPM_BYTE;
 }
 
-/* Grows a fresh stream's buffer to the longest output a push can give: three
- * pending bytes flushed as U+FFFD each, then the longest piece. The stream is
- * left as gf_detok_stream_new(at_start = 0) leaves it: nothing pending, past
- * the start of the text. */
-static int prime_stream(const gf_tokenizer *t, gf_detok_stream *ds, gf_error *err) {
-    const char *s;
-    size_t n;
-    const int lead[3] = {0xF0, 0x90, 0x80};
-    for (int i = 0; i < 3; i++) {
-        int32_t id = t->byte_id[lead[i]];
-        if (is_byte_piece(t, id) && gf_detok_stream_push(ds, id, &s, &n, err)) return -1;
-    }
+/* The piece whose text is longest (the unknown piece's surface counted), or
+ * -1 when every piece is a control or byte piece. */
+static int32_t longest_piece(const gf_tokenizer *t) {
     int32_t best = -1;
     size_t best_len = 0;
     for (int32_t id = 0; id < t->n_pieces; id++) {
@@ -113,7 +104,22 @@ static int prime_stream(const gf_tokenizer *t, gf_detok_stream *ds, gf_error *er
         size_t l = t->type[id] == SPM_UNKNOWN ? strlen(t->unk_surface) : t->piece_len[id];
         if (best < 0 || l > best_len) best = id, best_len = l;
     }
-    if (best >= 0 && gf_detok_stream_push(ds, best, &s, &n, err)) return -1;
+    return best;
+}
+
+/* Grows a fresh stream's buffer to the longest output a push can give: three
+ * pending bytes flushed as U+FFFD each, then the longest piece. The stream is
+ * left as gf_detok_stream_new(at_start = 0) leaves it: nothing pending, past
+ * the start of the text. */
+static int prime_stream(const gf_tokenizer *t, int32_t longest, gf_detok_stream *ds, gf_error *err) {
+    const char *s;
+    size_t n;
+    const int lead[3] = {0xF0, 0x90, 0x80};
+    for (int i = 0; i < 3; i++) {
+        int32_t id = t->byte_id[lead[i]];
+        if (is_byte_piece(t, id) && gf_detok_stream_push(ds, id, &s, &n, err)) return -1;
+    }
+    if (longest >= 0 && gf_detok_stream_push(ds, longest, &s, &n, err)) return -1;
     gf_detok_stream_flush(ds, &s, &n);
     return 0;
 }
@@ -302,6 +308,7 @@ gf_generator *gf_generator_new(const gf_model *m, const gf_tokenizer *tk, int ba
     g->text_cap = tk ? g->max_stop + max_push_bytes(tk) + 12 + 1 : 1;
     if (!(g->st = gf_state_new(m, batch, err))) goto fail;
     if (batch > 1 && !(g->one = gf_state_new(m, 1, err))) goto fail;
+    int32_t longest = tk ? longest_piece(tk) : -1;
     for (int b = 0; b < batch; b++) {
         seq *q = &g->seq[b];
         gf_sampler_init(&q->smp, params->temperature, params->top_k, params->top_p,
@@ -319,7 +326,7 @@ gf_generator *gf_generator_new(const gf_model *m, const gf_tokenizer *tk, int ba
         }
         q->out[0] = 0;
         if (tk) {
-            if (!(q->ds = gf_detok_stream_new(tk, 0, err)) || prime_stream(tk, q->ds, err)) goto fail;
+            if (!(q->ds = gf_detok_stream_new(tk, 0, err)) || prime_stream(tk, longest, q->ds, err)) goto fail;
         }
     }
     return g;
@@ -358,9 +365,9 @@ int gf_generator_batch(const gf_generator *g) { return g->B; }
 
 /* ---- feeding ------------------------------------------------------------------- */
 
-/* Feeds the ids the last step kept. Every sequence with one: in one batch
- * step when all valid sequences have one; else one by one through the
- * batch-1 state, so those without are left as they are. */
+/* Feeds the ids the last step kept: in one batch step when every sequence
+ * has one; else one by one through the batch-1 state, so those without are
+ * left as they are. */
 static int flush_pending(gf_generator *g, gf_error *err) {
     int with = 0, without = 0;
     for (int b = 0; b < g->B; b++) {
@@ -390,6 +397,12 @@ static int flush_pending(gf_generator *g, gf_error *err) {
     return 0;
 }
 
+/* After a decode step failed part way: no state can be trusted. */
+static int spoil(gf_generator *g) {
+    for (int b = 0; b < g->B; b++) g->seq[b].valid = 0;
+    return -1;
+}
+
 int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *err) {
     if (n == 0 || !ids) return gf_fail(err, "generator: nothing to feed");
     for (size_t i = 0; i < n; i++)
@@ -405,19 +418,19 @@ int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *e
             return gf_fail(err, "generator: sequence %d would hold more than %d ids", b, INT32_MAX);
         if (c > 0) empty = 0;
     }
-    if (flush_pending(g, err)) return -1;
+    if (flush_pending(g, err)) return spoil(g);
     size_t i = 0;
     if (empty && n > 1) {
         gf_state *pre = g->B > 1 ? g->one : g->st;
-        if (gf_prefill(g->m, 1, (int)(n - 1), ids, NULL, NULL, NULL, pre, err)) return -1;
+        if (gf_prefill(g->m, 1, (int)(n - 1), ids, NULL, NULL, NULL, pre, err)) return spoil(g);
         if (pre != g->st)
             for (int b = 0; b < g->B; b++)
-                if (gf_state_copy(g->st, b, pre, 0, err)) return -1;
+                if (gf_state_copy(g->st, b, pre, 0, err)) return spoil(g);
         i = n - 1;
     }
     for (; i < n; i++) {
         for (int b = 0; b < g->B; b++) g->toks[b] = ids[i];
-        if (gf_decode_step(g->m, g->st, g->toks, NULL, g->logits, err)) return -1;
+        if (gf_decode_step(g->m, g->st, g->toks, NULL, g->logits, err)) return spoil(g);
     }
     for (int b = 0; b < g->B; b++) {
         seq *q = &g->seq[b];
@@ -451,7 +464,7 @@ static int is_stop_id(const gf_generator *g, int32_t id) {
 }
 
 int gf_generator_step(gf_generator *g, int32_t *tokens, gf_error *err) {
-    int running = 0, pending = 0;
+    int running = 0, pending = 0, ready = 0;
     for (int b = 0; b < g->B; b++) {
         seq *q = &g->seq[b];
         q->n_out = 0;
@@ -459,18 +472,19 @@ int gf_generator_step(gf_generator *g, int32_t *tokens, gf_error *err) {
         tokens[b] = -1;
         running += q->reason == GF_GEN_RUNNING;
         pending += q->pend >= 0;
+        ready += q->reason == GF_GEN_RUNNING && q->pend < 0; /* its logits are ready (restored) */
     }
     if (running == 0) return 0;
-    if (pending > 0) {
-        /* the kept ids in; a sequence without one is fed its last id again
-         * and no longer matches its state */
+    int rc = 0;
+    if (pending > 0 && ready > 0) {
+        /* one by one, leaving the ready ones as they are (rare: a restore) */
+        rc = flush_pending(g, err);
+    } else if (pending > 0) {
+        /* the kept ids in, in one step; a sequence without one (not running)
+         * is fed its last id again and no longer matches its state */
         for (int b = 0; b < g->B; b++) g->toks[b] = g->seq[b].pend >= 0 ? g->seq[b].pend : g->seq[b].last;
-        if (gf_decode_step(g->m, g->st, g->toks, NULL, g->logits, err)) {
-            for (int b = 0; b < g->B; b++)
-                if (g->seq[b].reason == GF_GEN_RUNNING) stop_seq(g, &g->seq[b], GF_GEN_ERROR);
-            return -1;
-        }
-        for (int b = 0; b < g->B; b++) {
+        rc = gf_decode_step(g->m, g->st, g->toks, NULL, g->logits, err);
+        for (int b = 0; b < g->B && !rc; b++) {
             seq *q = &g->seq[b];
             if (q->pend >= 0) {
                 q->pend = -1;
@@ -479,6 +493,11 @@ int gf_generator_step(gf_generator *g, int32_t *tokens, gf_error *err) {
                 q->valid = 0;
             }
         }
+    }
+    if (rc) {
+        for (int b = 0; b < g->B; b++)
+            if (g->seq[b].reason == GF_GEN_RUNNING) stop_seq(g, &g->seq[b], GF_GEN_ERROR);
+        return spoil(g);
     }
     running = 0;
     for (int b = 0; b < g->B; b++) {
