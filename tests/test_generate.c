@@ -22,6 +22,33 @@
 
 #define GOLDEN_STRIDE 0x9e3779b97f4a7c15ull
 
+/* Counting allocations (test_step_allocates_nothing): malloc, calloc and
+ * realloc replaced through glibc's __libc_* entry points. Not under the
+ * sanitizers, whose allocator replaces them already. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define COUNT_ALLOCS 0
+#else
+#define COUNT_ALLOCS 1
+#include <stdatomic.h>
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+static atomic_int counting;
+static atomic_long allocs;
+void *malloc(size_t n) {
+    if (atomic_load(&counting)) atomic_fetch_add(&allocs, 1);
+    return __libc_malloc(n);
+}
+void *calloc(size_t n, size_t size) {
+    if (atomic_load(&counting)) atomic_fetch_add(&allocs, 1);
+    return __libc_calloc(n, size);
+}
+void *realloc(void *p, size_t n) {
+    if (atomic_load(&counting)) atomic_fetch_add(&allocs, 1);
+    return __libc_realloc(p, n);
+}
+#endif
+
 static gf_model *load(const char *name) {
     gf_error err;
     gf_model *m = gf_model_load(td_path("golden/%s", name), &err);
@@ -876,6 +903,42 @@ static void test_save_restore_text(void **state) {
     gf_trainable_free(tm);
 }
 
+/* Steps of a batch with a tokenizer, stop strings, the penalty and min-p
+ * allocate nothing (the text buffers and the detokenizers' were sized at
+ * creation), and neither does the step that ends them. */
+static void test_step_allocates_nothing(void **state) {
+    (void)state;
+#if COUNT_ALLOCS
+    gf_tokenizer *tk = load_tokenizer();
+    gf_trainable *tm = random_model("griffin", 4000, 8);
+    gf_error err;
+    const rparams rp = {1.0f, 0.95f, 0.01f, 1.1f, 40, 16, 2};
+    gf_gen_params gp = gen_params(&rp, 40);
+    const char *stops[] = {"\x01\x02", "the end", "\xEF\xBF\xBD\xEF\xBF\xBD"};
+    gp.stop_strings = stops;
+    gp.n_stop_strings = 3;
+    gf_generator *g = gf_generator_new(gf_trainable_model(tm), tk, 3, &gp, &err);
+    assert_non_null(g);
+    const int32_t prompt[] = {2, 100, 101, 102};
+    assert_int_equal(gf_generator_feed(g, prompt, 4, &err), 0);
+    int32_t t[3];
+    /* (the feed's decode steps have started the thread team and BLAS) */
+    atomic_store(&allocs, 0);
+    atomic_store(&counting, 1);
+    int steps = 0;
+    for (int r = 1; r > 0; steps++) r = gf_generator_step(g, t, &err);
+    atomic_store(&counting, 0);
+    print_message("    %d steps, %ld allocations\n", steps, (long)atomic_load(&allocs));
+    assert_int_equal(atomic_load(&allocs), 0);
+    assert_int_equal(steps, 40);
+    gf_generator_free(g);
+    gf_trainable_free(tm);
+    gf_tokenizer_free(tk);
+#else
+    skip();
+#endif
+}
+
 /* ---- errors ---------------------------------------------------------------------------- */
 
 static void test_bad_input(void **state) {
@@ -967,6 +1030,7 @@ int main(void) {
         cmocka_unit_test(test_repeat_penalty_direct),
         cmocka_unit_test(test_save_restore_batch),
         cmocka_unit_test(test_save_restore_text),
+        cmocka_unit_test(test_step_allocates_nothing),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests_name("generate", tests, NULL, NULL);
