@@ -218,19 +218,180 @@ typedef struct {
     int top_k;         /* <= 0: off */
     float top_p;       /* >= 1 or <= 0: off */
     uint64_t rng[4];   /* xoshiro256** state, seeded by gf_sampler_init */
+    float min_p;       /* <= 0: off (gf_sampler_init sets 0): keeps the ids
+                        * with p >= min_p * p_max, p the softmax of the logits
+                        * before temperature, as llama.cpp's min-p */
 } gf_sampler;
 
 void gf_sampler_init(gf_sampler *s, float temperature, int top_k, float top_p,
                      uint64_t seed);
-/* Draws a token id from logits [V]. scratch: V floats + V ints (work space
- * the caller owns, so sampling allocates nothing). */
+/* Draws a token id from logits [V]: temperature, then top-k, top-p and
+ * min-p, each keeping the best candidates (the best one always), then a draw
+ * in proportion to the probabilities kept. scratch: V floats + V ints (work
+ * space the caller owns, so sampling allocates nothing). */
 int gf_sample(gf_sampler *s, const float *logits, int V, float *scratch_f,
               int *scratch_i);
+/* llama.cpp's repeat penalty, in place on logits [V]: each distinct id among
+ * recent[0..n) (ids outside [0, V) are skipped) has its logit divided by
+ * penalty when positive, multiplied by it otherwise. Apply before sampling
+ * (so before temperature). scratch: n ints. */
+void gf_repeat_penalty(float *logits, int V, const int32_t *recent, int n, float penalty,
+                       int32_t *scratch);
 /* Next 64 random bits / a uniform float in [0, 1) / a standard normal. */
 uint64_t gf_rng_next(uint64_t rng[4]);
 double gf_rng_uniform(uint64_t rng[4]);
 double gf_rng_normal(uint64_t rng[4]);
 void gf_rng_seed(uint64_t rng[4], uint64_t seed);
+
+/* ---- generation ----------------------------------------------------------
+ * A generator: prompt ids in, sampled ids (and their text) out, one step at a
+ * time, for `batch` sequences that step together through gf_decode_step.
+ * What `griffin generate`, `griffin chat` and a server share:
+ *
+ *   gf_generator_feed(g, prompt, n)        the prompt, to every sequence
+ *   while ((r = gf_generator_step(g, tokens)) >= 0) {
+ *       ... tokens[b] (-1: none this step), gf_generator_text(g, b, &len) ...
+ *       if (r == 0) break;                  every sequence has stopped
+ *   }
+ *   gf_generator_feed(g, next_turn, n)     a chat continues from the state
+ *
+ * Each sequence has its own sampler (seeded from params.seed and its index),
+ * the last repeat_last_n ids of its context, its detokenizer and the text it
+ * holds back. A sampled id is fed to the model at the start of the next step
+ * (or feed), so a sequence that stops by max_tokens or a stop string costs no
+ * decode step nobody reads; the ids it emitted all count as context. Sampling
+ * takes only ids below the tokenizer's vocabulary size when it has fewer ids
+ * than the model (padded vocabularies), since others could not be printed.
+ *
+ * A sequence that is not running (stopped, or idle) while others go on is
+ * stepped along in their decode steps (with its last id), so its state no
+ * longer matches its tokens: gf_generator_feed and gf_generator_save refuse
+ * it until gf_generator_reset or gf_generator_restore (as they refuse every
+ * sequence after a decode step failed). One thread at a time per generator. */
+
+typedef struct {
+    float temperature;     /* <= 0: greedy (default 0.8) */
+    int top_k;             /* <= 0: off (40) */
+    float top_p;           /* >= 1 or <= 0: off (0.95) */
+    float min_p;           /* <= 0: off (0); see gf_sampler */
+    float repeat_penalty;  /* 1: off (1); > 0; see gf_repeat_penalty */
+    int repeat_last_n;     /* ids of context the penalty looks at (64); 0: off */
+    uint64_t seed;         /* sequence b's sampler: seed + 0x9e3779b97f4a7c15 * b (0) */
+    long max_tokens;       /* ids emitted per sequence after each feed; < 0: no limit (64) */
+    const int32_t *stop_ids;        /* [n_stop_ids]: sampling one ends the sequence;
+                                     * it is neither emitted nor fed (NULL, 0) */
+    int n_stop_ids;
+    const char *const *stop_strings; /* [n_stop_strings], NUL-terminated, non-empty:
+                                     * the text stops before the first one (NULL, 0) */
+    int n_stop_strings;
+} gf_gen_params;
+
+/* Fills p with the defaults above (`griffin generate`'s). */
+void gf_gen_params_default(gf_gen_params *p);
+
+/* Why a sequence is not running (gf_generator_stop_reason). */
+typedef enum {
+    GF_GEN_RUNNING = 0,
+    GF_GEN_IDLE = 1,        /* nothing fed since gf_generator_new / _reset */
+    GF_GEN_STOP_ID = 2,     /* it sampled one of stop_ids */
+    GF_GEN_STOP_STRING = 3, /* its text reached one of stop_strings */
+    GF_GEN_MAX_TOKENS = 4,  /* it emitted max_tokens ids */
+    GF_GEN_CONTEXT = 5,     /* its positions reached the int32 limit */
+    GF_GEN_CANCELLED = 6,   /* gf_generator_cancel */
+    GF_GEN_ERROR = 7        /* a decode step failed */
+} gf_gen_stop;
+/* "running", "idle", "stop id", "stop string", "max tokens", "context",
+ * "cancelled", "error" ("?" for another value). */
+const char *gf_gen_stop_name(int reason);
+
+typedef struct gf_generator gf_generator;
+typedef struct gf_tokenizer gf_tokenizer; /* the tokenizer section's, declared early */
+
+/* A generator of `batch` sequences (1 .. 65536) over model m. tk may be NULL
+ * (ids only: no text, no stop strings); it and m must outlive the generator.
+ * params are checked (NaN temperature, top_p or min_p, min_p > 1, penalty
+ * <= 0 or not finite, repeat_last_n outside 0 .. 1048576, a stop id outside
+ * the model's vocabulary, an empty stop string or stop strings without a
+ * tokenizer are errors) and copied, stop ids and strings included. Allocates
+ * everything gf_generator_step needs: the state [batch], logits [batch, V],
+ * the sampler's scratch and each sequence's text buffers. */
+gf_generator *gf_generator_new(const gf_model *m, const gf_tokenizer *tk, int batch,
+                               const gf_gen_params *params, gf_error *err);
+void gf_generator_free(gf_generator *g);
+int gf_generator_batch(const gf_generator *g);
+
+/* Appends ids [n] (n >= 1) to every sequence's context and starts them all
+ * running again (max_tokens counts afresh, the text starts afresh). When
+ * every sequence is empty the first n - 1 ids go through one gf_prefill
+ * (shared by the batch) and the last through a decode step; otherwise every
+ * id is one decode step. Afterwards the logits of the next id are ready. An
+ * id outside [0, V), a sequence whose state was stepped after it stopped, or
+ * a context past the int32 positions is an error that changes nothing. */
+int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *err);
+
+/* One step: every running sequence samples its next id (after the repeat
+ * penalty), checks the stop conditions and keeps what it emits; the ids the
+ * last step kept are fed first, in one decode step for the batch. tokens
+ * [batch]: the id sequence b emitted, or -1 (stopped now or before, or a stop
+ * id). Returns how many sequences are still running (0: all have stopped;
+ * the tokens and text of this last step still count), -1 with err on
+ * failure (the running sequences then stop with GF_GEN_ERROR). Allocates
+ * nothing. */
+int gf_generator_step(gf_generator *g, int32_t *tokens, gf_error *err);
+
+/* The text the last gf_generator_step (or gf_generator_cancel) made final for
+ * sequence b: NUL-terminated, *len bytes, valid until the next call that
+ * changes g; "" without a tokenizer. Text that could be the start of a stop
+ * string is held back until it cannot; when a sequence stops, the step's
+ * text ends it (held-back text and incomplete UTF-8 flushed, stop string and
+ * anything after it left out). A reply's text continues its context (a
+ * leading space is kept), as gf_detok_stream_new(at_start = 0). */
+const char *gf_generator_text(const gf_generator *g, int b, size_t *len);
+
+/* Why sequence b is not running, as gf_gen_stop (GF_GEN_RUNNING while it is);
+ * -1 for b outside the batch. */
+int gf_generator_stop_reason(const gf_generator *g, int b);
+
+/* Stops sequence b now (GF_GEN_CANCELLED) if it is running; its held-back
+ * text becomes gf_generator_text's. 0, or -1 for b outside the batch. */
+int gf_generator_cancel(gf_generator *g, int b);
+
+/* Empties every sequence (gf_state_reset; contexts, text and counts of
+ * emitted ids cleared; all GF_GEN_IDLE). The samplers carry on: they are not
+ * re-seeded. gf_generator_counts keeps counting. */
+void gf_generator_reset(gf_generator *g);
+
+/* Ids in sequence b's context: fed plus emitted (-1 for b outside). */
+int64_t gf_generator_context(const gf_generator *g, int b);
+/* Ids sequence b emitted since the last feed (-1 for b outside). */
+int64_t gf_generator_generated(const gf_generator *g, int b);
+
+/* Totals since gf_generator_new. */
+typedef struct {
+    int64_t fed;       /* ids given to gf_generator_feed (once each, whatever the batch) */
+    int64_t generated; /* ids emitted by gf_generator_step, all sequences */
+    int64_t decoded;   /* emitted ids fed back through decode steps, all sequences */
+} gf_gen_counts;
+void gf_generator_counts(const gf_generator *g, gf_gen_counts *out);
+
+/* A self-contained copy of one sequence: its decode state (a batch-1
+ * gf_state), the logits of its next id, its sampler (settings and random
+ * state), the id it has yet to feed, the last repeat_last_n ids of its
+ * context, the bytes its detokenizer and stop-string matcher hold back, its
+ * stop reason and count of emitted ids. Restoring it into a sequence of a
+ * generator of the same model, and stepping, gives exactly the ids and text
+ * the original would have given; the generator's own params (stops,
+ * max_tokens, penalty) apply. gf_generator_save refuses a sequence whose
+ * state was stepped after it stopped. */
+typedef struct gf_gen_snapshot gf_gen_snapshot;
+gf_gen_snapshot *gf_generator_save(const gf_generator *g, int b, gf_error *err);
+/* Overwrites sequence b with s (the other sequences are untouched). Fails,
+ * changing nothing, for another model, or held-back text longer than this
+ * generator's stop strings allow. */
+int gf_generator_restore(gf_generator *g, int b, const gf_gen_snapshot *s, gf_error *err);
+void gf_gen_snapshot_free(gf_gen_snapshot *s);
+/* Bytes the snapshot holds (its state, logits [V], ids and text). */
+size_t gf_gen_snapshot_bytes(const gf_gen_snapshot *s);
 
 /* ---- .npy arrays -------------------------------------------------------- */
 

@@ -1,6 +1,5 @@
 /* The command-line tool's text side: finding a model's tokenizer, turning a
- * prompt into ids, and writing ids out as text. */
-#include <errno.h>
+ * prompt into ids, and collecting text. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,22 +71,17 @@ int cli_encode_prompt(const gf_tokenizer *tk, const char *text, int bos, int32_t
     return 0;
 }
 
-int cli_print_text(const gf_tokenizer *tk, const int32_t *ids, size_t n) {
-    gf_error err;
-    gf_detok_stream *s = gf_detok_stream_new(tk, 0, &err);
-    if (!s) return cli_error("%s", err.msg);
-    const char *text;
-    size_t len;
-    for (size_t i = 0; i < n && ids[i] >= 0; i++) {
-        if (gf_detok_stream_push(s, ids[i], &text, &len, &err)) {
-            gf_detok_stream_free(s);
-            return cli_error("%s", err.msg);
-        }
-        fwrite(text, 1, len, stdout);
+int cli_buf_add(cli_buf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *g = realloc(b->p, cap);
+        if (!g) return -1;
+        b->p = g;
+        b->cap = cap;
     }
-    gf_detok_stream_flush(s, &text, &len);
-    fwrite(text, 1, len, stdout);
-    gf_detok_stream_free(s);
-    if (ferror(stdout)) return cli_error("stdout: write failed: %s", strerror(errno));
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
     return 0;
 }

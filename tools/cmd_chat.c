@@ -38,18 +38,12 @@ static const char *USAGE =
     "                  are copied into memory in huge pages, which decodes faster)\n";
 
 typedef struct {
-    const gf_model *m;
     const gf_tokenizer *tk;
-    gf_state *st;
-    gf_sampler smp;
+    gf_generator *g;  /* batch 1: the conversation's state, sampler and text */
     gf_tok_buf *tb;
-    float *logits, *probs;
-    int *idx;
-    int V, bos, eos, end_of_turn;
-    int64_t fed;      /* tokens in the state */
+    int bos;
     FILE *log;
     double t_feed, t_gen;
-    long n_feed, n_gen;
 } chat;
 
 /* Feeds text's tokens (after BOS when bos >= 0); logits then predict the
@@ -76,59 +70,43 @@ static int feed(chat *c, const char *text, int bos) {
     n += k;
     double t0 = cli_now();
     int rc = 0;
-    size_t i = 0;
-    if (c->fed == 0 && n > 1) {
-        if (gf_prefill(c->m, 1, (int)(n - 1), all, NULL, NULL, NULL, c->st, &err)) rc = -cli_error("%s", err.msg);
-        i = n - 1;
-    }
-    for (; i < n && !rc; i++)
-        if (gf_decode_step(c->m, c->st, &all[i], NULL, c->logits, &err)) rc = -cli_error("%s", err.msg);
+    if (gf_generator_feed(c->g, all, n, &err)) rc = -cli_error("%s", err.msg);
     if (!rc && c->log) {
         for (size_t j = 0; j < n; j++) fprintf(c->log, "%s%d", j ? " " : "", all[j]);
         fputc('\n', c->log);
     }
-    c->fed += (int64_t)n;
-    c->n_feed += (long)n;
     c->t_feed += cli_now() - t0;
     free(all);
     return rc;
 }
 
-/* Samples the reply, streaming its text, until <end_of_turn>, EOS or
- * max_tokens. The stopping token is not fed: the next turn's text starts
- * with <end_of_turn>, which closes the reply either way. */
-static int reply(chat *c, long max_tokens) {
+/* Samples the reply, streaming its text, until <end_of_turn>, EOS or -n
+ * tokens (the generator's stop ids and max_tokens). The stopping token is
+ * not fed: the next turn's text starts with <end_of_turn>, which closes the
+ * reply either way; the others are, so the state holds the whole reply the
+ * next turn follows. */
+static int reply(chat *c) {
     gf_error err;
-    gf_detok_stream *s = gf_detok_stream_new(c->tk, 0, &err);
-    if (!s) return cli_error("%s", err.msg);
     double t0 = cli_now();
     int rc = 0;
-    const char *text;
-    size_t len;
-    for (long i = 0; i < max_tokens && !rc; i++) {
-        /* only ids the tokenizer can print (see generate) */
-        int V_sample = gf_tokenizer_vocab_size(c->tk) < c->V ? gf_tokenizer_vocab_size(c->tk) : c->V;
-        int32_t next = gf_sample(&c->smp, c->logits, V_sample, c->probs, c->idx);
-        if (next == c->end_of_turn || next == c->eos) break;
-        if (c->log) fprintf(c->log, "%s%d", i ? " " : "", next);
-        if (gf_detok_stream_push(s, next, &text, &len, &err)) {
+    long i = 0;
+    for (;;) {
+        int32_t next;
+        int running = gf_generator_step(c->g, &next, &err);
+        if (running < 0) {
             rc = cli_error("%s", err.msg);
             break;
         }
+        if (next >= 0 && c->log) fprintf(c->log, "%s%d", i++ ? " " : "", next);
+        size_t len;
+        const char *text = gf_generator_text(c->g, 0, &len);
         fwrite(text, 1, len, stdout);
         fflush(stdout);
-        c->n_gen++;
-        /* fed even when it is the last one allowed, so the state holds the
-         * whole reply the next turn follows */
-        if (gf_decode_step(c->m, c->st, &next, NULL, c->logits, &err)) rc = cli_error("%s", err.msg);
-        c->fed++;
+        if (running == 0) break;
     }
-    gf_detok_stream_flush(s, &text, &len);
-    fwrite(text, 1, len, stdout);
     fputc('\n', stdout);
     fflush(stdout);
     if (c->log) fputc('\n', c->log);
-    gf_detok_stream_free(s);
     c->t_gen += cli_now() - t0;
     if (ferror(stdout)) return cli_error("stdout: write failed: %s", strerror(errno));
     return rc;
@@ -194,14 +172,11 @@ int cmd_chat(int argc, char **argv) {
     if (!m) { cli_error("%s", err.msg); goto out; }
     if (float_inputs) gf_model_set_narrow_inputs(m, 0);
     cli_copy_weights(m, keep_mapped);
-    c.m = m;
     const gf_config *cfg = gf_model_config(m);
-    c.V = cfg->vocab_size;
     c.bos = cfg->bos_id;
-    c.eos = cfg->eos_id;
     if (cli_check_vocab(tk, model_dir, cfg)) goto out;
-    c.end_of_turn = gf_tokenizer_find(tk, "<end_of_turn>");
-    if (c.end_of_turn < 0 || gf_tokenizer_find(tk, "<start_of_turn>") < 0) {
+    int32_t stops[2] = {gf_tokenizer_find(tk, "<end_of_turn>"), cfg->eos_id};
+    if (stops[0] < 0 || gf_tokenizer_find(tk, "<start_of_turn>") < 0) {
         cli_error("%s/tokenizer.model: no <start_of_turn>/<end_of_turn> pieces, so this is not an "
                   "instruction-tuned Gemma tokenizer; use griffin generate --prompt", model_dir);
         goto out;
@@ -210,14 +185,19 @@ int cmd_chat(int argc, char **argv) {
         cli_error("%s: cannot open: %s", log_path, strerror(errno));
         goto out;
     }
-    c.st = gf_state_new(m, 1, &err);
+    gf_gen_params gp;
+    gf_gen_params_default(&gp);
+    gp.temperature = (float)temp;
+    gp.top_k = (int)top_k;
+    gp.top_p = (float)top_p;
+    gp.seed = seed;
+    gp.max_tokens = n_max;
+    gp.stop_ids = stops;
+    gp.n_stop_ids = cfg->eos_id >= 0 && cfg->eos_id < cfg->vocab_size ? 2 : 1;
+    c.g = gf_generator_new(m, tk, 1, &gp, &err);
     c.tb = gf_tok_buf_new();
-    c.logits = malloc((size_t)c.V * sizeof *c.logits);
-    c.probs = malloc((size_t)c.V * sizeof *c.probs);
-    c.idx = malloc((size_t)c.V * sizeof *c.idx);
-    if (!c.st) { cli_error("%s", err.msg); goto out; }
-    if (!c.tb || !c.logits || !c.probs || !c.idx) { cli_error("out of memory"); goto out; }
-    gf_sampler_init(&c.smp, (float)temp, (int)top_k, (float)top_p, seed);
+    if (!c.g) { cli_error("%s", err.msg); goto out; }
+    if (!c.tb) { cli_error("out of memory"); goto out; }
     int interactive = isatty(0);
     if (interactive)
         fprintf(stderr, "griffin: chatting with %s (seed %llu); /reset, /quit, Ctrl-D to end\n", model_dir,
@@ -225,41 +205,41 @@ int cmd_chat(int argc, char **argv) {
     while ((msg = read_message(interactive)) != NULL) {
         if (!strcmp(msg, "/quit")) break;
         if (!strcmp(msg, "/reset")) {
-            gf_state_reset(c.st);
-            c.fed = 0;
+            gf_generator_reset(c.g); /* the sampler carries on */
             free(msg);
             msg = NULL;
             continue;
         }
-        const char *sys = c.fed == 0 && system ? system : "";
+        int fresh = gf_generator_context(c.g, 0) == 0;
+        const char *sys = fresh && system ? system : "";
         size_t need = strlen(msg) + strlen(sys) + 128;
         free(turn);
         if (!(turn = malloc(need))) { cli_error("out of memory"); goto out; }
         snprintf(turn, need, "%s<start_of_turn>user\n%s%s%s<end_of_turn>\n<start_of_turn>model\n",
-                 c.fed ? "<end_of_turn>\n" : "", sys, *sys ? "\n\n" : "", msg);
-        int r = feed(&c, turn, c.fed ? -1 : c.bos);
+                 fresh ? "" : "<end_of_turn>\n", sys, *sys ? "\n\n" : "", msg);
+        int r = feed(&c, turn, fresh ? c.bos : -1);
         if (r < 0 || (r > 0 && !interactive)) goto out; /* a script's bad message is fatal */
         if (r > 0) {
             free(msg);
             msg = NULL;
             continue;
         }
-        if (reply(&c, n_max)) goto out;
+        if (reply(&c)) goto out;
         free(msg);
         msg = NULL;
     }
-    fprintf(stderr, "griffin: read %ld tokens in %.1f s, generated %ld in %.1f s (%.1f tokens/s)\n", c.n_feed,
-            c.t_feed, c.n_gen, c.t_gen, c.t_gen > 0 ? (double)c.n_gen / c.t_gen : 0.0);
+    gf_gen_counts counts;
+    gf_generator_counts(c.g, &counts);
+    fprintf(stderr, "griffin: read %ld tokens in %.1f s, generated %ld in %.1f s (%.1f tokens/s)\n",
+            (long)counts.fed, c.t_feed, (long)counts.generated, c.t_gen,
+            c.t_gen > 0 ? (double)counts.generated / c.t_gen : 0.0);
     rc = 0;
 out:
     free(msg);
     free(turn);
     if (c.log) fclose(c.log);
-    gf_state_free(c.st);
+    gf_generator_free(c.g);
     gf_tok_buf_free(c.tb);
-    free(c.logits);
-    free(c.probs);
-    free(c.idx);
     gf_model_free(m);
     gf_tokenizer_free(tk);
     return rc;

@@ -1,4 +1,5 @@
-/* griffin generate: prefill a prompt, then sample token by token. */
+/* griffin generate: prefill a prompt, then sample token by token (the
+ * library's generator, gf_generator_*). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,108 +111,73 @@ int cmd_generate(int argc, char **argv) {
     int V = c->vocab_size, B = (int)batch, rc = 1;
     int end_of_turn = tk ? gf_tokenizer_find(tk, "<end_of_turn>") : -1;
     int as_text = tk && !want_ids;
-    /* A model may have more ids than its tokenizer has pieces (padded
-     * vocabularies); ids past the tokenizer could not be printed, so they are
-     * never sampled. */
-    int V_sample = tk && gf_tokenizer_vocab_size(tk) < V ? gf_tokenizer_vocab_size(tk) : V;
-    gf_detok_stream *stream = NULL;
-    int32_t *prompt = NULL, *tok = NULL, *pos = NULL, *out_ids = NULL, *idx = NULL;
-    float *logits = NULL, *probs = NULL;
-    int *done = NULL;
-    gf_sampler *samplers = NULL;
-    gf_state *st = NULL, *one = NULL;
+    int32_t *prompt = NULL, *toks = NULL, *out_ids = NULL;
+    long *n_out = NULL;
+    cli_buf *texts = NULL;
+    gf_generator *g = NULL;
     size_t P = 0;
     if (tk && cli_check_vocab(tk, model_dir, c)) goto out;
     if (text ? cli_encode_prompt(tk, text, c->bos_id, &prompt, &P) : parse_ids(ids_arg, &prompt, &P, V))
         goto out;
-    if (as_text && !(stream = gf_detok_stream_new(tk, 0, &err))) { cli_error("%s", err.msg); goto out; }
-    st = gf_state_new(m, B, &err);
-    one = st ? gf_state_new(m, 1, &err) : NULL;
-    tok = malloc(P * sizeof *tok + (size_t)B * sizeof *tok);
-    pos = malloc(P * sizeof *pos + (size_t)B * sizeof *pos);
-    logits = malloc((size_t)B * V * sizeof *logits);
-    probs = malloc((size_t)V * sizeof *probs);
-    idx = malloc((size_t)V * sizeof *idx);
-    out_ids = malloc(((size_t)B * (size_t)n_gen + 1) * sizeof *out_ids);
-    done = calloc((size_t)B, sizeof *done);
-    samplers = malloc((size_t)B * sizeof *samplers);
-    if (!one) { cli_error("%s", err.msg); goto out; }
-    if (!tok || !pos || !logits || !probs || !idx || !out_ids || !done || !samplers) { cli_error("out of memory"); goto out; }
+    /* The generator samples only ids the tokenizer can print (a padded
+     * vocabulary has more), and stops a sequence at EOS or <end_of_turn>. */
+    gf_gen_params gp;
+    gf_gen_params_default(&gp);
+    gp.temperature = (float)temp;
+    gp.top_k = (int)top_k;
+    gp.top_p = (float)top_p;
+    gp.seed = seed;
+    gp.max_tokens = n_gen;
+    int32_t stops[2];
+    int n_stops = 0;
+    if (stop_at_eos && c->eos_id >= 0 && c->eos_id < V) stops[n_stops++] = c->eos_id;
+    if (stop_at_eos && end_of_turn >= 0 && end_of_turn < V) stops[n_stops++] = end_of_turn;
+    gp.stop_ids = stops;
+    gp.n_stop_ids = n_stops;
+    if (!(g = gf_generator_new(m, tk, B, &gp, &err))) { cli_error("%s", err.msg); goto out; }
+    toks = malloc((size_t)B * sizeof *toks);
+    n_out = calloc((size_t)B, sizeof *n_out);
+    if (B > 1 && as_text) texts = calloc((size_t)B, sizeof *texts);
+    else if (B > 1) out_ids = malloc(((size_t)B * (size_t)n_gen + 1) * sizeof *out_ids);
+    if (!toks || !n_out || (B > 1 && !texts && !out_ids)) { cli_error("out of memory"); goto out; }
     fprintf(stderr, "griffin: seed %llu\n", (unsigned long long)seed);
-    for (int b = 0; b < B; b++)
-        gf_sampler_init(&samplers[b], (float)temp, (int)top_k, (float)top_p, seed + 0x9e3779b97f4a7c15ull * (uint64_t)b);
-    /* As the reference sampler: prefill all but the last prompt token, then
-     * feed the last one as the first decode step. The prompt is prefilled once
-     * and its state copied into every sequence of the batch. */
+    /* As the reference sampler: the prompt but its last token prefilled (once
+     * for the batch), the last one fed as the first decode step. */
     double t0 = cli_now();
-    if (P > 1) {
-        for (size_t t = 0; t + 1 < P; t++) pos[t] = (int32_t)t;
-        if (gf_prefill(m, 1, (int)(P - 1), prompt, pos, NULL, NULL, one, &err)) { cli_error("%s", err.msg); goto out; }
-        for (int b = 0; b < B; b++)
-            if (gf_state_copy(st, b, one, 0, &err)) { cli_error("%s", err.msg); goto out; }
-    }
-    for (int b = 0; b < B; b++) {
-        tok[b] = prompt[P - 1];
-        pos[b] = (int32_t)(P - 1);
-    }
-    if (gf_decode_step(m, st, tok, pos, logits, &err)) { cli_error("%s", err.msg); goto out; }
+    if (gf_generator_feed(g, prompt, P, &err)) { cli_error("%s", err.msg); goto out; }
     double t1 = cli_now();
-    long produced = 0, decoded = 0;
-    int alive = B;
-    for (long step = 0; step < n_gen && alive > 0; step++) {
+    for (;;) {
+        int running = gf_generator_step(g, toks, &err);
+        if (running < 0) { cli_error("%s", err.msg); goto out; }
         for (int b = 0; b < B; b++) {
-            out_ids[(size_t)b * n_gen + step] = -1;
-            if (done[b]) continue; /* a finished row keeps feeding its last token */
-            int next = gf_sample(&samplers[b], logits + (size_t)b * V, V_sample, probs, idx);
-            tok[b] = next;
-            pos[b] = (int32_t)(P + (size_t)step);
-            if (stop_at_eos && (next == c->eos_id || next == end_of_turn)) {
-                done[b] = 1;
-                alive--;
-                continue;
+            size_t len;
+            const char *piece = gf_generator_text(g, b, &len);
+            if (B == 1) {
+                if (as_text) fwrite(piece, 1, len, stdout);
+                else if (toks[0] >= 0) printf("%s%d", n_out[0] ? " " : "", toks[0]);
+                if (len > 0 || toks[0] >= 0) fflush(stdout);
+            } else if (as_text) {
+                if (cli_buf_add(&texts[b], piece, len)) { cli_error("out of memory"); goto out; }
+            } else if (toks[b] >= 0) {
+                out_ids[(size_t)b * (size_t)n_gen + (size_t)n_out[b]] = toks[b];
             }
-            out_ids[(size_t)b * n_gen + step] = next;
-            produced++;
+            n_out[b] += toks[b] >= 0;
         }
-        if (B == 1 && out_ids[step] >= 0) {
-            if (as_text) {
-                const char *piece;
-                size_t len;
-                if (gf_detok_stream_push(stream, out_ids[step], &piece, &len, &err)) { cli_error("%s", err.msg); goto out; }
-                fwrite(piece, 1, len, stdout);
-            } else {
-                printf("%s%d", step ? " " : "", out_ids[step]);
-            }
-            fflush(stdout);
-        }
-        if (step + 1 < n_gen && alive > 0) {
-            if (gf_decode_step(m, st, tok, pos, logits, &err)) {
-                cli_error("%s", err.msg);
-                goto out;
-            }
-            decoded += alive;
-        }
+        if (running == 0) break;
     }
     double t2 = cli_now();
     if (B == 1) {
-        if (as_text) {
-            const char *rest;
-            size_t len;
-            gf_detok_stream_flush(stream, &rest, &len);
-            fwrite(rest, 1, len, stdout);
-        }
         printf("\n");
     } else if (as_text) {
         for (int b = 0; b < B; b++) {
             printf("--- sequence %d\n", b);
-            if (cli_print_text(tk, out_ids + (size_t)b * n_gen, (size_t)n_gen)) goto out;
+            fwrite(texts[b].p ? texts[b].p : "", 1, texts[b].len, stdout);
             printf("\n");
         }
     } else {
         for (int b = 0; b < B; b++) {
             printf("[%d]", b);
-            for (long s = 0; s < n_gen && out_ids[(size_t)b * n_gen + s] >= 0; s++)
-                printf(" %d", out_ids[(size_t)b * n_gen + s]);
+            for (long k = 0; k < n_out[b]; k++) printf(" %d", out_ids[(size_t)b * (size_t)n_gen + (size_t)k]);
             printf("\n");
         }
     }
@@ -219,18 +185,21 @@ int cmd_generate(int argc, char **argv) {
         cli_error("stdout: write failed");
         goto out;
     }
+    gf_gen_counts counts;
+    gf_generator_counts(g, &counts);
+    long produced = (long)counts.generated, decoded = (long)counts.decoded;
     fprintf(stderr, "griffin: prompt %zu tokens in %.1f ms (%.1f tokens/s); generated %ld tokens, "
             "decoding %ld in %.1f ms (%.1f tokens/s, batch %d)\n",
             P, 1e3 * (t1 - t0), (double)P / (t1 - t0), produced, decoded, 1e3 * (t2 - t1),
             decoded > 0 ? (double)decoded / (t2 - t1) : 0.0, B);
     rc = 0;
 out:
-    free(prompt); free(tok); free(pos); free(logits); free(probs); free(idx);
-    free(out_ids); free(done); free(samplers);
-    gf_state_free(st);
-    gf_state_free(one);
+    if (texts)
+        for (int b = 0; b < B; b++) free(texts[b].p);
+    free(texts);
+    free(prompt); free(toks); free(out_ids); free(n_out);
+    gf_generator_free(g);
     gf_model_free(m);
-    gf_detok_stream_free(stream);
     gf_tokenizer_free(tk);
     return rc;
 }

@@ -1,7 +1,9 @@
-/* Token sampling (greedy, temperature, top-k, top-p) and the random number
+/* Token sampling (greedy, temperature, top-k, top-p, min-p, the repeat
+ * penalty) and the random number
  * generator (xoshiro256** seeded by splitmix64). State lives in the caller's
  * gf_sampler, so sequences sample independently and reproducibly. */
 #include <math.h>
+#include <string.h>
 
 #include "griffin.h"
 
@@ -42,6 +44,7 @@ void gf_sampler_init(gf_sampler *s, float temperature, int top_k, float top_p, u
     s->temperature = temperature;
     s->top_k = top_k;
     s->top_p = top_p;
+    s->min_p = 0.0f;
     gf_rng_seed(s->rng, seed);
 }
 
@@ -98,7 +101,12 @@ int gf_sample(gf_sampler *s, const float *logits, int V, float *p, int *idx) {
     }
     int filter_p = s->top_p > 0.0f && s->top_p < 1.0f;
     int filter_k = s->top_k > 0 && s->top_k < V;
-    if (!filter_k && !filter_p) return draw(s, p, NULL, V, total_all, best);
+    /* min-p on the probabilities before temperature: p_i >= min_p * p_max is
+     * logit_i - logit_max >= log(min_p), i.e. p[i] >= min_p^(1/T) for these
+     * weights (p[best] = 1), which keeps the test in the heap's order. */
+    int filter_m = s->min_p > 0.0f;
+    float min_w = filter_m ? expf(logf(s->min_p) / s->temperature) : 0.0f;
+    if (!filter_k && !filter_p && !filter_m) return draw(s, p, NULL, V, total_all, best);
     for (int i = 0; i < V; i++) idx[i] = i;
     for (int i = V / 2 - 1; i >= 0; i--) sift_down(idx, p, i, V);
     /* Popped candidates collect at the end: idx[V-1] best, idx[V-2] next... */
@@ -119,9 +127,12 @@ int gf_sample(gf_sampler *s, const float *logits, int V, float *p, int *idx) {
             kept = keep;
             total = cum;
         }
-    } else {
+    } else if (filter_p) {
         double target = s->top_p * total_all;
         while (kept < V && total < target) total += p[pop_best(idx, p, V - kept++)];
+    } else { /* min-p alone: candidates while they pass */
+        while (kept < V && (kept == 0 || p[idx[0]] >= min_w)) total += p[pop_best(idx, p, V - kept++)];
+        filter_m = 0;
     }
     /* Best first, as the candidates were taken. */
     int *cand = idx + V - kept;
@@ -130,5 +141,45 @@ int gf_sample(gf_sampler *s, const float *logits, int V, float *p, int *idx) {
         cand[i] = cand[j];
         cand[j] = t;
     }
+    if (filter_m) { /* after top-k / top-p: the best that pass, the best always */
+        int keep = 1;
+        while (keep < kept && p[cand[keep]] >= min_w) keep++;
+        kept = keep;
+        total = 0.0;
+        for (int i = 0; i < kept; i++) total += p[cand[i]];
+    }
     return draw(s, p, cand, kept, total, cand[kept - 1]);
+}
+
+/* In-place heapsort of a[0..n) (no allocation, unlike some qsorts). */
+static void sift_ids(int32_t *a, int root, int n) {
+    for (;;) {
+        int c = 2 * root + 1;
+        if (c >= n) return;
+        if (c + 1 < n && a[c + 1] > a[c]) c++;
+        if (a[c] <= a[root]) return;
+        int32_t t = a[root];
+        a[root] = a[c];
+        a[c] = t;
+        root = c;
+    }
+}
+
+void gf_repeat_penalty(float *logits, int V, const int32_t *recent, int n, float penalty,
+                       int32_t *scratch) {
+    if (n <= 0) return;
+    memcpy(scratch, recent, (size_t)n * sizeof *scratch);
+    for (int i = n / 2 - 1; i >= 0; i--) sift_ids(scratch, i, n);
+    for (int end = n - 1; end > 0; end--) {
+        int32_t t = scratch[0];
+        scratch[0] = scratch[end];
+        scratch[end] = t;
+        sift_ids(scratch, 0, end);
+    }
+    for (int i = 0; i < n; i++) {
+        int32_t id = scratch[i];
+        if (id < 0 || id >= V || (i > 0 && scratch[i - 1] == id)) continue;
+        float l = logits[id];
+        logits[id] = l > 0.0f ? l / penalty : l * penalty;
+    }
 }
