@@ -210,6 +210,20 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
  * state); logits [B, V] (may be NULL). Allocates nothing. */
 int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
                    const int32_t *segment_pos, float *logits, gf_error *err);
+/* The same for the first n of the state's sequences only (1 <= n <= B): the
+ * others' state is neither read nor changed, so a server can keep its active
+ * sequences in the first rows and step just those. logits [n, V]. */
+int gf_decode_step_n(const gf_model *m, gf_state *s, int n, const int32_t *tokens,
+                     const int32_t *segment_pos, float *logits, gf_error *err);
+
+/* Feeds T more tokens to sequence b of s, continuing from what it holds
+ * (nothing, or an earlier prefill, extend or decode steps), as T decode
+ * steps of that sequence alone would, within float rounding; the other
+ * sequences are untouched. Positions continue from its token count. logits
+ * [V] (may be NULL): those after the last token. For a chat's next turn, or
+ * a long prompt fed in chunks between other sequences' decode steps. */
+int gf_prefill_extend(const gf_model *m, gf_state *s, int b, int T, const int32_t *tokens,
+                      float *logits, gf_error *err);
 
 /* ---- sampling ----------------------------------------------------------- */
 

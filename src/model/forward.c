@@ -86,17 +86,21 @@ out:
     return rc;
 }
 
-int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
-                   const int32_t *segment_pos, float *logits, gf_error *err) {
+int gf_decode_step_n(const gf_model *m, gf_state *s, int n, const int32_t *tokens,
+                     const int32_t *segment_pos, float *logits, gf_error *err) {
     if (s->model != m) return gf_fail(err, "decode: the state was made for another model");
-    size_t B = (size_t)s->B;
+    if (n < 1 || n > s->B) return gf_fail(err, "decode: %d sequences asked of a state of %d", n, s->B);
+    /* every per-sequence part of the state is [B, ...] sequence-major, and
+     * the activations are carved for B rows: the first n rows are a state
+     * and a work space of batch n as they stand */
+    size_t B = (size_t)n;
     gf_acts *a = &s->acts;
     if (gf_embed_tokens(m, tokens, B, a->x, err) != 0) return -1;
     if (!segment_pos) {
         for (size_t b = 0; b < B; b++) {
-            int64_t n = s->num_tokens[b];
-            if (n < 0 || n > INT32_MAX) return gf_fail(err, "decode: sequence %zu is at position %lld, outside int32", b, (long long)n);
-            s->positions[b] = (int32_t)n;
+            int64_t p = s->num_tokens[b];
+            if (p < 0 || p > INT32_MAX) return gf_fail(err, "decode: sequence %zu is at position %lld, outside int32", b, (long long)p);
+            s->positions[b] = (int32_t)p;
         }
         segment_pos = s->positions;
     }
@@ -104,4 +108,51 @@ int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
     if (logits) gf_unembed(m, a->xn, B, logits, &a->xq);
     for (size_t b = 0; b < B; b++) s->num_tokens[b]++;
     return 0;
+}
+
+int gf_decode_step(const gf_model *m, gf_state *s, const int32_t *tokens,
+                   const int32_t *segment_pos, float *logits, gf_error *err) {
+    return gf_decode_step_n(m, s, s->B, tokens, segment_pos, logits, err);
+}
+
+/* Sequence b of s as a state of batch 1: its parts, its count, the first
+ * row of the activations. layer_a / layer_b: num_layers pointers each. */
+static void row_view(const gf_state *s, int b, gf_state *v, float **layer_a, float **layer_b) {
+    const gf_config *c = &s->model->cfg;
+    *v = *s;
+    v->B = 1;
+    v->num_tokens = s->num_tokens + b;
+    v->positions = s->positions + b;
+    for (int i = 0; i < c->num_layers; i++) {
+        size_t na = (size_t)(s->layer_b[i] - s->layer_a[i]) / (size_t)s->B; /* a part is [B, na] */
+        size_t nb = gf_state_layer_floats(c, i) - na;
+        layer_a[i] = s->layer_a[i] + (size_t)b * na;
+        layer_b[i] = s->layer_b[i] + (size_t)b * nb;
+    }
+    v->layer_a = layer_a;
+    v->layer_b = layer_b;
+}
+
+int gf_prefill_extend(const gf_model *m, gf_state *s, int b, int T, const int32_t *tokens,
+                      float *logits, gf_error *err) {
+    if (s->model != m) return gf_fail(err, "extend: the state was made for another model");
+    if (b < 0 || b >= s->B) return gf_fail(err, "extend: sequence %d outside a state of %d", b, s->B);
+    if (T < 1) return gf_fail(err, "extend: needs at least one token (got %d)", T);
+    int V = m->cfg.vocab_size;
+    for (int t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= V)
+            return gf_fail(err, "extend: token %d at index %d is outside the vocabulary [0, %d)", tokens[t], t, V);
+    if (s->num_tokens[b] > (int64_t)INT32_MAX - T)
+        return gf_fail(err, "extend: sequence %d would pass position %d", b, INT32_MAX);
+    float **parts = gf_calloc(2 * (size_t)m->cfg.num_layers, sizeof *parts, "state view", err);
+    if (!parts) return -1;
+    gf_state v;
+    row_view(s, b, &v, parts, parts + m->cfg.num_layers);
+    /* token by token through the decode step: the reference the batched
+     * version is held to */
+    int rc = 0;
+    for (int t = 0; t < T && !rc; t++)
+        rc = gf_decode_step_n(m, &v, 1, tokens + t, NULL, t + 1 == T ? logits : NULL, err);
+    free(parts);
+    return rc;
 }

@@ -60,6 +60,9 @@ struct gf_state {
     gf_acts acts;
 };
 
+/* Floats of layer i's state for one sequence (both parts). */
+size_t gf_state_layer_floats(const gf_config *c, int i);
+
 /* x [M, D] = embedding rows of tokens [M] x the embedding scale; fails on an
  * id outside the vocabulary before writing anything. */
 int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x, gf_error *err);

@@ -18,7 +18,7 @@ static void layer_parts(const gf_config *c, int i, size_t *na, size_t *nb) {
     }
 }
 
-static size_t layer_floats_per_seq(const gf_config *c, int i) {
+size_t gf_state_layer_floats(const gf_config *c, int i) {
     size_t na, nb;
     layer_parts(c, i, &na, &nb);
     return na + nb;
@@ -26,7 +26,7 @@ static size_t layer_floats_per_seq(const gf_config *c, int i) {
 
 size_t gf_state_bytes_per_seq(const gf_config *c) {
     size_t n = 0;
-    for (int i = 0; i < c->num_layers; i++) n += layer_floats_per_seq(c, i);
+    for (int i = 0; i < c->num_layers; i++) n += gf_state_layer_floats(c, i);
     return n * sizeof(float) + sizeof(int64_t);
 }
 
@@ -58,7 +58,7 @@ gf_state *gf_state_new(const gf_model *m, int batch, gf_error *err) {
     s->model = m;
     s->B = batch;
     size_t B = (size_t)batch, total = 0;
-    for (int i = 0; i < c->num_layers; i++) total += B * layer_floats_per_seq(c, i);
+    for (int i = 0; i < c->num_layers; i++) total += B * gf_state_layer_floats(c, i);
     s->num_tokens = gf_calloc(B, sizeof *s->num_tokens, "decode state", err);
     s->layer_a = gf_calloc((size_t)c->num_layers, sizeof *s->layer_a, "decode state", err);
     s->layer_b = s->layer_a ? gf_calloc((size_t)c->num_layers, sizeof *s->layer_b, "decode state", err) : NULL;
@@ -95,7 +95,7 @@ void gf_state_free(gf_state *s) {
 void gf_state_reset(gf_state *s) {
     const gf_config *c = &s->model->cfg;
     size_t total = 0;
-    for (int i = 0; i < c->num_layers; i++) total += (size_t)s->B * layer_floats_per_seq(c, i);
+    for (int i = 0; i < c->num_layers; i++) total += (size_t)s->B * gf_state_layer_floats(c, i);
     memset(s->arena, 0, total * sizeof(float));
     memset(s->num_tokens, 0, (size_t)s->B * sizeof *s->num_tokens);
 }
