@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Load benchmark of `griffin serve` (issue 21, point 7).
+
+For Hawk, Griffin and the MQA Transformer of one size (equal parameter
+counts, random weights, as bench/'s figures use), it starts `griffin serve`,
+sends streamed completions from C concurrent clients (C in --concurrency) and
+measures, per concurrency:
+  tokens/s       generated tokens of all clients / wall time of the run
+  TTFT p50, p99  time to first token (request sent -> first content chunk)
+  ITL p50, p99   inter-token latency (gaps between a request's chunks)
+It then runs `griffin bench --model DIR --batches 16` on the same model and
+prints the server's tokens/s at concurrency 16 against bench's batch-16
+decode figure (the server's overhead), and --fig1b reproduces Figure 1(b)
+through HTTP: for each length, as many slots as a memory budget holds, all
+busy, tokens/s.
+
+Writes a CSV (--out) with a header naming the machine; prints a table.
+Python's standard library only; one thread per client (the GIL is released
+while a client waits on its socket, and a client does little else)."""
+import argparse, http.client, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def log(*a):
+    print("serve_load:", *a, file=sys.stderr, flush=True)
+
+
+def num_params(c):
+    """The parameter count of a config, as the tensor table counts it."""
+    D, E, L, H, W = c["hidden_size"], c["intermediate_size"] // 2, c["lru_width"], c["num_attention_heads"], c["conv1d_width"]
+    hd = D // H
+    n = c["vocab_size"] * D + D
+    for t in c["block_types"]:
+        n += 2 * D + 2 * (D * E + E) + E * D + D
+        if t == "attention":
+            n += D * D + 2 * hd * D + D * D + D
+        else:
+            n += 2 * (L * D + L) + D * L + D + W * L + L + L + 2 * (L * L // H + L)
+    return n
+
+
+def configs(width, layers, vocab, window):
+    """Hawk, Griffin and MQA configs of one parameter count: Griffin's MLP is
+    3 x D wide, the others' MLP width is set to match its count."""
+    base = dict(vocab_size=vocab, hidden_size=width, num_hidden_layers=layers, num_attention_heads=max(1, width // 128),
+                num_key_value_heads=1, attention_window_size=window, conv1d_width=4, lru_width=width,
+                logits_soft_cap=30.0, rms_norm_eps=1e-6, rope_theta=10000.0, bos_token_id=2, eos_token_id=1, pad_token_id=0)
+    kinds = {"hawk": ["recurrent"], "griffin": ["recurrent", "recurrent", "attention"], "mqa": ["attention"]}
+    out = {}
+    g = dict(base, block_types=[kinds["griffin"][i % 3] for i in range(layers)], intermediate_size=2 * 3 * width)
+    target = num_params(g)
+    out["griffin"] = g
+    for k in ("hawk", "mqa"):
+        best = None
+        for e in range(16, 8 * width + 1, 16):
+            c = dict(base, block_types=[kinds[k][0]] * layers, intermediate_size=2 * e)
+            d = abs(num_params(c) - target)
+            if best is None or d < best[0]:
+                best = (d, c)
+        out[k] = best[1]
+    return out
+
+
+class Server:
+    def __init__(self, binary, model, slots, threads, extra):
+        args = [binary, "serve", "--model", model, "--port", "0", "--slots", str(slots)] + extra
+        if threads:
+            args += ["--threads", str(threads)]
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        m = re.search(r"http://([0-9.]+):(\d+)", line)
+        if not m:
+            self.p.kill()
+            raise SystemExit(f"serve_load: griffin serve did not say where it listens: {line!r} {self.p.stderr.read()[:500]}")
+        self.host, self.port = m.group(1), int(m.group(2))
+        self.banner = line.strip()
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+
+def one_request(host, port, body, out):
+    """A streamed completion; appends (t_send, [t_chunk...], n_tokens) to out."""
+    conn = http.client.HTTPConnection(host, port, timeout=600)
+    t0 = time.perf_counter()
+    conn.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    if r.status != 200:
+        out.append((t0, [], 0, f"HTTP {r.status}: {r.read()[:200]!r}"))
+        return
+    times, n_tok = [], None
+    buf = b""
+    while True:
+        chunk = r.read1(65536) if hasattr(r, "read1") else r.read(1)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n\n" in buf:
+            ev, buf = buf.split(b"\n\n", 1)
+            for line in ev.split(b"\n"):
+                if not line.startswith(b"data: "):
+                    continue
+                data = line[6:]
+                if data == b"[DONE]":
+                    continue
+                j = json.loads(data)
+                if j.get("usage"):
+                    n_tok = j["usage"].get("completion_tokens", n_tok)
+                ch = j.get("choices") or []
+                if ch and ch[0].get("text", "") != "":
+                    times.append(time.perf_counter())
+    conn.close()
+    out.append((t0, times, n_tok if n_tok is not None else len(times), None))
+
+
+def pct(xs, p):
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    k = min(len(xs) - 1, max(0, int(round(p / 100.0 * (len(xs) - 1)))))
+    return xs[k]
+
+
+def run_level(srv, conc, reqs_per_client, prompt, max_tokens):
+    results, threads = [], []
+    body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True, "ignore_eos": True,
+            "stream_options": {"include_usage": True}}
+
+    def client():
+        for _ in range(reqs_per_client):
+            one_request(srv.host, srv.port, body, results)
+
+    t0 = time.perf_counter()
+    for _ in range(conc):
+        th = threading.Thread(target=client)
+        th.start()
+        threads.append(th)
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - t0
+    errors = [e for (_, _, _, e) in results if e]
+    if errors:
+        raise SystemExit(f"serve_load: {len(errors)} requests failed, first: {errors[0]}")
+    toks = sum(n for (_, _, n, _) in results)
+    ttft = [ts[0] - t for (t, ts, _, _) in results if ts]
+    itl = [b - a for (_, ts, _, _) in results for a, b in zip(ts, ts[1:])]
+    return dict(tokens_per_s=toks / wall, ttft_p50=pct(ttft, 50), ttft_p99=pct(ttft, 99), itl_p50=pct(itl, 50),
+                itl_p99=pct(itl, 99), requests=len(results), tokens=toks, wall_s=wall)
+
+
+def bench_batch16(binary, model, threads):
+    args = [binary, "bench", "--model", model, "--batches", "16", "--prefill", "8", "--no-train"]
+    if threads:
+        args += ["--threads", str(threads)]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    # a row of the decode table: "... batch 16 ... N tok/s"
+    for line in out.splitlines():
+        m = re.search(r"\b16\b.*?([0-9.]+)\s*tok/s", line)
+        if m:
+            return float(m.group(1)), out
+    raise SystemExit("serve_load: no batch-16 tokens/s in griffin bench's output:\n" + out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "griffin"))
+    ap.add_argument("--models", default="hawk,griffin,mqa")
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--window", type=int, default=1024)
+    ap.add_argument("--concurrency", default="1,2,4,8,16,32,64")
+    ap.add_argument("--requests", type=int, default=2, help="requests per client at each level")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--prompt", default="The quick brown fox jumps over the lazy dog. " * 4)
+    ap.add_argument("--tokenizer", default="", help="tokenizer.model for the models (default: build/spm-fixtures' BPE model)")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serve_load.csv"))
+    args = ap.parse_args()
+    tok = args.tokenizer or os.path.join(ROOT, "build", "spm-fixtures", "bpe.model")
+    if not os.path.exists(tok):
+        raise SystemExit(f"serve_load: no tokenizer at {tok}: run `make spm-fixtures` or give --tokenizer")
+    levels = [int(x) for x in args.concurrency.split(",")]
+    work = tempfile.mkdtemp(prefix="serve_load.")
+    rows = []
+    try:
+        cfgs = configs(args.width, args.layers, args.vocab, args.window)
+        for name in args.models.split(","):
+            d = os.path.join(work, name)
+            cpath = os.path.join(work, name + ".json")
+            json.dump(cfgs[name], open(cpath, "w"))
+            subprocess.run([args.bin, "init", "--config", cpath, "--out", d, "--seed", "1"], check=True, capture_output=True)
+            shutil.copy(tok, os.path.join(d, "tokenizer.model"))
+            b16, _ = bench_batch16(args.bin, d, args.threads)
+            srv = Server(args.bin, d, max(levels), args.threads, [])
+            log(f"{name}: {num_params(cfgs[name]) / 1e6:.1f}M parameters; {srv.banner}")
+            try:
+                run_level(srv, 1, 1, args.prompt, 4)  # warm-up
+                for c in levels:
+                    r = run_level(srv, c, args.requests, args.prompt, args.max_tokens)
+                    r.update(model=name, concurrency=c, bench_b16_tok_s=b16)
+                    rows.append(r)
+                    log(f"{name} c={c}: {r['tokens_per_s']:.1f} tok/s, TTFT p50 {r['ttft_p50'] * 1e3:.1f} ms"
+                        f" p99 {r['ttft_p99'] * 1e3:.1f} ms, ITL p50 {r['itl_p50'] * 1e3:.1f} ms p99 {r['itl_p99'] * 1e3:.1f} ms")
+            finally:
+                srv.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    cpu = platform.processor() or "?"
+    try:
+        cpu = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read()).group(1)
+    except Exception:
+        pass
+    with open(args.out, "w") as f:
+        f.write(f"# griffin serve load: {time.strftime('%Y-%m-%d %H:%M')} on {cpu}, {os.cpu_count()} cores;"
+                f" width {args.width}, {args.layers} layers, vocabulary {args.vocab}, window {args.window};"
+                f" {args.max_tokens} tokens per request, greedy, streamed\n")
+        keys = ["model", "concurrency", "requests", "tokens", "wall_s", "tokens_per_s", "ttft_p50", "ttft_p99", "itl_p50",
+                "itl_p99", "bench_b16_tok_s"]
+        f.write(",".join(keys) + "\n")
+        for r in rows:
+            f.write(",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys) + "\n")
+    print(f"{'model':8} {'conc':>4} {'tok/s':>9} {'TTFT p50':>9} {'p99':>8} {'ITL p50':>8} {'p99':>8}  vs bench b16")
+    for r in rows:
+        ratio = r["tokens_per_s"] / r["bench_b16_tok_s"] if r["bench_b16_tok_s"] else float("nan")
+        print(f"{r['model']:8} {r['concurrency']:4d} {r['tokens_per_s']:9.1f} {r['ttft_p50'] * 1e3:8.1f}ms"
+              f" {r['ttft_p99'] * 1e3:7.1f}ms {r['itl_p50'] * 1e3:7.1f}ms {r['itl_p99'] * 1e3:7.1f}ms  {ratio:6.2f}x")
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
