@@ -219,9 +219,15 @@ int gf_decode_step_n(const gf_model *m, gf_state *s, int n, const int32_t *token
 /* Feeds T more tokens to sequence b of s, continuing from what it holds
  * (nothing, or an earlier prefill, extend or decode steps), as T decode
  * steps of that sequence alone would, within float rounding; the other
- * sequences are untouched. Positions continue from its token count. logits
- * [V] (may be NULL): those after the last token. For a chat's next turn, or
- * a long prompt fed in chunks between other sequences' decode steps. */
+ * sequences are untouched (bit for bit), and so is the state when it fails
+ * (a one-line error: b outside the batch, T < 1, a token outside the
+ * vocabulary, another model's state, positions past int32, out of memory).
+ * Positions continue from its token count. logits [V] (may be NULL): those
+ * after the last token. One pass at about gf_prefill's speed: the chunk's
+ * matrix products, the Conv1D and RG-LRU scan from the sequence's tail and
+ * h, attention over its key/value ring and the chunk; it allocates its
+ * activations per call, as gf_prefill does. For a chat's next turn, or a
+ * long prompt fed in chunks between other sequences' decode steps. */
 int gf_prefill_extend(const gf_model *m, gf_state *s, int b, int T, const int32_t *tokens,
                       float *logits, gf_error *err);
 

@@ -144,6 +144,44 @@ static void block_range(size_t r, size_t H, size_t t0, const size_t *first, size
     *z = lo < hi ? hi - j0 : 0;
 }
 
+/* A tile's block of products S [rows, nb] (keys j0 .. j1 - 1) made weights
+ * in place: the entries row r sees (block_range) scaled and exponentiated
+ * against the row's running max mx[r], the others zero; when the block
+ * raises the max, the row's sum so far and its output o [rows, hd] shrink
+ * by e^(old - new). sum[r] gains the block's weights. */
+static void block_weights(float *S, size_t rows, size_t nb, size_t H, size_t t0, const size_t *first,
+                          size_t j0, size_t j1, float scale, float *mx, float *sum, float *o,
+                          size_t hd) {
+    for (size_t r = 0; r < rows; r++) {
+        size_t a, z;
+        block_range(r, H, t0, first, j0, j1, &a, &z);
+        float *s = S + r * nb;
+        if (a < z) {
+            float bm = -INFINITY;
+            for (size_t j = a; j < z; j++) {
+                s[j] *= scale;
+                bm = s[j] > bm ? s[j] : bm;
+            }
+            if (bm > mx[r]) { /* the weights so far, and their sum, shrink by e^(old - new) */
+                float c = gf_expf(mx[r] - bm); /* 0 for the first block a row sees */
+                if (sum[r] > 0.0f) {
+                    sum[r] *= c;
+                    for (size_t d = 0; d < hd; d++) o[r * hd + d] *= c;
+                }
+                mx[r] = bm;
+            }
+            float bs = 0.0f, m = mx[r];
+#pragma omp simd reduction(+ : bs)
+            for (size_t j = a; j < z; j++) {
+                s[j] = gf_expf(s[j] - m);
+                bs += s[j];
+            }
+            sum[r] += bs;
+        }
+        zero_outside(s, a, z, nb);
+    }
+}
+
 /* S[r * nb + j] = x[r * hd ..] . y[j * hd ..] for r < rows, j < nb: the
  * block's nb rows of y (keys or values) transposed into yt [hd, nb], then
  * one weighted sum of yt's rows per x row (gf_combine_rows: 4 rows x 64
@@ -187,34 +225,7 @@ void gf_attention_prefill(float *out, const float *q, const float *k, const floa
         for (size_t j0 = lo; j0 < t1; j0 += GF_ATT_BLOCK) {
             size_t j1 = j0 + GF_ATT_BLOCK < t1 ? j0 + GF_ATT_BLOCK : t1, nb = j1 - j0;
             block_products(isa, qt, rows, k + (b * T + j0) * hd, nb, hd, kt, S);
-            for (size_t r = 0; r < rows; r++) {
-                size_t a, z;
-                block_range(r, H, t0, first, j0, j1, &a, &z);
-                float *s = S + r * nb;
-                if (a < z) {
-                    float bm = -INFINITY;
-                    for (size_t j = a; j < z; j++) {
-                        s[j] *= scale;
-                        bm = s[j] > bm ? s[j] : bm;
-                    }
-                    if (bm > mx[r]) { /* the weights so far, and their sum, shrink by e^(old - new) */
-                        float c = gf_expf(mx[r] - bm); /* 0 for the first block a row sees */
-                        if (sum[r] > 0.0f) {
-                            sum[r] *= c;
-                            for (size_t d = 0; d < hd; d++) o[r * hd + d] *= c;
-                        }
-                        mx[r] = bm;
-                    }
-                    float bs = 0.0f, m = mx[r];
-#pragma omp simd reduction(+ : bs)
-                    for (size_t j = a; j < z; j++) {
-                        s[j] = gf_expf(s[j] - m);
-                        bs += s[j];
-                    }
-                    sum[r] += bs;
-                }
-                zero_outside(s, a, z, nb);
-            }
+            block_weights(S, rows, nb, H, t0, first, j0, j1, scale, mx, sum, o, hd);
             gf_combine_rows(isa, S, nb, rows, v + (b * T + j0) * hd, hd, nb, hd, o, hd);
         }
         for (size_t r = 0; r < rows; r++) {
@@ -222,6 +233,65 @@ void gf_attention_prefill(float *out, const float *q, const float *k, const floa
             for (size_t d = 0; d < hd; d++) o[r * hd + d] *= inv;
             if (lse) lse[(b * T + t0) * H + r] = mx[r] + logf(sum[r]);
         }
+    }
+}
+
+void gf_attention_extend(float *out, const float *q, const float *k, const float *v, float *ring_k,
+                         float *ring_v, size_t n0, size_t T, size_t H, size_t hd, size_t w,
+                         float *scores, size_t nslots) {
+    float scale = 1.0f / sqrtf((float)hd);
+    gf_isa isa = gf_cpu_isa();
+    size_t tiles = (T + GF_ATT_TILE - 1) / GF_ATT_TILE, win = n0 + T < w + 1 ? n0 + T : w + 1;
+    /* gf_attention_prefill's tiles and blocks, in positions: query t is at
+     * n0 + t and sees keys max(0, n0 + t - w) .. n0 + t, those before n0
+     * from the ring (position p in slot p % w, as gf_attention_step reads
+     * it), the rest from k, v. A block of keys is a run of consecutive
+     * positions in one place: it ends at n0 and, in the ring, where the
+     * slots wrap. The ring is written after every query has read it. */
+#pragma omp parallel for schedule(static, 1) num_threads(team(nslots)) if (T * H * hd * win >= GF_PAR_MIN)
+    for (size_t tile = 0; tile < tiles; tile++) {
+        size_t t0 = tile * GF_ATT_TILE, t1 = t0 + GF_ATT_TILE < T ? t0 + GF_ATT_TILE : T;
+        size_t p0 = n0 + t0, p1 = n0 + t1; /* the tile's query positions */
+        size_t first[GF_ATT_TILE];
+        for (size_t p = p0; p < p1; p++) first[p - p0] = p > w ? p - w : 0;
+        size_t rows = (t1 - t0) * H;
+        float *S = scores + gf_par_tid() * gf_attention_scores_floats(H, hd, w);
+        float *mx = S + rows * GF_ATT_BLOCK, *sum = mx + rows, *kt = sum + rows;
+        const float *qt = q + t0 * H * hd;
+        float *o = out + t0 * H * hd;
+        memset(o, 0, rows * hd * sizeof *o);
+        for (size_t r = 0; r < rows; r++) {
+            mx[r] = -INFINITY;
+            sum[r] = 0.0f;
+        }
+        for (size_t j0 = first[0], j1; j0 < p1; j0 = j1) {
+            j1 = j0 + GF_ATT_BLOCK < p1 ? j0 + GF_ATT_BLOCK : p1;
+            const float *kb, *vb;
+            if (j0 < n0) {
+                size_t slot = j0 % w, wrap = j0 + (w - slot);
+                j1 = j1 < n0 ? j1 : n0;
+                j1 = j1 < wrap ? j1 : wrap;
+                kb = ring_k + slot * hd;
+                vb = ring_v + slot * hd;
+            } else {
+                kb = k + (j0 - n0) * hd;
+                vb = v + (j0 - n0) * hd;
+            }
+            size_t nb = j1 - j0;
+            block_products(isa, qt, rows, kb, nb, hd, kt, S);
+            block_weights(S, rows, nb, H, p0, first, j0, j1, scale, mx, sum, o, hd);
+            gf_combine_rows(isa, S, nb, rows, vb, hd, nb, hd, o, hd);
+        }
+        for (size_t r = 0; r < rows; r++) {
+            float inv = 1.0f / sum[r];
+            for (size_t d = 0; d < hd; d++) o[r * hd + d] *= inv;
+        }
+    }
+    /* the chunk's keys and values into their slots: only the last w stay */
+    for (size_t t = T > w ? T - w : 0; t < T; t++) {
+        size_t slot = (n0 + t) % w;
+        memcpy(ring_k + slot * hd, k + t * hd, hd * sizeof *ring_k);
+        memcpy(ring_v + slot * hd, v + t * hd, hd * sizeof *ring_v);
     }
 }
 

@@ -15,8 +15,11 @@ void gf_attention_block_forward(const gf_model *m, const gf_layer_weights *lw, c
     gf_linear_many(xn, M, qkv, 3, &a->xq);
     gf_rope_apply(q, segment_pos, M, H, hd, c->rope_theta);
     gf_rope_apply(k, segment_pos, M, 1, hd, c->rope_theta);
-    if (decode) {
+    if (decode == GF_FWD_DECODE) {
         gf_attention_step(o, q, k, v, ring_k, ring_v, num_tokens, B, H, hd, w, a->scores, a->score_slots);
+    } else if (decode == GF_FWD_EXTEND) { /* B = 1: the chunk after the ring */
+        gf_attention_extend(o, q, k, v, ring_k, ring_v, (size_t)num_tokens[0], T, H, hd, w, a->scores,
+                            a->score_slots);
     } else {
         gf_attention_prefill(o, q, k, v, segment_pos, B, T, H, hd, w, a->scores, a->score_slots,
                              keep ? keep->lse : NULL);

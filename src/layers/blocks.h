@@ -36,11 +36,22 @@ typedef struct {
     float *row_loss;             /* [chunk, 2] each row's loss as float + remainder, summed in order */
 } gf_backward_work;
 
+/* How the blocks (and gf_forward_layers) meet the state. */
+enum {
+    GF_FWD_PREFILL = 0, /* T tokens per sequence from an empty state, which
+                         * they leave filled (its parts NULL: training, from
+                         * a zero h and without filling a cache) */
+    GF_FWD_DECODE = 1,  /* T = 1 step from the state, which they advance */
+    GF_FWD_EXTEND = 2   /* B = 1 sequence, T more tokens after those the
+                         * state holds (num_tokens[0] of them; segment
+                         * positions continue from there, so no document
+                         * starts inside the chunk but at position 0): as
+                         * T decode steps, with the prefill's products */
+};
+
 /* xn [M, D] (the temporal norm's output) in, out [M, D]; a: the activation
- * buffers, which the intermediates use unless keep is given. decode = 0: T
- * tokens per sequence from an empty state, which it leaves filled (its parts
- * NULL: training, from a zero h and without filling a cache); decode = 1:
- * T = 1 step from the state, which it advances. */
+ * buffers, which the intermediates use unless keep is given. mode: a
+ * GF_FWD_ value (named decode, as 0 and 1 were first). */
 void gf_recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, const float *xn,
                                 float *out, gf_acts *a, size_t B, size_t T,
                                 const int32_t *segment_pos, float *h, float *conv_tail, int decode,

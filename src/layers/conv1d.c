@@ -65,6 +65,33 @@ void gf_conv1d_step(float *out, const float *x, float *tail, const float *w, con
     }
 }
 
+void gf_conv1d_extend(float *out, const float *x, float *tail, const float *w, const float *bias,
+                      size_t T, size_t L, size_t W) {
+    size_t keep = W - 1;
+    /* The window of step t is (tail, x[0 .. t]): tap s reads x[t - s], or
+     * tail slot keep - (s - t) before the chunk. Summed in the decode step's
+     * order (tap 0 first, then 1 .. W-1, then the bias): the same floats. */
+#pragma omp parallel for schedule(static) if (T * L * W >= GF_PAR_MIN)
+    for (size_t t = 0; t < T; t++) {
+        float *o = out + t * L;
+        memset(o, 0, L * sizeof *o);
+        for (size_t s = 0; s < W; s++) {
+            const float *xs = s <= t ? x + (t - s) * L : tail + (keep - (s - t)) * L;
+            const float *ws = w + (W - 1 - s) * L;
+            for (size_t c = 0; c < L; c++) o[c] += xs[c] * ws[c];
+        }
+        for (size_t c = 0; c < L; c++) o[c] += bias[c];
+    }
+    if (keep == 0) return;
+    /* the last keep inputs of (tail, x), oldest first */
+    if (T >= keep) {
+        memcpy(tail, x + (T - keep) * L, keep * L * sizeof *tail);
+    } else {
+        memmove(tail, tail + T * L, (keep - T) * L * sizeof *tail);
+        memcpy(tail + (keep - T) * L, x, T * L * sizeof *tail);
+    }
+}
+
 void gf_conv1d_backward(float *dx, float *dw, float *dbias, const float *dout, const float *x,
                      const int32_t *segment_pos, const float *w, size_t B, size_t T, size_t L,
                      size_t W) {

@@ -31,6 +31,14 @@ void gf_conv1d_tail_from_prefill(float *tail, const float *x, size_t B, size_t T
 void gf_conv1d_step(float *out, const float *x, float *tail, const float *w, const float *bias,
                  size_t B, size_t L, size_t W);
 
+/* T more steps of one sequence after those its tail [W-1, L] holds (oldest
+ * first): x, out [T, L]. The taps before the chunk read the tail, with no
+ * document masking (as gf_conv1d_step: positions continue, so no document
+ * starts inside the chunk); the tail is left holding the last W-1 inputs
+ * of (tail, x). Equal to T calls of gf_conv1d_step. */
+void gf_conv1d_extend(float *out, const float *x, float *tail, const float *w, const float *bias,
+                      size_t T, size_t L, size_t W);
+
 /* RG-LRU over T steps of B sequences. x [B, T, L] is the conv output; gi, ga
  * [B, T, L] are work buffers for the gates; h [B, L] holds the state before
  * the first step and is left holding the state after the last. out [B, T, L]
@@ -52,6 +60,16 @@ void gf_rope_apply(float *x, const int32_t *pos, size_t M, size_t nheads, size_t
 void gf_attention_prefill(float *out, const float *q, const float *k, const float *v,
                        const int32_t *segment_pos, size_t B, size_t T, size_t H, size_t hd,
                        size_t w, float *scores, size_t nslots, float *lse);
+/* gf_attention_prefill for T more tokens of one sequence that holds n0:
+ * query t, at position n0 + t, sees the keys at positions n0 + t - w ..
+ * n0 + t (none before 0), those before n0 read from the rings [w, hd]
+ * (position p in slot p % w, as gf_attention_step keeps them), the others
+ * from k, v [T, hd]; then the chunk's keys and values go into their slots
+ * (the last w of them stay). q, out [T, H, hd], RoPE'd at those positions.
+ * As T gf_attention_step calls would, within float rounding. */
+void gf_attention_extend(float *out, const float *q, const float *k, const float *v, float *ring_k,
+                         float *ring_v, size_t n0, size_t T, size_t H, size_t hd, size_t w,
+                         float *scores, size_t nslots);
 /* Floats of one thread's slot of the scores gf_attention_prefill, its backward
  * (each of scores, dscores) and gf_attention_step take: a tile of queries'
  * scores against its windows' keys. */

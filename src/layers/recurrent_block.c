@@ -19,13 +19,18 @@ void gf_recurrent_block_forward(const gf_model *m, const gf_layer_weights *lw, c
     float *hs = keep ? keep->h : a->xb, *prod = keep ? a->y : a->xb;
     gf_product yx[2] = {{&lw->lin_y, yp, lw->lin_y_b, 0}, {&lw->lin_x, xb, lw->lin_x_b, 0}};
     gf_linear_many(xn, M, yx, 2, &a->xq);
-    if (decode) {
+    if (decode == GF_FWD_DECODE) {
         gf_conv1d_step(xc, xb, conv_tail, lw->conv_w, lw->conv_b, B, L, W);
+    } else if (decode == GF_FWD_EXTEND) { /* B = 1: the chunk after the tail */
+        gf_conv1d_extend(xc, xb, conv_tail, lw->conv_w, lw->conv_b, T, L, W);
     } else {
         gf_conv1d_forward(xc, xb, segment_pos, lw->conv_w, lw->conv_b, B, T, L, W);
         if (conv_tail) gf_conv1d_tail_from_prefill(conv_tail, xb, B, T, L, W);
     }
-    /* h is zero after a reset state, so prefill and decode share the scan. */
+    /* h is zero after a reset state, so prefill, decode and extend share
+     * the scan: extend's from the h its sequence holds (its positions go
+     * on from the state's count: the only reset in a chunk is at position
+     * 0, as a decode step there has). */
     gf_rglru_forward(hs, xc, lw, segment_pos, B, T, L, (size_t)c->num_heads, h, gi, ga, a->scratch);
     #pragma omp parallel for simd schedule(static) if (parallel : M * L >= GF_PAR_MIN_HEAVY)
     for (size_t i = 0; i < M * L; i++) prod[i] = hs[i] * gf_gelu_tanh(yp[i]);

@@ -1,5 +1,7 @@
-/* The layer stack, run two ways: prefill (B sequences of T tokens at once,
- * matrix-matrix products) and decode (one token per sequence from the state). */
+/* The layer stack, run three ways: prefill (B sequences of T tokens at once,
+ * matrix-matrix products), decode (one token per sequence from the state)
+ * and extend (T more tokens of one sequence of a state, with the prefill's
+ * products). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +78,7 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
     /* The official cache counts tokens from the last segment position. */
     for (int b = 0; b < B; b++) state->num_tokens[b] = (int64_t)segment_pos[(size_t)b * T + T - 1] + 1;
     if (trace) memcpy(trace, a.x, M * D * sizeof *trace);
-    gf_forward_layers(m, &a, (size_t)B, (size_t)T, segment_pos, state, 0, NULL, trace);
+    gf_forward_layers(m, &a, (size_t)B, (size_t)T, segment_pos, state, GF_FWD_PREFILL, NULL, trace);
     if (logits) gf_unembed(m, a.xn, M, logits, &a.xq);
     rc = 0;
 out:
@@ -104,7 +106,7 @@ int gf_decode_step_n(const gf_model *m, gf_state *s, int n, const int32_t *token
         }
         segment_pos = s->positions;
     }
-    gf_forward_layers(m, a, B, 1, segment_pos, s, 1, NULL, NULL);
+    gf_forward_layers(m, a, B, 1, segment_pos, s, GF_FWD_DECODE, NULL, NULL);
     if (logits) gf_unembed(m, a->xn, B, logits, &a->xq);
     for (size_t b = 0; b < B; b++) s->num_tokens[b]++;
     return 0;
@@ -142,17 +144,34 @@ int gf_prefill_extend(const gf_model *m, gf_state *s, int b, int T, const int32_
     for (int t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= V)
             return gf_fail(err, "extend: token %d at index %d is outside the vocabulary [0, %d)", tokens[t], t, V);
-    if (s->num_tokens[b] > (int64_t)INT32_MAX - T)
-        return gf_fail(err, "extend: sequence %d would pass position %d", b, INT32_MAX);
+    int64_t n0 = s->num_tokens[b];
+    if (n0 < 0 || n0 > (int64_t)INT32_MAX - T)
+        return gf_fail(err, "extend: sequence %d at position %lld cannot take %d more (positions are int32)", b,
+                       (long long)n0, T);
+    size_t M = (size_t)T, D = (size_t)m->cfg.width;
+    /* everything allocated before the state is touched: a failure leaves it
+     * as it was */
     float **parts = gf_calloc(2 * (size_t)m->cfg.num_layers, sizeof *parts, "state view", err);
-    if (!parts) return -1;
+    int32_t *pos = parts ? gf_calloc(M, sizeof *pos, "extend positions", err) : NULL;
+    float *work = pos ? gf_calloc(gf_acts_floats(m, M), sizeof(float), "extend activations", err) : NULL;
+    int rc = -1;
+    if (!work) goto out;
+    for (size_t t = 0; t < M; t++) pos[t] = (int32_t)(n0 + (int64_t)t);
+    gf_acts a;
+    gf_acts_carve(m, M, work, &a);
+    if (gf_embed_tokens(m, tokens, M, a.x, err) != 0) goto out;
+    /* Sequence b as a state of batch 1, run as one prefill of T tokens that
+     * continues from it (GF_FWD_EXTEND): the other rows are neither read
+     * nor written, nor is the state's decode work space. */
     gf_state v;
     row_view(s, b, &v, parts, parts + m->cfg.num_layers);
-    /* token by token through the decode step: the reference the batched
-     * version is held to */
-    int rc = 0;
-    for (int t = 0; t < T && !rc; t++)
-        rc = gf_decode_step_n(m, &v, 1, tokens + t, NULL, t + 1 == T ? logits : NULL, err);
+    gf_forward_layers(m, &a, 1, M, pos, &v, GF_FWD_EXTEND, NULL, NULL);
+    if (logits) gf_unembed(m, a.xn + (M - 1) * D, 1, logits, &a.xq);
+    s->num_tokens[b] = n0 + T;
+    rc = 0;
+out:
+    free(work);
+    free(pos);
     free(parts);
     return rc;
 }
