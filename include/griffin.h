@@ -395,8 +395,8 @@ int64_t gf_generator_generated(const gf_generator *g, int b);
 
 /* Totals since gf_generator_new. */
 typedef struct {
-    int64_t fed;       /* ids given to gf_generator_feed (once each, whatever the batch) */
-    int64_t generated; /* ids emitted by gf_generator_step, all sequences */
+    int64_t fed;       /* ids given to gf_generator_feed (once each, whatever the batch) or a join */
+    int64_t generated; /* ids emitted by gf_generator_step or _round, all sequences */
     int64_t decoded;   /* emitted ids fed back through decode steps, all sequences */
 } gf_gen_counts;
 void gf_generator_counts(const gf_generator *g, gf_gen_counts *out);
