@@ -287,7 +287,13 @@ void gf_rng_seed(uint64_t rng[4], uint64_t seed);
  * stepped along in their decode steps (with its last id), so its state no
  * longer matches its tokens: gf_generator_feed and gf_generator_save refuse
  * it until gf_generator_reset or gf_generator_restore (as they refuse every
- * sequence after a decode step failed). One thread at a time per generator. */
+ * sequence after a decode step failed). One thread at a time per generator.
+ *
+ * The same generator can instead run slots (gf_generator_join, below):
+ * sequences with prompts and parameters of their own that join and leave
+ * a batch that keeps decoding, what a server needs. A generator is in one
+ * mode at a time: the first join takes it from fresh (or reset) to slots,
+ * gf_generator_reset back. */
 
 typedef struct {
     float temperature;     /* <= 0: greedy (default 0.8) */
@@ -343,10 +349,12 @@ int gf_generator_batch(const gf_generator *g);
 /* Appends ids [n] (n >= 1) to every sequence's context and starts them all
  * running again (max_tokens counts afresh, the text starts afresh). When
  * every sequence is empty the first n - 1 ids go through one gf_prefill
- * (shared by the batch) and the last through a decode step; otherwise every
- * id is one decode step. Afterwards the logits of the next id are ready. An
- * id outside [0, V), a sequence whose state was stepped after it stopped, or
- * a context past the int32 positions is an error that changes nothing. */
+ * (shared by the batch) and the last through a decode step; otherwise (a
+ * chat's next turn) n > 1 ids extend each sequence through one
+ * gf_prefill_extend, and a single id is one decode step. Afterwards the
+ * logits of the next id are ready. An id outside [0, V), a sequence whose
+ * state was stepped after it stopped, a context past the int32 positions,
+ * or a generator running slots is an error that changes nothing. */
 int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *err);
 
 /* One step: every running sequence samples its next id (after the repeat
@@ -355,41 +363,46 @@ int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *e
  * [batch]: the id sequence b emitted, or -1 (stopped now or before, or a stop
  * id). Returns how many sequences are still running (0: all have stopped;
  * the tokens and text of this last step still count), -1 with err on
- * failure (the running sequences then stop with GF_GEN_ERROR). Allocates
- * nothing. */
+ * failure (the running sequences then stop with GF_GEN_ERROR; or the
+ * generator runs slots). Allocates nothing. */
 int gf_generator_step(gf_generator *g, int32_t *tokens, gf_error *err);
 
-/* The text the last gf_generator_step (or gf_generator_cancel) made final for
- * sequence b: NUL-terminated, *len bytes, valid until the next call that
- * changes g; "" without a tokenizer. Text that could be the start of a stop
+/* The text the last gf_generator_step (or gf_generator_cancel, or for a
+ * slot gf_generator_round) made final for sequence b: NUL-terminated, *len
+ * bytes, valid until the next call that changes g; "" without a tokenizer. Text that could be the start of a stop
  * string is held back until it cannot; when a sequence stops, the step's
  * text ends it (held-back text and incomplete UTF-8 flushed, stop string and
  * anything after it left out). A reply's text continues its context (a
  * leading space is kept), as gf_detok_stream_new(at_start = 0). */
 const char *gf_generator_text(const gf_generator *g, int b, size_t *len);
 
-/* Why sequence b is not running, as gf_gen_stop (GF_GEN_RUNNING while it is);
- * -1 for b outside the batch. */
+/* Why sequence b is not running, as gf_gen_stop (GF_GEN_RUNNING while it is;
+ * a slot: while it prefills or decodes, GF_GEN_IDLE when free); -1 for b
+ * outside the batch. */
 int gf_generator_stop_reason(const gf_generator *g, int b);
 
 /* Stops sequence b now (GF_GEN_CANCELLED) if it is running; its held-back
- * text becomes gf_generator_text's. 0, or -1 for b outside the batch. */
+ * text becomes gf_generator_text's. 0, or -1 for b outside the batch or a
+ * generator running slots (gf_generator_leave ends a slot). */
 int gf_generator_cancel(gf_generator *g, int b);
 
 /* Empties every sequence (gf_state_reset; contexts, text and counts of
  * emitted ids cleared; all GF_GEN_IDLE). The samplers carry on: they are not
- * re-seeded. gf_generator_counts keeps counting. */
+ * re-seeded. gf_generator_counts keeps counting. Ends slot mode: every slot
+ * is dropped, and the generator is a batch again with its own parameters
+ * and the samplers it had before the first join. */
 void gf_generator_reset(gf_generator *g);
 
-/* Ids in sequence b's context: fed plus emitted (-1 for b outside). */
+/* Ids in sequence b's context: fed plus emitted (a joining slot: its whole
+ * prompt, prefilled or not; a free slot: 0; -1 for b outside). */
 int64_t gf_generator_context(const gf_generator *g, int b);
-/* Ids sequence b emitted since the last feed (-1 for b outside). */
+/* Ids sequence b emitted since the last feed or join (-1 for b outside). */
 int64_t gf_generator_generated(const gf_generator *g, int b);
 
 /* Totals since gf_generator_new. */
 typedef struct {
-    int64_t fed;       /* ids given to gf_generator_feed (once each, whatever the batch) */
-    int64_t generated; /* ids emitted by gf_generator_step, all sequences */
+    int64_t fed;       /* ids given to gf_generator_feed (once each, whatever the batch) or a join */
+    int64_t generated; /* ids emitted by gf_generator_step or _round, all sequences */
     int64_t decoded;   /* emitted ids fed back through decode steps, all sequences */
 } gf_gen_counts;
 void gf_generator_counts(const gf_generator *g, gf_gen_counts *out);
@@ -402,16 +415,109 @@ void gf_generator_counts(const gf_generator *g, gf_gen_counts *out);
  * generator of the same model, and stepping, gives exactly the ids and text
  * the original would have given; the generator's own params (stops,
  * max_tokens, penalty) apply. gf_generator_save refuses a sequence whose
- * state was stepped after it stopped. */
+ * state was stepped after it stopped.
+ *
+ * A snapshot's context is exactly the sequence's at the save: every id fed
+ * (prompts, turns) and every id it emitted, in order (a stop id is never
+ * emitted, so never part of it). The last emitted id is fed only when the
+ * sequence steps again, so the state may hold all of them but that one,
+ * kept as the id to feed; gf_gen_snapshot_context counts both (it is
+ * gf_generator_context at the save), and a server can key a cache of
+ * snapshots by that prefix of ids (gf_generator_join_from continues one).
+ *
+ * Slots: b is the slot. A decoding slot can be saved between rounds, a
+ * finished one from the round it finished until a join takes the slot again
+ * (a finished slot keeps its state until then; gf_generator_join takes free
+ * slots before finished ones, and of those the one that finished first);
+ * a joining slot (prompt not done) or a free one is refused. */
 typedef struct gf_gen_snapshot gf_gen_snapshot;
 gf_gen_snapshot *gf_generator_save(const gf_generator *g, int b, gf_error *err);
 /* Overwrites sequence b with s (the other sequences are untouched). Fails,
- * changing nothing, for another model, or held-back text longer than this
- * generator's stop strings allow. */
+ * changing nothing, for another model, held-back text longer than this
+ * generator's stop strings allow, or a generator running slots. */
 int gf_generator_restore(gf_generator *g, int b, const gf_gen_snapshot *s, gf_error *err);
 void gf_gen_snapshot_free(gf_gen_snapshot *s);
 /* Bytes the snapshot holds (its state, logits [V], ids and text). */
 size_t gf_gen_snapshot_bytes(const gf_gen_snapshot *s);
+/* Ids in the snapshot's context (see above). */
+size_t gf_gen_snapshot_context(const gf_gen_snapshot *s);
+
+/* ---- slots: continuous batching ------------------------------------------
+ * The generator's `batch` sequences as slots that sequences take and give
+ * up while the others keep decoding:
+ *
+ *   slot = gf_generator_join(g, prompt, n, &params, &err)   a request comes
+ *   while (gf_generator_slots_in_use(g) > 0) {
+ *       gf_generator_round(g, ev, &n_ev, &err)               prefill some, decode all
+ *       for each ev[i]: send ev[i].text to its slot's client; if
+ *           ev[i].finished: the reply is complete (gf_generator_save now to
+ *           cache its context); joins and leaves may come between rounds
+ *   }
+ *
+ * A slot is a sequence's name from its join until it finishes or leaves;
+ * the sequences it names one after another share nothing but the
+ * generator. Each has its own parameters (copied at the join, arrays
+ * included), its own sampler seeded with params.seed (no offset: a slot gives
+ * what sequence 0 of a generator with those params would), context, text
+ * and stops. Its ids are the ones a batch-1 generator fed the same prompt
+ * gives, within float rounding (the prompt goes through gf_prefill_extend,
+ * the decode steps batch the slots together). A prompt is prefilled in
+ * chunks by the rounds, so a long one adds at most `chunk` ids of prefill
+ * to the others' time between tokens. Nothing but a join allocates, and a
+ * round only what gf_prefill_extend does. gf_generator_text,
+ * gf_generator_stop_reason, _context, _generated and _save take a slot. */
+
+/* What a round did for one slot. */
+typedef struct {
+    int slot;            /* the slot this event is about */
+    int32_t token;       /* the id it emitted this round, or -1 (a stop id, a stop, a prompt not done) */
+    const char *text;    /* the text this round made final for the slot (gf_generator_text's; valid
+                          * until the next round, or a join or leave of that slot) */
+    size_t len;
+    int prompt_done;     /* its prompt finished prefilling this round (its first id comes with it) */
+    int finished;        /* its sequence ended this round; the slot is free again (its state kept
+                          * for gf_generator_save until a join takes it) */
+    int reason;          /* gf_gen_stop when finished (GF_GEN_RUNNING otherwise) */
+} gf_gen_event;
+
+/* Takes a free slot for a new sequence: its prompt ids[n] (n >= 1) and its
+ * own parameters (NULL: the generator's); the prompt is prefilled by later
+ * rounds, in chunks. Returns the slot, or -1 with err when none is free or
+ * the input is bad (ids outside the vocabulary, bad parameters, a generator
+ * fed as a batch and not reset), changing nothing. */
+int gf_generator_join(gf_generator *g, const int32_t *ids, size_t n, const gf_gen_params *p, gf_error *err);
+/* The same, starting from a snapshot (gf_generator_save, any generator of
+ * the same model) instead of an empty state: ids are the ids that follow
+ * the snapshot's context (n may be 0 only if the snapshot has a context).
+ * Of the snapshot only its state, its context (its id to feed is fed first)
+ * and the ids it kept for the repeat penalty are used: the sampler, text and
+ * counts start afresh from p as in a join, so joining from a snapshot of
+ * context C with ids X gives what joining with C then X gives (the penalty
+ * sees as many of C's ids as the snapshot kept: its repeat_last_n). */
+int gf_generator_join_from(gf_generator *g, const gf_gen_snapshot *s, const int32_t *ids, size_t n,
+                           const gf_gen_params *p, gf_error *err);
+/* Ends slot's sequence now (a client gone): the slot is free at once, with
+ * no event; a finished slot drops its kept state. 0, or -1 for a slot
+ * outside the batch or already free. */
+int gf_generator_leave(gf_generator *g, int slot);
+/* Slots prefilling or decoding (not free, not finished). */
+int gf_generator_slots_in_use(const gf_generator *g);
+/* Prompt ids prefilled per round at most (default 256; less than 1: 1): the
+ * most a round's prefill adds to the running sequences' time between
+ * tokens. */
+void gf_generator_set_chunk(gf_generator *g, int tokens);
+/* One round: first the ids the decoding slots sampled the round before are
+ * fed, all in one gf_decode_step_n; then up to `chunk` prompt ids of the
+ * joining slots are prefilled (oldest join first, through
+ * gf_prefill_extend on the slot's row); then every decoding slot, those
+ * whose prompt just finished included, samples its next id with its own
+ * sampler and stops. Fills ev[0 .. *n_ev) (room for the generator's batch
+ * size), one event per slot that emitted an id or text, finished, or
+ * finished its prompt, by slot. Returns the slots still in use (0: none, and
+ * nothing to do), or -1 with err when a step failed: the slots it concerned
+ * are finished with GF_GEN_ERROR and reported in ev (their state unusable),
+ * the others go on. */
+int gf_generator_round(gf_generator *g, gf_gen_event *ev, int *n_ev, gf_error *err);
 
 /* ---- .npy arrays -------------------------------------------------------- */
 

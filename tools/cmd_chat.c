@@ -7,8 +7,8 @@
  * The decode state is kept between turns: each new turn feeds only its own
  * tokens, so a turn costs the same however long the conversation is (the
  * recurrent state is fixed-size; local attention sees its window). The
- * first turn is prefilled; later turns are fed token by token through the
- * decode step, which is exact but slower than a prefill for long messages. */
+ * first turn is prefilled; later turns extend the state through
+ * gf_prefill_extend (the generator's gf_generator_feed does both). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +47,7 @@ typedef struct {
 } chat;
 
 /* Feeds text's tokens (after BOS when bos >= 0); logits then predict the
- * next token. An empty state is prefilled; a used one is stepped. Returns 1,
+ * next token. An empty state is prefilled; a used one extended. Returns 1,
  * with the state untouched, for a message the tokenizer refuses or one past
  * CLI_MAX_PROMPT_TOKENS, so the user may type another; -1 on failure. */
 static int feed(chat *c, const char *text, int bos) {

@@ -12,12 +12,17 @@
  * Everything a step touches is allocated by gf_generator_new: the state, the
  * logits [B, V], the sampler's scratch, the text buffers, sized for the
  * longest output one detokenizer push can give (its own buffer is grown to
- * that size at creation by pushing the worst case once). */
+ * that size at creation by pushing the worst case once).
+ *
+ * Parameters live in a gf_gen_pset each sequence points at: the
+ * generator's, or (slots.c) a slot's own; a join grows the ring, text
+ * buffers and penalty scratch to fit its parameters. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "griffin.h"
+#include "generate/internal.h"
 #include "generate/stop.h"
 #include "tokenizer/tokenizer.h"
 #include "util.h"
@@ -26,49 +31,7 @@
 #define MAX_REPEAT_LAST_N (1 << 20)
 #define MAX_STOP_LEN 4096
 
-typedef struct {
-    gf_sampler smp;
-    int32_t *ring;        /* [ring_cap]: the last ids of the context, oldest at ring_pos once full */
-    int ring_n, ring_pos;
-    int32_t pend;         /* sampled, emitted, not yet fed (-1: none) */
-    int32_t last;         /* what the decode steps feed it while it is not running */
-    int valid;            /* the state holds exactly its context (but pend) */
-    int reason;           /* gf_gen_stop */
-    int64_t generated;    /* emitted since the last feed */
-    int32_t tail[3];      /* the last byte pieces pushed to the detokenizer, oldest first */
-    int n_tail;
-    gf_detok_stream *ds;
-    char *hold, *out;     /* [text_cap] each */
-    size_t n_hold, n_out;
-} seq;
-
-struct gf_generator {
-    const gf_model *m;
-    const gf_tokenizer *tk;
-    int B, V, V_sample;
-    gf_gen_params p;      /* stop arrays point at the copies below */
-    int32_t *stop_ids;
-    char **stop_str;
-    size_t *stop_len, max_stop;
-    size_t text_cap;      /* bytes of hold and out */
-    int penalize;
-    gf_state *st, *one;   /* one: batch 1, for a shared prefill (B > 1) and single-row steps */
-    float *logits;        /* [B, V] */
-    float *work, *probs;  /* [V]: penalised logits, sampler scratch */
-    int *idx;             /* [V] */
-    int32_t *sorted;      /* [repeat_last_n] */
-    int32_t *toks;        /* [B] */
-    seq *seq;
-    gf_gen_counts counts;
-};
-
-struct gf_gen_snapshot {
-    const gf_model *m;
-    int V;
-    gf_state *st;         /* batch 1 */
-    float *logits;        /* [V] */
-    seq s;                /* ring (oldest first), hold: owned by the snapshot; ds, out unused */
-};
+typedef gf_gen_seq seq;
 
 void gf_gen_params_default(gf_gen_params *p) {
     memset(p, 0, sizeof *p);
@@ -142,12 +105,13 @@ static void emit(seq *q, const char *s, size_t n) {
 /* Adds text s[0..n) after what is held back, emits what no stop string can
  * claim; returns 1 when a stop string completed (the text before it emitted,
  * the rest dropped). */
-static int add_text(gf_generator *g, seq *q, const char *s, size_t n) {
+static int add_text(seq *q, const char *s, size_t n) {
     memcpy(q->hold + q->n_hold, s, n);
     q->n_hold += n;
     size_t held = 0, at = q->n_hold;
-    if (g->p.n_stop_strings > 0)
-        at = gf_stop_scan((const char *const *)g->stop_str, g->stop_len, g->p.n_stop_strings, q->hold,
+    const gf_gen_pset *ps = q->ps;
+    if (ps->p.n_stop_strings > 0)
+        at = gf_stop_scan((const char *const *)ps->stop_str, ps->stop_len, ps->p.n_stop_strings, q->hold,
                           q->n_hold, &held);
     if (at < q->n_hold) {
         emit(q, q->hold, at);
@@ -172,7 +136,7 @@ static int text_push(gf_generator *g, seq *q, int32_t id, gf_error *err) {
     } else {
         q->n_tail = 0;
     }
-    return add_text(g, q, s, n);
+    return add_text(q, s, n);
 }
 
 /* The end of a sequence's text: incomplete UTF-8 flushed, held-back text
@@ -183,12 +147,11 @@ static void text_finish(gf_generator *g, seq *q) {
     size_t n;
     gf_detok_stream_flush(q->ds, &s, &n);
     q->n_tail = 0;
-    if (!add_text(g, q, s, n)) emit(q, q->hold, q->n_hold);
+    if (!add_text(q, s, n)) emit(q, q->hold, q->n_hold);
     q->n_hold = 0;
 }
 
-/* A new text: whatever the detokenizer held is dropped. */
-static void text_restart(gf_generator *g, seq *q) {
+void gf_gen_text_restart(gf_generator *g, seq *q) {
     q->n_out = 0;
     q->n_hold = 0;
     q->n_tail = 0;
@@ -202,9 +165,11 @@ static void text_restart(gf_generator *g, seq *q) {
 
 /* ---- context ---------------------------------------------------------------- */
 
-static void ring_add(gf_generator *g, seq *q, int32_t id) {
-    int cap = g->p.repeat_last_n;
-    if (!g->penalize) return;
+/* Kept whenever repeat_last_n > 0, the penalty on or not, so that a
+ * snapshot carries the ids a join_from with the penalty on looks at. */
+void gf_gen_ring_add(seq *q, int32_t id) {
+    int cap = q->ps->p.repeat_last_n;
+    if (cap <= 0 || q->ring_cap < cap) return;
     if (q->ring_n < cap) {
         q->ring[q->ring_n++] = id;
     } else {
@@ -213,45 +178,116 @@ static void ring_add(gf_generator *g, seq *q, int32_t id) {
     }
 }
 
+/* Ids in sequence b's context: those its state holds, the one it has yet
+ * to feed, and (a joining slot) the prompt ids still to prefill. */
 static int64_t context_of(const gf_generator *g, int b) {
-    return gf_state_num_tokens(g->st, b) + (g->seq[b].pend >= 0);
+    const seq *q = &g->seq[b];
+    int r = g->row_of[b];
+    if (r < 0) return 0;
+    int64_t c = gf_state_num_tokens(g->st, r) + (q->pend >= 0);
+    if (q->slot == GF_SLOT_JOINING) c += (int64_t)(q->n_prompt - q->prompt_at);
+    return c;
 }
 
-static void stop_seq(gf_generator *g, seq *q, int reason) {
+void gf_gen_stop_seq(gf_generator *g, seq *q, int reason) {
     q->reason = reason;
     text_finish(g, q);
 }
 
 /* ---- creation ------------------------------------------------------------------ */
 
-static int check_params(const gf_model *m, const gf_tokenizer *tk, int batch, const gf_gen_params *p,
+int gf_gen_check_params(const gf_model *m, const gf_tokenizer *tk, const gf_gen_params *p, const char *what,
                         gf_error *err) {
     int V = gf_model_config(m)->vocab_size;
-    if (batch <= 0 || batch > MAX_BATCH)
-        return gf_fail(err, "generator: batch %d is outside 1 .. %d", batch, MAX_BATCH);
     if (isnan(p->temperature) || isinf(p->temperature))
-        return gf_fail(err, "generator: temperature %g is not a finite number", (double)p->temperature);
-    if (isnan(p->top_p)) return gf_fail(err, "generator: top_p is NaN");
+        return gf_fail(err, "%s: temperature %g is not a finite number", what, (double)p->temperature);
+    if (isnan(p->top_p)) return gf_fail(err, "%s: top_p is NaN", what);
     if (isnan(p->min_p) || p->min_p > 1.0f)
-        return gf_fail(err, "generator: min_p %g is not a number in [0, 1]", (double)p->min_p);
+        return gf_fail(err, "%s: min_p %g is not a number in [0, 1]", what, (double)p->min_p);
     if (!(p->repeat_penalty > 0.0f) || isinf(p->repeat_penalty))
-        return gf_fail(err, "generator: repeat_penalty %g is not a finite number > 0", (double)p->repeat_penalty);
+        return gf_fail(err, "%s: repeat_penalty %g is not a finite number > 0", what, (double)p->repeat_penalty);
     if (p->repeat_last_n < 0 || p->repeat_last_n > MAX_REPEAT_LAST_N)
-        return gf_fail(err, "generator: repeat_last_n %d is outside 0 .. %d", p->repeat_last_n, MAX_REPEAT_LAST_N);
+        return gf_fail(err, "%s: repeat_last_n %d is outside 0 .. %d", what, p->repeat_last_n, MAX_REPEAT_LAST_N);
     if (p->n_stop_ids < 0 || (p->n_stop_ids > 0 && !p->stop_ids))
-        return gf_fail(err, "generator: %d stop ids but no array of them", p->n_stop_ids);
+        return gf_fail(err, "%s: %d stop ids but no array of them", what, p->n_stop_ids);
     for (int i = 0; i < p->n_stop_ids; i++)
         if (p->stop_ids[i] < 0 || p->stop_ids[i] >= V)
-            return gf_fail(err, "generator: stop id %d is outside the vocabulary [0, %d)", (int)p->stop_ids[i], V);
+            return gf_fail(err, "%s: stop id %d is outside the vocabulary [0, %d)", what, (int)p->stop_ids[i], V);
     if (p->n_stop_strings < 0 || (p->n_stop_strings > 0 && !p->stop_strings))
-        return gf_fail(err, "generator: %d stop strings but no array of them", p->n_stop_strings);
+        return gf_fail(err, "%s: %d stop strings but no array of them", what, p->n_stop_strings);
     if (p->n_stop_strings > 0 && !tk)
-        return gf_fail(err, "generator: stop strings need a tokenizer to match the text against");
+        return gf_fail(err, "%s: stop strings need a tokenizer to match the text against", what);
     for (int i = 0; i < p->n_stop_strings; i++) {
         const char *s = p->stop_strings[i];
-        if (!s || !*s) return gf_fail(err, "generator: stop string %d is empty", i);
+        if (!s || !*s) return gf_fail(err, "%s: stop string %d is empty", what, i);
         if (strlen(s) > MAX_STOP_LEN)
-            return gf_fail(err, "generator: stop string %d is longer than %d bytes", i, MAX_STOP_LEN);
+            return gf_fail(err, "%s: stop string %d is longer than %d bytes", what, i, MAX_STOP_LEN);
+    }
+    return 0;
+}
+
+void gf_gen_pset_free(gf_gen_pset *ps) {
+    if (ps->stop_str)
+        for (int i = 0; i < ps->p.n_stop_strings; i++) free(ps->stop_str[i]);
+    free(ps->stop_str);
+    free(ps->stop_len);
+    free(ps->stop_ids);
+    memset(ps, 0, sizeof *ps);
+}
+
+int gf_gen_pset_init(gf_gen_pset *ps, const gf_gen_params *p, gf_error *err) {
+    memset(ps, 0, sizeof *ps);
+    ps->p = *p;
+    ps->penalize = p->repeat_penalty != 1.0f && p->repeat_last_n > 0;
+    int ns = p->n_stop_strings, ni = p->n_stop_ids;
+    ps->stop_ids = calloc(ni > 0 ? (size_t)ni : 1, sizeof *ps->stop_ids);
+    ps->stop_str = calloc(ns > 0 ? (size_t)ns : 1, sizeof *ps->stop_str);
+    ps->stop_len = calloc(ns > 0 ? (size_t)ns : 1, sizeof *ps->stop_len);
+    if (!ps->stop_ids || !ps->stop_str || !ps->stop_len) goto oom;
+    if (ni > 0) memcpy(ps->stop_ids, p->stop_ids, (size_t)ni * sizeof *ps->stop_ids);
+    for (int i = 0; i < ns; i++) {
+        ps->stop_len[i] = strlen(p->stop_strings[i]);
+        if (!(ps->stop_str[i] = malloc(ps->stop_len[i] + 1))) goto oom;
+        memcpy(ps->stop_str[i], p->stop_strings[i], ps->stop_len[i] + 1);
+        if (ps->stop_len[i] > ps->max_stop) ps->max_stop = ps->stop_len[i];
+    }
+    ps->p.stop_ids = ps->stop_ids;
+    ps->p.stop_strings = (const char *const *)ps->stop_str;
+    return 0;
+oom:
+    gf_gen_pset_free(ps);
+    return gf_fail(err, "generator: out of memory for the parameters");
+}
+
+size_t gf_gen_text_cap(const gf_generator *g, const gf_gen_pset *ps) {
+    /* held back: < max_stop bytes; then one push, then a flush (<= 12) */
+    return g->tk ? ps->max_stop + g->push_bytes + 12 + 1 : 1;
+}
+
+int gf_gen_fit(gf_generator *g, seq *q, const gf_gen_pset *ps, gf_error *err) {
+    int n = ps->p.repeat_last_n;
+    if (n > q->ring_cap) {
+        int32_t *r = realloc(q->ring, (size_t)n * sizeof *r);
+        if (!r) return gf_fail(err, "generator: out of memory for %d ids of context", n);
+        q->ring = r;
+        q->ring_cap = n;
+    }
+    if (ps->penalize && (size_t)n > g->sorted_cap) {
+        int32_t *s = realloc(g->sorted, (size_t)n * sizeof *s);
+        if (!s) return gf_fail(err, "generator: out of memory for %d ids of context", n);
+        g->sorted = s;
+        g->sorted_cap = (size_t)n;
+    }
+    size_t cap = gf_gen_text_cap(g, ps);
+    if (cap > q->text_cap) {
+        char *h = realloc(q->hold, cap);
+        if (!h) return gf_fail(err, "generator: out of memory for text");
+        q->hold = h;
+        char *o = realloc(q->out, cap);
+        if (!o) return gf_fail(err, "generator: out of memory for text");
+        q->out = o;
+        if (q->text_cap == 0) o[0] = 0;
+        q->text_cap = cap;
     }
     return 0;
 }
@@ -262,7 +298,11 @@ gf_generator *gf_generator_new(const gf_model *m, const gf_tokenizer *tk, int ba
         gf_fail(err, "generator: no model or no params");
         return NULL;
     }
-    if (check_params(m, tk, batch, params, err)) return NULL;
+    if (batch <= 0 || batch > MAX_BATCH) {
+        gf_fail(err, "generator: batch %d is outside 1 .. %d", batch, MAX_BATCH);
+        return NULL;
+    }
+    if (gf_gen_check_params(m, tk, params, "generator", err)) return NULL;
     gf_generator *g = calloc(1, sizeof *g);
     if (!g) {
         gf_fail(err, "generator: out of memory");
@@ -273,58 +313,41 @@ gf_generator *gf_generator_new(const gf_model *m, const gf_tokenizer *tk, int ba
     g->B = batch;
     g->V = gf_model_config(m)->vocab_size;
     g->V_sample = tk && gf_tokenizer_vocab_size(tk) < g->V ? gf_tokenizer_vocab_size(tk) : g->V;
-    g->p = *params;
-    g->penalize = params->repeat_penalty != 1.0f && params->repeat_last_n > 0;
+    g->push_bytes = tk ? max_push_bytes(tk) : 0;
+    g->chunk = 256;
     size_t V = (size_t)g->V, B = (size_t)batch;
-    int ns = params->n_stop_strings, ni = params->n_stop_ids;
-    g->stop_ids = calloc(ni > 0 ? (size_t)ni : 1, sizeof *g->stop_ids);
-    g->stop_str = calloc(ns > 0 ? (size_t)ns : 1, sizeof *g->stop_str);
-    g->stop_len = calloc(ns > 0 ? (size_t)ns : 1, sizeof *g->stop_len);
+    if (gf_gen_pset_init(&g->ps, params, err)) {
+        free(g);
+        return NULL;
+    }
     g->logits = malloc(B * V * sizeof *g->logits);
     g->work = malloc(V * sizeof *g->work);
     g->probs = malloc(V * sizeof *g->probs);
     g->idx = malloc(V * sizeof *g->idx);
-    g->sorted = malloc((g->penalize ? (size_t)params->repeat_last_n : 1) * sizeof *g->sorted);
     g->toks = malloc(B * sizeof *g->toks);
     g->seq = calloc(B, sizeof *g->seq);
-    if (!g->stop_ids || !g->stop_str || !g->stop_len || !g->logits || !g->work || !g->probs || !g->idx ||
-        !g->sorted || !g->toks || !g->seq) {
+    g->row_of = malloc(B * sizeof *g->row_of);
+    g->slot_of = malloc(B * sizeof *g->slot_of);
+    g->queue = malloc(B * sizeof *g->queue);
+    if (!g->logits || !g->work || !g->probs || !g->idx || !g->toks || !g->seq || !g->row_of || !g->slot_of ||
+        !g->queue) {
         gf_fail(err, "generator: out of memory for a batch of %d over %d ids", batch, g->V);
         goto fail;
     }
-    if (ni > 0) memcpy(g->stop_ids, params->stop_ids, (size_t)ni * sizeof *g->stop_ids);
-    g->p.stop_ids = g->stop_ids;
-    for (int i = 0; i < ns; i++) {
-        g->stop_len[i] = strlen(params->stop_strings[i]);
-        if (!(g->stop_str[i] = malloc(g->stop_len[i] + 1))) {
-            gf_fail(err, "generator: out of memory");
-            goto fail;
-        }
-        memcpy(g->stop_str[i], params->stop_strings[i], g->stop_len[i] + 1);
-        if (g->stop_len[i] > g->max_stop) g->max_stop = g->stop_len[i];
-    }
-    g->p.stop_strings = (const char *const *)g->stop_str;
-    /* held back: < max_stop bytes; then one push, then a flush (<= 12) */
-    g->text_cap = tk ? g->max_stop + max_push_bytes(tk) + 12 + 1 : 1;
     if (!(g->st = gf_state_new(m, batch, err))) goto fail;
     if (batch > 1 && !(g->one = gf_state_new(m, 1, err))) goto fail;
     int32_t longest = tk ? longest_piece(tk) : -1;
     for (int b = 0; b < batch; b++) {
         seq *q = &g->seq[b];
+        g->row_of[b] = g->slot_of[b] = b;
+        q->ps = &g->ps;
         gf_sampler_init(&q->smp, params->temperature, params->top_k, params->top_p,
                         params->seed + 0x9e3779b97f4a7c15ull * (uint64_t)b);
         q->smp.min_p = params->min_p;
         q->pend = -1;
         q->valid = 1;
         q->reason = GF_GEN_IDLE;
-        q->hold = malloc(g->text_cap);
-        q->out = malloc(g->text_cap);
-        q->ring = g->penalize ? malloc((size_t)params->repeat_last_n * sizeof *q->ring) : NULL;
-        if (!q->hold || !q->out || (g->penalize && !q->ring)) {
-            gf_fail(err, "generator: out of memory");
-            goto fail;
-        }
-        q->out[0] = 0;
+        if (gf_gen_fit(g, q, &g->ps, err)) goto fail;
         if (tk) {
             if (!(q->ds = gf_detok_stream_new(tk, 0, err)) || prime_stream(tk, longest, q->ds, err)) goto fail;
         }
@@ -339,16 +362,16 @@ void gf_generator_free(gf_generator *g) {
     if (!g) return;
     if (g->seq)
         for (int b = 0; b < g->B; b++) {
-            free(g->seq[b].ring);
-            free(g->seq[b].hold);
-            free(g->seq[b].out);
-            gf_detok_stream_free(g->seq[b].ds);
+            seq *q = &g->seq[b];
+            free(q->ring);
+            free(q->hold);
+            free(q->out);
+            free(q->prompt);
+            if (q->own) gf_gen_pset_free(q->own);
+            free(q->own);
+            gf_detok_stream_free(q->ds);
         }
-    if (g->stop_str)
-        for (int i = 0; i < g->p.n_stop_strings; i++) free(g->stop_str[i]);
-    free(g->stop_str);
-    free(g->stop_len);
-    free(g->stop_ids);
+    gf_gen_pset_free(&g->ps);
     free(g->seq);
     free(g->logits);
     free(g->work);
@@ -356,6 +379,9 @@ void gf_generator_free(gf_generator *g) {
     free(g->idx);
     free(g->sorted);
     free(g->toks);
+    free(g->row_of);
+    free(g->slot_of);
+    free(g->queue);
     gf_state_free(g->st);
     gf_state_free(g->one);
     free(g);
@@ -364,6 +390,10 @@ void gf_generator_free(gf_generator *g) {
 int gf_generator_batch(const gf_generator *g) { return g->B; }
 
 /* ---- feeding ------------------------------------------------------------------- */
+
+static int slot_mode_error(gf_error *err, const char *what) {
+    return gf_fail(err, "generator: %s: the generator runs slots (gf_generator_join); gf_generator_reset it first", what);
+}
 
 /* Feeds the ids the last step kept: in one batch step when every sequence
  * has one; else one by one through the batch-1 state, so those without are
@@ -404,6 +434,7 @@ static int spoil(gf_generator *g) {
 }
 
 int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *err) {
+    if (g->slots) return slot_mode_error(err, "feed");
     if (n == 0 || !ids) return gf_fail(err, "generator: nothing to feed");
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= g->V)
@@ -427,6 +458,12 @@ int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *e
             for (int b = 0; b < g->B; b++)
                 if (gf_state_copy(g->st, b, pre, 0, err)) return spoil(g);
         i = n - 1;
+    } else if (n > 1) {
+        /* a chat's next turn: each sequence extended by all the ids at once */
+        for (int b = 0; b < g->B; b++)
+            if (gf_prefill_extend(g->m, g->st, b, (int)n, ids, g->logits + (size_t)b * (size_t)g->V, err))
+                return spoil(g);
+        i = n;
     }
     for (; i < n; i++) {
         for (int b = 0; b < g->B; b++) g->toks[b] = ids[i];
@@ -434,12 +471,12 @@ int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *e
     }
     for (int b = 0; b < g->B; b++) {
         seq *q = &g->seq[b];
-        for (size_t k = n > (size_t)g->p.repeat_last_n ? n - (size_t)g->p.repeat_last_n : 0; k < n; k++)
-            ring_add(g, q, ids[k]);
+        int cap = q->ps->p.repeat_last_n;
+        for (size_t k = n > (size_t)cap ? n - (size_t)cap : 0; k < n; k++) gf_gen_ring_add(q, ids[k]);
         q->reason = GF_GEN_RUNNING;
         q->generated = 0;
         q->last = ids[n - 1];
-        text_restart(g, q);
+        gf_gen_text_restart(g, q);
     }
     g->counts.fed += (int64_t)n;
     return 0;
@@ -449,26 +486,63 @@ int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *e
 
 static int32_t sample_seq(gf_generator *g, seq *q, const float *logits) {
     const float *l = logits;
-    if (g->penalize && q->ring_n > 0) {
+    const gf_gen_pset *ps = q->ps;
+    if (ps->penalize && q->ring_n > 0) {
         memcpy(g->work, logits, (size_t)g->V_sample * sizeof *g->work);
-        gf_repeat_penalty(g->work, g->V_sample, q->ring, q->ring_n, g->p.repeat_penalty, g->sorted);
+        gf_repeat_penalty(g->work, g->V_sample, q->ring, q->ring_n, ps->p.repeat_penalty, g->sorted);
         l = g->work;
     }
     return (int32_t)gf_sample(&q->smp, l, g->V_sample, g->probs, g->idx);
 }
 
-static int is_stop_id(const gf_generator *g, int32_t id) {
-    for (int i = 0; i < g->p.n_stop_ids; i++)
-        if (g->stop_ids[i] == id) return 1;
+static int is_stop_id(const gf_gen_pset *ps, int32_t id) {
+    for (int i = 0; i < ps->p.n_stop_ids; i++)
+        if (ps->stop_ids[i] == id) return 1;
+    return 0;
+}
+
+int gf_gen_next(gf_generator *g, seq *q, int row, int32_t *tok, gf_error *err) {
+    const gf_gen_pset *ps = q->ps;
+    *tok = -1;
+    if (ps->p.max_tokens >= 0 && q->generated >= ps->p.max_tokens) {
+        gf_gen_stop_seq(g, q, GF_GEN_MAX_TOKENS);
+        return 0;
+    }
+    if (gf_state_num_tokens(g->st, row) >= INT32_MAX) {
+        gf_gen_stop_seq(g, q, GF_GEN_CONTEXT);
+        return 0;
+    }
+    int32_t next = sample_seq(g, q, g->logits + (size_t)row * (size_t)g->V);
+    q->last = next;
+    if (is_stop_id(ps, next)) {
+        gf_gen_stop_seq(g, q, GF_GEN_STOP_ID);
+        return 0;
+    }
+    *tok = next;
+    q->pend = next;
+    q->generated++;
+    g->counts.generated++;
+    gf_gen_ring_add(q, next);
+    int hit = text_push(g, q, next, err);
+    if (hit < 0) { /* out of memory in the detokenizer: cannot happen once primed */
+        gf_gen_stop_seq(g, q, GF_GEN_ERROR);
+        return -1;
+    }
+    if (hit) q->reason = GF_GEN_STOP_STRING, q->n_hold = 0, q->n_tail = 0;
+    else if (ps->p.max_tokens >= 0 && q->generated >= ps->p.max_tokens) gf_gen_stop_seq(g, q, GF_GEN_MAX_TOKENS);
     return 0;
 }
 
 int gf_generator_step(gf_generator *g, int32_t *tokens, gf_error *err) {
+    if (g->slots) {
+        for (int b = 0; b < g->B; b++) tokens[b] = -1;
+        return slot_mode_error(err, "step");
+    }
     int running = 0, pending = 0, ready = 0;
     for (int b = 0; b < g->B; b++) {
         seq *q = &g->seq[b];
         q->n_out = 0;
-        if (q->out) q->out[0] = 0;
+        q->out[0] = 0;
         tokens[b] = -1;
         running += q->reason == GF_GEN_RUNNING;
         pending += q->pend >= 0;
@@ -496,46 +570,21 @@ int gf_generator_step(gf_generator *g, int32_t *tokens, gf_error *err) {
     }
     if (rc) {
         for (int b = 0; b < g->B; b++)
-            if (g->seq[b].reason == GF_GEN_RUNNING) stop_seq(g, &g->seq[b], GF_GEN_ERROR);
+            if (g->seq[b].reason == GF_GEN_RUNNING) gf_gen_stop_seq(g, &g->seq[b], GF_GEN_ERROR);
         return spoil(g);
     }
     running = 0;
     for (int b = 0; b < g->B; b++) {
         seq *q = &g->seq[b];
         if (q->reason != GF_GEN_RUNNING) continue;
-        if (g->p.max_tokens >= 0 && q->generated >= g->p.max_tokens) {
-            stop_seq(g, q, GF_GEN_MAX_TOKENS);
-            continue;
-        }
-        if (gf_state_num_tokens(g->st, b) >= INT32_MAX) {
-            stop_seq(g, q, GF_GEN_CONTEXT);
-            continue;
-        }
-        int32_t next = sample_seq(g, q, g->logits + (size_t)b * (size_t)g->V);
-        q->last = next;
-        if (is_stop_id(g, next)) {
-            stop_seq(g, q, GF_GEN_STOP_ID);
-            continue;
-        }
-        tokens[b] = next;
-        q->pend = next;
-        q->generated++;
-        g->counts.generated++;
-        ring_add(g, q, next);
-        int hit = text_push(g, q, next, err);
-        if (hit < 0) { /* out of memory in the detokenizer: cannot happen once primed */
-            stop_seq(g, q, GF_GEN_ERROR);
-            return -1;
-        }
-        if (hit) q->reason = GF_GEN_STOP_STRING, q->n_hold = 0, q->n_tail = 0;
-        else if (g->p.max_tokens >= 0 && q->generated >= g->p.max_tokens) stop_seq(g, q, GF_GEN_MAX_TOKENS);
+        if (gf_gen_next(g, q, b, &tokens[b], err)) return -1;
         running += q->reason == GF_GEN_RUNNING;
     }
     return running;
 }
 
 const char *gf_generator_text(const gf_generator *g, int b, size_t *len) {
-    if (b < 0 || b >= g->B || !g->seq[b].out) {
+    if (b < 0 || b >= g->B) {
         *len = 0;
         return "";
     }
@@ -548,12 +597,12 @@ int gf_generator_stop_reason(const gf_generator *g, int b) {
 }
 
 int gf_generator_cancel(gf_generator *g, int b) {
-    if (b < 0 || b >= g->B) return -1;
+    if (b < 0 || b >= g->B || g->slots) return -1;
     seq *q = &g->seq[b];
     if (q->reason != GF_GEN_RUNNING) return 0;
     q->n_out = 0;
-    if (q->out) q->out[0] = 0;
-    stop_seq(g, q, GF_GEN_CANCELLED);
+    q->out[0] = 0;
+    gf_gen_stop_seq(g, q, GF_GEN_CANCELLED);
     return 0;
 }
 
@@ -561,14 +610,25 @@ void gf_generator_reset(gf_generator *g) {
     gf_state_reset(g->st);
     for (int b = 0; b < g->B; b++) {
         seq *q = &g->seq[b];
+        if (g->slots) { /* back to batch mode: the generator's parameters and samplers */
+            q->smp = q->batch_smp;
+            q->ps = &g->ps;
+            q->slot = GF_SLOT_FREE;
+            q->n_prompt = q->prompt_at = 0;
+            q->ev = 0;
+        }
+        g->row_of[b] = g->slot_of[b] = b;
         q->ring_n = q->ring_pos = 0;
         q->pend = -1;
         q->last = 0;
         q->valid = 1;
         q->reason = GF_GEN_IDLE;
         q->generated = 0;
-        text_restart(g, q);
+        gf_gen_text_restart(g, q);
     }
+    g->slots = 0;
+    g->n_dec = 0;
+    g->n_queue = 0;
 }
 
 int64_t gf_generator_context(const gf_generator *g, int b) {
@@ -589,6 +649,15 @@ gf_gen_snapshot *gf_generator_save(const gf_generator *g, int b, gf_error *err) 
         return NULL;
     }
     const seq *q = &g->seq[b];
+    int row = g->row_of[b];
+    if (g->slots && (q->slot == GF_SLOT_FREE || row < 0)) {
+        gf_fail(err, "generator: save: slot %d holds no sequence", b);
+        return NULL;
+    }
+    if (g->slots && q->slot == GF_SLOT_JOINING) {
+        gf_fail(err, "generator: save: slot %d is still prefilling its prompt", b);
+        return NULL;
+    }
     if (!q->valid) {
         gf_fail(err, "generator: save: sequence %d was stepped after it stopped, so its state no longer "
                      "holds its context", b);
@@ -602,10 +671,13 @@ gf_gen_snapshot *gf_generator_save(const gf_generator *g, int b, gf_error *err) 
     s->m = g->m;
     s->V = g->V;
     s->s = *q;
+    s->s.ps = NULL;
+    s->s.own = NULL;
     s->s.ds = NULL;
     s->s.out = NULL;
     s->s.ring = NULL;
     s->s.hold = NULL;
+    s->s.prompt = NULL;
     s->logits = malloc((size_t)g->V * sizeof *s->logits);
     s->s.hold = malloc(q->n_hold + 1);
     if (q->ring_n > 0) s->s.ring = malloc((size_t)q->ring_n * sizeof *s->s.ring);
@@ -614,25 +686,27 @@ gf_gen_snapshot *gf_generator_save(const gf_generator *g, int b, gf_error *err) 
         gf_gen_snapshot_free(s);
         return NULL;
     }
-    if (!(s->st = gf_state_new(g->m, 1, err)) || gf_state_copy(s->st, 0, g->st, b, err)) {
+    if (!(s->st = gf_state_new(g->m, 1, err)) || gf_state_copy(s->st, 0, g->st, row, err)) {
         gf_gen_snapshot_free(s);
         return NULL;
     }
-    memcpy(s->logits, g->logits + (size_t)b * (size_t)g->V, (size_t)g->V * sizeof *s->logits);
+    memcpy(s->logits, g->logits + (size_t)row * (size_t)g->V, (size_t)g->V * sizeof *s->logits);
     memcpy(s->s.hold, q->hold, q->n_hold);
     /* the ring, oldest first */
-    int cap = g->p.repeat_last_n;
+    int cap = q->ps->p.repeat_last_n;
     for (int i = 0; i < q->ring_n; i++)
         s->s.ring[i] = q->ring_n < cap ? q->ring[i] : q->ring[(q->ring_pos + i) % cap];
     s->s.ring_pos = 0;
+    s->s.ring_cap = q->ring_n;
     return s;
 }
 
 int gf_generator_restore(gf_generator *g, int b, const gf_gen_snapshot *s, gf_error *err) {
+    if (g->slots) return slot_mode_error(err, "restore (gf_generator_join_from starts a slot from a snapshot)");
     if (b < 0 || b >= g->B) return gf_fail(err, "generator: restore: sequence %d outside the batch of %d", b, g->B);
     if (s->m != g->m || s->V != g->V)
         return gf_fail(err, "generator: restore: the snapshot was taken with another model");
-    size_t hold_cap = g->tk ? (g->max_stop > 0 ? g->max_stop - 1 : 0) : 0;
+    size_t hold_cap = g->tk ? (g->ps.max_stop > 0 ? g->ps.max_stop - 1 : 0) : 0;
     if (s->s.n_hold > hold_cap)
         return gf_fail(err, "generator: restore: the snapshot holds back %zu bytes of text, more than this "
                             "generator's stop strings allow (%zu)", s->s.n_hold, hold_cap);
@@ -648,8 +722,8 @@ int gf_generator_restore(gf_generator *g, int b, const gf_gen_snapshot *s, gf_er
     q->reason = s->s.reason;
     q->generated = s->s.generated;
     q->ring_n = q->ring_pos = 0;
-    for (int i = 0; i < s->s.ring_n; i++) ring_add(g, q, s->s.ring[i]);
-    text_restart(g, q);
+    for (int i = 0; i < s->s.ring_n; i++) gf_gen_ring_add(q, s->s.ring[i]);
+    gf_gen_text_restart(g, q);
     memcpy(q->hold, s->s.hold, s->s.n_hold);
     q->n_hold = s->s.n_hold;
     /* the detokenizer's pending bytes: they are a suffix of the last (at most
@@ -677,4 +751,8 @@ void gf_gen_snapshot_free(gf_gen_snapshot *s) {
 size_t gf_gen_snapshot_bytes(const gf_gen_snapshot *s) {
     return sizeof *s + gf_state_bytes_per_seq(gf_model_config(s->m)) + (size_t)s->V * sizeof *s->logits +
            (size_t)s->s.ring_n * sizeof *s->s.ring + s->s.n_hold + 1;
+}
+
+size_t gf_gen_snapshot_context(const gf_gen_snapshot *s) {
+    return (size_t)gf_state_num_tokens(s->st, 0) + (s->s.pend >= 0);
 }
