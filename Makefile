@@ -140,17 +140,30 @@ MAKE="$(MAKE)" bash tests/check_install.sh $(BUILD)
 endef
 export LIB_CHECKS
 
+# `griffin serve` end to end (tests/test_serve.sh: curl and the official
+# OpenAI Node client, whose tests/node/node_modules it makes with `npm ci`),
+# counted as one check per build: the optimised one and the sanitizer one.
+SERVE_CHECKS      := bash tests/test_serve.sh $(BUILD)
+SERVE_ASAN_CHECKS := bash tests/test_serve.sh build-asan
+export SERVE_CHECKS SERVE_ASAN_CHECKS
+
 test-fast: tests-built spm-fixtures lib $(BUILD)/tests/test_cpp
-	CHECKS="$$LIB_CHECKS" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)"
+	CHECKS="$$(printf '%s\n%s' "$$LIB_CHECKS" "$$SERVE_CHECKS")" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)"
 
 test-asan: spm-fixtures
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
-	bash tests/run.sh "$(TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
+	CHECKS="$$SERVE_ASAN_CHECKS" bash tests/run.sh "$(TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
+
+# Only the server's test, on this build: `make test-serve` (BUILD=build-asan
+# OPT=... for the sanitizer build).
+.PHONY: test-serve
+test-serve: $(BUILD)/griffin spm-fixtures
+	bash tests/test_serve.sh $(BUILD)
 
 # Every test, optimised and under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: tests-built spm-fixtures lib $(BUILD)/tests/test_cpp
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
-	CHECKS="$$LIB_CHECKS" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
+	CHECKS="$$(printf '%s\n%s\n%s' "$$LIB_CHECKS" "$$SERVE_CHECKS" "$$SERVE_ASAN_CHECKS")" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
 
 demo: $(BUILD)/griffin
 	bash tools/demo.sh
