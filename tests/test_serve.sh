@@ -330,9 +330,10 @@ fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   fail "node client: node and npm are needed (bash tools/install-deps.sh)"
 else
-  stamp=tests/node/node_modules/.package-lock.json
-  if [ ! -f "$stamp" ] || ! cmp -s <(sed -n '/"packages"/,$p' tests/node/package-lock.json | grep -c '"node_modules/') \
-    <(sed -n '/"packages"/,$p' "$stamp" | grep -c '"node_modules/'); then
+  # npm ci when node_modules lacks the locked version of the client
+  want=$(python3 -c 'import json; print(json.load(open("tests/node/package-lock.json"))["packages"]["node_modules/openai"]["version"])')
+  have=$(python3 -c 'import json; print(json.load(open("tests/node/node_modules/openai/package.json"))["version"])' 2>/dev/null)
+  if [ "$want" != "$have" ]; then
     (cd tests/node && npm ci --no-audit --no-fund --loglevel=error >"$tmp/npm.log" 2>&1) || cat "$tmp/npm.log"
   fi
   if node tests/node/client.mjs "http://127.0.0.1:$P/v1" >"$tmp/node.out" 2>&1; then pass; else fail "node client: $(tail -n 5 "$tmp/node.out")"; fi

@@ -187,6 +187,7 @@ int cmd_serve(int argc, char **argv) {
             sig == SIGTERM ? "SIGTERM" : "SIGINT", drain);
     serve_http_quiesce(http);
     serve_sched_stop(sched, drain);
+    serve_http_wait_idle(http, 2.0); /* the streams' last events, to clients that still read */
     serve_http_stop(http);
     http = NULL;
     rc = 0;

@@ -24,6 +24,7 @@ struct serve_http {
     struct MHD_Daemon *d;
     int port;
     MHD_socket quiesced;       /* the listening socket once quiesced (ours to close) */
+    int active;                /* requests handed to the scheduler and not yet completed (atomic) */
     long started;              /* Unix time, the model's "created" */
 };
 
@@ -240,6 +241,7 @@ static enum MHD_Result post_endpoint(conn *k, struct MHD_Connection *c) {
         oai_fail(&e, status, "server_error", NULL, status == 503 ? "server_overloaded" : NULL, "%s", why);
         goto error;
     }
+    __atomic_add_fetch(&h->active, 1, __ATOMIC_RELAXED);
     free(ids);
     ids = NULL;
     snprintf(k->id, sizeof k->id, "%s-%lx%llx", chat ? "chatcmpl" : "cmpl", h->started, (unsigned long long)next_count());
@@ -371,6 +373,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     if (k->r) {
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) serve_sched_cancel(h->c.sched, k->r);
         serve_sched_release(h->c.sched, k->r);
+        __atomic_sub_fetch(&h->active, 1, __ATOMIC_RELAXED);
     }
     sv_buf_free(&k->body);
     sv_buf_free(&k->text);
@@ -425,6 +428,14 @@ int serve_http_port(const serve_http *h) { return h->port; }
 
 void serve_http_quiesce(serve_http *h) {
     if (h->quiesced == MHD_INVALID_SOCKET) h->quiesced = MHD_quiesce_daemon(h->d);
+}
+
+void serve_http_wait_idle(serve_http *h, double seconds) {
+    double until = sv_now() + seconds;
+    while (__atomic_load_n(&h->active, __ATOMIC_RELAXED) > 0 && sv_now() < until) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void serve_http_stop(serve_http *h) {

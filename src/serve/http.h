@@ -47,6 +47,10 @@ serve_http *serve_http_start(const serve_http_config *c, char *err, size_t err_c
 int serve_http_port(const serve_http *h);
 /* Stops accepting connections (those open go on). */
 void serve_http_quiesce(serve_http *h);
+/* Waits (up to `seconds`) until every request handed to the scheduler has
+ * been answered in full: after the scheduler stops, so that the last events
+ * of the streams it ended reach their clients. */
+void serve_http_wait_idle(serve_http *h, double seconds);
 /* Closes every connection, waits for their threads, frees h. */
 void serve_http_stop(serve_http *h);
 

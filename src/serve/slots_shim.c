@@ -3,7 +3,9 @@
  * join with the sequence's params and freed at leave. A joining sequence's
  * prompt is fed whole in its first round (gf_generator_feed: a prefill, or
  * decode steps after a snapshot), and every running slot steps on its own:
- * the ids and text are the real API's, the speed is not. */
+ * the ids and text are the real API's, the speed is not. A sequence joined
+ * from a snapshot keeps the snapshot's sampler (gf_generator_restore) rather
+ * than one seeded from its params: the same for greedy requests. */
 #define GF_SLOTS_SHIM_IMPL
 #include "serve/slots_shim.h"
 
