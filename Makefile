@@ -32,6 +32,11 @@ LDLIBS  := $(shell $(BLAS_PC) pkg-config --libs openblas libcjson 2>/dev/null ||
 
 LIB_SRC  := $(wildcard src/*.c src/model/*.c src/formats/*.c src/generate/*.c src/kernels/*.c src/layers/*.c src/tokenizer/*.c src/train/*.c src/tasks/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
+# `griffin serve`'s HTTP server (src/serve/): linked into the griffin binary
+# only, never into libgriffin.a / .so, so the library does not depend on
+# libmicrohttpd.
+SERVE_SRC  := $(wildcard src/serve/*.c)
+SERVE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
 TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
             test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_extend test_slots
 
@@ -47,6 +52,8 @@ PER_SET_ASAN  := $(filter-out test_cli test_reference,$(PER_SET_TESTS))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bench/bench_limits.o
+SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
+$(SERVE_OBJ): CFLAGS += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 
 # The library's symbols are hidden but for what include/griffin.h and
 # include/griffin_train.h declare (their `#pragma GCC visibility push(default)`):
@@ -86,8 +93,8 @@ $(SHLIB): $(PIC_OBJ)
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libgriffin.so
 
-$(BUILD)/griffin: $(TOOL_OBJ) $(BUILD)/libgriffin.a
-	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/griffin: $(TOOL_OBJ) $(SERVE_OBJ) $(BUILD)/libgriffin.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) $(SERVE_LIBS) -o $@
 
 TEST_OBJ := $(BUILD)/tests/testutil.o $(BUILD)/tests/hostile.o $(BUILD)/tests/kernel_fixtures.o
 
@@ -133,17 +140,30 @@ MAKE="$(MAKE)" bash tests/check_install.sh $(BUILD)
 endef
 export LIB_CHECKS
 
+# `griffin serve` end to end (tests/test_serve.sh: curl and the official
+# OpenAI Node client, whose tests/node/node_modules it makes with `npm ci`),
+# counted as one check per build: the optimised one and the sanitizer one.
+SERVE_CHECKS      := bash tests/test_serve.sh $(BUILD)
+SERVE_ASAN_CHECKS := bash tests/test_serve.sh build-asan
+export SERVE_CHECKS SERVE_ASAN_CHECKS
+
 test-fast: tests-built spm-fixtures lib $(BUILD)/tests/test_cpp
-	CHECKS="$$LIB_CHECKS" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)"
+	CHECKS="$$(printf '%s\n%s' "$$LIB_CHECKS" "$$SERVE_CHECKS")" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)"
 
 test-asan: spm-fixtures
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
-	bash tests/run.sh "$(TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
+	CHECKS="$$SERVE_ASAN_CHECKS" bash tests/run.sh "$(TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
+
+# Only the server's test, on this build: `make test-serve` (BUILD=build-asan
+# OPT=... for the sanitizer build).
+.PHONY: test-serve
+test-serve: $(BUILD)/griffin spm-fixtures
+	bash tests/test_serve.sh $(BUILD)
 
 # Every test, optimised and under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: tests-built spm-fixtures lib $(BUILD)/tests/test_cpp
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
-	CHECKS="$$LIB_CHECKS" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
+	CHECKS="$$(printf '%s\n%s\n%s' "$$LIB_CHECKS" "$$SERVE_CHECKS" "$$SERVE_ASAN_CHECKS")" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
 
 demo: $(BUILD)/griffin
 	bash tools/demo.sh

@@ -73,6 +73,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_task(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Reads an int32 [B, T] .npy of token ids or positions (what names it in
  * errors), non-empty and of sane size; 1 after printing an error. */

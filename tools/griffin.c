@@ -28,6 +28,8 @@ static void usage(FILE *f) {
             "            sample a continuation; text (or ids) on stdout, speed on stderr\n"
             "  chat      --model DIR [--temp T] [--system TEXT] ...\n"
             "            talk to an instruction-tuned model (Gemma turn format)\n"
+            "  serve     --model DIR [--host H] [--port P] [--slots N] [--api-key KEY] ...\n"
+            "            an OpenAI-compatible HTTP server (completions, chat, streaming)\n"
             "  tokenize  --tokenizer FILE [--threads N] [--pieces]\n"
             "            each stdin line's token ids (as spm_encode --output_format=id)\n"
             "  detokenize --tokenizer FILE\n"
@@ -72,5 +74,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "detokenize")) return cmd_detokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "task")) return cmd_task(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     return cli_error("unknown command '%s' (griffin --help lists the commands)", cmd);
 }

@@ -10,7 +10,14 @@ set -euo pipefail
 # pkg-config: the Makefile and tests/check_install.sh.
 # libopenblas-openmp-dev: OpenBLAS built on OpenMP, which the Makefile links
 # (one thread team for griffin's loops and the matrix products).
-pkgs=(build-essential g++ pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev sentencepiece python3 gnuplot-nox)
+# libmicrohttpd-dev: griffin serve's HTTP server; curl, nodejs and npm: its test
+# (tests/test_serve.sh drives it with curl and with the official OpenAI Node
+# client, which `npm ci` installs from tests/node/package-lock.json). Node and
+# npm are left alone where both commands exist already (e.g. a NodeSource
+# build, which provides npm itself).
+pkgs=(build-essential g++ pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev sentencepiece python3 gnuplot-nox
+      libmicrohttpd-dev curl)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 for arg in "$@"; do
   case "$arg" in
     --reference) pkgs+=(python3-torch python3-numpy) ;;

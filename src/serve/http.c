@@ -1,0 +1,446 @@
+/* HTTP (http.h) on libmicrohttpd, one thread per connection. */
+#define _GNU_SOURCE /* POLLRDHUP */
+#include "serve/http.h"
+
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve/openai.h"
+
+#define WAIT_MS 100            /* longest wait between checks of the client's socket */
+#define KEEPALIVE_S 15.0       /* an SSE comment after this long without a byte */
+#define IDLE_TIMEOUT_S 60      /* libmicrohttpd closes connections idle this long */
+
+struct serve_http {
+    serve_http_config c;
+    struct MHD_Daemon *d;
+    int port;
+    MHD_socket quiesced;       /* the listening socket once quiesced (ours to close) */
+    int active;                /* requests handed to the scheduler and not yet completed (atomic) */
+    long started;              /* Unix time, the model's "created" */
+};
+
+typedef struct {
+    serve_http *h;
+    serve_endpoint ep;
+    MHD_socket fd;
+    sv_buf body;
+    int too_large;
+    /* a queued or running generation */
+    serve_req *r;
+    char id[64];
+    oai_meta meta;
+    int include_usage;
+    size_t from;               /* bytes of the request's text read so far */
+    sv_buf text;               /* text read (plain) / not yet sent as a chunk (stream) */
+    sv_buf out;                /* SSE bytes not yet given to libmicrohttpd */
+    size_t out_off;
+    int opened, closed;        /* stream: first chunk sent / [DONE] queued */
+    double last_byte;
+} conn;
+
+static uint64_t g_counter;
+
+static uint64_t next_count(void) { return __atomic_add_fetch(&g_counter, 1, __ATOMIC_RELAXED); }
+
+/* ---- responses ------------------------------------------------------------- */
+
+static enum MHD_Result send_buf(conn *k, struct MHD_Connection *c, int status, const char *type, sv_buf *b,
+                                const char *h1, const char *v1) {
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b->len, b->p ? b->p : (char *)"", MHD_RESPMEM_MUST_COPY);
+    sv_buf_free(b);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (h1) MHD_add_response_header(resp, h1, v1);
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    serve_metrics_request(k->h->c.metrics, k->ep, status);
+    return rc;
+}
+
+static enum MHD_Result send_error(conn *k, struct MHD_Connection *c, const oai_error *e) {
+    sv_buf b = {0};
+    if (oai_error_json(e, &b)) return MHD_NO;
+    const char *h1 = NULL, *v1 = NULL;
+    if (e->status == 503) h1 = MHD_HTTP_HEADER_RETRY_AFTER, v1 = "1";
+    if (e->status == 405) h1 = MHD_HTTP_HEADER_ALLOW, v1 = k->ep <= EP_CHAT ? "POST" : "GET, HEAD";
+    if (e->status == 401) h1 = MHD_HTTP_HEADER_WWW_AUTHENTICATE, v1 = "Bearer";
+    return send_buf(k, c, e->status, "application/json", &b, h1, v1);
+}
+
+static enum MHD_Result fail(conn *k, struct MHD_Connection *c, int status, const char *type, const char *code,
+                            const char *msg) {
+    oai_error e;
+    oai_fail(&e, status, type, NULL, code, "%s", msg);
+    return send_error(k, c, &e);
+}
+
+/* Whether the client closed its end (or the connection broke). */
+static int client_gone(MHD_socket fd) {
+    if (fd == MHD_INVALID_SOCKET) return 0;
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* ---- GET endpoints --------------------------------------------------------- */
+
+static enum MHD_Result get_endpoint(conn *k, struct MHD_Connection *c) {
+    serve_http *h = k->h;
+    sv_buf b = {0};
+    if (k->ep == EP_MODELS) {
+        if (oai_models_json(h->c.model_name, h->started, &b)) return MHD_NO;
+        return send_buf(k, c, 200, "application/json", &b, NULL, NULL);
+    }
+    if (k->ep == EP_HEALTH) {
+        if (sv_buf_printf(&b, "{\"status\":\"ok\",\"slots_in_use\":%d}",
+                          serve_metrics_slots_in_use(h->c.metrics)))
+            return MHD_NO;
+        return send_buf(k, c, 200, "application/json", &b, NULL, NULL);
+    }
+    /* the request is counted before the text is made, so it counts itself */
+    serve_metrics_request(h->c.metrics, EP_METRICS, 200);
+    if (serve_metrics_render(h->c.metrics, &b)) return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_COPY);
+    sv_buf_free(&b);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    enum MHD_Result rc = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* ---- streams --------------------------------------------------------------- */
+
+static int error_event(const oai_error *e, sv_buf *out) {
+    int rc = sv_buf_add(out, "data: ", 6);
+    rc |= oai_error_json(e, out);
+    rc |= sv_buf_add(out, "\n\n", 2);
+    return rc;
+}
+
+/* Fills k->out with the next events; 0, or -1 when the stream must end
+ * with an error (the client went away, or out of memory). */
+static int next_events(conn *k) {
+    serve_http *h = k->h;
+    if (!k->opened) {
+        k->opened = 1;
+        if (k->meta.chat) return oai_chunk_event(&k->meta, "", 0, NULL, 1, k->include_usage, &k->out);
+    }
+    serve_req_status st;
+    k->text.len = 0;
+    if (serve_sched_wait(h->c.sched, k->r, &k->from, &k->text, WAIT_MS, &st) < 0) return -1;
+    if (client_gone(k->fd)) {
+        serve_sched_cancel(h->c.sched, k->r);
+        return -1;
+    }
+    int rc = 0;
+    if (k->text.len) rc |= oai_chunk_event(&k->meta, k->text.p, k->text.len, NULL, 0, k->include_usage, &k->out);
+    if (st.done) {
+        if (st.error_status) {
+            oai_error e;
+            oai_fail(&e, st.error_status, "server_error", NULL, NULL, "%s", st.error);
+            rc |= error_event(&e, &k->out);
+        } else {
+            rc |= oai_chunk_event(&k->meta, "", 0, oai_finish_reason(st.reason), 0, k->include_usage, &k->out);
+            if (k->include_usage) rc |= oai_usage_event(&k->meta, st.prompt_tokens, st.completion_tokens, &k->out);
+        }
+        rc |= sv_buf_add(&k->out, "data: [DONE]\n\n", 14);
+        k->closed = 1;
+    }
+    if (!rc && k->out.len == 0 && sv_now() - k->last_byte > KEEPALIVE_S) rc |= sv_buf_add(&k->out, ": keep-alive\n\n", 14);
+    return rc ? -1 : 0;
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    conn *k = cls;
+    (void)pos;
+    while (k->out_off >= k->out.len) {
+        if (k->closed) return MHD_CONTENT_READER_END_OF_STREAM;
+        k->out.len = 0;
+        k->out_off = 0;
+        if (next_events(k)) return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = k->out.len - k->out_off;
+    if (n > max) n = max;
+    memcpy(buf, k->out.p + k->out_off, n);
+    k->out_off += n;
+    k->last_byte = sv_now();
+    return (ssize_t)n;
+}
+
+/* ---- the OpenAI endpoints ---------------------------------------------------- */
+
+static enum MHD_Result post_endpoint(conn *k, struct MHD_Connection *c) {
+    serve_http *h = k->h;
+    int chat = k->ep == EP_CHAT;
+    oai_error e;
+    oai_request rq;
+    if (!sv_utf8_valid(k->body.p ? k->body.p : "", k->body.len))
+        return fail(k, c, 400, "invalid_request_error", NULL, "the body is not valid UTF-8 (or holds a NUL byte)");
+    if (oai_parse(k->body.p ? k->body.p : "", k->body.len, chat, &rq, &e)) return send_error(k, c, &e);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    enum MHD_Result res;
+    if (chat && !h->c.chat_ok) {
+        oai_fail(&e, 400, "invalid_request_error", "messages", NULL,
+                 "this model's tokenizer has no <start_of_turn> / <end_of_turn> pieces, so it is not an "
+                 "instruction-tuned Gemma model: use /v1/completions");
+        goto error;
+    }
+    if (chat ? oai_chat_ids(&rq, h->c.tk, h->c.bos, h->c.replies, &ids, &n, &e)
+             : oai_completion_ids(&rq, h->c.tk, h->c.bos, h->c.vocab, &ids, &n, &e))
+        goto error;
+    long ctx = h->c.ctx;
+    if ((long)n >= ctx) {
+        oai_fail(&e, 400, "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded",
+                 "the prompt has %zu tokens, and this server's context (--ctx) of %ld tokens must hold the "
+                 "prompt and at least one generated token", n, ctx);
+        goto error;
+    }
+    long max_tokens = rq.max_tokens;
+    if (max_tokens > ctx - (long)n) {
+        oai_fail(&e, 400, "invalid_request_error", "max_tokens", "context_length_exceeded",
+                 "this server's context (--ctx) is %ld tokens, but %zu tokens of prompt and max_tokens %ld make "
+                 "%ld", ctx, n, max_tokens, (long)n + max_tokens);
+        goto error;
+    }
+    if (max_tokens < 0) max_tokens = chat ? ctx - (long)n : (ctx - (long)n < 16 ? ctx - (long)n : 16);
+    gf_gen_params p;
+    gf_gen_params_default(&p);
+    p.temperature = (float)rq.temperature;
+    p.top_k = (int)rq.top_k;
+    p.top_p = (float)rq.top_p;
+    p.min_p = (float)rq.min_p;
+    p.repeat_penalty = (float)rq.repeat_penalty;
+    p.max_tokens = max_tokens;
+    p.seed = rq.has_seed ? rq.seed : (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull + next_count();
+    int32_t stops[2];
+    int n_stops = 0;
+    if (!rq.ignore_eos) {
+        int first = chat ? h->c.end_of_turn : h->c.eos, second = chat ? h->c.eos : h->c.end_of_turn;
+        if (first >= 0 && first < h->c.vocab) stops[n_stops++] = first;
+        if (second >= 0 && second < h->c.vocab && second != first) stops[n_stops++] = second;
+    }
+    p.stop_ids = stops;
+    p.n_stop_ids = n_stops;
+    p.stop_strings = (const char *const *)rq.stop;
+    p.n_stop_strings = rq.n_stop;
+    serve_job job = {ids, n, &p, chat, sv_now()};
+    int status = 0;
+    char why[256];
+    if (!(k->r = serve_sched_submit(h->c.sched, &job, &status, why, sizeof why))) {
+        oai_fail(&e, status, "server_error", NULL, status == 503 ? "server_overloaded" : NULL, "%s", why);
+        goto error;
+    }
+    __atomic_add_fetch(&h->active, 1, __ATOMIC_RELAXED);
+    free(ids);
+    ids = NULL;
+    snprintf(k->id, sizeof k->id, "%s-%lx%llx", chat ? "chatcmpl" : "cmpl", h->started, (unsigned long long)next_count());
+    k->meta = (oai_meta){chat, k->id, h->c.model_name, (long)time(NULL)};
+    k->include_usage = rq.stream && rq.include_usage;
+    if (rq.stream) {
+        oai_request_free(&rq);
+        k->last_byte = sv_now();
+        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, k, NULL);
+        if (!resp) return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        res = MHD_queue_response(c, 200, resp);
+        MHD_destroy_response(resp);
+        serve_metrics_request(h->c.metrics, k->ep, 200);
+        return res;
+    }
+    oai_request_free(&rq);
+    serve_req_status st;
+    for (;;) {
+        if (serve_sched_wait(h->c.sched, k->r, &k->from, &k->text, WAIT_MS, &st) < 0) {
+            serve_sched_cancel(h->c.sched, k->r);
+            return fail(k, c, 500, "server_error", NULL, "out of memory");
+        }
+        if (st.done) break;
+        if (client_gone(k->fd)) {
+            serve_sched_cancel(h->c.sched, k->r);
+            return MHD_NO;
+        }
+    }
+    if (st.error_status) return fail(k, c, st.error_status, "server_error", NULL, st.error);
+    sv_buf b = {0};
+    if (oai_response_json(&k->meta, k->text.p ? k->text.p : "", k->text.len, oai_finish_reason(st.reason),
+                          st.prompt_tokens, st.completion_tokens, &b)) {
+        sv_buf_free(&b);
+        return MHD_NO;
+    }
+    return send_buf(k, c, 200, "application/json", &b, NULL, NULL);
+error:
+    free(ids);
+    oai_request_free(&rq);
+    return send_error(k, c, &e);
+}
+
+/* ---- routing ----------------------------------------------------------------- */
+
+static serve_endpoint route(const char *url) {
+    static const struct { const char *path; serve_endpoint ep; } table[] = {
+        {"/v1/completions", EP_COMPLETIONS}, {"/v1/chat/completions", EP_CHAT}, {"/v1/models", EP_MODELS},
+        {"/health", EP_HEALTH}, {"/metrics", EP_METRICS}};
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+        if (!strcmp(url, table[i].path)) return table[i].ep;
+    return EP_OTHER;
+}
+
+/* Compares without stopping at the first difference. */
+static int same_secret(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char d = na != nb;
+    for (size_t i = 0; i < na; i++) d |= (unsigned char)(a[i] ^ b[i % (nb ? nb : 1)]);
+    return d == 0;
+}
+
+static int authorized(serve_http *h, struct MHD_Connection *c) {
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!v || strncasecmp(v, "Bearer ", 7) != 0) return 0;
+    v += 7;
+    while (*v == ' ') v++;
+    return same_secret(v, h->c.api_key);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size,
+                                  void **req_cls) {
+    serve_http *h = cls;
+    conn *k = *req_cls;
+    (void)version;
+    if (!k) {
+        if (!(k = calloc(1, sizeof *k))) return MHD_NO;
+        *req_cls = k;
+        k->h = h;
+        k->ep = route(url);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        k->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+        int post = !strcmp(method, MHD_HTTP_METHOD_POST);
+        int get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+        if (k->ep == EP_OTHER)
+            return fail(k, c, 404, "invalid_request_error", "not_found", "no such endpoint (see GET /v1/models)");
+        if (k->ep <= EP_CHAT ? !post : !get)
+            return fail(k, c, 405, "invalid_request_error", "method_not_allowed",
+                        k->ep <= EP_CHAT ? "this endpoint takes POST" : "this endpoint takes GET");
+        if (h->c.api_key && k->ep != EP_HEALTH && !authorized(h, c))
+            return fail(k, c, 401, "invalid_request_error", "invalid_api_key",
+                        "a valid API key is required: send 'Authorization: Bearer KEY'");
+        if (get) return get_endpoint(k, c);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > h->c.max_body) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "the body is larger than this server's limit of %zu bytes (--max-body)",
+                     h->c.max_body);
+            return fail(k, c, 413, "invalid_request_error", "request_too_large", msg);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!k->too_large && k->body.len + *upload_size > h->c.max_body) {
+            k->too_large = 1;
+            sv_buf_free(&k->body);
+        }
+        if (!k->too_large && sv_buf_add(&k->body, upload_data, *upload_size)) return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (k->r) return MHD_YES; /* a response is queued already */
+    if (k->too_large) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the body is larger than this server's limit of %zu bytes (--max-body)",
+                 h->c.max_body);
+        return fail(k, c, 413, "invalid_request_error", "request_too_large", msg);
+    }
+    return post_endpoint(k, c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe) {
+    serve_http *h = cls;
+    conn *k = *req_cls;
+    (void)c;
+    if (!k) return;
+    if (k->r) {
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) serve_sched_cancel(h->c.sched, k->r);
+        serve_sched_release(h->c.sched, k->r);
+        __atomic_sub_fetch(&h->active, 1, __ATOMIC_RELAXED);
+    }
+    sv_buf_free(&k->body);
+    sv_buf_free(&k->text);
+    sv_buf_free(&k->out);
+    free(k);
+    *req_cls = NULL;
+}
+
+serve_http *serve_http_start(const serve_http_config *c, char *err, size_t err_cap) {
+    serve_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, err_cap, "out of memory");
+        return NULL;
+    }
+    h->c = *c;
+    h->quiesced = MHD_INVALID_SOCKET;
+    h->started = (long)time(NULL);
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->port);
+    int gai = getaddrinfo(c->host, port, &hints, &ai);
+    if (gai) {
+        snprintf(err, err_cap, "--host %s: %s", c->host, gai_strerror(gai));
+        free(h);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    h->d = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL, on_request, h,
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!h->d) {
+        snprintf(err, err_cap, "cannot listen on %s port %d (in use, or not an address of this machine?)",
+                 c->host, c->port);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : c->port;
+    return h;
+}
+
+int serve_http_port(const serve_http *h) { return h->port; }
+
+void serve_http_quiesce(serve_http *h) {
+    if (h->quiesced == MHD_INVALID_SOCKET) h->quiesced = MHD_quiesce_daemon(h->d);
+}
+
+void serve_http_wait_idle(serve_http *h, double seconds) {
+    double until = sv_now() + seconds;
+    while (__atomic_load_n(&h->active, __ATOMIC_RELAXED) > 0 && sv_now() < until) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void serve_http_stop(serve_http *h) {
+    if (!h) return;
+    MHD_stop_daemon(h->d);
+    if (h->quiesced != MHD_INVALID_SOCKET) close(h->quiesced);
+    free(h);
+}

@@ -1,0 +1,81 @@
+/* The scheduler: one thread owns the model's generator (N slots) and loops
+ *
+ *   admit queued requests into free slots (continuing a cached state when
+ *   one matches the start of the prompt) -> run one round (a prompt chunk
+ *   for joining sequences, one decode step for the running ones) -> hand
+ *   each slot's new text to its request and wake the thread waiting on it
+ *   -> save the states of the finished ones into the cache and free their
+ *   slots; free the slots of cancelled ones at once.
+ *
+ * HTTP threads submit requests (already tokenized) into a bounded queue and
+ * read their text as it grows; they never touch the model, so a slow client
+ * slows only its own thread. One mutex guards the queue and every request's
+ * shared fields; each request has its own condition variable. */
+#ifndef GF_SERVE_SCHEDULER_H
+#define GF_SERVE_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "griffin.h"
+#include "serve/metrics.h"
+#include "serve/replies.h"
+#include "serve/slots_shim.h" /* TEMPORARY: the slot API (griffin.h after the merge) */
+#include "serve/util.h"
+
+typedef struct serve_sched serve_sched;
+typedef struct serve_req serve_req;
+
+typedef struct {
+    const gf_model *m;
+    const gf_tokenizer *tk;
+    int slots;           /* sequences stepped together */
+    int queue_max;       /* requests that may wait for a slot */
+    int chunk;           /* prompt ids a joining sequence is fed per round */
+    long threads;        /* OpenMP threads of the scheduler's loops (0: default) */
+    size_t cache_bytes;  /* the state cache's bound (0: no cache) */
+    serve_metrics *metrics;
+    serve_replies *replies;
+} serve_sched_config;
+
+/* Makes the generator and the cache and starts the thread; NULL with err. */
+serve_sched *serve_sched_start(const serve_sched_config *c, gf_error *err);
+
+typedef struct {
+    const int32_t *ids;          /* [n] the prompt (copied) */
+    size_t n;
+    const gf_gen_params *params; /* copied, with its stop ids and strings */
+    int remember_reply;          /* a chat reply: keep its ids for the next turn (replies.h) */
+    double t_arrival;            /* sv_now() when the request arrived */
+} serve_job;
+
+/* Queues a job. NULL when it cannot wait (the queue is full, or the server
+ * is stopping): *status gets the HTTP status (503) and msg the reason. */
+serve_req *serve_sched_submit(serve_sched *s, const serve_job *j, int *status, char *msg, size_t msg_cap);
+
+typedef struct {
+    int done;                 /* finished, for whatever reason */
+    int reason;               /* gf_gen_stop, once done */
+    int error_status;         /* non-zero when it failed: the HTTP status */
+    char error[256];          /* and why */
+    size_t prompt_tokens, completion_tokens, cached_tokens;
+} serve_req_status;
+
+/* Waits up to timeout_ms for text past *from, or the end. Appends the new
+ * text to out (when not NULL) and advances *from; fills st. 1 when there is
+ * news (text or the end), 0 on timeout, -1 when out of memory. */
+int serve_sched_wait(serve_sched *s, serve_req *r, size_t *from, sv_buf *out, int timeout_ms,
+                     serve_req_status *st);
+/* The client went away: a queued request is dropped, a running one leaves
+ * its slot at the scheduler's next turn (before its next round). */
+void serve_sched_cancel(serve_sched *s, serve_req *r);
+/* The HTTP side is done with r. */
+void serve_sched_release(serve_sched *s, serve_req *r);
+
+/* Stops taking requests: the queued ones fail (503), the running ones go on
+ * for up to drain_s seconds and are cancelled after that. Returns once the
+ * scheduler's thread has ended. */
+void serve_sched_stop(serve_sched *s, double drain_s);
+void serve_sched_free(serve_sched *s);
+
+#endif
