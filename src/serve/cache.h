@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "serve/slots_shim.h" /* TEMPORARY: the slot API (griffin.h after the merge) */
+#include "griffin.h"
 
 typedef struct serve_cache serve_cache;
 

@@ -254,7 +254,10 @@ static void *sched_main(void *arg) {
         int rc = gf_generator_round(s->g, s->ev, &n_ev, &err);
         pthread_mutex_lock(&s->mu);
         serve_metrics_rounds(s->c.metrics, 1, (uint64_t)s->n_running);
-        if (rc < 0) {
+        /* A failed round ends only the sequences it concerned, reported as
+         * finished with GF_GEN_ERROR among the events; the others carry on.
+         * A failure that names none ends them all. */
+        if (rc < 0 && n_ev == 0) {
             for (int b = 0; b < s->c.slots; b++)
                 if (s->running[b]) leave_locked(s, b, GF_GEN_ERROR, 500, err.msg);
             continue;

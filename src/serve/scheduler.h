@@ -20,7 +20,6 @@
 #include "griffin.h"
 #include "serve/metrics.h"
 #include "serve/replies.h"
-#include "serve/slots_shim.h" /* TEMPORARY: the slot API (griffin.h after the merge) */
 #include "serve/util.h"
 
 typedef struct serve_sched serve_sched;
