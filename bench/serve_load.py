@@ -118,6 +118,19 @@ def one_request(host, port, body, out):
     out.append((t0, times, n_tok if n_tok is not None else len(times), None))
 
 
+def metrics(srv):
+    """The server's counters (/metrics) as a dict of name -> value."""
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=60)
+    conn.request("GET", "/metrics")
+    out = {}
+    for line in conn.getresponse().read().decode().splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            k, v = line.split()
+            out[k] = float(v)
+    conn.close()
+    return out
+
+
 def pct(xs, p):
     if not xs:
         return float("nan")
@@ -135,6 +148,7 @@ def run_level(srv, conc, reqs_per_client, prompt, max_tokens):
         for _ in range(reqs_per_client):
             one_request(srv.host, srv.port, body, results)
 
+    m0 = metrics(srv)
     t0 = time.perf_counter()
     for _ in range(conc):
         th = threading.Thread(target=client)
@@ -143,27 +157,40 @@ def run_level(srv, conc, reqs_per_client, prompt, max_tokens):
     for th in threads:
         th.join()
     wall = time.perf_counter() - t0
+    m1 = metrics(srv)
+    d = {k: m1.get(k, 0) - m0.get(k, 0) for k in m1}
     errors = [e for (_, _, _, e) in results if e]
     if errors:
         raise SystemExit(f"serve_load: {len(errors)} requests failed, first: {errors[0]}")
     toks = sum(n for (_, _, n, _) in results)
     ttft = [ts[0] - t for (t, ts, _, _) in results if ts]
     itl = [b - a for (_, ts, _, _) in results for a, b in zip(ts, ts[1:])]
-    return dict(tokens_per_s=toks / wall, ttft_p50=pct(ttft, 50), ttft_p99=pct(ttft, 99), itl_p50=pct(itl, 50),
+    # the server's own rate: generated tokens over the time its rounds took
+    # (the clients share this machine's cores; this leaves them out)
+    rs = d.get("griffin_round_seconds_total", 0)
+    server = d.get("griffin_generated_tokens_total", 0) / rs if rs > 0 else float("nan")
+    batch = d.get("griffin_round_slots_total", 0) / max(1, d.get("griffin_rounds_total", 0))
+    return dict(tokens_per_s=toks / wall, server_tok_s=server, mean_batch=batch, ttft_p50=pct(ttft, 50), ttft_p99=pct(ttft, 99), itl_p50=pct(itl, 50),
                 itl_p99=pct(itl, 99), requests=len(results), tokens=toks, wall_s=wall)
 
 
 def bench_batch16(binary, model, threads):
-    args = [binary, "bench", "--model", model, "--batches", "16", "--prefill", "8", "--no-train"]
+    """griffin bench's batch-16 decode tokens/s for this model (its CSV)."""
+    csv = os.path.join(os.path.dirname(model), os.path.basename(model) + ".bench.csv")
+    args = [binary, "bench", "--model", model, "--batches", "16", "--prefill", "8", "--no-train", "--csv", csv]
     if threads:
         args += ["--threads", str(threads)]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    # a row of the decode table: "... batch 16 ... N tok/s"
-    for line in out.splitlines():
-        m = re.search(r"\b16\b.*?([0-9.]+)\s*tok/s", line)
-        if m:
-            return float(m.group(1)), out
-    raise SystemExit("serve_load: no batch-16 tokens/s in griffin bench's output:\n" + out)
+    subprocess.run(args, capture_output=True, text=True, check=True)
+    head = None
+    for line in open(csv):
+        f = line.strip().split(",")
+        if head is None:
+            head = f
+            continue
+        row = dict(zip(head, f))
+        if row.get("section") == "decode" and row.get("batch") == "16":
+            return float(row["tokens_per_s"])
+    raise SystemExit(f"serve_load: no batch-16 decode row in {csv}")
 
 
 def main():
@@ -182,7 +209,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serve_load.csv"))
     args = ap.parse_args()
-    tok = args.tokenizer or os.path.join(ROOT, "build", "spm-fixtures", "bpe.model")
+    tok = args.tokenizer or os.path.join(ROOT, "build", "spm-fixtures", "gemma_bpe.model")
     if not os.path.exists(tok):
         raise SystemExit(f"serve_load: no tokenizer at {tok}: run `make spm-fixtures` or give --tokenizer")
     levels = [int(x) for x in args.concurrency.split(",")]
@@ -196,7 +223,7 @@ def main():
             json.dump(cfgs[name], open(cpath, "w"))
             subprocess.run([args.bin, "init", "--config", cpath, "--out", d, "--seed", "1"], check=True, capture_output=True)
             shutil.copy(tok, os.path.join(d, "tokenizer.model"))
-            b16, _ = bench_batch16(args.bin, d, args.threads)
+            b16 = bench_batch16(args.bin, d, args.threads)
             srv = Server(args.bin, d, max(levels), args.threads, [])
             log(f"{name}: {num_params(cfgs[name]) / 1e6:.1f}M parameters; {srv.banner}")
             try:
@@ -221,16 +248,18 @@ def main():
         f.write(f"# griffin serve load: {time.strftime('%Y-%m-%d %H:%M')} on {cpu}, {os.cpu_count()} cores;"
                 f" width {args.width}, {args.layers} layers, vocabulary {args.vocab}, window {args.window};"
                 f" {args.max_tokens} tokens per request, greedy, streamed\n")
-        keys = ["model", "concurrency", "requests", "tokens", "wall_s", "tokens_per_s", "ttft_p50", "ttft_p99", "itl_p50",
+        keys = ["model", "concurrency", "requests", "tokens", "wall_s", "tokens_per_s", "server_tok_s", "mean_batch", "ttft_p50", "ttft_p99", "itl_p50",
                 "itl_p99", "bench_b16_tok_s"]
         f.write(",".join(keys) + "\n")
         for r in rows:
             f.write(",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys) + "\n")
-    print(f"{'model':8} {'conc':>4} {'tok/s':>9} {'TTFT p50':>9} {'p99':>8} {'ITL p50':>8} {'p99':>8}  vs bench b16")
+    print(f"{'model':8} {'conc':>4} {'tok/s':>9} {'server':>9} {'batch':>6} {'TTFT p50':>9} {'p99':>8} {'ITL p50':>8} {'p99':>8}"
+          f"  bench b16  e2e/b16 server/b16")
     for r in rows:
-        ratio = r["tokens_per_s"] / r["bench_b16_tok_s"] if r["bench_b16_tok_s"] else float("nan")
-        print(f"{r['model']:8} {r['concurrency']:4d} {r['tokens_per_s']:9.1f} {r['ttft_p50'] * 1e3:8.1f}ms"
-              f" {r['ttft_p99'] * 1e3:7.1f}ms {r['itl_p50'] * 1e3:7.1f}ms {r['itl_p99'] * 1e3:7.1f}ms  {ratio:6.2f}x")
+        b = r["bench_b16_tok_s"]
+        print(f"{r['model']:8} {r['concurrency']:4d} {r['tokens_per_s']:9.1f} {r['server_tok_s']:9.1f} {r['mean_batch']:6.1f}"
+              f" {r['ttft_p50'] * 1e3:7.1f}ms {r['ttft_p99'] * 1e3:7.1f}ms {r['itl_p50'] * 1e3:7.1f}ms {r['itl_p99'] * 1e3:7.1f}ms"
+              f"  {b:9.1f}  {r['tokens_per_s'] / b:6.2f}  {r['server_tok_s'] / b:6.2f}")
     log(f"wrote {args.out}")
 
 

@@ -88,6 +88,26 @@ static const char *model_name(const char *dir, char *buf, size_t n) {
     return slash && slash[1] ? slash + 1 : buf;
 }
 
+/* Waits for SIGTERM or SIGINT (blocked in every thread), then stops taking
+ * connections and asks the scheduler to drain. */
+typedef struct {
+    sigset_t sigs;
+    serve_http *http;
+    serve_sched *sched;
+    double drain;
+} stopper;
+
+static void *stop_on_signal(void *arg) {
+    stopper *sp = arg;
+    int sig = 0;
+    while (sigwait(&sp->sigs, &sig) != 0) {}
+    fprintf(stderr, "griffin serve: %s: stopping (running requests get %g s to finish)\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", sp->drain);
+    serve_http_quiesce(sp->http);
+    serve_sched_stop(sp->sched, sp->drain);
+    return NULL;
+}
+
 int cmd_serve(int argc, char **argv) {
     const char *model_dir = NULL, *host = "127.0.0.1", *api_key = NULL;
     long port = 8080, slots = 0, ctx = 8192, queue = 64, chunk = 256, cache_mb = 256, threads = 0;
@@ -181,12 +201,14 @@ int cmd_serve(int argc, char **argv) {
            chat_ok ? "" : "; no Gemma turn pieces: /v1/chat/completions refused");
     fflush(stdout);
 
-    int sig = 0;
-    while (sigwait(&sigs, &sig) != 0) {}
-    fprintf(stderr, "griffin serve: %s: stopping (running requests get %g s to finish)\n",
-            sig == SIGTERM ? "SIGTERM" : "SIGINT", drain);
-    serve_http_quiesce(http);
-    serve_sched_stop(sched, drain);
+    /* The scheduler's loop runs here, on the thread that loaded the model
+     * (serve_sched_run says why); a second thread waits for the signal. */
+    stopper sp = {sigs, http, sched, drain};
+    pthread_t stop_thread;
+    int e = pthread_create(&stop_thread, NULL, stop_on_signal, &sp);
+    if (e) { cli_error("serve: cannot start the signal thread: %s", strerror(e)); goto out; }
+    serve_sched_run(sched);
+    pthread_join(stop_thread, NULL);
     serve_http_wait_idle(http, 2.0); /* the streams' last events, to clients that still read */
     serve_http_stop(http);
     http = NULL;

@@ -234,7 +234,7 @@ static enum MHD_Result post_endpoint(conn *k, struct MHD_Connection *c) {
     p.n_stop_ids = n_stops;
     p.stop_strings = (const char *const *)rq.stop;
     p.n_stop_strings = rq.n_stop;
-    serve_job job = {ids, n, &p, chat, sv_now()};
+    serve_job job = {ids, n, &p, chat, sv_now(), rq.stream};
     int status = 0;
     char why[256];
     if (!(k->r = serve_sched_submit(h->c.sched, &job, &status, why, sizeof why))) {

@@ -21,6 +21,7 @@ typedef struct {
     double ttft_sum;
     size_t cache_bytes, cache_entries;
     uint64_t cache_evictions, rounds, slot_rounds;
+    double round_seconds;
 } counters;
 
 struct serve_metrics {
@@ -104,8 +105,9 @@ void serve_metrics_cancelled(serve_metrics *m) {
     pthread_mutex_unlock(&m->mu);
 }
 
-void serve_metrics_rounds(serve_metrics *m, uint64_t rounds, uint64_t slot_rounds) {
+void serve_metrics_rounds(serve_metrics *m, uint64_t rounds, uint64_t slot_rounds, double seconds) {
     pthread_mutex_lock(&m->mu);
+    m->c.round_seconds += seconds;
     m->c.rounds += rounds;
     m->c.slot_rounds += slot_rounds;
     pthread_mutex_unlock(&m->mu);
@@ -165,8 +167,11 @@ int serve_metrics_render(serve_metrics *m, sv_buf *out) {
       "# TYPE griffin_rounds_total counter\n"
       "griffin_rounds_total %llu\n"
       "# TYPE griffin_round_slots_total counter\n"
-      "griffin_round_slots_total %llu\n",
-      (unsigned long long)c.rounds, (unsigned long long)c.slot_rounds);
+      "griffin_round_slots_total %llu\n"
+      "# HELP griffin_round_seconds_total Time spent in the rounds (prefill chunks and decode steps).\n"
+      "# TYPE griffin_round_seconds_total counter\n"
+      "griffin_round_seconds_total %.6f\n",
+      (unsigned long long)c.rounds, (unsigned long long)c.slot_rounds, c.round_seconds);
     P("# HELP griffin_time_to_first_token_seconds From a request's arrival to its first generated token.\n"
       "# TYPE griffin_time_to_first_token_seconds histogram\n");
     for (int i = 0; i < N_BUCKETS; i++)

@@ -37,7 +37,7 @@ void serve_metrics_ttft(serve_metrics *m, double seconds);
 void serve_metrics_gauges(serve_metrics *m, int slots_in_use, int queue_length);
 void serve_metrics_cache(serve_metrics *m, size_t bytes, size_t entries, uint64_t evictions);
 void serve_metrics_cancelled(serve_metrics *m);
-void serve_metrics_rounds(serve_metrics *m, uint64_t rounds, uint64_t slot_rounds);
+void serve_metrics_rounds(serve_metrics *m, uint64_t rounds, uint64_t slot_rounds, double seconds);
 /* Slots in use now (for tests and the health check). */
 int serve_metrics_slots_in_use(serve_metrics *m);
 

@@ -25,6 +25,7 @@ struct serve_req {
     int32_t *stop_ids;
     char **stops;
     int remember;
+    int stream;               /* woken for every piece of text, else only when done */
     double t_arrival;
     pthread_cond_t cv;
     /* under s->mu */
@@ -46,8 +47,6 @@ struct serve_sched {
     serve_req **running;      /* [slots]: the request in each slot */
     int *done;                /* [slots]: the slots a round finished */
     int n_running;
-    pthread_t thread;
-    int started;
     pthread_mutex_t mu;
     pthread_cond_t cv;        /* the scheduler's: work arrived, or a cancel */
     serve_req *head, *tail;
@@ -101,6 +100,7 @@ static serve_req *req_new(const serve_job *j) {
     r->p.stop_ids = r->stop_ids;
     r->p.stop_strings = (const char *const *)r->stops;
     r->remember = j->remember_reply;
+    r->stream = j->stream;
     r->t_arrival = j->t_arrival;
     r->slot = -1;
     return r;
@@ -192,7 +192,10 @@ static int deliver_locked(serve_sched *s, const gf_gen_event *e) {
         else r->error_status = 500, snprintf(r->error, sizeof r->error, "out of memory for the reply's text");
     }
     if (e->finished) r->reason = e->reason;
-    if (news) pthread_cond_broadcast(&r->cv);
+    /* A plain response's thread is woken once, when it is done (finish_locked):
+     * on a machine with few cores every wake-up takes a core from the decode
+     * step for a moment. */
+    if (news && r->stream) pthread_cond_broadcast(&r->cv);
     return e->finished;
 }
 
@@ -251,9 +254,11 @@ static void *sched_main(void *arg) {
         int n_ev = s->c.slots;
         pthread_mutex_unlock(&s->mu);
         gf_error err;
+        double t0 = sv_now();
         int rc = gf_generator_round(s->g, s->ev, &n_ev, &err);
+        double dt = sv_now() - t0;
         pthread_mutex_lock(&s->mu);
-        serve_metrics_rounds(s->c.metrics, 1, (uint64_t)s->n_running);
+        serve_metrics_rounds(s->c.metrics, 1, (uint64_t)s->n_running, dt);
         /* A failed round ends only the sequences it concerned, reported as
          * finished with GF_GEN_ERROR among the events; the others carry on.
          * A failure that names none ends them all. */
@@ -301,12 +306,6 @@ serve_sched *serve_sched_start(const serve_sched_config *c, gf_error *err) {
     }
     if (!(s->g = gf_generator_new(c->m, c->tk, c->slots, &defaults, err))) goto fail;
     gf_generator_set_chunk(s->g, c->chunk);
-    int e = pthread_create(&s->thread, NULL, sched_main, s);
-    if (e) {
-        snprintf(err->msg, sizeof err->msg, "serve: cannot start the scheduler thread: %s", strerror(e));
-        goto fail;
-    }
-    s->started = 1;
     return s;
 fail:
     serve_sched_free(s);
@@ -403,6 +402,13 @@ void serve_sched_release(serve_sched *s, serve_req *r) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The loop runs on the thread that loaded the model, the one whose OpenMP
+ * team every product then uses. A second thread with a team of its own
+ * would double the threads libgomp manages: past the cores, it stops
+ * spinning between parallel regions after a few iterations and sleeps, and
+ * the futex wake-ups took a third of each decode step here. */
+void serve_sched_run(serve_sched *s) { sched_main(s); }
+
 void serve_sched_stop(serve_sched *s, double drain_s) {
     pthread_mutex_lock(&s->mu);
     if (!s->stopping) {
@@ -419,15 +425,10 @@ void serve_sched_stop(serve_sched *s, double drain_s) {
         pthread_cond_signal(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
-    if (s->started) {
-        pthread_join(s->thread, NULL);
-        s->started = 0;
-    }
 }
 
 void serve_sched_free(serve_sched *s) {
     if (!s) return;
-    if (s->started) serve_sched_stop(s, 0);
     gf_generator_free(s->g);
     serve_cache_free(s->cache);
     free(s->ev);

@@ -37,7 +37,7 @@ typedef struct {
     serve_replies *replies;
 } serve_sched_config;
 
-/* Makes the generator and the cache and starts the thread; NULL with err. */
+/* Makes the generator and the cache; NULL with err. */
 serve_sched *serve_sched_start(const serve_sched_config *c, gf_error *err);
 
 typedef struct {
@@ -46,6 +46,7 @@ typedef struct {
     const gf_gen_params *params; /* copied, with its stop ids and strings */
     int remember_reply;          /* a chat reply: keep its ids for the next turn (replies.h) */
     double t_arrival;            /* sv_now() when the request arrived */
+    int stream;                  /* its text is wanted as it comes (else only at the end) */
 } serve_job;
 
 /* Queues a job. NULL when it cannot wait (the queue is full, or the server
@@ -71,9 +72,12 @@ void serve_sched_cancel(serve_sched *s, serve_req *r);
 /* The HTTP side is done with r. */
 void serve_sched_release(serve_sched *s, serve_req *r);
 
-/* Stops taking requests: the queued ones fail (503), the running ones go on
- * for up to drain_s seconds and are cancelled after that. Returns once the
- * scheduler's thread has ended. */
+/* Runs the scheduler's loop in the calling thread (the one that loaded the
+ * model) until serve_sched_stop has been called and the loop has drained. */
+void serve_sched_run(serve_sched *s);
+/* Stops taking requests (from any thread): the queued ones fail (503), the
+ * running ones go on for up to drain_s seconds and are cancelled after that,
+ * then serve_sched_run returns. */
 void serve_sched_stop(serve_sched *s, double drain_s);
 void serve_sched_free(serve_sched *s);
 
