@@ -35,3 +35,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 echo "griffin: dependencies present: ${pkgs[*]}"
+# The official OpenAI client the server test drives griffin serve with, at the
+# version tests/node/package-lock.json pins (npm ci: exactly the lock).
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if [ -f "$here/tests/node/package-lock.json" ] && \
+   ! node -e "process.exit(require('$here/tests/node/node_modules/openai/package.json').version === require('$here/tests/node/package-lock.json').packages['node_modules/openai'].version ? 0 : 1)" 2>/dev/null; then
+  (cd "$here/tests/node" && npm ci --no-audit --no-fund --loglevel=error) || { echo "griffin: npm ci in tests/node failed (the npm registry is needed once)" >&2; exit 1; }
+fi
+echo "griffin: the OpenAI Node client is in tests/node/node_modules"
