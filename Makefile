@@ -38,7 +38,7 @@ TOOL_SRC := $(wildcard tools/*.c)
 SERVE_SRC  := $(wildcard src/serve/*.c)
 SERVE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
 TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
-            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_extend test_slots
+            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots
 
 # Run again once per lower kernel set of the CPU (tests/run.sh, GRIFFIN_ISA):
 # the tests that run models end to end (the kernel tests check every SIMD
@@ -100,7 +100,17 @@ TEST_OBJ := $(BUILD)/tests/testutil.o $(BUILD)/tests/hostile.o $(BUILD)/tests/ke
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h tests/hostile.h tests/kernel_fixtures.h $(TEST_OBJ) $(BUILD)/bench/bench_limits.o $(BUILD)/libgriffin.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(TEST_OBJ) $(BUILD)/bench/bench_limits.o $(BUILD)/libgriffin.a $(LDLIBS) -lcmocka -o $@
+	$(CC) $(CFLAGS) $< $(TEST_OBJ) $(EXTRA_TEST_OBJ) $(BUILD)/bench/bench_limits.o $(BUILD)/libgriffin.a $(LDLIBS) -lcmocka -o $@
+
+# The allocation counter replaces malloc & co.: linked only into the tests
+# that count (alloc_count.h).
+ALLOC_COUNT_TESTS := test_generate test_slots
+$(ALLOC_COUNT_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/alloc_count.o
+$(ALLOC_COUNT_TESTS:%=$(BUILD)/tests/%): EXTRA_TEST_OBJ := $(BUILD)/tests/alloc_count.o
+
+$(BUILD)/tests/alloc_count.o: tests/alloc_count.c tests/alloc_count.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h
 	@mkdir -p $(dir $@)

@@ -19,66 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_count.h"
 #include "testutil.h"
 
-/* Counting allocations as test_generate does (not under the sanitizers). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define COUNT_ALLOCS 0
-#else
-#define COUNT_ALLOCS 1
-#include <stdatomic.h>
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-static atomic_int counting;
-static atomic_long allocs;
-void *malloc(size_t n) {
-    if (atomic_load(&counting)) atomic_fetch_add(&allocs, 1);
-    return __libc_malloc(n);
-}
-void *calloc(size_t n, size_t size) {
-    if (atomic_load(&counting)) atomic_fetch_add(&allocs, 1);
-    return __libc_calloc(n, size);
-}
-void *realloc(void *p, size_t n) {
-    if (atomic_load(&counting)) atomic_fetch_add(&allocs, 1);
-    return __libc_realloc(p, n);
-}
-#endif
 
 #define MAX_TOKS 64
 #define MAX_TEXT 8192
-
-static gf_model *load(const char *name) {
-    gf_error err;
-    gf_model *m = gf_model_load(td_path("golden/%s", name), &err);
-    if (!m) fail_msg("%s", err.msg);
-    return m;
-}
-
-static gf_tokenizer *load_tokenizer(void) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/gemma_bpe.model", td_spm_fixtures());
-    gf_error err;
-    gf_tokenizer *t = gf_tokenizer_load(path, &err);
-    if (!t) fail_msg("%s (run make spm-fixtures)", err.msg);
-    return t;
-}
-
-static gf_trainable *random_model(const char *shape, int V, uint64_t seed) {
-    gf_config cfg;
-    gf_error err;
-    if (gf_config_load(td_path("golden/%s/config.json", shape), &cfg, &err)) fail_msg("%s", err.msg);
-    cfg.vocab_size = V;
-    gf_trainable *t = gf_trainable_new(&cfg, seed, &err);
-    if (!t) fail_msg("%s", err.msg);
-    return t;
-}
-
-static void expect_one_line(const gf_error *err, const char *needle) {
-    if (!strstr(err->msg, needle)) fail_msg("wanted '%s' in: %s", needle, err->msg);
-    assert_null(strchr(err->msg, '\n'));
-}
 
 static uint64_t lcg(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
@@ -149,7 +95,7 @@ static int run_jobs(gf_generator *g, job *jobs, int nj) {
             job *J = &jobs[next];
             int s = gf_generator_join(g, J->prompt, J->n, &J->p, &err);
             if (s < 0) {
-                expect_one_line(&err, "slots are in use");
+                td_expect_one_line(&err, "slots are in use");
                 assert_int_equal(gf_generator_slots_in_use(g), B);
                 busy_seen++;
                 break;
@@ -293,9 +239,9 @@ static void run_and_check(const gf_model *m, const gf_tokenizer *tk, int B, int 
 static void equal_runs(const gf_gen_params *base, uint64_t seed) {
     enum { NJ = 16 };
     static job jobs[NJ];
-    gf_model *hawk = load("hawk"), *griffin = load("griffin"), *mqa = load("mqa");
-    gf_trainable *rh = random_model("hawk", 256, 11), *rg = random_model("griffin", 1000, 12),
-                 *rm = random_model("mqa", 512, 13);
+    gf_model *hawk = td_golden_model("hawk"), *griffin = td_golden_model("griffin"), *mqa = td_golden_model("mqa");
+    gf_trainable *rh = td_random_trainable("hawk", 256, 11), *rg = td_random_trainable("griffin", 1000, 12),
+                 *rm = td_random_trainable("mqa", 512, 13);
     const gf_model *models[] = {hawk, griffin, mqa, gf_trainable_model(rh), gf_trainable_model(rg), gf_trainable_model(rm)};
     const int chunks[] = {1, 3, 256};
     for (int i = 0; i < 6; i++)
@@ -346,7 +292,7 @@ static void test_mixed_params(void **state) {
     (void)state;
     enum { NJ = 12 };
     static job jobs[NJ];
-    gf_trainable *rg = random_model("griffin", 1000, 21);
+    gf_trainable *rg = td_random_trainable("griffin", 1000, 21);
     const gf_model *m = gf_trainable_model(rg);
     gf_gen_params gp;
     gf_gen_params_default(&gp);
@@ -372,7 +318,7 @@ static void test_mixed_params(void **state) {
 
 static void test_chunks(void **state) {
     (void)state;
-    gf_trainable *rh = random_model("hawk", 300, 31);
+    gf_trainable *rh = td_random_trainable("hawk", 300, 31);
     const gf_model *m = gf_trainable_model(rh);
     gf_error err;
     gf_gen_params gp;
@@ -404,7 +350,7 @@ static void test_chunks(void **state) {
         if (r < 6) {
             assert_int_equal(n_ev, 1);
             assert_null(gf_generator_save(g, sb, &err)); /* still prefilling */
-            expect_one_line(&err, "prefilling");
+            td_expect_one_line(&err, "prefilling");
         } else {
             assert_int_equal(n_ev, 2);
             assert_true(ev[1].prompt_done && ev[1].token >= 0);
@@ -422,7 +368,7 @@ static void test_leave(void **state) {
     (void)state;
     enum { NJ = 12 };
     static job jobs[NJ];
-    gf_trainable *rg = random_model("griffin", 1000, 41);
+    gf_trainable *rg = td_random_trainable("griffin", 1000, 41);
     const gf_model *m = gf_trainable_model(rg);
     gf_gen_params gp;
     gf_gen_params_default(&gp);
@@ -458,7 +404,7 @@ static void test_leave(void **state) {
     assert_int_equal(gf_generator_leave(g, s), 0);
     assert_int_equal(gf_generator_context(g, s), 0);
     assert_null(gf_generator_save(g, s, &err));
-    expect_one_line(&err, "holds no sequence");
+    td_expect_one_line(&err, "holds no sequence");
     assert_int_equal(gf_generator_leave(g, 2), -1);
     assert_int_equal(gf_generator_leave(g, -1), -1);
     gf_generator_free(g);
@@ -490,7 +436,7 @@ static void alone(const gf_model *m, const int32_t *prompt, size_t n, const gf_g
 
 static void test_join_from(void **state) {
     (void)state;
-    gf_trainable *rg = random_model("griffin", 1000, 51);
+    gf_trainable *rg = td_random_trainable("griffin", 1000, 51);
     const gf_model *m = gf_trainable_model(rg);
     gf_error err;
     gf_gen_params gp;
@@ -600,7 +546,7 @@ static void test_join_from(void **state) {
     assert_int_equal(gf_gen_snapshot_context(empty), 0);
     gf_generator *h = gf_generator_new(m, NULL, 1, &gp, &err);
     assert_int_equal(gf_generator_join_from(h, empty, NULL, 0, NULL, &err), -1);
-    expect_one_line(&err, "holds no context");
+    td_expect_one_line(&err, "holds no context");
     assert_int_equal(gf_generator_slots_in_use(h), 0);
     int se = gf_generator_join_from(h, empty, pa, 7, &cont, &err); /* with ids it is a join */
     assert_int_equal(se, 0);
@@ -613,10 +559,10 @@ static void test_join_from(void **state) {
     assert_int_equal(z.n, w.n);
     assert_memory_equal(z.toks, w.toks, sizeof(int32_t) * (size_t)z.n);
     /* another model's */
-    gf_model *hawk = load("hawk");
+    gf_model *hawk = td_golden_model("hawk");
     gf_generator *gh = gf_generator_new(hawk, NULL, 1, &gp, &err);
     assert_int_equal(gf_generator_join_from(gh, fin, more, 4, NULL, &err), -1);
-    expect_one_line(&err, "another model");
+    td_expect_one_line(&err, "another model");
     gf_generator_free(gh);
     gf_model_free(hawk);
     gf_gen_snapshot_free(fin);
@@ -634,7 +580,7 @@ static void test_join_from(void **state) {
  * prompt and the ids before it. */
 static void test_stop_id_context(void **state) {
     (void)state;
-    gf_trainable *rh = random_model("hawk", 256, 61);
+    gf_trainable *rh = td_random_trainable("hawk", 256, 61);
     const gf_model *m = gf_trainable_model(rh);
     gf_error err;
     gf_gen_params gp;
@@ -689,8 +635,8 @@ static void test_stop_strings(void **state) {
     (void)state;
     enum { NJ = 10 };
     static job jobs[NJ];
-    gf_tokenizer *tk = load_tokenizer();
-    gf_trainable *tm = random_model("hawk", 4000, 71);
+    gf_tokenizer *tk = td_gemma_tokenizer();
+    gf_trainable *tm = td_random_trainable("hawk", 4000, 71);
     const gf_model *m = gf_trainable_model(tm);
     gf_gen_params gp;
     gf_gen_params_default(&gp);
@@ -748,9 +694,9 @@ static void test_stop_strings(void **state) {
 
 static void test_round_allocates_nothing(void **state) {
     (void)state;
-#if COUNT_ALLOCS
-    gf_tokenizer *tk = load_tokenizer();
-    gf_trainable *tm = random_model("griffin", 4000, 91);
+#if TD_COUNT_ALLOCS
+    gf_tokenizer *tk = td_gemma_tokenizer();
+    gf_trainable *tm = td_random_trainable("griffin", 4000, 91);
     gf_error err;
     gf_gen_params gp;
     gf_gen_params_default(&gp);
@@ -775,16 +721,15 @@ static void test_round_allocates_nothing(void **state) {
     int n_ev;
     assert_int_equal(gf_generator_round(g, ev, &n_ev, &err), 4); /* the prompts (chunk 256) */
     assert_int_equal(n_ev, 4);
-    atomic_store(&allocs, 0);
-    atomic_store(&counting, 1);
+    td_alloc_count_start();
     int rounds = 0, left = 0;
     for (int r = 1; r > 0; rounds++) {
         r = gf_generator_round(g, ev, &n_ev, &err);
         if (rounds == 5) left = gf_generator_leave(g, 2) == 0; /* a client gone, mid-batch */
     }
-    atomic_store(&counting, 0);
-    print_message("    %d rounds, %ld allocations\n", rounds, (long)atomic_load(&allocs));
-    assert_int_equal(atomic_load(&allocs), 0);
+    long allocs = td_alloc_count_stop();
+    print_message("    %d rounds, %ld allocations\n", rounds, allocs);
+    assert_int_equal(allocs, 0);
     assert_true(left);
     assert_true(rounds >= 6 && rounds <= 30); /* the longest: 31 ids at most, the first with its prompt */
     gf_generator_free(g);
@@ -799,7 +744,7 @@ static void test_round_allocates_nothing(void **state) {
 
 static void test_errors(void **state) {
     (void)state;
-    gf_model *m = load("hawk");
+    gf_model *m = td_golden_model("hawk");
     gf_error err;
     gf_gen_params gp;
     gf_gen_params_default(&gp);
@@ -808,37 +753,37 @@ static void test_errors(void **state) {
     const int32_t ids[] = {5, 6, 7}, bad[] = {5, 256};
     /* bad input changes nothing: still a batch generator */
     assert_int_equal(gf_generator_join(g, bad, 2, NULL, &err), -1);
-    expect_one_line(&err, "id 256");
+    td_expect_one_line(&err, "id 256");
     assert_int_equal(gf_generator_join(g, ids, 0, NULL, &err), -1);
-    expect_one_line(&err, "empty prompt");
+    td_expect_one_line(&err, "empty prompt");
     gf_gen_params nan = gp;
     nan.temperature = NAN;
     assert_int_equal(gf_generator_join(g, ids, 3, &nan, &err), -1);
-    expect_one_line(&err, "join: temperature");
+    td_expect_one_line(&err, "join: temperature");
     gf_gen_params ss = gp;
     const char *s1[] = {"x"};
     ss.stop_strings = s1;
     ss.n_stop_strings = 1;
     assert_int_equal(gf_generator_join(g, ids, 3, &ss, &err), -1);
-    expect_one_line(&err, "tokenizer");
+    td_expect_one_line(&err, "tokenizer");
     assert_int_equal(gf_generator_slots_in_use(g), 0);
     assert_int_equal(gf_generator_feed(g, ids, 3, &err), 0);
     /* fed as a batch: no slots until a reset */
     assert_int_equal(gf_generator_join(g, ids, 3, NULL, &err), -1);
-    expect_one_line(&err, "reset");
+    td_expect_one_line(&err, "reset");
     gf_generator_reset(g);
     /* all busy */
     assert_int_equal(gf_generator_join(g, ids, 3, NULL, &err), 0);
     assert_int_equal(gf_generator_join(g, ids, 2, NULL, &err), 1);
     assert_int_equal(gf_generator_join(g, ids, 1, NULL, &err), -1);
-    expect_one_line(&err, "all 2 slots are in use");
+    td_expect_one_line(&err, "all 2 slots are in use");
     assert_int_equal(gf_generator_slots_in_use(g), 2);
     /* batch calls refused while it runs slots */
     int32_t t[2];
     assert_int_equal(gf_generator_feed(g, ids, 3, &err), -1);
-    expect_one_line(&err, "runs slots");
+    td_expect_one_line(&err, "runs slots");
     assert_int_equal(gf_generator_step(g, t, &err), -1);
-    expect_one_line(&err, "runs slots");
+    td_expect_one_line(&err, "runs slots");
     assert_int_equal(gf_generator_cancel(g, 0), -1);
     gf_gen_event ev[2];
     int n_ev;
@@ -846,7 +791,7 @@ static void test_errors(void **state) {
     gf_gen_snapshot *s = gf_generator_save(g, 0, &err);
     assert_non_null(s);
     assert_int_equal(gf_generator_restore(g, 1, s, &err), -1);
-    expect_one_line(&err, "join_from");
+    td_expect_one_line(&err, "join_from");
     /* a slot freed by leave is joined again at once */
     assert_int_equal(gf_generator_leave(g, 1), 0);
     assert_int_equal(gf_generator_join(g, ids, 3, NULL, &err), 1);

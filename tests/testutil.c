@@ -183,6 +183,37 @@ gf_trainable *td_golden_trainable(const char *name) {
     return t;
 }
 
+gf_model *td_golden_model(const char *name) {
+    gf_error err;
+    gf_model *m = gf_model_load(td_path("golden/%s", name), &err);
+    if (!m) fail_msg("%s", err.msg);
+    return m;
+}
+
+gf_tokenizer *td_gemma_tokenizer(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/gemma_bpe.model", td_spm_fixtures());
+    gf_error err;
+    gf_tokenizer *t = gf_tokenizer_load(path, &err);
+    if (!t) fail_msg("%s (run make spm-fixtures)", err.msg);
+    return t;
+}
+
+gf_trainable *td_random_trainable(const char *shape, int V, uint64_t seed) {
+    gf_config cfg;
+    gf_error err;
+    if (gf_config_load(td_path("golden/%s/config.json", shape), &cfg, &err)) fail_msg("%s", err.msg);
+    cfg.vocab_size = V;
+    gf_trainable *t = gf_trainable_new(&cfg, seed, &err);
+    if (!t) fail_msg("%s", err.msg);
+    return t;
+}
+
+void td_expect_one_line(const gf_error *err, const char *needle) {
+    if (!strstr(err->msg, needle)) fail_msg("wanted '%s' in: %s", needle, err->msg);
+    assert_null(strchr(err->msg, '\n'));
+}
+
 void td_log_losses(const char *run, char out[][32], int max) {
     char p[8192];
     size_t n;

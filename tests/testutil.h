@@ -40,6 +40,17 @@ size_t td_parse_ids(const char *s, int32_t *ids, size_t cap);
 /* A golden model (tests/data/golden/NAME) as a gf_trainable; fails the test
  * on error. */
 gf_trainable *td_golden_trainable(const char *name);
+/* The golden model `name` (tests/data/golden/NAME), failing the test when it
+ * cannot be loaded. */
+gf_model *td_golden_model(const char *name);
+/* The spm_train-made Gemma-like tokenizer (td_spm_fixtures()/gemma_bpe.model,
+ * with <start_of_turn> / <end_of_turn>). */
+gf_tokenizer *td_gemma_tokenizer(void);
+/* A randomly initialised model of a golden model's shape with V ids (the
+ * golden models mostly repeat their last id; these do not). */
+gf_trainable *td_random_trainable(const char *shape, int V, uint64_t seed);
+/* err holds one line containing needle. */
+void td_expect_one_line(const gf_error *err, const char *needle);
 /* Runs a shell command; returns its exit status, stderr into err_out. */
 int td_run(const char *cmd, char *err_out, size_t err_cap);
 /* The same with stdout and stderr together into out. */

@@ -51,13 +51,6 @@ int cli_model_tokenizer(const char *dir, int required, gf_tokenizer **out);
 int cli_check_vocab(const gf_tokenizer *tk, const char *dir, const gf_config *cfg);
 /* BOS (when >= 0) followed by the text's ids; *ids_out is malloc'ed. */
 int cli_encode_prompt(const gf_tokenizer *tk, const char *text, int bos, int32_t **ids_out, size_t *n_out);
-/* A growing byte buffer (zero-initialised to start; free p). */
-typedef struct {
-    char *p;
-    size_t len, cap;
-} cli_buf;
-/* Appends s[0..n); -1 when out of memory. */
-int cli_buf_add(cli_buf *b, const char *s, size_t n);
 
 int cmd_forward(int argc, char **argv);
 int cmd_grad(int argc, char **argv);

@@ -70,18 +70,3 @@ int cli_encode_prompt(const gf_tokenizer *tk, const char *text, int bos, int32_t
     *n_out = k + n;
     return 0;
 }
-
-int cli_buf_add(cli_buf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *g = realloc(b->p, cap);
-        if (!g) return -1;
-        b->p = g;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return 0;
-}

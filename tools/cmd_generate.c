@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "serve/util.h" /* sv_buf */
 
 static const char *USAGE =
     "usage: griffin generate --model DIR (--prompt-ids 2,17,33 | --prompt TEXT) [options]\n"
@@ -113,7 +114,7 @@ int cmd_generate(int argc, char **argv) {
     int as_text = tk && !want_ids;
     int32_t *prompt = NULL, *toks = NULL, *out_ids = NULL;
     long *n_out = NULL;
-    cli_buf *texts = NULL;
+    sv_buf *texts = NULL;
     gf_generator *g = NULL;
     size_t P = 0;
     if (tk && cli_check_vocab(tk, model_dir, c)) goto out;
@@ -157,7 +158,7 @@ int cmd_generate(int argc, char **argv) {
                 else if (toks[0] >= 0) printf("%s%d", n_out[0] ? " " : "", toks[0]);
                 if (len > 0 || toks[0] >= 0) fflush(stdout);
             } else if (as_text) {
-                if (cli_buf_add(&texts[b], piece, len)) { cli_error("out of memory"); goto out; }
+                if (sv_buf_add(&texts[b], piece, len)) { cli_error("out of memory"); goto out; }
             } else if (toks[b] >= 0) {
                 out_ids[(size_t)b * (size_t)n_gen + (size_t)n_out[b]] = toks[b];
             }

@@ -126,8 +126,8 @@ static void row_view(const gf_state *s, int b, gf_state *v, float **layer_a, flo
     v->num_tokens = s->num_tokens + b;
     v->positions = s->positions + b;
     for (int i = 0; i < c->num_layers; i++) {
-        size_t na = (size_t)(s->layer_b[i] - s->layer_a[i]) / (size_t)s->B; /* a part is [B, na] */
-        size_t nb = gf_state_layer_floats(c, i) - na;
+        size_t na, nb;
+        gf_state_layer_parts(c, i, &na, &nb);
         layer_a[i] = s->layer_a[i] + (size_t)b * na;
         layer_b[i] = s->layer_b[i] + (size_t)b * nb;
     }

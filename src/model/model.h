@@ -60,8 +60,10 @@ struct gf_state {
     gf_acts acts;
 };
 
-/* Floats of layer i's state for one sequence (both parts). */
-size_t gf_state_layer_floats(const gf_config *c, int i);
+/* Floats per sequence of layer i's two state parts: a = RG-LRU h [L] or keys
+ * [w, hd]; b = conv tail [W-1, L] or values [w, hd]. Each part is one
+ * [B, n] block, sequence b's at b * n. */
+void gf_state_layer_parts(const gf_config *c, int i, size_t *na, size_t *nb);
 
 /* x [M, D] = embedding rows of tokens [M] x the embedding scale; fails on an
  * id outside the vocabulary before writing anything. */

@@ -9,7 +9,7 @@
 /* Floats per sequence of a layer's two state parts: a = RG-LRU h [L] or keys
  * [w, hd]; b = conv tail [W-1, L] or values [w, hd]. Each part is stored as
  * one [B, n] block, so sequence b's part starts at b * n. */
-static void layer_parts(const gf_config *c, int i, size_t *na, size_t *nb) {
+void gf_state_layer_parts(const gf_config *c, int i, size_t *na, size_t *nb) {
     if (c->block_types[i] == GF_BLOCK_ATTENTION) {
         *na = *nb = (size_t)c->window * (size_t)c->head_dim;
     } else {
@@ -18,15 +18,15 @@ static void layer_parts(const gf_config *c, int i, size_t *na, size_t *nb) {
     }
 }
 
-size_t gf_state_layer_floats(const gf_config *c, int i) {
+static size_t layer_floats(const gf_config *c, int i) {
     size_t na, nb;
-    layer_parts(c, i, &na, &nb);
+    gf_state_layer_parts(c, i, &na, &nb);
     return na + nb;
 }
 
 size_t gf_state_bytes_per_seq(const gf_config *c) {
     size_t n = 0;
-    for (int i = 0; i < c->num_layers; i++) n += gf_state_layer_floats(c, i);
+    for (int i = 0; i < c->num_layers; i++) n += layer_floats(c, i);
     return n * sizeof(float) + sizeof(int64_t);
 }
 
@@ -58,7 +58,7 @@ gf_state *gf_state_new(const gf_model *m, int batch, gf_error *err) {
     s->model = m;
     s->B = batch;
     size_t B = (size_t)batch, total = 0;
-    for (int i = 0; i < c->num_layers; i++) total += B * gf_state_layer_floats(c, i);
+    for (int i = 0; i < c->num_layers; i++) total += B * layer_floats(c, i);
     s->num_tokens = gf_calloc(B, sizeof *s->num_tokens, "decode state", err);
     s->layer_a = gf_calloc((size_t)c->num_layers, sizeof *s->layer_a, "decode state", err);
     s->layer_b = s->layer_a ? gf_calloc((size_t)c->num_layers, sizeof *s->layer_b, "decode state", err) : NULL;
@@ -72,7 +72,7 @@ gf_state *gf_state_new(const gf_model *m, int batch, gf_error *err) {
     float *p = s->arena;
     for (int i = 0; i < c->num_layers; i++) {
         size_t na, nb;
-        layer_parts(c, i, &na, &nb);
+        gf_state_layer_parts(c, i, &na, &nb);
         s->layer_a[i] = p;
         s->layer_b[i] = p + B * na;
         p += B * (na + nb);
@@ -95,7 +95,7 @@ void gf_state_free(gf_state *s) {
 void gf_state_reset(gf_state *s) {
     const gf_config *c = &s->model->cfg;
     size_t total = 0;
-    for (int i = 0; i < c->num_layers; i++) total += (size_t)s->B * gf_state_layer_floats(c, i);
+    for (int i = 0; i < c->num_layers; i++) total += (size_t)s->B * layer_floats(c, i);
     memset(s->arena, 0, total * sizeof(float));
     memset(s->num_tokens, 0, (size_t)s->B * sizeof *s->num_tokens);
 }
@@ -107,7 +107,7 @@ int gf_state_copy(gf_state *dst, int dst_b, const gf_state *src, int src_b, gf_e
     const gf_config *c = &src->model->cfg;
     for (int i = 0; i < c->num_layers; i++) {
         size_t na, nb;
-        layer_parts(c, i, &na, &nb);
+        gf_state_layer_parts(c, i, &na, &nb);
         memcpy(dst->layer_a[i] + (size_t)dst_b * na, src->layer_a[i] + (size_t)src_b * na, na * sizeof(float));
         memcpy(dst->layer_b[i] + (size_t)dst_b * nb, src->layer_b[i] + (size_t)src_b * nb, nb * sizeof(float));
     }
@@ -126,7 +126,7 @@ int gf_state_layer(gf_state *s, int layer, int b, gf_layer_state *out) {
     memset(out, 0, sizeof *out);
     if (layer < 0 || layer >= c->num_layers || b < 0 || b >= s->B) return -1;
     size_t na, nb;
-    layer_parts(c, layer, &na, &nb);
+    gf_state_layer_parts(c, layer, &na, &nb);
     float *a = s->layer_a[layer] + (size_t)b * na, *pb = s->layer_b[layer] + (size_t)b * nb;
     if (c->block_types[layer] == GF_BLOCK_ATTENTION) {
         out->keys = a;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "tokenizer/tokenizer.h"
+
 int sv_buf_add(sv_buf *b, const void *s, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -44,30 +46,11 @@ void sv_buf_free(sv_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
-int sv_utf8_valid(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c == 0) return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int k;
-        unsigned cp, min;
-        if ((c & 0xE0) == 0xC0) k = 1, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0) k = 2, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0) k = 3, cp = c & 0x07, min = 0x10000;
-        else return 0;
-        if (n - i <= (size_t)k) return 0;
-        for (int j = 1; j <= k; j++) {
-            unsigned d = s[i + (size_t)j];
-            if ((d & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (d & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-        i += (size_t)k + 1;
+int sv_utf8_valid(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        size_t k = s[i] ? gf_utf8_valid_len(s + i, n - i) : 0; /* the tokenizer's own check */
+        if (k == 0) return 0;
+        i += k;
     }
     return 1;
 }

@@ -1,0 +1,20 @@
+/* Counting the process's allocations (malloc, calloc, realloc, replaced in
+ * alloc_count.c through glibc's __libc_* entry points) between
+ * td_alloc_count_start and td_alloc_count_stop: the checks that a decode
+ * step or a generator round allocates nothing. Linked only into the tests
+ * that use it. Not under the sanitizers, whose allocator replaces those
+ * functions already: TD_COUNT_ALLOCS is 0 there and the tests skip. */
+#ifndef TD_ALLOC_COUNT_H
+#define TD_ALLOC_COUNT_H
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TD_COUNT_ALLOCS 0
+#else
+#define TD_COUNT_ALLOCS 1
+#endif
+
+void td_alloc_count_start(void);
+/* The allocations since td_alloc_count_start. */
+long td_alloc_count_stop(void);
+
+#endif
