@@ -63,8 +63,8 @@ def configs(width, layers, vocab, window):
 
 
 class Server:
-    def __init__(self, binary, model, slots, threads, extra):
-        args = [binary, "serve", "--model", model, "--port", "0", "--slots", str(slots)] + extra
+    def __init__(self, binary, model, slots, threads, extra, cpus=""):
+        args = pin(cpus) + [binary, "serve", "--model", model, "--port", "0", "--slots", str(slots)] + extra
         if threads:
             args += ["--threads", str(threads)]
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -174,10 +174,15 @@ def run_level(srv, conc, reqs_per_client, prompt, max_tokens):
                 itl_p99=pct(itl, 99), requests=len(results), tokens=toks, wall_s=wall)
 
 
-def bench_batch16(binary, model, threads):
+def pin(cpus):
+    """taskset's prefix that runs a command on the CPUs of the list ("" = any)."""
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def bench_batch16(binary, model, threads, cpus=""):
     """griffin bench's batch-16 decode tokens/s for this model (its CSV)."""
     csv = os.path.join(os.path.dirname(model), os.path.basename(model) + ".bench.csv")
-    args = [binary, "bench", "--model", model, "--batches", "16", "--prefill", "8", "--no-train", "--csv", csv]
+    args = pin(cpus) + [binary, "bench", "--model", model, "--batches", "16", "--prefill", "8", "--no-train", "--csv", csv]
     if threads:
         args += ["--threads", str(threads)]
     subprocess.run(args, capture_output=True, text=True, check=True)
@@ -207,12 +212,16 @@ def main():
     ap.add_argument("--prompt", default="The quick brown fox jumps over the lazy dog. " * 4)
     ap.add_argument("--tokenizer", default="", help="tokenizer.model for the models (default: build/spm-fixtures' BPE model)")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--server-cpus", default="", help="CPU list (taskset -c) for the server and griffin bench, e.g. 0")
+    ap.add_argument("--client-cpus", default="", help="CPU list for the clients, e.g. 1: keeps them off the server's cores")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serve_load.csv"))
     args = ap.parse_args()
     tok = args.tokenizer or os.path.join(ROOT, "build", "spm-fixtures", "gemma_bpe.model")
     if not os.path.exists(tok):
         raise SystemExit(f"serve_load: no tokenizer at {tok}: run `make spm-fixtures` or give --tokenizer")
     levels = [int(x) for x in args.concurrency.split(",")]
+    if args.client_cpus:
+        os.sched_setaffinity(0, {int(x) for x in args.client_cpus.split(",")})
     work = tempfile.mkdtemp(prefix="serve_load.")
     rows = []
     try:
@@ -223,8 +232,8 @@ def main():
             json.dump(cfgs[name], open(cpath, "w"))
             subprocess.run([args.bin, "init", "--config", cpath, "--out", d, "--seed", "1"], check=True, capture_output=True)
             shutil.copy(tok, os.path.join(d, "tokenizer.model"))
-            b16 = bench_batch16(args.bin, d, args.threads)
-            srv = Server(args.bin, d, max(levels), args.threads, [])
+            b16 = bench_batch16(args.bin, d, args.threads, args.server_cpus)
+            srv = Server(args.bin, d, max(levels), args.threads, [], args.server_cpus)
             log(f"{name}: {num_params(cfgs[name]) / 1e6:.1f}M parameters; {srv.banner}")
             try:
                 run_level(srv, 1, 1, args.prompt, 4)  # warm-up

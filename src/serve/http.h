@@ -3,14 +3,16 @@
  * scheduler job), plain and server-sent-event responses, /v1/models,
  * /health and /metrics.
  *
- * Threading: libmicrohttpd runs one thread per connection
- * (MHD_USE_THREAD_PER_CONNECTION). A connection's thread parses and
- * tokenizes its request, queues it with the scheduler, then blocks on the
- * request's condition variable for its text: inside the access handler for a
- * plain response, inside the content reader callback for a stream. Between
- * waits (at most 100 ms) it polls its socket for a hang-up (POLLRDHUP), so a
- * client that goes away is cancelled at once even while its request waits in
- * the queue or produces nothing; libmicrohttpd's request-completed callback
+ * Threading: one libmicrohttpd thread polls every connection (epoll). It
+ * parses and tokenizes a request and queues it with the scheduler; while the
+ * request has nothing to send, its connection is suspended (parked). The
+ * scheduler's listener resumes the parked connections that have news after
+ * each round, so one wake-up of one thread hands a round's tokens to every
+ * stream, and a slow client only fills its own socket's buffer. A watcher
+ * thread resumes connections parked for 100 ms, so each looks at its
+ * socket for a hang-up (POLLRDHUP) and a client that goes away is cancelled
+ * at once even while its request waits in the queue or produces nothing;
+ * libmicrohttpd's request-completed callback
  * with an error code cancels it too. */
 #ifndef GF_SERVE_HTTP_H
 #define GF_SERVE_HTTP_H
@@ -51,7 +53,8 @@ void serve_http_quiesce(serve_http *h);
  * been answered in full: after the scheduler stops, so that the last events
  * of the streams it ended reach their clients. */
 void serve_http_wait_idle(serve_http *h, double seconds);
-/* Closes every connection, waits for their threads, frees h. */
+/* Resumes the parked connections (which then end), closes every
+ * connection, stops the threads, frees h. */
 void serve_http_stop(serve_http *h);
 
 #endif

@@ -2,10 +2,11 @@
  * table, `stopping`, and each request's state, text, cancel flag and
  * reference count. The generator, the cache and a running request's ids are
  * the scheduler thread's alone; it calls the generator with the lock
- * released, so HTTP threads submit, read and cancel while a round runs. */
+ * released, so the HTTP side submits, reads and cancels while a round runs.
+ * The listener (serve_sched_set_listener) is called with the lock released
+ * too, so that it may take locks of its own and call into the scheduler. */
 #include "serve/scheduler.h"
 
-#include <errno.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,9 +26,8 @@ struct serve_req {
     int32_t *stop_ids;
     char **stops;
     int remember;
-    int stream;               /* woken for every piece of text, else only when done */
+    int stream;               /* news for every piece of text, else only when done */
     double t_arrival;
-    pthread_cond_t cv;
     /* under s->mu */
     int state, slot, cancel, refs, got_first;
     sv_buf text;
@@ -49,6 +49,9 @@ struct serve_sched {
     int n_running;
     pthread_mutex_t mu;
     pthread_cond_t cv;        /* the scheduler's: work arrived, or a cancel */
+    void (*listener)(void *); /* told when requests have news (set once, before the loop) */
+    void *listener_ctx;
+    int news;                 /* some request has news the listener has not been told of */
     serve_req *head, *tail;
     int queued;
     int stopping;
@@ -66,7 +69,6 @@ static void req_free(serve_req *r) {
     free(r->ids);
     free(r->out);
     sv_buf_free(&r->text);
-    pthread_cond_destroy(&r->cv);
     free(r);
 }
 
@@ -85,7 +87,6 @@ static void cond_init_monotonic(pthread_cond_t *cv) {
 static serve_req *req_new(const serve_job *j) {
     serve_req *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    cond_init_monotonic(&r->cv);
     const gf_gen_params *p = j->params;
     r->p = *p;
     r->ids = malloc((j->n ? j->n : 1) * sizeof *r->ids);
@@ -109,15 +110,15 @@ fail:
     return NULL;
 }
 
-/* Ends a request (the scheduler's reference): wakes its reader. */
-static void finish_locked(serve_req *r, int reason, int error_status, const char *error) {
+/* Ends a request (the scheduler's reference); its reader has news. */
+static void finish_locked(serve_sched *s, serve_req *r, int reason, int error_status, const char *error) {
     r->state = R_DONE;
     r->reason = reason;
     if (error_status) {
         r->error_status = error_status;
         if (error != r->error) snprintf(r->error, sizeof r->error, "%.*s", (int)sizeof r->error - 1, error);
     }
-    pthread_cond_broadcast(&r->cv);
+    s->news = 1;
     unref_locked(r);
 }
 
@@ -192,10 +193,10 @@ static int deliver_locked(serve_sched *s, const gf_gen_event *e) {
         else r->error_status = 500, snprintf(r->error, sizeof r->error, "out of memory for the reply's text");
     }
     if (e->finished) r->reason = e->reason;
-    /* A plain response's thread is woken once, when it is done (finish_locked):
-     * on a machine with few cores every wake-up takes a core from the decode
-     * step for a moment. */
-    if (news && r->stream) pthread_cond_broadcast(&r->cv);
+    /* A plain response has news once, when it is done (finish_locked): on
+     * a machine with few cores every wake-up of the HTTP side takes a core
+     * from the decode step for a moment. */
+    if (news && r->stream) s->news = 1;
     return e->finished;
 }
 
@@ -208,7 +209,16 @@ static void leave_locked(serve_sched *s, int b, int reason, int error_status, co
     pthread_mutex_unlock(&s->mu);
     gf_generator_leave(s->g, b);
     pthread_mutex_lock(&s->mu);
-    finish_locked(r, reason, error_status, error);
+    finish_locked(s, r, reason, error_status, error);
+}
+
+/* Tells the listener, unlocked, when requests have news. Locked. */
+static void tell_locked(serve_sched *s) {
+    if (!s->news || !s->listener) return;
+    s->news = 0;
+    pthread_mutex_unlock(&s->mu);
+    s->listener(s->listener_ctx);
+    pthread_mutex_lock(&s->mu);
 }
 
 static void *sched_main(void *arg) {
@@ -217,6 +227,9 @@ static void *sched_main(void *arg) {
     int *done = s->done;
     pthread_mutex_lock(&s->mu);
     for (;;) {
+        /* one call for everything the last round delivered or ended: the
+         * HTTP side then hands it all to its clients in one go */
+        tell_locked(s);
         /* the cancelled, and everything once the drain's time is up */
         int late = s->stopping && sv_now() >= s->deadline;
         for (int b = 0; b < s->c.slots; b++) {
@@ -237,7 +250,7 @@ static void *sched_main(void *arg) {
             pthread_mutex_lock(&s->mu);
             if (slot < 0 || slot >= s->c.slots || s->running[slot]) {
                 if (slot >= 0) gf_generator_leave(s->g, slot); /* a slot we think busy: a bug, refuse */
-                finish_locked(r, GF_GEN_ERROR, 500, slot < 0 ? err.msg : "the generator gave a busy slot");
+                finish_locked(s, r, GF_GEN_ERROR, 500, slot < 0 ? err.msg : "the generator gave a busy slot");
                 continue;
             }
             r->state = R_RUNNING;
@@ -247,7 +260,9 @@ static void *sched_main(void *arg) {
         }
         gauges_locked(s);
         if (s->n_running == 0) {
+            tell_locked(s);
             if (s->stopping) break;
+            if (s->news) continue;
             pthread_cond_wait(&s->cv, &s->mu);
             continue;
         }
@@ -352,17 +367,9 @@ static void status_locked(const serve_req *r, serve_req_status *st) {
     st->completion_tokens = r->state == R_DONE ? r->n_out : 0;
 }
 
-int serve_sched_wait(serve_sched *s, serve_req *r, size_t *from, sv_buf *out, int timeout_ms,
-                     serve_req_status *st) {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+int serve_sched_take(serve_sched *s, serve_req *r, size_t *from, sv_buf *out, serve_req_status *st) {
     int rc = 0;
     pthread_mutex_lock(&s->mu);
-    while (r->text.len <= *from && r->state != R_DONE)
-        if (pthread_cond_timedwait(&r->cv, &s->mu, &until) == ETIMEDOUT) break;
     if (r->text.len > *from) {
         if (out && sv_buf_add(out, r->text.p + *from, r->text.len - *from)) rc = -1;
         else *from = r->text.len, rc = 1;
@@ -373,6 +380,20 @@ int serve_sched_wait(serve_sched *s, serve_req *r, size_t *from, sv_buf *out, in
     if (r->text.len > *from) st->done = 0;
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+int serve_sched_has_news(serve_sched *s, const serve_req *r, size_t from) {
+    pthread_mutex_lock(&s->mu);
+    int news = r->text.len > from || r->state == R_DONE;
+    pthread_mutex_unlock(&s->mu);
+    return news;
+}
+
+void serve_sched_set_listener(serve_sched *s, void (*fn)(void *ctx), void *ctx) {
+    pthread_mutex_lock(&s->mu);
+    s->listener = fn;
+    s->listener_ctx = ctx;
+    pthread_mutex_unlock(&s->mu);
 }
 
 void serve_sched_cancel(serve_sched *s, serve_req *r) {
@@ -386,7 +407,7 @@ void serve_sched_cancel(serve_sched *s, serve_req *r) {
             s->queued--;
             gauges_locked(s);
             serve_metrics_cancelled(s->c.metrics);
-            finish_locked(r, GF_GEN_CANCELLED, 0, "");
+            finish_locked(s, r, GF_GEN_CANCELLED, 0, "");
         }
     } else if (r->state == R_RUNNING) {
         r->cancel = 1;
@@ -418,11 +439,12 @@ void serve_sched_stop(serve_sched *s, double drain_s) {
             serve_req *r = s->head;
             s->head = r->next;
             s->queued--;
-            finish_locked(r, GF_GEN_CANCELLED, 503, "the server is shutting down");
+            finish_locked(s, r, GF_GEN_CANCELLED, 503, "the server is shutting down");
         }
         s->tail = NULL;
         gauges_locked(s);
         pthread_cond_signal(&s->cv);
+        tell_locked(s); /* the queued requests' 503s */
     }
     pthread_mutex_unlock(&s->mu);
 }

@@ -3,14 +3,14 @@
  *   admit queued requests into free slots (continuing a cached state when
  *   one matches the start of the prompt) -> run one round (a prompt chunk
  *   for joining sequences, one decode step for the running ones) -> hand
- *   each slot's new text to its request and wake the thread waiting on it
- *   -> save the states of the finished ones into the cache and free their
+ *   each slot's new text to its request and tell the listener (the HTTP
+ *   side) once -> save the states of the finished ones into the cache and free their
  *   slots; free the slots of cancelled ones at once.
  *
- * HTTP threads submit requests (already tokenized) into a bounded queue and
- * read their text as it grows; they never touch the model, so a slow client
- * slows only its own thread. One mutex guards the queue and every request's
- * shared fields; each request has its own condition variable. */
+ * The HTTP side submits requests (already tokenized) into a bounded queue and
+ * takes their text as it grows, never waiting: the listener tells it when
+ * there is news. It never touches the model, so a slow client slows nobody.
+ * One mutex guards the queue and every request's shared fields. */
 #ifndef GF_SERVE_SCHEDULER_H
 #define GF_SERVE_SCHEDULER_H
 
@@ -61,11 +61,16 @@ typedef struct {
     size_t prompt_tokens, completion_tokens, cached_tokens;
 } serve_req_status;
 
-/* Waits up to timeout_ms for text past *from, or the end. Appends the new
- * text to out (when not NULL) and advances *from; fills st. 1 when there is
- * news (text or the end), 0 on timeout, -1 when out of memory. */
-int serve_sched_wait(serve_sched *s, serve_req *r, size_t *from, sv_buf *out, int timeout_ms,
-                     serve_req_status *st);
+/* Takes the text past *from without waiting: appends it to out (when not
+ * NULL), advances *from and fills st. 1 when there was news (text or the
+ * end), 0 when none, -1 when out of memory. */
+int serve_sched_take(serve_sched *s, serve_req *r, size_t *from, sv_buf *out, serve_req_status *st);
+/* 1 when r has text past `from`, or has ended. */
+int serve_sched_has_news(serve_sched *s, const serve_req *r, size_t from);
+/* fn(ctx) is called, with no lock of the scheduler's held, after requests
+ * got news (text or their end): once per round however many did, and when
+ * serve_sched_stop ends the queued ones. Set it before serve_sched_run. */
+void serve_sched_set_listener(serve_sched *s, void (*fn)(void *ctx), void *ctx);
 /* The client went away: a queued request is dropped, a running one leaves
  * its slot at the scheduler's next turn (before its next round). */
 void serve_sched_cancel(serve_sched *s, serve_req *r);
