@@ -10,9 +10,17 @@ measures, per concurrency:
   ITL p50, p99   inter-token latency (gaps between a request's chunks)
 It then runs `griffin bench --model DIR --batches 16` on the same model and
 prints the server's tokens/s at concurrency 16 against bench's batch-16
-decode figure (the server's overhead), and --fig1b reproduces Figure 1(b)
-through HTTP: for each length, as many slots as a memory budget holds, all
-busy, tokens/s.
+decode figure (the server's overhead).
+
+--fig1b reproduces Figure 1(b) through HTTP instead: for each generation
+length N, each model gets as many slots as a memory budget holds for its
+weights and N-token states (the MQA Transformer's window is N, so its cache
+holds every position; Griffin's is min(--window, N)), capped at --max-slots;
+that many clients each ask for N tokens at once (plain responses, greedy,
+ignore_eos), and tokens/s is all their tokens over the wall time. The same
+shapes, budget and cap go through build/bench/decode_throughput (the
+in-process figure, bench/fig_decode_throughput.sh) for comparison. Writes
+--fig1b-out (CSV) and a PNG beside it (gnuplot).
 
 Writes a CSV (--out) with a header naming the machine; prints a table.
 Python's standard library only; one thread per client (the GIL is released
@@ -174,6 +182,164 @@ def run_level(srv, conc, reqs_per_client, prompt, max_tokens):
                 itl_p99=pct(itl, 99), requests=len(results), tokens=toks, wall_s=wall)
 
 
+def weight_bytes(model):
+    """Bytes of the model's weight files (F32 here: what the server holds)."""
+    return sum(os.path.getsize(os.path.join(model, f)) for f in os.listdir(model) if f.endswith(".safetensors"))
+
+
+def slot_bytes(binary, model):
+    """Bytes of one slot (state + logits), as the server sizes it: from the
+    line it prints on start."""
+    srv = Server(binary, model, 1, 1, ["--cache-mb", "0"])
+    srv.stop()
+    m = re.search(r"([0-9.]+) (B|KiB|MiB|GiB) a slot", srv.banner)
+    if not m:
+        raise SystemExit(f"serve_load: no slot size in {srv.banner!r}")
+    return float(m.group(1)) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m.group(2)]
+
+
+def plain_request(host, port, body, out):
+    conn = http.client.HTTPConnection(host, port, timeout=3600)
+    conn.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != 200:
+        out.append((0, f"HTTP {r.status}: {data[:200]!r}"))
+    else:
+        out.append((json.loads(data)["usage"]["completion_tokens"], None))
+    conn.close()
+
+
+def fig1b(args, tok, work):
+    """Figure 1(b) end to end through HTTP; returns its rows."""
+    lengths = [int(x) for x in args.fig1b_lengths.split(",")]
+    budget = parse_size(args.budget)
+    rows = []
+    for n in lengths:
+        for name in args.models.split(","):
+            window = {"mqa": n, "griffin": min(args.window, n), "hawk": args.window}[name]
+            cfg = configs(args.width, args.layers, args.vocab, window)[name]
+            d = os.path.join(work, f"{name}_{n}")
+            cpath = d + ".json"
+            json.dump(cfg, open(cpath, "w"))
+            subprocess.run([args.bin, "init", "--config", cpath, "--out", d, "--seed", "1"], check=True, capture_output=True)
+            shutil.copy(tok, os.path.join(d, "tokenizer.model"))
+            wb, sb = weight_bytes(d), slot_bytes(args.bin, d)
+            fits = int((budget - wb) // sb)
+            slots = max(1, min(args.max_slots, fits))
+            srv = Server(args.bin, d, slots, args.threads, ["--ctx", str(n + 16), "--cache-mb", "0", "--queue", "0"],
+                         args.server_cpus)
+            try:
+                body = {"prompt": "The", "max_tokens": n, "temperature": 0, "ignore_eos": True}
+                res, ths = [], []
+                m0 = metrics(srv)
+                t0 = time.perf_counter()
+                for _ in range(slots):
+                    th = threading.Thread(target=plain_request, args=(srv.host, srv.port, body, res))
+                    th.start()
+                    ths.append(th)
+                for th in ths:
+                    th.join()
+                wall = time.perf_counter() - t0
+                m1 = metrics(srv)
+            finally:
+                srv.stop()
+            errors = [e for (_, e) in res if e]
+            if errors:
+                raise SystemExit(f"serve_load: {len(errors)} requests failed, first: {errors[0]}")
+            toks = sum(t for (t, _) in res)
+            rs = m1.get("griffin_round_seconds_total", 0) - m0.get("griffin_round_seconds_total", 0)
+            row = dict(model=name, gen_length=n, window=window if name != "hawk" else 0, params=num_params(cfg), weight_bytes=wb,
+                       slot_bytes=int(sb), budget_bytes=budget, slots_fit=fits, slots=slots,
+                       limited_by="cap" if fits > args.max_slots else "memory", tokens=toks, wall_s=wall,
+                       tokens_per_s=toks / wall, server_tok_s=toks / rs if rs > 0 else float("nan"))
+            rows.append(row)
+            log(f"fig1b {name} N={n}: {slots} slots ({row['limited_by']}), {toks} tokens in {wall:.1f} s = {row['tokens_per_s']:.0f} tok/s")
+    # the in-process figure for the same shapes, budget and cap
+    dt = os.path.join(os.path.dirname(args.bin), "bench", "decode_throughput")
+    if os.path.exists(dt):
+        csv = os.path.join(work, "dt.csv")
+        cmd = pin(args.server_cpus) + [dt, "--lengths", args.fig1b_lengths, "--budget", args.budget, "--max-batch", str(args.max_slots),
+                                       "--width", str(args.width), "--layers", str(args.layers), "--heads", str(max(1, args.width // 128)),
+                                       "--vocab", str(args.vocab), "--griffin-window", str(args.window), "--tmp", work, "--out", csv]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        subprocess.run(cmd, check=True, capture_output=True)
+        inproc = {}
+        head = None
+        for line in open(csv):
+            f = line.strip().split(",")
+            if head is None:
+                head = f
+                continue
+            r = dict(zip(head, f))
+            inproc[(r["arch"], int(r["gen_length"]))] = (float(r["tokens_per_s"]), int(r["batch"]))
+        for r in rows:
+            tp, b = inproc.get((r["model"], r["gen_length"]), (float("nan"), 0))
+            r["inprocess_tok_s"], r["inprocess_batch"] = tp, b
+    else:
+        log(f"no {dt} (make bench-programs): the in-process column is left out")
+        for r in rows:
+            r["inprocess_tok_s"], r["inprocess_batch"] = float("nan"), 0
+    return rows
+
+
+def parse_size(s):
+    m = re.fullmatch(r"([0-9.]+)([KMG]?)", s)
+    if not m:
+        raise SystemExit(f"serve_load: --budget {s!r}: give bytes, or a number with K, M or G")
+    return int(float(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)])
+
+
+def write_fig1b(args, rows):
+    keys = ["model", "gen_length", "window", "params", "weight_bytes", "slot_bytes", "budget_bytes", "slots_fit", "slots", "limited_by",
+            "tokens", "wall_s", "tokens_per_s", "server_tok_s", "inprocess_tok_s", "inprocess_batch"]
+    os.makedirs(os.path.dirname(args.fig1b_out), exist_ok=True)
+    with open(args.fig1b_out, "w") as f:
+        f.write(f"# griffin serve, Figure 1(b) through HTTP: {time.strftime('%Y-%m-%d %H:%M')} on {cpu_name()}, {os.cpu_count()} cores;"
+                f" width {args.width}, {args.layers} layers, vocabulary {args.vocab}; budget {args.budget}, at most {args.max_slots} slots;"
+                f" threads {args.threads or 'default'}; server CPUs {args.server_cpus or 'any'}, clients' {args.client_cpus or 'any'}\n")
+        f.write(",".join(keys) + "\n")
+        for r in rows:
+            f.write(",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys) + "\n")
+    print(f"{'model':8} {'N':>5} {'slots':>6} {'tok/s':>8} {'in-process':>10} {'ratio':>6}")
+    for r in rows:
+        print(f"{r['model']:8} {r['gen_length']:5d} {r['slots']:6d} {r['tokens_per_s']:8.1f} {r['inprocess_tok_s']:10.1f}"
+              f" {r['tokens_per_s'] / r['inprocess_tok_s']:6.2f}")
+    png = os.path.splitext(args.fig1b_out)[0] + ".png"
+    if not shutil.which("gnuplot"):
+        log("no gnuplot: no plot")
+        return
+    d = tempfile.mkdtemp(prefix="fig1b.")
+    for name in ("mqa", "hawk", "griffin"):
+        with open(os.path.join(d, name + ".dat"), "w") as f:
+            for r in rows:
+                if r["model"] == name:
+                    f.write(f"{r['gen_length']} {r['tokens_per_s']} {r['slots']} {r['inprocess_tok_s']}\n")
+    lens = ", ".join(str(r) for r in sorted({r["gen_length"] for r in rows}))
+    gp = f"""set terminal pngcairo size 1400,560 font 'sans,10'
+set output '{png}'
+set multiplot layout 1,2 title 'Figure 1(b) through griffin serve: weights + slots x state <= {args.budget}B, at most {args.max_slots} slots, {os.cpu_count()} cores'
+set grid; set key top right; set logscale x 2; set xtics ({lens}); set offsets graph 0.05, graph 0.05, 0, 0
+set title 'tokens / s over HTTP (solid), in-process decode_throughput (dashed)'; set xlabel 'tokens generated per request'; set ylabel 'tokens / s'; set yrange [0:*]
+plot for [i=1:3] '{d}/'.word('mqa hawk griffin', i).'.dat' using 1:2 with linespoints pt 7 lw 2 lc i title word('mqa hawk griffin', i), \\
+     for [i=1:3] '{d}/'.word('mqa hawk griffin', i).'.dat' using 1:4 with linespoints pt 6 lw 1 dt 2 lc i notitle
+set title 'slots (concurrent requests)'; set ylabel 'slots'; set logscale y 2; set yrange [*:*]; set key bottom left
+plot for [i=1:3] '{d}/'.word('mqa hawk griffin', i).'.dat' using 1:3 with linespoints pt 7 lw 2 lc i title word('mqa hawk griffin', i)
+unset multiplot
+"""
+    subprocess.run(["gnuplot"], input=gp, text=True, check=True)
+    shutil.rmtree(d, ignore_errors=True)
+    log(f"wrote {args.fig1b_out}, {png}")
+
+
+def cpu_name():
+    try:
+        return re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read()).group(1)
+    except Exception:
+        return platform.processor() or "?"
+
+
 def pin(cpus):
     """taskset's prefix that runs a command on the CPUs of the list ("" = any)."""
     return ["taskset", "-c", cpus] if cpus else []
@@ -212,9 +378,16 @@ def main():
     ap.add_argument("--prompt", default="The quick brown fox jumps over the lazy dog. " * 4)
     ap.add_argument("--tokenizer", default="", help="tokenizer.model for the models (default: build/spm-fixtures' BPE model)")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each level and of griffin bench; the fastest of each is kept (other load only slows a run down)")
     ap.add_argument("--server-cpus", default="", help="CPU list (taskset -c) for the server and griffin bench, e.g. 0")
     ap.add_argument("--client-cpus", default="", help="CPU list for the clients, e.g. 1: keeps them off the server's cores")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serve_load.csv"))
+    ap.add_argument("--fig1b", action="store_true", help="reproduce Figure 1(b) through HTTP instead (see above)")
+    ap.add_argument("--fig1b-lengths", default="256,512,1024,2048")
+    ap.add_argument("--budget", default="256M", help="--fig1b: memory for weights + slots x state (default 256M)")
+    ap.add_argument("--max-slots", type=int, default=64, help="--fig1b: cap on the slots (default 64)")
+    ap.add_argument("--fig1b-out", default=os.path.join(ROOT, "bench", "results", "serve_fig1b.csv"))
     args = ap.parse_args()
     tok = args.tokenizer or os.path.join(ROOT, "build", "spm-fixtures", "gemma_bpe.model")
     if not os.path.exists(tok):
@@ -223,6 +396,13 @@ def main():
     if args.client_cpus:
         os.sched_setaffinity(0, {int(x) for x in args.client_cpus.split(",")})
     work = tempfile.mkdtemp(prefix="serve_load.")
+    if args.fig1b:
+        try:
+            rows = fig1b(args, tok, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        write_fig1b(args, rows)
+        return
     rows = []
     try:
         cfgs = configs(args.width, args.layers, args.vocab, args.window)
@@ -232,13 +412,14 @@ def main():
             json.dump(cfgs[name], open(cpath, "w"))
             subprocess.run([args.bin, "init", "--config", cpath, "--out", d, "--seed", "1"], check=True, capture_output=True)
             shutil.copy(tok, os.path.join(d, "tokenizer.model"))
-            b16 = bench_batch16(args.bin, d, args.threads, args.server_cpus)
+            b16 = max(bench_batch16(args.bin, d, args.threads, args.server_cpus) for _ in range(args.repeat))
             srv = Server(args.bin, d, max(levels), args.threads, [], args.server_cpus)
             log(f"{name}: {num_params(cfgs[name]) / 1e6:.1f}M parameters; {srv.banner}")
             try:
                 run_level(srv, 1, 1, args.prompt, 4)  # warm-up
                 for c in levels:
-                    r = run_level(srv, c, args.requests, args.prompt, args.max_tokens)
+                    r = max((run_level(srv, c, args.requests, args.prompt, args.max_tokens) for _ in range(args.repeat)),
+                            key=lambda x: x["tokens_per_s"])
                     r.update(model=name, concurrency=c, bench_b16_tok_s=b16)
                     rows.append(r)
                     log(f"{name} c={c}: {r['tokens_per_s']:.1f} tok/s, TTFT p50 {r['ttft_p50'] * 1e3:.1f} ms"
@@ -256,7 +437,8 @@ def main():
     with open(args.out, "w") as f:
         f.write(f"# griffin serve load: {time.strftime('%Y-%m-%d %H:%M')} on {cpu}, {os.cpu_count()} cores;"
                 f" width {args.width}, {args.layers} layers, vocabulary {args.vocab}, window {args.window};"
-                f" {args.max_tokens} tokens per request, greedy, streamed\n")
+                f" {args.max_tokens} tokens per request, greedy, streamed; threads {args.threads or 'default'};"
+                f" server CPUs {args.server_cpus or 'any'}, clients' {args.client_cpus or 'any'}; best of {args.repeat}\n")
         keys = ["model", "concurrency", "requests", "tokens", "wall_s", "tokens_per_s", "server_tok_s", "mean_batch", "ttft_p50", "ttft_p99", "itl_p50",
                 "itl_p99", "bench_b16_tok_s"]
         f.write(",".join(keys) + "\n")
