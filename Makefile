@@ -54,6 +54,11 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bench/bench_limits.o
 SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
 $(SERVE_OBJ): CFLAGS += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+# `griffin chat`'s line editing and history at a terminal: libedit (BSD
+# licensed, Debian's libedit-dev), through its readline-compatible calls;
+# linked into the griffin binary only.
+EDIT_LIBS := $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
+$(BUILD)/tools/chat_repl.o: CFLAGS += $(shell pkg-config --cflags libedit 2>/dev/null)
 
 # The library's symbols are hidden but for what include/griffin.h and
 # include/griffin_train.h declare (their `#pragma GCC visibility push(default)`):
@@ -94,7 +99,7 @@ $(SHLIB): $(PIC_OBJ)
 	ln -sf $(SONAME) $(BUILD)/libgriffin.so
 
 $(BUILD)/griffin: $(TOOL_OBJ) $(SERVE_OBJ) $(BUILD)/libgriffin.a
-	$(CC) $(CFLAGS) $^ $(LDLIBS) $(SERVE_LIBS) -o $@
+	$(CC) $(CFLAGS) $^ $(LDLIBS) $(SERVE_LIBS) $(EDIT_LIBS) -o $@
 
 TEST_OBJ := $(BUILD)/tests/testutil.o $(BUILD)/tests/hostile.o $(BUILD)/tests/kernel_fixtures.o
 
