@@ -41,12 +41,27 @@
 /* A second Ctrl-C within this many seconds of one that stopped a reply quits. */
 #define QUIT_WINDOW_S 1.0
 
-static volatile sig_atomic_t got_int;  /* SIGINT since the loop last looked */
+static volatile sig_atomic_t n_int;    /* SIGINTs so far (the loop remembers how many it has seen) */
 static volatile sig_atomic_t got_quit; /* SIGTERM or SIGHUP: its number */
 
 static void on_signal(int sig) {
-    if (sig == SIGINT) got_int = 1;
+    if (sig == SIGINT) n_int = n_int + 1; /* the handler does not interrupt itself: SIGINT is blocked in it */
     else got_quit = sig;
+}
+
+/* The handler, for SIGINT, SIGTERM and SIGHUP. While input is read, without
+ * SA_RESTART, so that a signal ends a read blocked at the prompt; otherwise
+ * with it, so that a write of the reply blocked on a full pipe or terminal
+ * is not cut short (stdio would take the EINTR for a failed write). */
+static void install(int restart) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = restart ? SA_RESTART : 0;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 typedef struct {
@@ -59,6 +74,7 @@ typedef struct {
     int tty_in, tty_err;
     FILE *log;
     double t_feed, t_gen;
+    sig_atomic_t seen_int; /* the SIGINTs the loop has acted on */
     double last_int;   /* when a Ctrl-C last stopped a reply (cli_now) */
     int exit_code;     /* what a signal that ends the chat makes the exit status */
     int cmd_failed;    /* a command failed (the exit status of a script) */
@@ -67,17 +83,19 @@ typedef struct {
 enum { GO_ON = 0, STOPPED = 1, QUIT = 2 };
 
 /* What the signals since the last look ask for: QUIT (SIGTERM, SIGHUP, or a
- * Ctrl-C within QUIT_WINDOW_S of the one that stopped a reply), STOPPED (a
- * Ctrl-C) or GO_ON. */
+ * second Ctrl-C within QUIT_WINDOW_S of the one before), STOPPED (a Ctrl-C)
+ * or GO_ON. */
 static int poll_signals(chat *c) {
     if (got_quit) {
         c->exit_code = 128 + got_quit;
         return QUIT;
     }
-    if (!got_int) return GO_ON;
-    got_int = 0;
+    sig_atomic_t n = n_int;
+    if (n == c->seen_int) return GO_ON;
+    int twice = n - c->seen_int > 1;
+    c->seen_int = n;
     double now = cli_now();
-    if (now - c->last_int < QUIT_WINDOW_S) {
+    if (twice || now - c->last_int < QUIT_WINDOW_S) {
         c->exit_code = 130;
         return QUIT;
     }
@@ -203,10 +221,14 @@ static int reply(chat *c) {
  * editing, history), the prompt on stderr so that stdout holds only
  * replies; otherwise getline. */
 static char *read_line(chat *c, int more) {
-    if (c->tty_in) return readline(more ? "... " : "> ");
+    install(0);
     char *line = NULL;
     size_t cap = 0;
-    ssize_t got = getline(&line, &cap, stdin);
+    ssize_t got = 0;
+    if (c->tty_in) line = readline(more ? "... " : "> ");
+    else got = getline(&line, &cap, stdin);
+    install(1);
+    if (c->tty_in) return line;
     if (got < 0) {
         free(line);
         return NULL;
@@ -216,14 +238,14 @@ static char *read_line(chat *c, int more) {
 }
 
 /* One message: lines joined while they end in a backslash. NULL at end of
- * input or on a signal (got_int / got_quit say which). */
+ * input or on a signal (n_int / got_quit say which). */
 static char *read_message(chat *c) {
     char *msg = NULL;
     size_t msg_len = 0;
     for (;;) {
         char *line = read_line(c, msg != NULL);
         if (!line) {
-            if (got_int || got_quit) {
+            if (n_int != c->seen_int || got_quit) {
                 free(msg);
                 return NULL;
             }
@@ -275,7 +297,7 @@ static int command(chat *c, char *line) {
     if (!known)
         return command_error(c, "unknown command '%s' (/help lists them; start a message with // to send one "
                                 "that begins with /)", line);
-    if (takes_file && !*arg) return command_error(c, "%s needs a file name: %s FILE", line);
+    if (takes_file && !*arg) return command_error(c, "%s needs a file name after it", line);
     if (!takes_file && *arg) return command_error(c, "%s takes no argument", line);
     gf_error err;
     if (!strcmp(line, "/quit")) return QUIT;
@@ -346,15 +368,13 @@ int chat_run(const gf_model *m, const gf_tokenizer *tk, const gf_gen_params *gp,
     c.last_int = -1e9;
     gf_error err;
     int rc = 1;
-    struct sigaction sa, old_int, old_term, old_hup;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a read blocked at the prompt returns */
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGHUP, &sa, &old_hup);
-    got_int = got_quit = 0;
+    struct sigaction old_int, old_term, old_hup;
+    sigaction(SIGINT, NULL, &old_int);
+    sigaction(SIGTERM, NULL, &old_term);
+    sigaction(SIGHUP, NULL, &old_hup);
+    got_quit = 0;
+    c.seen_int = n_int;
+    install(1);
     char *msg = NULL;
     if (!(c.g = gf_generator_new(m, tk, 1, gp, &err))) {
         cli_error("%s", err.msg);
@@ -382,8 +402,9 @@ int chat_run(const gf_model *m, const gf_tokenizer *tk, const gf_gen_params *gp,
     while (r == GO_ON) {
         free(msg);
         if (!(msg = read_message(&c))) {
-            /* Ctrl-C at the prompt ends the chat as end of input does */
-            if (got_quit) c.exit_code = 128 + got_quit;
+            /* Ctrl-C at the prompt ends the chat as end of input does (exit
+             * status 0), unless it is the second of two in a second */
+            poll_signals(&c);
             break;
         }
         if (blank(msg)) continue;
