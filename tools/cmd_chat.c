@@ -1,14 +1,5 @@
-/* griffin chat: a conversation with an instruction-tuned model in the Gemma
- * turn format
- *
- *   <bos><start_of_turn>user\n{message}<end_of_turn>\n<start_of_turn>model\n
- *   {reply}<end_of_turn>\n<start_of_turn>user\n ...
- *
- * The decode state is kept between turns: each new turn feeds only its own
- * tokens, so a turn costs the same however long the conversation is (the
- * recurrent state is fixed-size; local attention sees its window). The
- * first turn is prefilled; later turns extend the state through
- * gf_prefill_extend (the generator's gf_generator_feed does both). */
+/* griffin chat: its options; the conversation itself (turn format, -i,
+ * commands, signals, line editing) is tools/chat_repl.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +13,14 @@
 static const char *USAGE =
     "usage: griffin chat --model DIR [options]\n"
     "  Reads your messages from stdin, one per line (end a line with '\\' to continue the\n"
-    "  message on the next), and streams the model's replies to stdout. DIR needs a\n"
-    "  tokenizer.model with the <start_of_turn> and <end_of_turn> pieces.\n"
-    "  Lines starting with '/': /reset forgets the conversation, /quit ends it.\n"
+    "  message on the next; at a terminal with line editing and history), and streams the\n"
+    "  model's replies to stdout. DIR needs a tokenizer.model with the <start_of_turn> and\n"
+    "  <end_of_turn> pieces, unless -i. Commands: /help, /reset, /save FILE, /load FILE\n"
+    "  (the conversation's state, fixed in size), /quit; //text sends '/text'. Ctrl-C stops\n"
+    "  a reply, twice within a second (or at the prompt) ends the chat.\n"
+    "  -i, --interactive\n"
+    "                  continue text with a base model: each message is appended to the\n"
+    "                  context as typed, and the model continues it (no turn format)\n"
     "  -n N            most tokens per reply (default 1024)\n"
     "  --temp T        temperature; 0 = greedy (default 0.7)\n"
     "  --top-k K       (default 40)\n"
