@@ -80,7 +80,8 @@ typedef struct {
     int cmd_failed;    /* a command failed (the exit status of a script) */
 } chat;
 
-enum { GO_ON = 0, STOPPED = 1, QUIT = 2 };
+/* What a step of the loop says happened (besides -1, an error). */
+enum { GO_ON = 0, STOPPED = 1, QUIT = 2, REFUSED = 3 };
 
 /* What the signals since the last look ask for: QUIT (SIGTERM, SIGHUP, or a
  * second Ctrl-C within QUIT_WINDOW_S of the one before), STOPPED (a Ctrl-C)
@@ -145,19 +146,19 @@ static int feed_ids(chat *c, const int32_t *ids, size_t n) {
 }
 
 /* Feeds text's tokens (after BOS when bos >= 0). Returns GO_ON, STOPPED,
- * QUIT or -1 as feed_ids; 1 with the state untouched for a message the
- * tokenizer refuses or one past CLI_MAX_PROMPT_TOKENS. */
+ * QUIT or -1 as feed_ids; REFUSED with the state untouched for a message
+ * the tokenizer refuses or one past CLI_MAX_PROMPT_TOKENS. */
 static int feed(chat *c, const char *text, int bos) {
     gf_error err;
     const int32_t *ids;
     size_t n;
     if (gf_encode(c->tk, text, strlen(text), c->tb, &ids, &n, &err)) {
         cli_error("message: %s", err.msg);
-        return 1;
+        return REFUSED;
     }
     if (n + 1 > CLI_MAX_PROMPT_TOKENS) {
         cli_error("message: %zu tokens, more than the %d allowed", n, CLI_MAX_PROMPT_TOKENS);
-        return 1;
+        return REFUSED;
     }
     int32_t *all = malloc((n + 1) * sizeof *all);
     if (!all) return -cli_error("out of memory");
@@ -332,7 +333,7 @@ static int command(chat *c, char *line) {
 }
 
 /* One message: its turn fed, the reply streamed. Returns GO_ON, QUIT, -1,
- * or 1 for a message refused before anything was fed. */
+ * or REFUSED for a message refused before anything was fed. */
 static int turn(chat *c, const char *msg) {
     int fresh = gf_generator_context(c->g, 0) == 0;
     int bos = fresh ? c->bos : -1;
@@ -413,7 +414,7 @@ int chat_run(const gf_model *m, const gf_tokenizer *tk, const gf_gen_params *gp,
             continue;
         }
         r = turn(&c, msg[0] == '/' ? msg + 1 : msg);
-        if (r == 1) r = c.tty_in ? GO_ON : -1; /* a script's bad message is fatal */
+        if (r == REFUSED) r = c.tty_in ? GO_ON : -1; /* a script's bad message is fatal */
     }
     if (r < 0) goto out;
     gf_gen_counts counts;
