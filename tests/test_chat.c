@@ -424,7 +424,8 @@ static void test_sigterm(void **state) {
 static void test_interactive_base_model(void **state) {
     (void)state;
     static char out[1 << 16], err[1 << 14];
-    char args[16384], log[4096], cmd[16384], path[4096];
+    static char cmd[1 << 16];
+    char args[16384], log[4096], path[4096];
     snprintf(log, sizeof log, "%s/raw.log", td_tmpdir());
     remove(log);
     snprintf(args, sizeof args, "--model %s --temp 0 -n 5", base_dir);
