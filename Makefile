@@ -38,7 +38,7 @@ TOOL_SRC := $(wildcard tools/*.c)
 SERVE_SRC  := $(wildcard src/serve/*.c)
 SERVE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
 TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
-            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots
+            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots test_snapshot_file test_chat
 
 # Run again once per lower kernel set of the CPU (tests/run.sh, GRIFFIN_ISA):
 # the tests that run models end to end (the kernel tests check every SIMD
@@ -47,13 +47,18 @@ TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safe
 # reference: 45 s of the 65 s a set takes optimised) run at the default set
 # only, which keeps `make test` within CI's time.
 PER_SET_TESTS := test_quantize test_golden test_model_load test_units test_cli test_reference test_text_cli \
-                 test_grad test_train test_generate test_extend test_slots
+                 test_grad test_train test_generate test_extend test_slots test_snapshot_file test_chat
 PER_SET_ASAN  := $(filter-out test_cli test_reference,$(PER_SET_TESTS))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bench/bench_limits.o
 SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
 $(SERVE_OBJ): CFLAGS += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+# `griffin chat`'s line editing and history at a terminal: libedit (BSD
+# licensed, Debian's libedit-dev), through its readline-compatible calls;
+# linked into the griffin binary only.
+EDIT_LIBS := $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
+$(BUILD)/tools/chat_repl.o: CFLAGS += $(shell pkg-config --cflags libedit 2>/dev/null)
 
 # The library's symbols are hidden but for what include/griffin.h and
 # include/griffin_train.h declare (their `#pragma GCC visibility push(default)`):
@@ -94,7 +99,7 @@ $(SHLIB): $(PIC_OBJ)
 	ln -sf $(SONAME) $(BUILD)/libgriffin.so
 
 $(BUILD)/griffin: $(TOOL_OBJ) $(SERVE_OBJ) $(BUILD)/libgriffin.a
-	$(CC) $(CFLAGS) $^ $(LDLIBS) $(SERVE_LIBS) -o $@
+	$(CC) $(CFLAGS) $^ $(LDLIBS) $(SERVE_LIBS) $(EDIT_LIBS) -o $@
 
 TEST_OBJ := $(BUILD)/tests/testutil.o $(BUILD)/tests/hostile.o $(BUILD)/tests/kernel_fixtures.o
 

@@ -442,6 +442,24 @@ size_t gf_gen_snapshot_bytes(const gf_gen_snapshot *s);
 /* Ids in the snapshot's context (see above). */
 size_t gf_gen_snapshot_context(const gf_gen_snapshot *s);
 
+/* A snapshot in a file, to continue a sequence in another process without
+ * feeding its context again (`griffin chat`'s /save and /load): everything
+ * gf_generator_save keeps, in a fixed layout (little-endian) whose size is
+ * the model's decode state per sequence plus its logits [V], the penalty's
+ * ids and a few hundred bytes, however long the context. The header names
+ * the model's shape and a fingerprint of its weights, and a checksum ends
+ * the file. docs/formats.md: "Snapshot files".
+ *
+ * gf_gen_snapshot_write: writes path (through path.tmp, renamed over it, so
+ * a failed write leaves an earlier file of that name intact).
+ * gf_gen_snapshot_read: a snapshot for model m, to give gf_generator_restore
+ * or gf_generator_join_from; NULL with a one-line error for a file that is
+ * not a snapshot, of another version, of another model (a different shape,
+ * or the same shape with other weights), truncated, longer than it should
+ * be, failing its checksum or holding values out of range. */
+int gf_gen_snapshot_write(const gf_gen_snapshot *s, const char *path, gf_error *err);
+gf_gen_snapshot *gf_gen_snapshot_read(const gf_model *m, const char *path, gf_error *err);
+
 /* ---- slots: continuous batching ------------------------------------------
  * The generator's `batch` sequences as slots that sequences take and give
  * up while the others keep decoding:

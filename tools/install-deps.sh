@@ -15,8 +15,9 @@ set -euo pipefail
 # client, which `npm ci` installs from tests/node/package-lock.json). Node and
 # npm are left alone where both commands exist already (e.g. a NodeSource
 # build, which provides npm itself).
+# libedit-dev: griffin chat's line editing and history at a terminal.
 pkgs=(build-essential g++ pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev sentencepiece python3 gnuplot-nox
-      libmicrohttpd-dev curl)
+      libmicrohttpd-dev libedit-dev curl)
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 for arg in "$@"; do
   case "$arg" in
