@@ -254,46 +254,111 @@ int gf_mem_fits(size_t bytes, size_t available) {
     return available == 0 || (bytes <= available && available - bytes >= margin);
 }
 
-int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,
-                         int nparts, gf_error *err) {
-    char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp) return gf_fail(err, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return gf_fail(err, "%s: cannot create: %s", path, strerror(errno));
-    for (int i = 0; i < nparts; i++) {
+/* Writes the parts to a new temporary beside path, fsync'ed and closed;
+ * on failure the temporary is gone. */
+static int stage_file(const char *path, const void *const *parts, const size_t *lens, int nparts, char *tmp,
+                      size_t tmp_cap, gf_error *err) {
+    int n = snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= tmp_cap) return gf_fail(err, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return gf_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    const char *what = "write";
+    int e = 0;
+    for (int i = 0; i < nparts && !e; i++) {
         const char *p = parts[i];
         size_t left = lens[i];
         while (left > 0) {
             ssize_t w = write(fd, p, left);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                int e = errno;
-                close(fd);
-                unlink(tmp);
-                return gf_fail(err, "%s: write failed: %s", path, strerror(e));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) { /* 0 for a non-empty write: no progress, never loop on it */
+                e = w < 0 ? errno : EIO;
+                break;
             }
             p += w;
             left -= (size_t)w;
         }
     }
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return gf_fail(err, "%s: fsync failed: %s", path, strerror(e));
-    }
-    if (close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return gf_fail(err, "%s: close failed: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return gf_fail(err, "%s: rename failed: %s", path, strerror(e));
-    }
+    if (!e && fsync(fd) != 0) what = "fsync", e = errno;
+    /* close's error counts too (NFS reports a failed write-back there) */
+    if (close(fd) != 0 && !e) what = "close", e = errno;
+    if (!e) return 0;
+    unlink(tmp);
+    return gf_fail(err, "%s: %s failed: %s", path, what, strerror(e));
+}
+
+/* fsync of the folder holding path, so that a rename into it survives a
+ * crash. File systems that cannot sync a folder (EINVAL) are let be. */
+static int fsync_parent(const char *path, gf_error *err) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n >= sizeof dir) return gf_fail(err, "%s: path too long", path);
+    if (slash && n == 0) n = 1; /* "/name" */
+    memcpy(dir, slash ? path : ".", slash ? n : 1);
+    dir[slash ? n : 1] = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return gf_fail(err, "%s: cannot open its folder %s: %s", path, dir, strerror(errno));
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    if (rc != 0 && e != EINVAL) return gf_fail(err, "%s: fsync of its folder failed: %s", path, strerror(e));
     return 0;
+}
+
+void gf_file_set_discard(gf_file_set *set) {
+    for (int i = 0; i < set->n; i++) {
+        unlink(set->tmp[i]);
+        free(set->tmp[i]);
+        free(set->dst[i]);
+    }
+    set->n = 0;
+}
+
+int gf_file_set_add(gf_file_set *set, const char *path, const void *const *parts, const size_t *lens,
+                    int nparts, gf_error *err) {
+    char tmp[4096];
+    if (set->n == GF_FILE_SET_MAX) {
+        gf_file_set_discard(set);
+        return gf_fail(err, "%s: more than %d files written together", path, GF_FILE_SET_MAX);
+    }
+    if (stage_file(path, parts, lens, nparts, tmp, sizeof tmp, err)) {
+        gf_file_set_discard(set);
+        return -1;
+    }
+    char *t = strdup(tmp), *d = strdup(path);
+    if (!t || !d) {
+        unlink(tmp);
+        free(t);
+        free(d);
+        gf_file_set_discard(set);
+        return gf_fail(err, "%s: out of memory", path);
+    }
+    set->tmp[set->n] = t;
+    set->dst[set->n++] = d;
+    return 0;
+}
+
+int gf_file_set_commit(gf_file_set *set, gf_error *err) {
+    int rc = 0, i = 0;
+    for (; i < set->n; i++)
+        if (rename(set->tmp[i], set->dst[i]) != 0) {
+            rc = gf_fail(err, "%s: rename of %s over it failed: %s", set->dst[i], set->tmp[i], strerror(errno));
+            break;
+        }
+    for (int j = 0; j < set->n; j++) {
+        if (j < i && rc == 0 && fsync_parent(set->dst[j], err)) rc = -1;
+        if (j >= i) unlink(set->tmp[j]);
+        free(set->tmp[j]);
+        free(set->dst[j]);
+    }
+    set->n = 0;
+    return rc;
+}
+
+int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,
+                         int nparts, gf_error *err) {
+    gf_file_set set = {0};
+    if (gf_file_set_add(&set, path, parts, lens, nparts, err)) return -1;
+    return gf_file_set_commit(&set, err);
 }
 
 int gf_mkdir_p(const char *dir, gf_error *err) {
@@ -381,13 +446,20 @@ uint16_t gf_f32_to_f16(float f) {
     return (uint16_t)(sign | (r >> 13));
 }
 
-int gf_write_json_atomic(const char *path, cJSON *root, gf_error *err) {
+int gf_write_json_set(gf_file_set *set, const char *path, cJSON *root, gf_error *err) {
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
-    if (!text) return gf_fail(err, "%s: out of memory", path);
+    if (!text) {
+        if (set) gf_file_set_discard(set);
+        return gf_fail(err, "%s: out of memory", path);
+    }
     const void *parts[2] = {text, "\n"};
     size_t lens[2] = {strlen(text), 1};
-    int rc = gf_write_file_atomic(path, parts, lens, 2, err);
+    int rc = set ? gf_file_set_add(set, path, parts, lens, 2, err) : gf_write_file_atomic(path, parts, lens, 2, err);
     free(text);
     return rc;
+}
+
+int gf_write_json_atomic(const char *path, cJSON *root, gf_error *err) {
+    return gf_write_json_set(NULL, path, root, err);
 }

@@ -67,16 +67,43 @@ size_t gf_mem_available(void);
  * leaving at least 1 GiB; an unknown (0) available says yes. */
 int gf_mem_fits(size_t bytes, size_t available);
 
-/* Writes len bytes fully, then fsyncs and closes; reports ENOSPC and friends
- * by name. The caller writes to a temporary name and renames on success. */
+/* Writing files so that a full disk, an I/O error or a crash never leaves a
+ * half-written one under its name: the bytes go to PATH.tmp.PID beside it,
+ * every write's, the fsync's and the close's result checked, then the
+ * temporary is renamed over PATH and the folder fsync'ed. A failure removes
+ * the temporary, leaves what PATH held before as it was, and fills err with
+ * one line naming PATH and strerror's reason ("write failed: No space left
+ * on device"). The library leaves signal dispositions alone: a program that
+ * wants EFBIG rather than death by SIGXFSZ past `ulimit -f` ignores that
+ * signal (the griffin CLI does). */
 int gf_write_file_atomic(const char *path, const void *const *parts, const size_t *lens,
                          int nparts, gf_error *err);
 
+/* Files that belong together (a model's weights and config.json, a data
+ * set's tokens and masks): each is written and fsync'ed to its temporary
+ * first, and only when all of them are on disk are they renamed over their
+ * names, so a failure while writing leaves every earlier file of the set as
+ * it was (a failing rename, far rarer, can still leave the set part new,
+ * each file whole). gf_file_set_add writes one file; on failure it discards
+ * the whole set. gf_file_set_commit renames them all, in the order added,
+ * and empties the set whatever happens; gf_file_set_discard removes the
+ * temporaries of a set abandoned for another reason (safe on an empty set). */
+#define GF_FILE_SET_MAX 8
+typedef struct gf_file_set {
+    int n;
+    char *tmp[GF_FILE_SET_MAX], *dst[GF_FILE_SET_MAX];
+} gf_file_set;
+int gf_file_set_add(gf_file_set *set, const char *path, const void *const *parts, const size_t *lens,
+                    int nparts, gf_error *err);
+int gf_file_set_commit(gf_file_set *set, gf_error *err);
+void gf_file_set_discard(gf_file_set *set);
 
 /* Prints a cJSON tree (indented, with a final newline) to path through
  * gf_write_file_atomic, and frees the tree either way. */
 struct cJSON;
 int gf_write_json_atomic(const char *path, struct cJSON *root, gf_error *err);
+/* The same into a set (gf_file_set_add; set NULL: gf_write_json_atomic). */
+int gf_write_json_set(gf_file_set *set, const char *path, struct cJSON *root, gf_error *err);
 
 /* Joins dir and name into out (size n). */
 int gf_path_join(char *out, size_t n, const char *dir, const char *name, gf_error *err);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "formats/npy.h"
 
 static const char *USAGE =
     "usage: griffin prepare --tokenizer FILE|DIR --out DIR [--doc-per file|line]\n"
@@ -59,7 +60,9 @@ static int add_doc(prep *p, const char *text, size_t len, const char *where) {
     return 0;
 }
 
-static int write_tokens(const char *dir, const char *name, const ivec *v, int vocab) {
+/* Stages dir/name in set (replaced with the other file of the run only when
+ * both are on disk). */
+static int write_tokens(gf_file_set *set, const char *dir, const char *name, const ivec *v, int vocab) {
     char path[4200];
     gf_error err;
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -67,12 +70,15 @@ static int write_tokens(const char *dir, const char *name, const ivec *v, int vo
     int rc;
     if (vocab <= 65536) {
         uint16_t *u = malloc((v->n ? v->n : 1) * sizeof *u);
-        if (!u) return cli_error("out of memory");
+        if (!u) {
+            gf_file_set_discard(set);
+            return cli_error("out of memory");
+        }
         for (size_t i = 0; i < v->n; i++) u[i] = (uint16_t)v->p[i];
-        rc = gf_npy_write(path, GF_NPY_U16, shape, 1, u, &err);
+        rc = gf_npy_write_set(set, path, GF_NPY_U16, shape, 1, u, &err);
         free(u);
     } else {
-        rc = gf_npy_write(path, GF_NPY_I32, shape, 1, v->p, &err);
+        rc = gf_npy_write_set(set, path, GF_NPY_I32, shape, 1, v->p, &err);
     }
     return rc ? cli_error("%s", err.msg) : 0;
 }
@@ -168,8 +174,11 @@ int cmd_prepare(int argc, char **argv) {
                 p.train.n + p.val.n, cli_now() - t0);
     }
     if (p.train.n == 0) { cli_error("prepare: no text in the given files"); goto done; }
-    if (write_tokens(out, "train.npy", &p.train, vocab) || (p.every && write_tokens(out, "val.npy", &p.val, vocab)))
+    gf_file_set set = {0};
+    if (write_tokens(&set, out, "train.npy", &p.train, vocab) ||
+        (p.every && write_tokens(&set, out, "val.npy", &p.val, vocab)))
         goto done;
+    if (gf_file_set_commit(&set, &err)) { cli_error("%s", err.msg); goto done; }
     if (p.every && p.val.n == 0)
         fprintf(stderr, "griffin: warning: val.npy is empty: %zu documents, and only every %zu-th is held out "
                 "(use --doc-per line or a larger --val-fraction)\n", p.n_docs, p.every);

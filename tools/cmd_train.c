@@ -284,7 +284,11 @@ int cmd_train(int argc, char **argv) {
             if (!isnan(vexact)) fprintf(csv, "%.6f", vexact);
         }
         fputc('\n', csv);
-        fflush(csv);
+        /* a full disk shows here first (the log grows every step) */
+        if (fflush(csv) != 0 || ferror(csv)) {
+            cli_error("%s: write failed: %s (the last checkpoint is intact)", csv_path, strerror(errno));
+            goto out;
+        }
         if ((st.save_every > 0 && st.step % st.save_every == 0) || last) {
             if (gf_checkpoint_save(o.out, t, opt, &st, o.tokenizer, &err)) {
                 cli_error("checkpoint: %s", err.msg);
@@ -295,7 +299,7 @@ int cmd_train(int argc, char **argv) {
     }
     rc = 0;
 out:
-    if (csv) fclose(csv);
+    if (csv && fclose(csv) != 0 && rc == 0) rc = cli_error("%s: write failed: %s", csv_path, strerror(errno));
     free(batch);
     gf_token_data_free(train);
     gf_token_data_free(val);

@@ -1,4 +1,5 @@
 /* griffin: the command-line tool. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,11 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* A write past the file-size limit (ulimit -f) would otherwise kill the
+     * process with SIGXFSZ before any message; ignored, the write fails with
+     * EFBIG, which every writer reports by file name and exits non-zero
+     * after removing its temporary file. */
+    signal(SIGXFSZ, SIG_IGN);
     cli_tune_openmp(argv);
     if (argc < 2) {
         usage(stderr);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "griffin.h"
+#include "formats/npy.h"
 #include "util.h"
 
 #define NPY_MAX_HEADER 65536
@@ -236,7 +237,15 @@ void gf_npy_free(gf_npy *a) {
 
 int gf_npy_write(const char *path, gf_npy_dtype dtype, const size_t *shape, int ndim,
                  const void *data, gf_error *err) {
-    if (ndim < 0 || ndim > 8) return gf_fail(err, "%s: cannot write a %d-dimensional array", path, ndim);
+    return gf_npy_write_set(NULL, path, dtype, shape, ndim, data, err);
+}
+
+int gf_npy_write_set(gf_file_set *set, const char *path, gf_npy_dtype dtype, const size_t *shape, int ndim,
+                     const void *data, gf_error *err) {
+    if (ndim < 0 || ndim > 8) {
+        if (set) gf_file_set_discard(set);
+        return gf_fail(err, "%s: cannot write a %d-dimensional array", path, ndim);
+    }
     char dict[512];
     int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", dtype_descr(dtype));
     size_t count = 1;
@@ -258,5 +267,5 @@ int gf_npy_write(const char *path, gf_npy_dtype dtype, const size_t *shape, int 
     hdr[padded - 1] = '\n';
     const void *parts[2] = {hdr, data};
     size_t lens[2] = {padded, gf_mul_sat(count, dtype_size(dtype))};
-    return gf_write_file_atomic(path, parts, lens, 2, err);
+    return set ? gf_file_set_add(set, path, parts, lens, 2, err) : gf_write_file_atomic(path, parts, lens, 2, err);
 }

@@ -200,16 +200,26 @@ int gf_st_write(const char *path, const gf_st_entry *entries, size_t n, gf_error
     return gf_st_write_meta(path, entries, n, NULL, NULL, 0, err);
 }
 
-int gf_st_write_meta(const char *path, const gf_st_entry *entries_in, size_t n,
+int gf_st_write_meta(const char *path, const gf_st_entry *entries, size_t n,
                      const char *const *meta_keys, const char *const *meta_values, size_t nmeta,
                      gf_error *err) {
+    return gf_st_write_set(NULL, path, entries, n, meta_keys, meta_values, nmeta, err);
+}
+
+int gf_st_write_set(gf_file_set *set, const char *path, const gf_st_entry *entries_in, size_t n,
+                    const char *const *meta_keys, const char *const *meta_values, size_t nmeta,
+                    gf_error *err) {
     cJSON *root = cJSON_CreateObject();
-    if (!root) return gf_fail(err, "%s: out of memory", path);
+    if (!root) {
+        if (set) gf_file_set_discard(set);
+        return gf_fail(err, "%s: out of memory", path);
+    }
     size_t offset = 0;
     int rc = -1;
     char *json = NULL;
     const void **parts = NULL;
     size_t *lens = NULL;
+    int parts_done = 0; /* whether gf_file_set_add ran (it discards the set itself) */
     const gf_st_entry **order = calloc(n ? n : 1, sizeof *order);
     if (!order) {
         gf_fail(err, "%s: out of memory", path);
@@ -279,8 +289,11 @@ int gf_st_write_meta(const char *path, const gf_st_entry *entries_in, size_t n,
         parts[i + 1] = order[i]->data;
         lens[i + 1] = numel * gf_dtype_size(order[i]->dtype);
     }
-    rc = gf_write_file_atomic(path, parts, lens, (int)(n + 1), err);
+    rc = set ? gf_file_set_add(set, path, parts, lens, (int)(n + 1), err)
+             : gf_write_file_atomic(path, parts, lens, (int)(n + 1), err);
+    parts_done = 1;
 out:
+    if (set && !parts_done) gf_file_set_discard(set);
     free(order);
     free(parts);
     free(lens);

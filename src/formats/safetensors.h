@@ -60,5 +60,10 @@ int gf_st_write(const char *path, const gf_st_entry *entries, size_t n, gf_error
 int gf_st_write_meta(const char *path, const gf_st_entry *entries, size_t n,
                      const char *const *meta_keys, const char *const *meta_values, size_t nmeta,
                      gf_error *err);
+/* The same into a set of files replaced together (util.h); set NULL:
+ * gf_st_write_meta. On failure the set is discarded. */
+int gf_st_write_set(gf_file_set *set, const char *path, const gf_st_entry *entries, size_t n,
+                    const char *const *meta_keys, const char *const *meta_values, size_t nmeta,
+                    gf_error *err);
 
 #endif

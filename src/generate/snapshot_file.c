@@ -63,15 +63,38 @@ static uint64_t model_fingerprint(const gf_model *m) {
 
 /* ---- writing ---------------------------------------------------------------- */
 
+/* The file is put together in memory (its size is the decode state's, a
+ * few MiB at most) and written by gf_write_file_atomic: one writer for
+ * every file the library makes, with its temporary, fsync and rename. */
 typedef struct {
-    FILE *f;
+    uint8_t *buf;
+    size_t n, cap;
     uint64_t h;
-    int bad;
+    int oom;
 } wr;
 
 static void put(wr *w, const void *p, size_t n) {
     w->h = fnv1a(w->h, p, n);
-    if (fwrite(p, 1, n, w->f) != n) w->bad = 1;
+    if (w->oom) return;
+    if (n > w->cap - w->n) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (n > cap - w->n) {
+            if (cap > SIZE_MAX / 2) {
+                w->oom = 1;
+                return;
+            }
+            cap *= 2;
+        }
+        uint8_t *b = realloc(w->buf, cap);
+        if (!b) {
+            w->oom = 1;
+            return;
+        }
+        w->buf = b;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->n, p, n);
+    w->n += n;
 }
 static void put_u32(wr *w, uint32_t v) {
     uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
@@ -101,19 +124,7 @@ int gf_gen_snapshot_write(const gf_gen_snapshot *s, const char *path, gf_error *
     if (!s || !path) return gf_fail(err, "snapshot: write: no snapshot or no path");
     const gf_model *m = s->m;
     const gf_config *c = &m->cfg;
-    /* written beside the target and renamed over it: a failed write leaves
-     * an earlier file of that name as it was */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return gf_fail(err, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    wr w = {fopen(tmp, "wb"), FNV_START, 0};
-    if (!w.f) {
-        gf_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
+    wr w = {NULL, 0, 0, FNV_START, 0};
     put(&w, SNAP_MAGIC, 8);
     put_u32(&w, SNAP_VERSION);
     put_shape(&w, c);
@@ -144,21 +155,15 @@ int gf_gen_snapshot_write(const gf_gen_snapshot *s, const char *path, gf_error *
     }
     uint64_t h = w.h;
     put_u64(&w, h);
-    int closed = fclose(w.f);
-    if (w.bad || closed) {
-        gf_fail(err, "%s: write failed: %s", tmp, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return -1;
+    int rc = w.oom ? gf_fail(err, "%s: out of memory for the snapshot", path) : 0;
+    if (!rc) {
+        /* written beside the target and renamed over it: a failed write
+         * leaves an earlier file of that name as it was */
+        const void *parts[1] = {w.buf};
+        rc = gf_write_file_atomic(path, parts, &w.n, 1, err);
     }
-    if (rename(tmp, path)) {
-        gf_fail(err, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
+    free(w.buf);
+    return rc;
 }
 
 /* ---- reading ---------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "griffin.h"
+#include "model/model.h"
 #include "model/tensors.h"
 #include "util.h"
 
@@ -174,8 +175,15 @@ int gf_config_validate(const gf_config *c, const char *what, gf_error *err) {
 }
 
 int gf_config_save(const gf_config *c, const char *path, gf_error *err) {
+    return gf_config_save_set(NULL, c, path, err);
+}
+
+int gf_config_save_set(gf_file_set *set, const gf_config *c, const char *path, gf_error *err) {
     cJSON *r = cJSON_CreateObject();
-    if (!r) return gf_fail(err, "%s: out of memory", path);
+    if (!r) {
+        if (set) gf_file_set_discard(set);
+        return gf_fail(err, "%s: out of memory", path);
+    }
     cJSON *arch = cJSON_AddArrayToObject(r, "architectures");
     cJSON_AddItemToArray(arch, cJSON_CreateString("RecurrentGemmaForCausalLM"));
     cJSON_AddStringToObject(r, "model_type", "recurrent_gemma");
@@ -205,7 +213,7 @@ int gf_config_save(const gf_config *c, const char *path, gf_error *err) {
     cJSON_AddNumberToObject(r, "bos_token_id", c->bos_id);
     cJSON_AddNumberToObject(r, "eos_token_id", c->eos_id);
     cJSON_AddNumberToObject(r, "pad_token_id", c->pad_id);
-    return gf_write_json_atomic(path, r, err);
+    return gf_write_json_set(set, path, r, err);
 }
 
 size_t gf_config_num_attention_layers(const gf_config *c) {

@@ -65,6 +65,10 @@ struct gf_state {
  * [B, n] block, sequence b's at b * n. */
 void gf_state_layer_parts(const gf_config *c, int i, size_t *na, size_t *nb);
 
+/* gf_config_save into a set of files replaced together (util.h); set NULL:
+ * gf_config_save. On failure the set is discarded. */
+int gf_config_save_set(gf_file_set *set, const gf_config *c, const char *path, gf_error *err);
+
 /* x [M, D] = embedding rows of tokens [M] x the embedding scale; fails on an
  * id outside the vocabulary before writing anything. */
 int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x, gf_error *err);

@@ -20,20 +20,27 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-/* Byte copy of dir/name into out/name when it exists. */
-static int copy_if_present(const char *dir, const char *out, const char *name, gf_error *err) {
+/* Byte copy of dir/name into the set as out/name when it exists. */
+static int copy_if_present(gf_file_set *set, const char *dir, const char *out, const char *name, gf_error *err) {
     char src[4096], dst[4096];
-    if (gf_path_join(src, sizeof src, dir, name, err) || gf_path_join(dst, sizeof dst, out, name, err)) return -1;
-    FILE *f = fopen(src, "rb");
-    if (!f) return errno == ENOENT ? 0 : gf_fail(err, "%s: cannot read: %s", src, strerror(errno));
-    fclose(f);
     gf_mapping map;
-    if (gf_map_file(src, &map, err)) return -1;
+    if (gf_path_join(src, sizeof src, dir, name, err) || gf_path_join(dst, sizeof dst, out, name, err)) goto fail;
+    FILE *f = fopen(src, "rb");
+    if (!f) {
+        if (errno == ENOENT) return 0;
+        gf_fail(err, "%s: cannot read: %s", src, strerror(errno));
+        goto fail;
+    }
+    fclose(f);
+    if (gf_map_file(src, &map, err)) goto fail;
     const void *parts[1] = {map.data};
     size_t lens[1] = {map.size};
-    int rc = gf_write_file_atomic(dst, parts, lens, 1, err);
+    int rc = gf_file_set_add(set, dst, parts, lens, 1, err);
     gf_unmap_file(&map);
     return rc;
+fail:
+    gf_file_set_discard(set);
+    return -1;
 }
 
 typedef struct {
@@ -163,19 +170,23 @@ int gf_model_quantize(const char *in_dir, const char *out_dir, gf_quant_type typ
     char path[4096];
     const char *keys[] = {"format", "griffin_weight_type", "griffin_quant_block"};
     const char *vals[] = {"pt", TYPE_NAMES[type], "32 weights per F16 scale (NAME_scale); see griffin's docs/formats.md"};
+    /* every file is on disk before any replaces what out_dir held: a full
+     * disk leaves an earlier model there whole */
+    gf_file_set set = {0};
     if (gf_path_join(path, sizeof path, out_dir, "model.safetensors", err) ||
-        gf_st_write_meta(path, es.e, es.n, keys, vals, type == GF_QUANT_BF16 ? 2 : 3, err))
+        gf_st_write_set(&set, path, es.e, es.n, keys, vals, type == GF_QUANT_BF16 ? 2 : 3, err))
         goto out;
+    const char *copies[] = {"config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+                            "special_tokens_map.json", "generation_config.json"};
+    for (size_t i = 0; i < sizeof copies / sizeof *copies; i++)
+        if (copy_if_present(&set, in_dir, out_dir, copies[i], err)) goto out;
+    if (gf_file_set_commit(&set, err)) goto out;
     /* a stale index would send the loader to shards that are not there */
     if (gf_path_join(path, sizeof path, out_dir, "model.safetensors.index.json", err)) goto out;
     if (remove(path) != 0 && errno != ENOENT) {
         gf_fail(err, "%s: cannot remove: %s", path, strerror(errno));
         goto out;
     }
-    const char *copies[] = {"config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-                            "special_tokens_map.json", "generation_config.json"};
-    for (size_t i = 0; i < sizeof copies / sizeof *copies; i++)
-        if (copy_if_present(in_dir, out_dir, copies[i], err)) goto out;
     rc = 0;
 out:
     for (size_t i = 0; i < es.nowned; i++) free(es.owned[i]);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/npy.h"
 #include "util.h"
 #include "tasks.h"
 
@@ -105,13 +106,16 @@ static void add_range(cJSON *o, const char *key, int first, int count) {
     cJSON_AddItemToArray(a, cJSON_CreateNumber(first + count - 1));
 }
 
-static int write_description(const char *path, const gf_task_config *c, size_t examples, uint64_t seed,
-                             const gf_task_summary *s, gf_error *err) {
+static int write_description(gf_file_set *set, const char *path, const gf_task_config *c, size_t examples,
+                             uint64_t seed, const gf_task_summary *s, gf_error *err) {
     const task_ops *o = ops_of(c->kind);
     gf_task_vocab v;
     o->vocab(c, &v);
     cJSON *r = cJSON_CreateObject();
-    if (!r) return gf_fail(err, "%s: out of memory", path);
+    if (!r) {
+        gf_file_set_discard(set);
+        return gf_fail(err, "%s: out of memory", path);
+    }
     char num[32];
     cJSON_AddStringToObject(r, "format", "griffin-task-1");
     cJSON_AddStringToObject(r, "task", o->name);
@@ -143,7 +147,7 @@ static int write_description(const char *path, const gf_task_config *c, size_t e
     cJSON_AddNumberToObject(ids, o->marker_name, v.marker);
     if (v.first_digit >= 0) add_range(ids, "digits", v.first_digit, 10);
     add_range(ids, "symbols", v.first_symbol, v.n_symbols);
-    return gf_write_json_atomic(path, r, err);
+    return gf_write_json_set(set, path, r, err);
 }
 
 /* PREFIX's folder, when it names one that is not there yet. */
@@ -190,9 +194,12 @@ int gf_task_write(gf_task_config *c, size_t examples, uint64_t seed, const char 
         u[i] = (uint16_t)tok[i];
     }
     size_t shape[1] = {n};
-    if (make_parent(prefix, err) || gf_npy_write(tok_path, GF_NPY_U16, shape, 1, u, err) ||
-        gf_npy_write(mask_path, GF_NPY_U8, shape, 1, m, err) ||
-        write_description(json_path, c, examples, seed, &s, err))
+    /* the three replace an earlier set together: tokens beside another
+     * set's masks of the same length would train on the wrong positions */
+    gf_file_set set = {0};
+    if (make_parent(prefix, err) || gf_npy_write_set(&set, tok_path, GF_NPY_U16, shape, 1, u, err) ||
+        gf_npy_write_set(&set, mask_path, GF_NPY_U8, shape, 1, m, err) ||
+        write_description(&set, json_path, c, examples, seed, &s, err) || gf_file_set_commit(&set, err))
         goto out;
     if (summary) *summary = s;
     rc = 0;

@@ -100,7 +100,7 @@ void gf_trainable_zero_grads(gf_trainable *t) { memset(t->grads, 0, t->n_params 
 /* Writes one arena's tensors (params or grads) under their names, the conv
  * weights turned back into the file layout [L, 1, W]; extra (may be NULL) is
  * one more entry. */
-static int write_arena(const gf_trainable *t, const float *arena, const gf_st_entry *extra,
+static int write_arena(gf_file_set *set, const gf_trainable *t, const float *arena, const gf_st_entry *extra,
                        const char *path, gf_error *err) {
     size_t n = (size_t)t->n_info + (extra != NULL), conv_floats = 0;
     const gf_tensor_slot *slots = t->model->slots;
@@ -109,7 +109,10 @@ static int write_arena(const gf_trainable *t, const float *arena, const gf_st_en
     gf_st_entry *e = gf_calloc(n, sizeof *e, "tensor list", err);
     float *conv = gf_calloc(conv_floats, sizeof *conv, "conv weights", err);
     int rc = -1;
-    if (!e || !conv) goto out;
+    if (!e || !conv) {
+        if (set) gf_file_set_discard(set);
+        goto out;
+    }
     float *cp = conv;
     for (int i = 0; i < t->n_info; i++) {
         const gf_tensor_info *ti = &t->info[i];
@@ -122,7 +125,7 @@ static int write_arena(const gf_trainable *t, const float *arena, const gf_st_en
         }
     }
     if (extra) e[n - 1] = *extra;
-    rc = gf_st_write(path, e, n, err);
+    rc = gf_st_write_set(set, path, e, n, NULL, NULL, 0, err);
 out:
     free(e);
     free(conv);
@@ -130,18 +133,20 @@ out:
 }
 
 int gf_trainable_save(const gf_trainable *t, const char *dir, gf_error *err) {
-    char path[4096];
+    char path[4096], cfg_path[4096];
+    /* the weights and config.json replace an earlier pair together */
+    gf_file_set set = {0};
     if (gf_mkdir_p(dir, err) || gf_path_join(path, sizeof path, dir, "model.safetensors", err) ||
-        write_arena(t, t->params, NULL, path, err) ||
-        gf_path_join(path, sizeof path, dir, "config.json", err) ||
-        gf_config_save(&t->model->cfg, path, err))
+        gf_path_join(cfg_path, sizeof cfg_path, dir, "config.json", err) ||
+        write_arena(&set, t, t->params, NULL, path, err) ||
+        gf_config_save_set(&set, &t->model->cfg, cfg_path, err))
         return -1;
-    return 0;
+    return gf_file_set_commit(&set, err);
 }
 
 int gf_trainable_save_grads(const gf_trainable *t, float loss, const char *path, gf_error *err) {
     gf_st_entry le = {"loss", GF_DT_F32, 1, {1}, &loss};
-    return write_arena(t, t->grads, &le, path, err);
+    return write_arena(NULL, t, t->grads, &le, path, err);
 }
 
 void gf_trainable_init_weights(gf_trainable *t, uint64_t seed) {
