@@ -38,7 +38,7 @@ TOOL_SRC := $(wildcard tools/*.c)
 SERVE_SRC  := $(wildcard src/serve/*.c)
 SERVE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
 TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
-            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots test_snapshot_file test_chat
+            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots test_snapshot_file test_chat test_faults
 
 # Run again once per lower kernel set of the CPU (tests/run.sh, GRIFFIN_ISA):
 # the tests that run models end to end (the kernel tests check every SIMD
@@ -112,6 +112,20 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h tests/hostile.h tests/kernel_fixtur
 ALLOC_COUNT_TESTS := test_generate test_slots
 $(ALLOC_COUNT_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/alloc_count.o
 $(ALLOC_COUNT_TESTS:%=$(BUILD)/tests/%): EXTRA_TEST_OBJ := $(BUILD)/tests/alloc_count.o
+
+# Failing allocations on purpose (tests/alloc_fail.h): the library's
+# allocation calls reach the wrappers through the linker's --wrap, which
+# keeps ASan's allocator (and its leak check) underneath. The fault shim is
+# an LD_PRELOAD library the same test runs the CLI under (not under ASan).
+ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=aligned_alloc,--wrap=strdup,--wrap=mmap,--wrap=munmap
+$(BUILD)/tests/test_faults: $(BUILD)/tests/alloc_fail.o $(BUILD)/tests/fault_shim.so
+$(BUILD)/tests/test_faults: EXTRA_TEST_OBJ := $(BUILD)/tests/alloc_fail.o $(ALLOC_WRAP)
+$(BUILD)/tests/alloc_fail.o: tests/alloc_fail.c tests/alloc_fail.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/tests/fault_shim.so: tests/fault_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -O2 -g -fPIC -shared $< -o $@ -ldl
 
 $(BUILD)/tests/alloc_count.o: tests/alloc_count.c tests/alloc_count.h
 	@mkdir -p $(dir $@)

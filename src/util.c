@@ -338,14 +338,34 @@ int gf_file_set_add(gf_file_set *set, const char *path, const void *const *parts
 }
 
 int gf_file_set_commit(gf_file_set *set, gf_error *err) {
+    /* Each file a set replaces is first hard-linked to PATH.old.PID, so that
+     * if a later rename fails the earlier ones can be undone: the set is
+     * then old as a whole, not part new. (Where the file system has no hard
+     * links the undo is not possible, and such a failure leaves part new,
+     * each file whole.) */
     int rc = 0, i = 0;
-    for (; i < set->n; i++)
+    char bak[GF_FILE_SET_MAX][4096];
+    int has_bak[GF_FILE_SET_MAX] = {0}, absent[GF_FILE_SET_MAX] = {0};
+    for (; i < set->n; i++) {
+        int k = snprintf(bak[i], sizeof bak[i], "%s.old.%ld", set->dst[i], (long)getpid());
+        if (set->n > 1 && k > 0 && (size_t)k < sizeof bak[i]) {
+            unlink(bak[i]);
+            has_bak[i] = link(set->dst[i], bak[i]) == 0;
+            absent[i] = !has_bak[i] && errno == ENOENT;
+        }
         if (rename(set->tmp[i], set->dst[i]) != 0) {
             rc = gf_fail(err, "%s: rename of %s over it failed: %s", set->dst[i], set->tmp[i], strerror(errno));
             break;
         }
+    }
+    if (rc) /* undo, newest first */
+        for (int j = i - 1; j >= 0; j--) {
+            if (has_bak[j] && rename(bak[j], set->dst[j]) == 0) has_bak[j] = 0;
+            else if (absent[j]) unlink(set->dst[j]); /* the set had no such file */
+        }
     for (int j = 0; j < set->n; j++) {
-        if (j < i && rc == 0 && fsync_parent(set->dst[j], err)) rc = -1;
+        if (rc == 0 && fsync_parent(set->dst[j], err)) rc = -1;
+        if (has_bak[j]) unlink(bak[j]);
         if (j >= i) unlink(set->tmp[j]);
         free(set->tmp[j]);
         free(set->dst[j]);

@@ -107,7 +107,12 @@ int gf_byte_trie_init(byte_trie *t, gf_error *err) {
     t->edge_mask = 2047;
     t->edge_key = calloc(t->edge_mask + 1, sizeof *t->edge_key);
     t->edge_child = malloc((t->edge_mask + 1) * sizeof *t->edge_child);
-    if (!t->value || !t->edge_key || !t->edge_child) return gf_fail(err, "tokenizer: out of memory");
+    if (!t->value || !t->edge_key || !t->edge_child) {
+        /* a trie that failed to start is its caller's to forget, not to free
+         * (the user-defined pieces' trie is freed only once started) */
+        gf_byte_trie_free(t);
+        return gf_fail(err, "tokenizer: out of memory");
+    }
     t->value[0] = -1;
     t->n_nodes = 1;
     return 0;
