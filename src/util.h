@@ -83,8 +83,8 @@ int gf_write_file_atomic(const char *path, const void *const *parts, const size_
  * set's tokens and masks): each is written and fsync'ed to its temporary
  * first, and only when all of them are on disk are they renamed over their
  * names, so a failure while writing leaves every earlier file of the set as
- * it was (a failing rename, far rarer, can still leave the set part new,
- * each file whole). gf_file_set_add writes one file; on failure it discards
+ * it was; a failing rename (far rarer) undoes the renames before it, so the
+ * set is old or new as a whole. gf_file_set_add writes one file; on failure it discards
  * the whole set. gf_file_set_commit renames them all, in the order added,
  * and empties the set whatever happens; gf_file_set_discard removes the
  * temporaries of a set abandoned for another reason (safe on an empty set). */
