@@ -261,7 +261,7 @@ static int stage_file(const char *path, const void *const *parts, const size_t *
     int n = snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
     if (n < 0 || (size_t)n >= tmp_cap) return gf_fail(err, "%s: path too long", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return gf_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    if (fd < 0) return gf_fail(err, "%s: cannot write: %s", path, strerror(errno));
     const char *what = "write";
     int e = 0;
     for (int i = 0; i < nparts && !e; i++) {

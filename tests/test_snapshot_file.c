@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -92,10 +93,10 @@ static void test_round_trip(void **state) {
     steps(b, 10, got, got_text, sizeof got_text);
     assert_memory_equal(want, got, sizeof want[0] * 10);
 
-    /* writing again over the file works (through the .tmp beside it) */
+    /* writing again over the file works (through the .tmp.PID beside it) */
     if (gf_gen_snapshot_write(r, path, &err)) fail_msg("%s", err.msg);
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "rb");
     assert_null(f);
     /* a folder that does not exist: an error, no file */
