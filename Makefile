@@ -93,6 +93,10 @@ $(SHLIB): $(PIC_OBJ)
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libgriffin.so
 
+# `griffin --version` prints VERSION; the object is rebuilt when it changes.
+$(BUILD)/tools/griffin.o: CFLAGS += -DGRIFFIN_VERSION='"$(VERSION)"'
+$(BUILD)/tools/griffin.o: Makefile
+
 $(BUILD)/griffin: $(TOOL_OBJ) $(SERVE_OBJ) $(BUILD)/libgriffin.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) $(SERVE_LIBS) -o $@
 

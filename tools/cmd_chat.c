@@ -24,14 +24,11 @@ static const char *USAGE =
     "  message on the next), and streams the model's replies to stdout. DIR needs a\n"
     "  tokenizer.model with the <start_of_turn> and <end_of_turn> pieces.\n"
     "  Lines starting with '/': /reset forgets the conversation, /quit ends it.\n"
-    "  -n N            most tokens per reply (default 1024)\n"
-    "  --temp T        temperature; 0 = greedy (default 0.7)\n"
-    "  --top-k K       (default 40)\n"
-    "  --top-p P       (default 0.95)\n"
-    "  --seed S        random seed (default: from the clock)\n"
+    "  Sampling (-n is the most tokens per reply):\n";
+static const char *USAGE_TAIL =
     "  --system TEXT   instructions put before the first message (Gemma has no system turn)\n"
     "  --log-ids FILE  append every token id fed or generated, one turn per line\n"
-    "  --threads N     threads for the matrix products and the layers (default: all cores)\n"
+    "  -t, --threads N threads for the matrix products and the layers (default: all cores)\n"
     "  --float-inputs  keep the products' inputs in float (default: Q8 / Q4 round them\n"
     "                  to int8 on AVX512-VNNI or AVX2 CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n"
     "  --mmap          keep the weights mapped from the files (default: F32 / BF16 / F16 ones\n"
@@ -135,28 +132,39 @@ static char *read_message(int interactive) {
     return msg;
 }
 
+static int chat_main(int argc, char **argv, cli_sampling *smp);
+
 int cmd_chat(int argc, char **argv) {
+    cli_sampling smp;
+    cli_sampling_defaults(&smp, 0.7, 1024, 1);
+    int rc = chat_main(argc, argv, &smp);
+    cli_sampling_free(&smp);
+    return rc;
+}
+
+static int chat_main(int argc, char **argv, cli_sampling *smp) {
     const char *model_dir = NULL, *system = NULL, *log_path = NULL;
-    long n_max = 1024, top_k = 40, threads = 0;
+    long threads = 0;
     int float_inputs = 0, keep_mapped = 0;
-    double temp = 0.7, top_p = 0.95;
-    uint64_t seed = (uint64_t)time(NULL);
+    const cli_sampling defaults = *smp;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(USAGE, stdout);
+            cli_sampling_help(stdout, &defaults);
+            fputs(USAGE_TAIL, stdout);
+            return 0;
+        }
         if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
         if (!strcmp(a, "--mmap")) { keep_mapped = 1; continue; }
-        if (!(v = cli_value(argc, argv, &i, "chat", (const char *const[]){"--model", "-m", "--system", "--log-ids", "-n", "--n-predict", "--temp", "--top-k", "--top-p", "--seed", "-s", "--threads", "-t", NULL}))) return 1;
+        int so = cli_sampling_option(smp, argc, argv, &i, "chat");
+        if (so < 0) return 1;
+        if (so > 0) continue;
+        if (!(v = cli_value(argc, argv, &i, "chat", (const char *const[]){"--model", "-m", "--system", "--log-ids", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--system")) system = v;
         else if (!strcmp(a, "--log-ids")) log_path = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if (cli_int(a, v, 1, 1L << 30, &n_max)) return 1; }
-        else if (!strcmp(a, "--temp")) { if (cli_float(a, v, 0, 1e6, &temp)) return 1; }
-        else if (!strcmp(a, "--top-k")) { if (cli_int(a, v, 0, 1L << 30, &top_k)) return 1; }
-        else if (!strcmp(a, "--top-p")) { if (cli_float(a, v, 0, 1, &top_p)) return 1; }
-        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { if (cli_u64(a, v, &seed)) return 1; }
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { if (cli_int(a, v, 0, 1024, &threads)) return 1; }
-        else return cli_error("chat: unknown option '%s' (see griffin chat --help)", a);
+        else if (cli_int(a, v, 0, 1024, &threads)) return 1;
     }
     if (!model_dir) return cli_error("chat needs --model DIR (see griffin chat --help)");
     cli_set_threads(threads);
@@ -187,11 +195,7 @@ int cmd_chat(int argc, char **argv) {
     }
     gf_gen_params gp;
     gf_gen_params_default(&gp);
-    gp.temperature = (float)temp;
-    gp.top_k = (int)top_k;
-    gp.top_p = (float)top_p;
-    gp.seed = seed;
-    gp.max_tokens = n_max;
+    cli_sampling_apply(smp, &gp);
     gp.stop_ids = stops;
     gp.n_stop_ids = cfg->eos_id >= 0 && cfg->eos_id < cfg->vocab_size ? 2 : 1;
     c.g = gf_generator_new(m, tk, 1, &gp, &err);
@@ -201,7 +205,7 @@ int cmd_chat(int argc, char **argv) {
     int interactive = isatty(0);
     if (interactive)
         fprintf(stderr, "griffin: chatting with %s (seed %llu); /reset, /quit, Ctrl-D to end\n", model_dir,
-                (unsigned long long)seed);
+                (unsigned long long)smp->seed);
     while ((msg = read_message(interactive)) != NULL) {
         if (!strcmp(msg, "/quit")) break;
         if (!strcmp(msg, "/reset")) {
