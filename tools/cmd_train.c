@@ -206,23 +206,6 @@ int cmd_train(int argc, char **argv) {
     gf_train_state st = {0};
     if (o.resume) {
         if (gf_checkpoint_load(o.resume, &t, &opt, &st, &err)) { cli_error("%s", err.msg); goto out; }
-        /* --steps N: the run's length becomes N, so the cosine (whose
-         * length is total_steps - warmup) is stretched to end at the new N;
-         * the steps done keep their learning rates, and the next ones follow
-         * the new curve. The warm-up stays as it was. */
-        if (o.given_steps) {
-            if (o.steps <= st.step) {
-                cli_error("train: --steps %ld: %s has done %" PRId64 " steps already; give more to extend it", o.steps,
-                          o.resume, st.step);
-                goto out;
-            }
-            st.opt.total_steps = o.steps;
-        } else if (st.step >= st.opt.total_steps) {
-            cli_error("train: %s finished at step %" PRId64 " of %" PRId64 "; give --steps N (more than %" PRId64
-                      ") to extend it",
-                      o.resume, st.step, st.opt.total_steps, st.step);
-            goto out;
-        }
     } else {
         if (gf_mkdir_p(o.out, &err)) { cli_error("%s", err.msg); goto out; }
         if (o.model) {
@@ -257,6 +240,23 @@ int cmd_train(int argc, char **argv) {
     if (o.resume && st.masked != (o.mask != NULL)) {
         cli_error(st.masked ? "%s: this run trained on a loss mask; give --mask again to resume it"
                             : "%s: this run trained without a loss mask; drop --mask to resume it", o.resume);
+        goto out;
+    }
+    /* --steps N on a resume: the run's length becomes N, so the cosine
+     * (whose length is total_steps - warmup) is stretched to end at the new
+     * N; the steps done keep their learning rates, and the next ones follow
+     * the new curve. The warm-up stays as it was. */
+    if (o.resume && o.given_steps) {
+        if (o.steps <= st.step) {
+            cli_error("train: --steps %ld: %s has done %" PRId64 " steps already; give more to extend it", o.steps,
+                      o.resume, st.step);
+            goto out;
+        }
+        st.opt.total_steps = o.steps;
+    } else if (o.resume && st.step >= st.opt.total_steps) {
+        cli_error("train: %s finished at step %" PRId64 " of %" PRId64 "; give --steps N (more than %" PRId64
+                  ") to extend it",
+                  o.resume, st.step, st.opt.total_steps, st.step);
         goto out;
     }
     const gf_model *m = gf_trainable_model(t);
