@@ -98,6 +98,10 @@ $(SHLIB): $(PIC_OBJ)
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libgriffin.so
 
+# `griffin --version` prints VERSION; the object is rebuilt when it changes.
+$(BUILD)/tools/griffin.o: CFLAGS += -DGRIFFIN_VERSION='"$(VERSION)"'
+$(BUILD)/tools/griffin.o: Makefile
+
 $(BUILD)/griffin: $(TOOL_OBJ) $(SERVE_OBJ) $(BUILD)/libgriffin.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) $(SERVE_LIBS) $(EDIT_LIBS) -o $@
 
@@ -158,11 +162,12 @@ spm-fixtures: $(SPM_FIXTURES)/.stamp
 # tests/run.sh prints the closing "tests: N passed, N failed" line.
 # Checked once, on the optimised build: the layout (no import circles,
 # inference free of training), the docs' links and README's length, the
-# exported symbols, the headers from C++, and a program built against an
-# installed tree.
+# exported symbols, the headers from C++, a program built against an
+# installed tree, and README's shell examples run as written.
 define LIB_CHECKS
 python3 tests/check_layout.py $(BUILD)
 bash tests/check_docs.sh
+bash tests/check_readme.sh $(BUILD)
 bash tests/check_symbols.sh $(BUILD)
 $(BUILD)/tests/test_cpp
 MAKE="$(MAKE)" bash tests/check_install.sh $(BUILD)

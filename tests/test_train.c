@@ -186,12 +186,12 @@ static void *read_file(const char *dir, const char *name, size_t *n) {
  * equal an unbroken run's exactly. */
 static const char *KILL_ARGS = "--steps 150 --batch 2 --seq 16 --warmup 4 --lr 3e-3 --save-every 1 --seed 5 --threads 1";
 
-static long timed_run(const char *cmd, char *err) {
+static long timed_run(const char *cmd, char *err, int want_rc) {
     struct timespec a0, a1;
     clock_gettime(CLOCK_MONOTONIC, &a0);
     int rc = td_run(cmd, err, 4096);
     clock_gettime(CLOCK_MONOTONIC, &a1);
-    if (rc != 0) fail_msg("%s: exit %d: %s", cmd, rc, err);
+    if (rc != want_rc) fail_msg("%s: exit %d (wanted %d): %s", cmd, rc, want_rc, err);
     return (a1.tv_sec - a0.tv_sec) * 1000 + (a1.tv_nsec - a0.tv_nsec) / 1000000;
 }
 
@@ -201,12 +201,12 @@ static void test_kill_and_resume(void **state) {
     snprintf(ref, sizeof ref, "%s/ref", td_tmpdir());
     snprintf(out, sizeof out, "%s/killed", td_tmpdir());
     snprintf(cmd, sizeof cmd, "%s train --config %s --data %s --out %s %s", td_bin(), cfg_path, data_path, ref, KILL_ARGS);
-    long run_ms = timed_run(cmd, err);
-    /* a resumed run's start-up (loading the checkpoint, checking the data):
-     * resuming the finished run, which then has nothing left to do */
+    long run_ms = timed_run(cmd, err, 0);
+    /* a resumed run's start-up (loading the checkpoint): resuming the
+     * finished run, which is refused once it is loaded */
     char cmd1[16384];
     snprintf(cmd1, sizeof cmd1, "%s train --resume %s --data %s", td_bin(), ref, data_path);
-    long start_ms = timed_run(cmd1, err);
+    long start_ms = timed_run(cmd1, err, 1);
     /* Kill between the start-up's end and six steps (with saves) later:
      * each run gets at most a few steps done, so 25 kills cannot finish the
      * 150 steps, and every kill lands in training or saving. */
@@ -304,8 +304,7 @@ static void test_failed_saves_keep_the_last_checkpoint(void **state) {
     char latest[8192];
     snprintf(latest, sizeof latest, "%s/latest", out);
     void *before = read_file(latest, "model.safetensors", &n0);
-    /* resume with more steps is not allowed (hyper-parameters are kept), so
-     * continue a second run from the saved model into the same folder */
+    /* continue a second run from the saved model into the same folder */
     snprintf(cmd, sizeof cmd,
              "sh -c 'trap \"\" XFSZ; ulimit -f 60; exec %s train --model %s/latest --data %s --out %s --steps 6 "
              "--batch 2 --seq 16 --warmup 1 --save-every 6 --threads 1'",
@@ -450,6 +449,122 @@ static void test_prepare_train_eval(void **state) {
     assert_true(veval < base - 0.5);
 }
 
+/* The lr column of RUN/log.csv at step (the last line for it). */
+static void log_lr(const char *run_dir, int step, char *out, size_t cap) {
+    size_t n;
+    char *log = read_file(run_dir, "log.csv", &n), *line = log, *found = NULL;
+    char head[32];
+    snprintf(head, sizeof head, "%d,", step);
+    while (line && *line) {
+        if (!strncmp(line, head, strlen(head))) found = line;
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    if (!found) fail_msg("%s/log.csv: no step %d", run_dir, step);
+    const char *lr = strchr(found + strlen(head), ',') + 1;
+    size_t len = strcspn(lr, ",");
+    assert_true(len < cap);
+    memcpy(out, lr, len);
+    out[len] = 0;
+    free(log);
+}
+
+/* --resume with --steps N extends a run (a finished one too): it runs to
+ * step N on a cosine stretched to end there; without --steps a finished run
+ * is an error that says so, as is an N not above the steps done. */
+static void test_resume_extends(void **state) {
+    (void)state;
+    char out[4096], err[4096], cmd[16384], args[16384];
+    snprintf(out, sizeof out, "%s/extend", td_tmpdir());
+    const char *hp = "--batch 2 --seq 16 --warmup 2 --lr 2e-3 --min-lr 0.1 --save-every 4 --threads 1";
+    snprintf(cmd, sizeof cmd, "%s train --config %s --data %s --out %s --steps 4 %s", td_bin(), cfg_path, data_path, out, hp);
+    if (td_run(cmd, err, sizeof err) != 0) fail_msg("%s: %s", cmd, err);
+    snprintf(args, sizeof args, "train --resume %s --data %s", out, data_path);
+    td_expect_cli_error(args, "finished at step 4 of 4", "--steps");
+    snprintf(args, sizeof args, "train --resume %s --data %s --steps 3", out, data_path);
+    td_expect_cli_error(args, "--steps 3", "done 4 steps");
+    snprintf(args, sizeof args, "train --resume %s --data %s --steps 4", out, data_path);
+    td_expect_cli_error(args, "--steps 4", "done 4 steps");
+    snprintf(args, sizeof args, "train --resume %s --data %s --steps 9 --lr 1", out, data_path);
+    td_expect_cli_error(args, "--resume keeps", "--lr");
+    snprintf(args, sizeof args, "train --resume %s", out);
+    td_expect_cli_error(args, "--data", "again to resume");
+    snprintf(cmd, sizeof cmd, "%s train --resume %s --data %s --steps 9", td_bin(), out, data_path);
+    if (td_run(cmd, err, sizeof err) != 0) fail_msg("%s: %s", cmd, err);
+    gf_trainable *t;
+    gf_adamw *o;
+    gf_train_state st;
+    gf_error e;
+    if (gf_checkpoint_load(out, &t, &o, &st, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(st.step, 9);
+    assert_int_equal(st.opt.total_steps, 9);
+    gf_trainable_free(t);
+    gf_adamw_free(o);
+    /* the new steps' learning rates are the 9-step schedule's, the old
+     * ones the 4-step one's */
+    gf_adamw_config c4 = {.lr = 2e-3f, .min_lr_ratio = 0.1f, .warmup = 2, .total_steps = 4}, c9 = c4;
+    c9.total_steps = 9;
+    for (int step = 1; step <= 9; step++) {
+        char got[64], want[64];
+        log_lr(out, step, got, sizeof got);
+        snprintf(want, sizeof want, "%.6e", (double)gf_lr_at(step <= 4 ? &c4 : &c9, step - 1));
+        if (strcmp(got, want)) fail_msg("step %d: lr %s in log.csv, wanted %s", step, got, want);
+    }
+    /* and it is finished again */
+    snprintf(args, sizeof args, "train --resume %s --data %s", out, data_path);
+    td_expect_cli_error(args, "finished at step 9 of 9", "--steps");
+}
+
+/* train --config C --tokenizer T: config.json gets T's BOS / EOS where C
+ * leaves them to the defaults, and a C that sets others is refused. The
+ * nfkc fixture has spm_train's default ids (BOS 1, EOS 2), not the
+ * defaults' Gemma ones (BOS 2, EOS 1). */
+static void test_tokenizer_ids_into_config(void **state) {
+    (void)state;
+    char tok[4096], cfg[4096], out[4096], err[4096], cmd[16384], args[16384];
+    snprintf(tok, sizeof tok, "%s/nfkc_bpe.model", td_spm_fixtures());
+    gf_error e;
+    gf_tokenizer *tk = gf_tokenizer_load(tok, &e);
+    if (!tk) fail_msg("%s", e.msg);
+    int bos = gf_tokenizer_bos_id(tk), eos = gf_tokenizer_eos_id(tk);
+    gf_tokenizer_free(tk);
+    assert_true(bos >= 0 && eos >= 0 && (bos != 2 || eos != 1));
+    const char *shape = "\"vocab_size\": 3000, \"hidden_size\": 32, \"intermediate_size\": 96, \"num_hidden_layers\": 2,"
+                        " \"num_attention_heads\": 2, \"lru_width\": 32, \"attention_window_size\": 8,"
+                        " \"block_types\": [\"recurrent\", \"attention\"]";
+    char text[2048];
+    snprintf(cfg, sizeof cfg, "%s/ids.json", td_tmpdir());
+    snprintf(text, sizeof text, "{%s}", shape);
+    td_write(cfg, text, strlen(text));
+    snprintf(out, sizeof out, "%s/ids-run", td_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s train --config %s --tokenizer %s --data %s --out %s --steps 1 --batch 2 --seq 16 --threads 1",
+             td_bin(), cfg, tok, data_path, out);
+    if (td_run(cmd, err, sizeof err) != 0) fail_msg("%s: %s", cmd, err);
+    gf_config c;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/latest/config.json", out);
+    if (gf_config_load(path, &c, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(c.bos_id, bos);
+    assert_int_equal(c.eos_id, eos);
+    /* generate trusts it without a warning */
+    snprintf(cmd, sizeof cmd, "%s generate --model %s/latest --prompt hi -n 2", td_bin(), out);
+    if (td_run(cmd, err, sizeof err) != 0) fail_msg("%s: %s", cmd, err);
+    if (strstr(err, "warning")) fail_msg("stderr: %s", err);
+    /* an explicit id that agrees is fine; one that does not is refused */
+    snprintf(text, sizeof text, "{%s, \"eos_token_id\": %d, \"bos_token_id\": %d}", shape, eos, bos + 1);
+    td_write(cfg, text, strlen(text));
+    snprintf(out, sizeof out, "%s/ids-run-2", td_tmpdir());
+    snprintf(args, sizeof args, "train --config %s --tokenizer %s --data %s --out %s --steps 1 --batch 2 --seq 16",
+             cfg, tok, data_path, out);
+    char want[64];
+    snprintf(want, sizeof want, "bos_token_id is %d", bos + 1);
+    td_expect_cli_error(args, want, "nfkc_bpe.model has");
+    /* a tokenizer larger than the vocabulary */
+    snprintf(args, sizeof args, "train --config %s --tokenizer %s --data %s --out %s --steps 1 --batch 2 --seq 16",
+             cfg_path, tok, data_path, out);
+    td_expect_cli_error(args, "3000 pieces", "vocab_size 64");
+}
+
 int main(void) {
     atexit(td_remove_tmpdir);
     signal(SIGPIPE, SIG_IGN);
@@ -461,6 +576,8 @@ int main(void) {
         cmocka_unit_test(test_failed_saves_keep_the_last_checkpoint),
         cmocka_unit_test(test_bad_data_refused_before_training),
         cmocka_unit_test(test_prepare_train_eval),
+        cmocka_unit_test(test_resume_extends),
+        cmocka_unit_test(test_tokenizer_ids_into_config),
     };
     return cmocka_run_group_tests_name("train", tests, setup, NULL);
 }

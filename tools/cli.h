@@ -3,6 +3,7 @@
 #define GF_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "griffin_train.h"
 #include "util.h"
 
@@ -21,6 +22,41 @@ int cli_u64(const char *opt, const char *s, uint64_t *out);
 /* The value of argv[*i]'s option (advancing *i), or NULL after an error: an
  * option not among cmd's value-taking names, or one with no value after it. */
 const char *cli_value(int argc, char **argv, int *i, const char *cmd, const char *const *names);
+/* The sampling options generate and chat share (as llama.cpp names them):
+ * -n / --n-predict, --temp, --top-k, --top-p, --min-p, --repeat-penalty,
+ * --repeat-last-n, --seed / -s and --stop (repeatable). */
+typedef struct {
+    long n_predict;    /* tokens per sequence or reply; -1: until a stop id or the context */
+    long n_min;        /* the smallest -n the command takes besides -1 */
+    double temp, top_p, min_p, repeat_penalty;
+    long top_k, repeat_last_n;
+    uint64_t seed;
+    const char **stop; /* [n_stop] --stop strings (pointers into argv) */
+    int n_stop;
+} cli_sampling;
+
+/* The library's defaults (gf_gen_params_default) but for the command's own
+ * temperature and -n; the seed from the clock. */
+void cli_sampling_defaults(cli_sampling *s, double temp, long n_predict, long n_min);
+/* When argv[*i] is one of the sampling options: parses its value (advancing
+ * *i past it) and returns 1, or -1 after reporting a bad value; 0 when it is
+ * none of them. */
+int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i, const char *cmd);
+/* Sets p's sampling fields, max_tokens and stop strings from s (p's stop ids
+ * are left as they are); p points into s, which must outlive it. */
+void cli_sampling_apply(const cli_sampling *s, gf_gen_params *p);
+void cli_sampling_free(cli_sampling *s);
+/* The options' --help lines, with s's defaults. */
+void cli_sampling_help(FILE *f, const cli_sampling *s);
+
+/* The whole of a text file, or of stdin for "-" (what names it in errors),
+ * at most max_bytes; its one trailing newline dropped (as $(cat FILE) and
+ * llama.cpp's -f do), no NUL byte allowed. *text is malloc'ed. */
+int cli_read_text(const char *path, const char *what, size_t max_bytes, char **text);
+/* Most bytes of prompt text -f / --prompt - read: 2^20 tokens of several
+ * bytes each fit. */
+#define CLI_MAX_PROMPT_BYTES ((size_t)64 << 20)
+
 /* Applies --threads to OpenBLAS (0 = its default). */
 void cli_set_threads(long n);
 

@@ -1,5 +1,6 @@
 /* The command-line tool's text side: finding a model's tokenizer, turning a
  * prompt into ids, and collecting text. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,14 @@ int cli_model_tokenizer(const char *dir, int required, gf_tokenizer **out) {
     char path[4096];
     struct stat sb;
     *out = NULL;
-    if ((size_t)snprintf(path, sizeof path, "%s/tokenizer.model", dir) >= sizeof path)
+    /* A wrong --model is named as such, before anything is said about what
+     * the directory lacks for a text prompt. */
+    if (stat(dir, &sb) != 0) return cli_error("%s: no such model directory: %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return cli_error("%s: not a directory (--model names a model directory)", dir);
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
         return cli_error("%s: path too long", dir);
+    if (stat(path, &sb) != 0) return cli_error("%s: not a model directory: it has no config.json", dir);
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
     if (stat(path, &sb) != 0) {
         if (!required) return 0;
         return cli_error("%s: not found: this model has no tokenizer, so give the prompt as --prompt-ids", path);
@@ -68,5 +75,51 @@ int cli_encode_prompt(const gf_tokenizer *tk, const char *text, int bos, int32_t
     }
     *ids_out = all;
     *n_out = k + n;
+    return 0;
+}
+
+int cli_read_text(const char *path, const char *what, size_t max_bytes, char **text) {
+    int from_stdin = !strcmp(path, "-");
+    const char *name = from_stdin ? "stdin" : path;
+    gf_error err;
+    *text = NULL;
+    /* a directory or a device is refused by name, not read as a prompt */
+    if (!from_stdin && gf_check_regular(path, &err)) return cli_error("%s: %s", what, err.msg);
+    FILE *f = from_stdin ? stdin : fopen(path, "rb");
+    if (!f) return cli_error("%s: %s: cannot open: %s", what, path, strerror(errno));
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap + 1);
+    int rc = 0;
+    for (;;) {
+        if (!buf) {
+            rc = cli_error("out of memory");
+            break;
+        }
+        if (len == cap) {
+            if (cap > max_bytes) {
+                rc = cli_error("%s: %s: more than the %zu bytes allowed", what, name, max_bytes);
+                break;
+            }
+            cap = 2 * cap > max_bytes + 1 ? max_bytes + 1 : 2 * cap; /* one past: a file of exactly max fits */
+            char *g = realloc(buf, cap + 1);
+            if (!g) free(buf);
+            buf = g;
+            continue;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) break;
+    }
+    if (!rc && ferror(f)) rc = cli_error("%s: %s: read error: %s", what, name, strerror(errno));
+    if (!rc && len > max_bytes) rc = cli_error("%s: %s: more than the %zu bytes allowed", what, name, max_bytes);
+    if (!rc && memchr(buf, 0, len)) rc = cli_error("%s: %s: holds a NUL byte, so it is not text", what, name);
+    if (!from_stdin) fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    if (len > 0 && buf[len - 1] == '\n') len--;
+    buf[len] = 0;
+    *text = buf;
     return 0;
 }

@@ -1,11 +1,8 @@
 /* griffin chat: its options; the conversation itself (turn format, -i,
  * commands, signals, line editing) is tools/chat_repl.c. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "chat_repl.h"
 #include "cli.h"
@@ -21,42 +18,50 @@ static const char *USAGE =
     "  -i, --interactive\n"
     "                  continue text with a base model: each message is appended to the\n"
     "                  context as typed, and the model continues it (no turn format)\n"
-    "  -n N            most tokens per reply (default 1024)\n"
-    "  --temp T        temperature; 0 = greedy (default 0.7)\n"
-    "  --top-k K       (default 40)\n"
-    "  --top-p P       (default 0.95)\n"
-    "  --seed S        random seed (default: from the clock)\n"
+    "  Sampling (-n is the most tokens per reply):\n";
+static const char *USAGE_TAIL =
     "  --system TEXT   instructions put before the first message (Gemma has no system turn)\n"
     "  --log-ids FILE  append every token id fed or generated, one turn per line\n"
-    "  --threads N     threads for the matrix products and the layers (default: all cores)\n"
+    "  -t, --threads N threads for the matrix products and the layers (default: all cores)\n"
     "  --float-inputs  keep the products' inputs in float (default: Q8 / Q4 round them\n"
     "                  to int8 on AVX512-VNNI or AVX2 CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n"
     "  --mmap          keep the weights mapped from the files (default: F32 / BF16 / F16 ones\n"
     "                  are copied into memory in huge pages, which decodes faster)\n";
 
+static int chat_main(int argc, char **argv, cli_sampling *smp);
+
 int cmd_chat(int argc, char **argv) {
+    cli_sampling smp;
+    cli_sampling_defaults(&smp, 0.7, 1024, 1);
+    int rc = chat_main(argc, argv, &smp);
+    cli_sampling_free(&smp);
+    return rc;
+}
+
+static int chat_main(int argc, char **argv, cli_sampling *smp) {
     const char *model_dir = NULL, *system = NULL, *log_path = NULL;
-    long n_max = 1024, top_k = 40, threads = 0;
+    long threads = 0;
     int float_inputs = 0, keep_mapped = 0, raw = 0;
-    double temp = 0.7, top_p = 0.95;
-    uint64_t seed = (uint64_t)time(NULL);
+    const cli_sampling defaults = *smp;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(USAGE, stdout);
+            cli_sampling_help(stdout, &defaults);
+            fputs(USAGE_TAIL, stdout);
+            return 0;
+        }
         if (!strcmp(a, "--float-inputs")) { float_inputs = 1; continue; }
         if (!strcmp(a, "--mmap")) { keep_mapped = 1; continue; }
         if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) { raw = 1; continue; }
-        if (!(v = cli_value(argc, argv, &i, "chat", (const char *const[]){"--model", "-m", "--system", "--log-ids", "-n", "--n-predict", "--temp", "--top-k", "--top-p", "--seed", "-s", "--threads", "-t", NULL}))) return 1;
+        int so = cli_sampling_option(smp, argc, argv, &i, "chat");
+        if (so < 0) return 1;
+        if (so > 0) continue;
+        if (!(v = cli_value(argc, argv, &i, "chat", (const char *const[]){"--model", "-m", "--system", "--log-ids", "--threads", "-t", NULL}))) return 1;
         if (!strcmp(a, "--model") || !strcmp(a, "-m")) model_dir = v;
         else if (!strcmp(a, "--system")) system = v;
         else if (!strcmp(a, "--log-ids")) log_path = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if (cli_int(a, v, 1, 1L << 30, &n_max)) return 1; }
-        else if (!strcmp(a, "--temp")) { if (cli_float(a, v, 0, 1e6, &temp)) return 1; }
-        else if (!strcmp(a, "--top-k")) { if (cli_int(a, v, 0, 1L << 30, &top_k)) return 1; }
-        else if (!strcmp(a, "--top-p")) { if (cli_float(a, v, 0, 1, &top_p)) return 1; }
-        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { if (cli_u64(a, v, &seed)) return 1; }
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { if (cli_int(a, v, 0, 1024, &threads)) return 1; }
-        else return cli_error("chat: unknown option '%s' (see griffin chat --help)", a);
+        else if (cli_int(a, v, 0, 1024, &threads)) return 1;
     }
     if (!model_dir) return cli_error("chat needs --model DIR (see griffin chat --help)");
     cli_set_threads(threads);
@@ -80,14 +85,10 @@ int cmd_chat(int argc, char **argv) {
     int has_eos = cfg->eos_id >= 0 && cfg->eos_id < cfg->vocab_size;
     gf_gen_params gp;
     gf_gen_params_default(&gp);
-    gp.temperature = (float)temp;
-    gp.top_k = (int)top_k;
-    gp.top_p = (float)top_p;
-    gp.seed = seed;
-    gp.max_tokens = n_max;
+    cli_sampling_apply(smp, &gp);
     gp.stop_ids = raw ? stops + 1 : stops;
     gp.n_stop_ids = raw ? has_eos : 1 + has_eos;
-    chat_opts o = {model_dir, system, log_path, raw, seed};
+    chat_opts o = {model_dir, system, log_path, raw, smp->seed};
     rc = chat_run(m, tk, &gp, &o);
 out:
     gf_model_free(m);

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 
 static const char *USAGE =
@@ -20,7 +22,9 @@ static const char *USAGE =
     "  --model DIR     fine-tune an existing model directory\n"
     "  --resume OUT    continue the run whose checkpoints are in OUT (OUT/latest); its\n"
     "                  hyper-parameters are kept, so the losses match an unbroken run's\n"
-    "                  (and its --save-every / --eval-every / --eval-windows unless given)\n"
+    "                  (and its --save-every / --eval-every / --eval-windows unless given);\n"
+    "                  with --steps N it runs to step N instead (N above the steps done: a\n"
+    "                  finished run is extended), the cosine stretched to end at N\n"
     "  --data F        training tokens (1-D .npy of uint16/int32; `griffin prepare` makes it)\n"
     "  --mask M        a loss mask for --data (uint8, one value per token; `griffin task`\n"
     "                  writes one): rows are whole examples from their BOS, packed while\n"
@@ -30,7 +34,9 @@ static const char *USAGE =
     "  --val-mask M    the mask of --val (needed with --mask): the held-out loss, token\n"
     "                  accuracy and exact match of the answers\n"
     "  --tokenizer F   a tokenizer.model to put in every checkpoint (default: the resumed\n"
-    "                  run's, or --model DIR's), so checkpoints serve generate and chat\n"
+    "                  run's, or --model DIR's), so checkpoints serve generate and chat;\n"
+    "                  with --config its BOS / EOS ids go into the model's config.json\n"
+    "                  (a config that sets other ones is refused)\n"
     "  --out OUT       checkpoints go to OUT/step-N, OUT/latest links to the newest\n"
     "                  (with --resume: default the resumed folder);\n"
     "                  OUT/log.csv gets a line per step\n"
@@ -56,7 +62,7 @@ typedef struct {
     double lr, min_lr, wd, clip, beta2;
     uint64_t seed;
     int given_hparams; /* a hyper-parameter was set on the command line */
-    int given_save, given_eval, given_windows;
+    int given_save, given_eval, given_windows, given_steps;
 } opts;
 
 static int parse(int argc, char **argv, opts *o) {
@@ -84,7 +90,7 @@ static int parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--val-mask")) o->val_mask = v, hp = 0;
         else if (!strcmp(a, "--out") || !strcmp(a, "-o")) o->out = v, hp = 0;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = v, hp = 0;
-        else if (!strcmp(a, "--steps")) { if (cli_int(a, v, 1, 1L << 40, &o->steps)) return 1; }
+        else if (!strcmp(a, "--steps")) { if (cli_int(a, v, 1, 1L << 40, &o->steps)) return 1; hp = 0, o->given_steps = 1; }
         else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) { if (cli_int(a, v, 1, 1 << 16, &o->batch)) return 1; }
         else if (!strcmp(a, "--seq")) { if (cli_int(a, v, 1, 1 << 20, &o->seq)) return 1; }
         else if (!strcmp(a, "--accum")) { if (cli_int(a, v, 1, 1 << 16, &o->accum)) return 1; }
@@ -104,22 +110,78 @@ static int parse(int argc, char **argv, opts *o) {
     if (!o->out && o->resume) o->out = o->resume;
     int sources = (o->config != NULL) + (o->model != NULL) + (o->resume != NULL);
     if (sources != 1) return cli_error("train needs exactly one of --config, --model, --resume (see griffin train --help)");
-    if (!o->data || !o->out) return cli_error("train needs --data and --out (see griffin train --help)");
+    /* name what is missing: with --resume, --out is optional */
+    if (!o->data && !o->out) return cli_error("train needs --data and --out (see griffin train --help)");
+    if (!o->data)
+        return cli_error("train needs --data TRAIN.npy%s (see griffin train --help)",
+                         o->resume ? ", the training tokens, again to resume" : "");
+    if (!o->out) return cli_error("train needs --out DIR for the checkpoints (see griffin train --help)");
     if (o->resume && o->given_hparams)
-        return cli_error("train: --resume keeps the run's hyper-parameters; drop --steps, --lr, --batch ... (they are in %s/latest/trainer_state.json)", o->resume);
+        return cli_error("train: --resume keeps the run's hyper-parameters; drop --lr, --batch ... (they are in %s/latest/trainer_state.json; --steps may change)", o->resume);
     /* a masked run's log has accuracy columns, so its held-out data is masked too */
     if (o->val_mask && !o->val) return cli_error("train: --val-mask goes with --val");
     if (o->val_mask && !o->mask) return cli_error("train: --val-mask goes with --mask (the training data's mask)");
     if (o->mask && o->val && !o->val_mask)
         return cli_error("train: with --mask, --val needs its own --val-mask (the held-out answers)");
-    if (o->warmup > o->steps) o->warmup = o->steps;
+    if (!o->resume && o->warmup > o->steps) o->warmup = o->steps;
     return 0;
+}
+
+/* Whether the config file gives key a value itself (gf_config_load fills
+ * in defaults, which a tokenizer may override). */
+static int config_sets(const char *path, const char *key) {
+    gf_error err;
+    size_t len;
+    char *text = gf_read_text_file(path, 1 << 20, &len, &err);
+    cJSON *root = text ? cJSON_ParseWithLength(text, len) : NULL;
+    const cJSON *j = root ? cJSON_GetObjectItemCaseSensitive(root, key) : NULL;
+    int set = j && !cJSON_IsNull(j);
+    cJSON_Delete(root);
+    free(text);
+    return set;
+}
+
+/* The special ids of --tokenizer go into the new model's config (so its
+ * config.json, which generate and chat trust, agrees with the tokenizer that
+ * made the data): where the config leaves an id to the default it takes the
+ * tokenizer's, and where it sets another one the run is refused. A
+ * tokenizer without BOS or EOS leaves the config's. (pad_token_id is left
+ * as it is: neither training nor generation reads it.) */
+static int ids_from_tokenizer(const opts *o, gf_config *cfg, gf_error *err) {
+    gf_tokenizer *tk = gf_tokenizer_load(o->tokenizer, err);
+    if (!tk) return -1;
+    int rc = 0, n = gf_tokenizer_vocab_size(tk);
+    if (n > cfg->vocab_size) {
+        rc = gf_fail(err, "%s: %d pieces, more than the vocab_size %d of %s", o->tokenizer, n, cfg->vocab_size,
+                     o->config);
+        goto out;
+    }
+    const struct {
+        const char *key;
+        int tok;
+        int *id;
+    } ids[2] = {{"bos_token_id", gf_tokenizer_bos_id(tk), &cfg->bos_id},
+                {"eos_token_id", gf_tokenizer_eos_id(tk), &cfg->eos_id}};
+    for (int i = 0; i < 2; i++) {
+        if (ids[i].tok < 0 || ids[i].tok == *ids[i].id) continue;
+        if (config_sets(o->config, ids[i].key)) {
+            rc = gf_fail(err, "%s: %s is %d, but the tokenizer %s has %d; make them agree (or leave it out of the config)",
+                         o->config, ids[i].key, *ids[i].id, o->tokenizer, ids[i].tok);
+            goto out;
+        }
+        *ids[i].id = ids[i].tok;
+    }
+    rc = gf_config_validate(cfg, o->config, err);
+out:
+    gf_tokenizer_free(tk);
+    return rc;
 }
 
 /* A new model of the config, initialised as `griffin init` does. */
 static gf_trainable *new_model(const opts *o, gf_error *err) {
     gf_config cfg;
     if (gf_config_load(o->config, &cfg, err)) return NULL;
+    if (o->tokenizer && ids_from_tokenizer(o, &cfg, err)) return NULL;
     return gf_trainable_new(&cfg, o->seed, err);
 }
 
@@ -178,6 +240,23 @@ int cmd_train(int argc, char **argv) {
     if (o.resume && st.masked != (o.mask != NULL)) {
         cli_error(st.masked ? "%s: this run trained on a loss mask; give --mask again to resume it"
                             : "%s: this run trained without a loss mask; drop --mask to resume it", o.resume);
+        goto out;
+    }
+    /* --steps N on a resume: the run's length becomes N, so the cosine
+     * (whose length is total_steps - warmup) is stretched to end at the new
+     * N; the steps done keep their learning rates, and the next ones follow
+     * the new curve. The warm-up stays as it was. */
+    if (o.resume && o.given_steps) {
+        if (o.steps <= st.step) {
+            cli_error("train: --steps %ld: %s has done %" PRId64 " steps already; give more to extend it", o.steps,
+                      o.resume, st.step);
+            goto out;
+        }
+        st.opt.total_steps = o.steps;
+    } else if (o.resume && st.step >= st.opt.total_steps) {
+        cli_error("train: %s finished at step %" PRId64 " of %" PRId64 "; give --steps N (more than %" PRId64
+                  ") to extend it",
+                  o.resume, st.step, st.opt.total_steps, st.step);
         goto out;
     }
     const gf_model *m = gf_trainable_model(t);

@@ -5,9 +5,15 @@
 
 #include "cli.h"
 
+/* The Makefile's VERSION (also griffin.pc's and the shared library's), so
+ * the version is written in one place. */
+#ifndef GRIFFIN_VERSION
+#error "build with -DGRIFFIN_VERSION=\"x.y.z\" (the Makefile passes its VERSION)"
+#endif
+
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: griffin COMMAND [options]\n"
+            "usage: griffin COMMAND [options]      (griffin --version: the version)\n"
             "\n"
             "commands:\n"
             "  forward   --model DIR --tokens T.npy [--segment-pos S.npy] [--prefill N]\n"
@@ -24,10 +30,11 @@ static void usage(FILE *f) {
             "            AdamW training with progress, CSV log, evaluation, checkpoints\n"
             "  eval      --model DIR --data F [--mask M] --seq T [--per-position]\n"
             "            held-out loss and perplexity (with a mask: answer accuracy)\n"
-            "  generate  --model DIR (--prompt-ids 2,17,33 | --prompt TEXT) [-n N] [--temp T]\n"
-            "            [--top-k K] [--top-p P] [--seed S] [--batch B] [--threads N]\n"
+            "  generate  -m DIR (-p TEXT | -f FILE | --prompt-ids 2,17,33) [-n N] [--temp T]\n"
+            "            [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty F] [--stop S]\n"
+            "            [-s SEED] [-b BATCH] [-t THREADS]\n"
             "            sample a continuation; text (or ids) on stdout, speed on stderr\n"
-            "  chat      --model DIR [--temp T] [--system TEXT] [-i] ...\n"
+            "  chat      -m DIR [--temp T] [--system TEXT] [-i] ...\n"
             "            talk to an instruction-tuned model (Gemma turn format; /help, /save,\n"
             "            /load); -i continues a base model's text\n"
             "  serve     --model DIR [--host H] [--port P] [--slots N] [--api-key KEY] ...\n"
@@ -36,8 +43,9 @@ static void usage(FILE *f) {
             "            each stdin line's token ids (as spm_encode --output_format=id)\n"
             "  detokenize --tokenizer FILE\n"
             "            each stdin line of ids back to text (as spm_decode --input_format=id)\n"
-            "  bench     [--buffer-mb N] [--threads N] [--csv FILE]\n"
-            "            this machine's memory read bandwidth and sgemm peak\n"
+            "  bench     [--model DIR] [--types f32,bf16,q8,q4] [--threads N] [--csv FILE] ...\n"
+            "            this machine's limits (memory bandwidth, sgemm, FMA and dot-product\n"
+            "            ceilings), then decode, prefill and training speed per weight type\n"
             "  quantize  --model IN --out OUT --type bf16|q8|q4\n"
             "            write a model directory with its weights in another type\n"
             "  info      [--model DIR]\n"
@@ -45,7 +53,9 @@ static void usage(FILE *f) {
             "  init      --config CONFIG.json --out DIR [--seed S]\n"
             "            write a randomly initialised model directory\n"
             "\n"
-            "Run 'griffin COMMAND --help' for a command's options.\n"
+            "Run 'griffin COMMAND --help' for a command's options. Every option also takes the\n"
+            "form --option=VALUE; the short forms are -m (--model), -p (--prompt), -f (--file),\n"
+            "-n (--n-predict), -s (--seed), -b (--batch), -t (--threads), -o (--out).\n"
             "GRIFFIN_ISA=NAME caps the kernel set (griffin info lists this CPU's).\n");
 }
 
@@ -61,6 +71,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("griffin %s\n", GRIFFIN_VERSION);
+        return 0;
+    }
     gf_error err;
     if (gf_kernels_init(&err) != 0) return cli_error("%s", err.msg);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
