@@ -25,8 +25,11 @@ endif
 # functions (gf_expf, the logits' soft cap) into vector selects on CPUs
 # without AVX-512's masks: on AVX2 the soft cap ran one logit at a time. It
 # changes no result (no reassociation; that would be -ffast-math).
+# -fno-math-errno: griffin never reads errno after a math function, and
+# clang will not vectorise a loop that calls sqrtf (AdamW's update) while
+# the call may have to set it.
 CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
-           $(OPT) -fno-trapping-math -g -fopenmp -Iinclude -Isrc -Ibench $(shell $(BLAS_PC) pkg-config --cflags openblas libcjson 2>/dev/null)
+           $(OPT) -fno-trapping-math -fno-math-errno -g -fopenmp -Iinclude -Isrc -Ibench $(shell $(BLAS_PC) pkg-config --cflags openblas libcjson 2>/dev/null)
 LDLIBS  := $(shell $(BLAS_PC) pkg-config --libs openblas libcjson 2>/dev/null || echo -lopenblas -lcjson) \
            $(BLAS_RPATH) -lm -fopenmp
 

@@ -15,7 +15,9 @@
 
 /* Command lines here are built from short temporary paths into large
  * buffers; gcc cannot see that they fit. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 static const char *TINY =
     "{\"vocab_size\": 64, \"hidden_size\": 32, \"intermediate_size\": 96, \"num_hidden_layers\": 3,"
