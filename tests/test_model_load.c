@@ -831,6 +831,21 @@ static void test_nonfinite_weights_refused(void **state) {
     snprintf(args, sizeof args, "generate --model %s --prompt-ids 2,3 -n 3", dir);
     td_expect_cli_error(args, "model.layers.1.mlp_block.down_proj.weight", "non-finite");
 
+    /* finite but huge weights pass the load check; the products overflow,
+     * and generate stops at the first logits, never sampling them */
+    write_model_dir(dir, "huge_f32", G.bytes, G.size);
+    for (size_t i = 0; i < 64 * 192; i += 7) poison(dir, "model.layers.0.mlp_block.down_proj.weight", i, i % 2 ? 3e38f : -3e38f);
+    gf_model *hm = gf_model_load(dir, &err);
+    if (!hm) fail_msg("%s", err.msg);
+    gf_model_free(hm);
+    /* (stderr also has generate's "griffin: seed N" line) */
+    snprintf(args, sizeof args, "%s generate --model %s --prompt-ids 2,3 -n 3", td_bin(), dir);
+    char serr[2048];
+    assert_int_equal(td_run(args, serr, sizeof serr), 1);
+    const char *line = strstr(serr, "griffin: error: ");
+    if (!line || !strstr(line, "decode step 1: non-finite logits") || strchr(line, '\n') != line + strlen(line) - 1)
+        fail_msg("generate of a model with overflowing weights: %s", serr);
+
     write_model_dir(dir, "inf_vec", G.bytes, G.size);
     join(p, dir, "model.safetensors");
     poison(dir, "model.final_norm.weight", 3, -INFINITY);
