@@ -94,7 +94,10 @@ float gf_lr_at(const gf_adamw_config *c, int64_t step);
 /* The L2 norm of the whole gradient arena. */
 double gf_grad_norm(const gf_trainable *t);
 /* One update with the gradients in t (clipped to c->clip by global norm);
- * returns the norm before clipping. */
+ * returns the norm before clipping. A gradient holding a NaN or an infinity
+ * (a non-finite norm) changes nothing, the weights, the moments and the
+ * step count as they were: the norm returned says so, and the caller stops
+ * (griffin train does, docs/training.md). */
 double gf_adamw_update(gf_adamw *o, gf_trainable *t, const gf_adamw_config *c, float lr);
 int64_t gf_adamw_step_count(const gf_adamw *o);
 void gf_adamw_set_step_count(gf_adamw *o, int64_t step);

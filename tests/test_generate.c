@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "generate/stop.h"
+#include "train/trainable.h"
 #include "alloc_count.h"
 #include "testutil.h"
 
@@ -742,6 +743,48 @@ static void test_step_allocates_nothing(void **state) {
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
+/* Logits that hold a NaN are never sampled: the step fails with one line
+ * naming the decode step, every sequence stops with GF_GEN_ERROR and emits
+ * nothing. The model's weight is poisoned in memory after two good steps,
+ * as the load check cannot see (a trainable's arena). */
+static void test_nonfinite_logits(void **state) {
+    (void)state;
+    gf_trainable *tm = td_random_trainable("griffin", 256, 5);
+    const gf_model *m = gf_trainable_model(tm);
+    const rparams rp = {1.0f, 1.0f, 0.0f, 1.0f, 0, 0, 4};
+    gf_gen_params gp = gen_params(&rp, 20);
+    gf_error err;
+    int32_t t[2];
+    gf_generator *g = gf_generator_new(m, NULL, 2, &gp, &err);
+    assert_non_null(g);
+    const int32_t prompt[] = {2, 7, 9};
+    assert_int_equal(gf_generator_feed(g, prompt, 3, &err), 0);
+    assert_int_equal(gf_generator_step(g, t, &err), 2);
+    assert_int_equal(gf_generator_step(g, t, &err), 2);
+    float *p = &tm->params[tm->n_params / 2], keep = *p;
+    *p = NAN;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(gf_generator_step(g, t, &err), -1);
+    td_expect_one_line(&err, "decode step 3: non-finite logits (NaN for token id 0)");
+    assert_int_equal(t[0], -1);
+    assert_int_equal(t[1], -1);
+    assert_int_equal(gf_generator_stop_reason(g, 0), GF_GEN_ERROR);
+    assert_int_equal(gf_generator_stop_reason(g, 1), GF_GEN_ERROR);
+    assert_int_equal(gf_generator_step(g, t, &err), 0); /* nothing runs any more */
+    /* from the prompt's own logits: step 1 */
+    gf_generator_reset(g);
+    assert_int_equal(gf_generator_feed(g, prompt, 3, &err), 0);
+    assert_int_equal(gf_generator_step(g, t, &err), -1);
+    td_expect_one_line(&err, "decode step 1: non-finite logits");
+    /* the weight mended, the generator works again */
+    *p = keep;
+    gf_generator_reset(g);
+    assert_int_equal(gf_generator_feed(g, prompt, 3, &err), 0);
+    assert_int_equal(gf_generator_step(g, t, &err), 2);
+    gf_generator_free(g);
+    gf_trainable_free(tm);
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     gf_model *m = td_golden_model("hawk");
@@ -830,6 +873,7 @@ int main(void) {
         cmocka_unit_test(test_save_restore_text),
         cmocka_unit_test(test_step_allocates_nothing),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_nonfinite_logits),
     };
     return cmocka_run_group_tests_name("generate", tests, NULL, NULL);
 }

@@ -12,7 +12,9 @@
 
 /* Command lines here are built from short temporary paths into large
  * buffers; gcc cannot see that they fit. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 
 /* ---- masked token data ------------------------------------------------------------ */

@@ -11,6 +11,7 @@
  * valid variants (a 2-shard split, BF16 / F16 storage, two models at once) must
  * give the logits of the originals. */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -728,6 +729,178 @@ static int load_config_mutant(const char *p, const uint8_t *cm, size_t n, gf_err
     return rc;
 }
 
+/* ---- non-finite weights ------------------------------------------------- */
+
+/* The first-NaN-or-Inf search of every float dtype, with bad elements in
+ * the second and third of its 65536-element chunks (the parallel pass must
+ * report the earlier one) and finite extremes elsewhere. */
+static void test_first_nonfinite(void **state) {
+    (void)state;
+    const size_t n = 3 * 65536 + 5;
+    float *f = calloc(n, sizeof *f);
+    uint16_t *b = calloc(n, sizeof *b), *h = calloc(n, sizeof *h);
+    assert_true(f && b && h);
+    f[0] = FLT_MAX;
+    f[1] = -FLT_MAX;
+    f[2] = 1e-45f;
+    f[3] = -0.0f;
+    b[0] = 0x7f7f; /* the largest finite BF16 */
+    b[1] = 0xff7f;
+    h[0] = 0x7bff; /* 65504, the largest F16 */
+    h[1] = 0x0001;
+    assert_int_equal(gf_first_nonfinite(f, GF_DT_F32, n), n);
+    assert_int_equal(gf_first_nonfinite(b, GF_DT_BF16, n), n);
+    assert_int_equal(gf_first_nonfinite(h, GF_DT_F16, n), n);
+    assert_int_equal(gf_first_nonfinite(f, GF_DT_I8, n), n); /* codes: nothing to check */
+    size_t first = 65536 + 77, later = 2 * 65536 + 3;
+    f[first] = NAN;
+    f[later] = -INFINITY;
+    b[first] = 0xff80; /* -Inf */
+    b[later] = 0x7fc0; /* NaN */
+    h[first] = 0x7c00; /* +Inf */
+    h[later] = 0x7e00; /* NaN */
+    assert_int_equal(gf_first_nonfinite(f, GF_DT_F32, n), first);
+    assert_int_equal(gf_first_nonfinite(b, GF_DT_BF16, n), first);
+    assert_int_equal(gf_first_nonfinite(h, GF_DT_F16, n), first);
+    /* the last element alone, and a short run */
+    f[first] = 0.0f;
+    f[later] = 0.0f;
+    f[n - 1] = INFINITY;
+    assert_int_equal(gf_first_nonfinite(f, GF_DT_F32, n), n - 1);
+    assert_int_equal(gf_first_nonfinite(f + n - 3, GF_DT_F32, 3), 2);
+    free(f);
+    free(b);
+    free(h);
+}
+
+/* Writes v into element i of tensor `name` of dir/model.safetensors, in the
+ * tensor's dtype (F32, BF16 or F16). */
+static void poison(const char *dir, const char *name, size_t i, float v) {
+    char p[4096];
+    join(p, dir, "model.safetensors");
+    gf_st_file f;
+    gf_error err;
+    if (gf_st_open(p, &f, &err) != 0) fail_msg("%s", err.msg);
+    const gf_st_tensor *t = gf_st_find(&f, name);
+    if (!t) fail_msg("%s: no tensor %s", p, name);
+    assert_true(i < t->numel);
+    size_t es = gf_dtype_size(t->dtype), off = (size_t)((const uint8_t *)t->data - (const uint8_t *)f.map.data) + i * es;
+    uint8_t bytes[4];
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if (t->dtype == GF_DT_F32) memcpy(bytes, &u, 4);
+    else if (t->dtype == GF_DT_BF16) {
+        uint16_t x = (uint16_t)(u >> 16);
+        memcpy(bytes, &x, 2);
+    } else {
+        assert_int_equal(t->dtype, GF_DT_F16);
+        uint16_t x = (uint16_t)(v != v ? 0x7e00 : v > 0 ? 0x7c00 : 0xfc00);
+        memcpy(bytes, &x, 2);
+    }
+    gf_st_close(&f);
+    size_t n;
+    uint8_t *all = td_read(p, &n);
+    assert_true(off + es <= n);
+    memcpy(all + off, bytes, es);
+    td_write(p, all, n);
+    free(all);
+}
+
+/* A model whose file holds a NaN or an infinity is refused at load, in one
+ * line naming the file, the tensor, the value and its first element: F32
+ * matrices and vectors, BF16, and the F16 scales of Q8 and Q4 models. The
+ * quantiser refuses such a model too, and a stray float tensor it would
+ * carry along. */
+static void test_nonfinite_weights_refused(void **state) {
+    (void)state;
+    load_golden();
+    char dir[4096], p[4096], want[512];
+    write_model_dir(dir, "nan_f32", G.bytes, G.size);
+    join(p, dir, "model.safetensors");
+    poison(dir, "model.layers.1.mlp_block.down_proj.weight", 200, NAN); /* [64, 192]: row 1, column 8 */
+    expect_load_fails(dir, p, "tensor 'model.layers.1.mlp_block.down_proj.weight' holds NaN at element 200 (row 1, column 8)");
+    /* the quantiser (through the loader) and the CLI say the same */
+    char out[4096];
+    case_dir(out, "nan_f32_q8");
+    gf_error err;
+    assert_int_equal(gf_model_quantize(dir, out, GF_QUANT_Q8, NULL, NULL, &err), -1);
+    td_expect_one_line(&err, "model.layers.1.mlp_block.down_proj.weight");
+    char args[9000];
+    snprintf(args, sizeof args, "quantize --model %s --out %s --type q4", dir, out);
+    td_expect_cli_error(args, "model.layers.1.mlp_block.down_proj.weight", "NaN at element 200");
+    snprintf(args, sizeof args, "generate --model %s --prompt-ids 2,3 -n 3", dir);
+    td_expect_cli_error(args, "model.layers.1.mlp_block.down_proj.weight", "non-finite");
+
+    /* finite but huge weights pass the load check; the products overflow,
+     * and generate stops at the first logits, never sampling them */
+    write_model_dir(dir, "huge_f32", G.bytes, G.size);
+    for (size_t i = 0; i < 64 * 192; i += 7) poison(dir, "model.layers.0.mlp_block.down_proj.weight", i, i % 2 ? 3e38f : -3e38f);
+    gf_model *hm = gf_model_load(dir, &err);
+    if (!hm) fail_msg("%s", err.msg);
+    gf_model_free(hm);
+    /* (stderr also has generate's "griffin: seed N" line) */
+    snprintf(args, sizeof args, "%s generate --model %s --prompt-ids 2,3 -n 3", td_bin(), dir);
+    char serr[2048];
+    assert_int_equal(td_run(args, serr, sizeof serr), 1);
+    const char *line = strstr(serr, "griffin: error: ");
+    if (!line || !strstr(line, "decode step 1: non-finite logits") || strchr(line, '\n') != line + strlen(line) - 1)
+        fail_msg("generate of a model with overflowing weights: %s", serr);
+
+    write_model_dir(dir, "inf_vec", G.bytes, G.size);
+    join(p, dir, "model.safetensors");
+    poison(dir, "model.final_norm.weight", 3, -INFINITY);
+    expect_load_fails(dir, p, "tensor 'model.final_norm.weight' holds -Inf at element 3:");
+    write_model_dir(dir, "inf_gate", G.bytes, G.size);
+    join(p, dir, "model.safetensors");
+    poison(dir, "model.layers.0.temporal_block.rg_lru.input_gate_weight", 1000, INFINITY);
+    expect_load_fails(dir, p, "tensor 'model.layers.0.temporal_block.rg_lru.input_gate_weight' holds +Inf at element 1000");
+
+    /* BF16, and the scales of Q8 and Q4 (their codes are integers) */
+    static const struct {
+        gf_quant_type type;
+        const char *dir, *tensor;
+        float v;
+        const char *what;
+    } q[] = {{GF_QUANT_BF16, "nan_bf16", "model.layers.2.temporal_block.o_proj.weight", INFINITY, "+Inf"},
+             {GF_QUANT_Q8, "nan_q8", "model.layers.0.mlp_block.up_proj.weight_scale", NAN, "NaN"},
+             {GF_QUANT_Q4, "nan_q4", "model.embed_tokens.weight_scale", -INFINITY, "-Inf"}};
+    for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
+        case_dir(dir, q[k].dir);
+        if (gf_model_quantize(td_path("golden/griffin"), dir, q[k].type, NULL, NULL, &err)) fail_msg("%s", err.msg);
+        gf_model *m = gf_model_load(dir, &err); /* loads before the damage */
+        if (!m) fail_msg("%s", err.msg);
+        gf_model_free(m);
+        poison(dir, q[k].tensor, 5, q[k].v);
+        join(p, dir, "model.safetensors");
+        snprintf(want, sizeof want, "tensor '%s' holds %s at element 5 (row ", q[k].tensor, q[k].what);
+        expect_load_fails(dir, p, want);
+    }
+
+    /* a float tensor outside the model's table: the loader never reads it,
+     * the quantiser would copy it */
+    gf_st_file f;
+    open_golden(&f);
+    size_t n;
+    gf_st_entry *e = golden_entries(&f, NULL, &n);
+    gf_st_entry *e2 = realloc(e, (n + 1) * sizeof *e2);
+    assert_non_null(e2);
+    static const float extra[4] = {1.0f, 2.0f, NAN, 4.0f};
+    e2[n] = (gf_st_entry){"extra.stats", GF_DT_F32, 1, {4}, extra};
+    case_dir(dir, "nan_extra");
+    join(p, dir, "config.json");
+    td_write(p, G_cfg, G_cfg_n);
+    join(p, dir, "model.safetensors");
+    if (gf_st_write(p, e2, n + 1, &err)) fail_msg("%s", err.msg);
+    free(e2);
+    gf_st_close(&f);
+    gf_model *m = gf_model_load(dir, &err);
+    if (!m) fail_msg("%s", err.msg);
+    gf_model_free(m);
+    case_dir(out, "nan_extra_bf16");
+    assert_int_equal(gf_model_quantize(dir, out, GF_QUANT_BF16, NULL, NULL, &err), -1);
+    td_expect_one_line(&err, "tensor 'extra.stats' holds NaN at element 2");
+}
+
 static void test_config_fuzz_mutations(void **state) {
     (void)state;
     load_golden();
@@ -758,6 +931,8 @@ int main(void) {
         cmocka_unit_test(test_token_out_of_vocab),
         cmocka_unit_test(test_two_models),
         cmocka_unit_test(test_config_fuzz_mutations),
+        cmocka_unit_test(test_first_nonfinite),
+        cmocka_unit_test(test_nonfinite_weights_refused),
     };
     return cmocka_run_group_tests_name("model_load", tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "alloc_count.h"
+#include "train/trainable.h"
 #include "testutil.h"
 
 
@@ -358,6 +359,65 @@ static void test_chunks(void **state) {
     }
     assert_int_equal(gf_generator_context(g, sa), 2 + 7);
     assert_int_equal(gf_generator_generated(g, sa), 7);
+    gf_generator_free(g);
+    gf_trainable_free(rh);
+}
+
+/* ---- non-finite logits -------------------------------------------------------------- */
+
+/* A slot whose logits hold a NaN draws nothing: the round fails with one
+ * line naming the decode step, the slot finishes with GF_GEN_ERROR in the
+ * events, and the other slot goes on (what the server answers with a 500
+ * for that request alone). The damage is in the embedding row of an id
+ * only the second prompt holds, so only its sequence meets it. */
+static void test_nonfinite_logits(void **state) {
+    (void)state;
+    gf_trainable *rh = td_random_trainable("griffin", 300, 33); /* soft-capped */
+    const gf_model *m = gf_trainable_model(rh);
+    assert_string_equal(rh->info[0].name, "model.embed_tokens.weight");
+    size_t D = (size_t)gf_model_config(m)->width;
+    const int32_t bad_id = 299;
+    /* one huge (finite) weight: the tied unembedding turns it into a large
+     * logit the soft cap bounds, but fed as an input it overflows the
+     * residual stream (Inf x the norm's 0 = NaN) */
+    float *row = rh->params + rh->info[0].offset + (size_t)bad_id * D;
+    for (size_t i = 0; i < D; i++) row[i] = 0.0f;
+    row[0] = 3e38f;
+    gf_error err;
+    gf_gen_params gp;
+    gf_gen_params_default(&gp);
+    gp.temperature = 0.0f;
+    gp.max_tokens = 1; /* (a's one id could be 299 itself: the capped logit is large) */
+    gf_generator *g = gf_generator_new(m, NULL, 2, &gp, &err);
+    int32_t a[] = {1, 2, 3}, b[] = {4, bad_id, 6};
+    int sa = gf_generator_join(g, a, 3, NULL, &err), sb = gf_generator_join(g, b, 3, NULL, &err);
+    assert_true(sa >= 0 && sb >= 0 && sa != sb);
+    gf_gen_event ev[2];
+    int n_ev;
+    memset(&err, 0, sizeof err);
+    int rounds = 0, rc;
+    while ((rc = gf_generator_round(g, ev, &n_ev, &err)) > 0 && ++rounds < 10) {
+    }
+    print_message("    round %d: %s\n", rounds + 1, err.msg);
+    assert_int_equal(rc, -1);
+    td_expect_one_line(&err, "decode step 1: non-finite logits");
+    int seen_a = 0, seen_b = 0;
+    for (int i = 0; i < n_ev; i++) {
+        if (ev[i].slot == sb) {
+            seen_b = 1;
+            assert_true(ev[i].finished);
+            assert_int_equal(ev[i].reason, GF_GEN_ERROR);
+            assert_int_equal(ev[i].token, -1);
+        } else {
+            seen_a = 1;
+            assert_true(ev[i].finished && ev[i].token >= 0);
+            assert_int_equal(ev[i].reason, GF_GEN_MAX_TOKENS);
+        }
+    }
+    assert_true(seen_a && seen_b);
+    assert_int_equal(gf_generator_round(g, ev, &n_ev, &err), 0); /* both done */
+    assert_int_equal(gf_generator_generated(g, sa), 1);
+    assert_int_equal(gf_generator_generated(g, sb), 0);
     gf_generator_free(g);
     gf_trainable_free(rh);
 }
@@ -819,6 +879,7 @@ int main(void) {
         cmocka_unit_test(test_seeded_equals_batch1),
         cmocka_unit_test(test_mixed_params),
         cmocka_unit_test(test_chunks),
+        cmocka_unit_test(test_nonfinite_logits),
         cmocka_unit_test(test_leave),
         cmocka_unit_test(test_join_from),
         cmocka_unit_test(test_stop_id_context),

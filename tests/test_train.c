@@ -11,11 +11,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "formats/safetensors.h"
 #include "testutil.h"
 
 /* Command lines here are built from short temporary paths into large
  * buffers; gcc cannot see that they fit. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 static const char *TINY =
     "{\"vocab_size\": 64, \"hidden_size\": 32, \"intermediate_size\": 96, \"num_hidden_layers\": 3,"
@@ -109,6 +112,19 @@ static void test_adamw_update(void **state) {
         int vector = strstr(ti->name, "norm") || strstr(ti->name, "bias") || strstr(ti->name, "recurrent_param");
         assert_int_equal(ti->decay, !vector);
     }
+    /* a non-finite gradient is left unapplied: weights, moments and the
+     * step count as they were, the norm returned non-finite */
+    memcpy(p0, p, n * sizeof *p0);
+    float *mv = gf_adamw_moments(o), *mv0 = malloc(2 * n * sizeof *mv0);
+    memcpy(mv0, mv, 2 * n * sizeof *mv0);
+    g[n / 3] = NAN;
+    assert_true(isnan(gf_adamw_update(o, t, &c, 1e-2f)));
+    g[n / 3] = INFINITY;
+    assert_true(isinf(gf_adamw_update(o, t, &c, 1e-2f)));
+    assert_int_equal(gf_adamw_step_count(o), 1);
+    assert_memory_equal(p, p0, n * sizeof *p0);
+    assert_memory_equal(mv, mv0, 2 * n * sizeof *mv0);
+    free(mv0);
     free(p0);
     gf_adamw_free(o);
     gf_trainable_free(t);
@@ -331,6 +347,87 @@ static void test_failed_saves_keep_the_last_checkpoint(void **state) {
              td_bin(), cfg_path, data_path, td_tmpdir());
     assert_int_equal(td_run(cmd, err, sizeof err), 1);
     if (!strstr(err, "tiny.json/run") || !strstr(err, "Not a directory")) fail_msg("stderr: %s", err);
+}
+
+/* Writes 3e38 (finite: the checkpoint loads) over the first 100 elements of
+ * tensor `name` of file `path`, an F32 safetensors file. */
+static void huge_values(const char *path, const char *name) {
+    gf_st_file f;
+    gf_error err;
+    if (gf_st_open(path, &f, &err)) fail_msg("%s", err.msg);
+    const gf_st_tensor *t = gf_st_find(&f, name);
+    assert_non_null(t);
+    assert_true(t->dtype == GF_DT_F32 && t->numel >= 100);
+    size_t off = (size_t)((const uint8_t *)t->data - (const uint8_t *)f.map.data);
+    gf_st_close(&f);
+    size_t n;
+    uint8_t *b = td_read(path, &n);
+    const float big = 3e38f;
+    for (size_t i = 0; i < 100; i++) memcpy(b + off + 4 * i, &big, 4);
+    td_write(path, b, n);
+    free(b);
+}
+
+/* A run whose numbers go non-finite stops with one line naming the step and
+ * exits 1, saving nothing: the last checkpoint stays the latest, unchanged,
+ * and loads. Two ways in, from a 3-step checkpoint extended to 6 steps:
+ * huge weights (the loss overflows at once) and a huge first moment (the
+ * update makes the weights infinite; the save of that step refuses them). */
+static void test_nonfinite_run_stops(void **state) {
+    (void)state;
+    static const struct {
+        const char *file, *tensor, *want;
+    } cases[] = {{"model.safetensors", "model.layers.0.mlp_block.down_proj.weight", "step 4: non-finite loss"},
+                 {"optimizer.safetensors", "adam_m", "step 4: tensor '"}};
+    for (int c = 0; c < 2; c++) {
+        char out[4096], cmd[16384], err[4096], p[8192];
+        snprintf(out, sizeof out, "%s/nonfinite%d", td_tmpdir(), c);
+        snprintf(cmd, sizeof cmd, "%s train --config %s --data %s --out %s --steps 3 --batch 2 --seq 16 --warmup 1 --save-every 1 --seed 5 --threads 1",
+                 td_bin(), cfg_path, data_path, out);
+        if (td_run(cmd, err, sizeof err)) fail_msg("%s: %s", cmd, err);
+        /* three steps more for --resume: the state's total_steps 3 -> 6 */
+        snprintf(p, sizeof p, "%s/step-00000003/trainer_state.json", out);
+        size_t n;
+        char *js = td_read(p, &n), *at = strstr(js, "\"total_steps\":\t3");
+        assert_non_null(at);
+        at[strlen("\"total_steps\":\t")] = '6';
+        td_write(p, js, n);
+        free(js);
+        snprintf(p, sizeof p, "%s/step-00000003/%s", out, cases[c].file);
+        huge_values(p, cases[c].tensor);
+        size_t before_n;
+        void *before = td_read(p, &before_n);
+        snprintf(cmd, sizeof cmd, "%s train --resume %s --data %s", td_bin(), out, data_path);
+        assert_int_equal(td_run(cmd, err, sizeof err), 1);
+        const char *line = strstr(err, "griffin: error: ");
+        if (!line || !strstr(line, cases[c].want) || !strstr(line, "the last checkpoint is intact") ||
+            strchr(line, '\n') != line + strlen(line) - 1)
+            fail_msg("wanted one error line with '%s': %s", cases[c].want, err);
+        print_message("    %s", line);
+        /* latest: still step 3, the same bytes, and it loads */
+        char latest[8192], target[64] = {0};
+        snprintf(latest, sizeof latest, "%s/latest", out);
+        assert_true(readlink(latest, target, sizeof target - 1) > 0);
+        assert_string_equal(target, "step-00000003");
+        snprintf(p, sizeof p, "%s/step-00000004", out);
+        struct stat st;
+        assert_int_not_equal(stat(p, &st), 0);
+        snprintf(p, sizeof p, "%s/step-00000003/%s", out, cases[c].file);
+        size_t after_n;
+        void *after = td_read(p, &after_n);
+        assert_int_equal(after_n, before_n);
+        assert_memory_equal(after, before, before_n);
+        free(before);
+        free(after);
+        gf_trainable *t;
+        gf_adamw *o;
+        gf_train_state s;
+        gf_error e;
+        if (gf_checkpoint_load(out, &t, &o, &s, &e)) fail_msg("%s", e.msg);
+        assert_int_equal(s.step, 3);
+        gf_trainable_free(t);
+        gf_adamw_free(o);
+    }
 }
 
 /* Bad data is refused before any step: nothing logged, nothing saved. */
@@ -575,6 +672,7 @@ int main(void) {
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_failed_saves_keep_the_last_checkpoint),
         cmocka_unit_test(test_bad_data_refused_before_training),
+        cmocka_unit_test(test_nonfinite_run_stops),
         cmocka_unit_test(test_prepare_train_eval),
         cmocka_unit_test(test_resume_extends),
         cmocka_unit_test(test_tokenizer_ids_into_config),

@@ -326,8 +326,11 @@ int cmd_train(int argc, char **argv) {
         double norm = gf_adamw_update(opt, t, &st.opt, lr);
         st.step++;
         st.tokens += (int64_t)(B * T) * st.accum;
-        if (!isfinite(loss)) {
-            cli_error("step %" PRId64 ": the loss is %g; try a lower --lr (the last checkpoint is intact)", st.step, loss);
+        /* stopped, not skipped (docs/training.md): nothing of this step is
+         * saved (gf_adamw_update leaves a non-finite gradient unapplied) */
+        if (!isfinite(loss) || !isfinite(norm)) {
+            cli_error("step %" PRId64 ": non-finite %s (%g); try a lower --lr (the last checkpoint is intact)", st.step,
+                      !isfinite(loss) ? "loss" : "gradient norm", !isfinite(loss) ? loss : norm);
             goto out;
         }
         double el = cli_now() - t0, tps = (double)((st.step - first) * (int64_t)(B * T) * st.accum) / el;

@@ -8,6 +8,8 @@ set -euo pipefail
 # gnuplot draws the loss curves of training runs (tools/plot_loss.sh).
 # g++ (also in build-essential): tests/test_cpp.cpp compiles the public headers as C++;
 # pkg-config: the Makefile and tests/check_install.sh.
+# clang (with clang++ and LLVM's OpenMP runtime, libomp-dev): `make test-clang`
+# builds and tests with it as well as with GCC.
 # libopenblas-openmp-dev: OpenBLAS built on OpenMP, which the Makefile links
 # (one thread team for griffin's loops and the matrix products).
 # libmicrohttpd-dev: griffin serve's HTTP server; curl, nodejs and npm: its test
@@ -16,7 +18,7 @@ set -euo pipefail
 # npm are left alone where both commands exist already (e.g. a NodeSource
 # build, which provides npm itself).
 # libedit-dev: griffin chat's line editing and history at a terminal.
-pkgs=(build-essential g++ pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev sentencepiece python3 gnuplot-nox
+pkgs=(build-essential g++ clang libomp-dev pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev sentencepiece python3 gnuplot-nox
       libmicrohttpd-dev libedit-dev curl)
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 for arg in "$@"; do

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,4 +301,46 @@ out:
     free(json);
     cJSON_Delete(root);
     return rc;
+}
+
+/* The exponent field all ones: an infinity or a NaN. The largest magnitude
+ * (sign cleared) of a run of elements compared once with the field's value:
+ * a max reduction, which both compilers vectorise, where a search for the
+ * first bad one would stop to branch on each element. */
+#define NONFINITE_CHUNK ((size_t)1 << 16)
+static uint32_t max_magnitude32(const uint32_t *u, size_t n) {
+    uint32_t mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a = u[i] & 0x7fffffffu;
+        mx = a > mx ? a : mx;
+    }
+    return mx;
+}
+static uint16_t max_magnitude16(const uint16_t *h, size_t n) {
+    uint16_t mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t a = h[i] & 0x7fffu;
+        mx = a > mx ? a : mx;
+    }
+    return mx;
+}
+static int chunk_bad(const void *data, gf_dtype dt, size_t i0, size_t n) {
+    if (dt == GF_DT_F32) return max_magnitude32((const uint32_t *)data + i0, n) >= 0x7f800000u;
+    return max_magnitude16((const uint16_t *)data + i0, n) >= (dt == GF_DT_BF16 ? 0x7f80u : 0x7c00u);
+}
+
+size_t gf_first_nonfinite(const void *data, gf_dtype dt, size_t n) {
+    if (dt != GF_DT_F32 && dt != GF_DT_BF16 && dt != GF_DT_F16) return n;
+    size_t chunks = (n + NONFINITE_CHUNK - 1) / NONFINITE_CHUNK, first = chunks;
+#pragma omp parallel for schedule(static) reduction(min : first) if (chunks > 1)
+    for (size_t c = 0; c < chunks; c++) {
+        size_t i0 = c * NONFINITE_CHUNK, len = n - i0 < NONFINITE_CHUNK ? n - i0 : NONFINITE_CHUNK;
+        if (c < first && chunk_bad(data, dt, i0, len)) first = c;
+    }
+    if (first == chunks) return n;
+    /* the chunk that has one: element by element */
+    size_t i0 = first * NONFINITE_CHUNK, end = n - i0 < NONFINITE_CHUNK ? n : i0 + NONFINITE_CHUNK;
+    for (size_t i = i0; i < end; i++)
+        if (chunk_bad(data, dt, i, 1)) return i;
+    return n; /* not reached */
 }

@@ -43,6 +43,11 @@ int gf_st_open(const char *path, gf_st_file *f, gf_error *err);
 void gf_st_close(gf_st_file *f);
 const gf_st_tensor *gf_st_find(const gf_st_file *f, const char *name);
 
+/* The index of the first NaN or infinity among n elements of a float dtype
+ * (F32, BF16, F16) at data; n when every one is finite (and for the integer
+ * dtypes, which have none). One pass over the data, in parallel. */
+size_t gf_first_nonfinite(const void *data, gf_dtype dt, size_t n);
+
 /* One tensor to write; data holds numel elements of dtype. */
 typedef struct {
     const char *name;

@@ -18,6 +18,7 @@
  * generator's, or (slots.c) a slot's own; a join grows the ring, text
  * buffers and penalty scratch to fit its parameters. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -495,6 +496,27 @@ static int32_t sample_seq(gf_generator *g, seq *q, const float *logits) {
     return (int32_t)gf_sample(&q->smp, l, g->V_sample, g->probs, g->idx);
 }
 
+/* The first of n logits that is NaN or infinite, or n. A damaged model
+ * (weights past what the load check sees: finite but so large that a
+ * product overflows; or ones changed in memory) gives such logits, and a
+ * sampler would draw from them whatever its comparisons made of the NaNs.
+ * The magnitudes' bits, max-reduced in a loop that vectorises: a pass over
+ * V floats per token, next to the V x D product that made them. */
+static int first_nonfinite_logit(const float *l, int n) {
+    const uint32_t inf = 0x7f800000u;
+    uint32_t mx = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &l[i], 4);
+        u &= 0x7fffffffu;
+        mx = u > mx ? u : mx;
+    }
+    if (mx < inf) return n;
+    for (int i = 0; i < n; i++)
+        if (!isfinite(l[i])) return i;
+    return n;
+}
+
 static int is_stop_id(const gf_gen_pset *ps, int32_t id) {
     for (int i = 0; i < ps->p.n_stop_ids; i++)
         if (ps->stop_ids[i] == id) return 1;
@@ -512,7 +534,17 @@ int gf_gen_next(gf_generator *g, seq *q, int row, int32_t *tok, gf_error *err) {
         gf_gen_stop_seq(g, q, GF_GEN_CONTEXT);
         return 0;
     }
-    int32_t next = sample_seq(g, q, g->logits + (size_t)row * (size_t)g->V);
+    const float *logits = g->logits + (size_t)row * (size_t)g->V;
+    int bad = first_nonfinite_logit(logits, g->V_sample);
+    if (bad < g->V_sample) {
+        /* never sampled: the sequence ends with an error naming the step */
+        gf_fail(err, "decode step %lld: non-finite logits (%s for token id %d); the model's weights are damaged",
+                (long long)q->generated + 1, isnan(logits[bad]) ? "NaN" : logits[bad] > 0 ? "+Inf" : "-Inf", bad);
+        q->valid = 0;
+        gf_gen_stop_seq(g, q, GF_GEN_ERROR);
+        return -1;
+    }
+    int32_t next = sample_seq(g, q, logits);
     q->last = next;
     if (is_stop_id(ps, next)) {
         gf_gen_stop_seq(g, q, GF_GEN_STOP_ID);
@@ -577,7 +609,12 @@ int gf_generator_step(gf_generator *g, int32_t *tokens, gf_error *err) {
     for (int b = 0; b < g->B; b++) {
         seq *q = &g->seq[b];
         if (q->reason != GF_GEN_RUNNING) continue;
-        if (gf_gen_next(g, q, b, &tokens[b], err)) return -1;
+        if (gf_gen_next(g, q, b, &tokens[b], err)) {
+            /* as for a failed decode step: every running sequence stops */
+            for (int c = 0; c < g->B; c++)
+                if (g->seq[c].reason == GF_GEN_RUNNING) gf_gen_stop_seq(g, &g->seq[c], GF_GEN_ERROR);
+            return -1;
+        }
         running += q->reason == GF_GEN_RUNNING;
     }
     return running;

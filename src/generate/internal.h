@@ -110,7 +110,9 @@ void gf_gen_stop_seq(gf_generator *g, gf_gen_seq *q, int reason);
 /* The sampling part of a step for a running sequence whose logits are in
  * row `row` of g->logits (and whose state is row `row` of g->st): the stop
  * checks, a draw, its text. *tok: the id it emitted, or -1. -1 with err
- * when the detokenizer fails (q then stopped with GF_GEN_ERROR). */
+ * when the logits hold a NaN or an infinity ("decode step N: non-finite
+ * logits ...", nothing drawn) or the detokenizer fails; q is then stopped
+ * with GF_GEN_ERROR. */
 int gf_gen_next(gf_generator *g, gf_gen_seq *q, int row, int32_t *tok, gf_error *err);
 
 #endif

@@ -3,6 +3,7 @@
 #include "cpu.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,28 +29,59 @@ static const struct {
 };
 #define NSETS ((int)(sizeof kernel_sets / sizeof kernel_sets[0]))
 
-/* What the hardware (and the OS) offers; asked once. AMX also needs the
- * kernel's leave to use the tile registers (arch_prctl), and
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+
+/* The extended control register XCR0: which register states the OS saves
+ * on a context switch. Inline assembly rather than _xgetbv, which needs
+ * the xsave target in both compilers. */
+static uint64_t xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+/* What the hardware (and the OS) offers; asked once. Read from CPUID and
+ * XCR0 directly rather than through __builtin_cpu_supports, whose feature
+ * names differ between compilers (clang 14 knows neither "avxvnni" nor the
+ * AMX ones) and between their versions. A feature counts only when the OS
+ * also saves its registers (XCR0), as the builtins check too. AMX also
+ * needs the kernel's leave to use the tile registers (arch_prctl), and
  * GRIFFIN_AMX=0 keeps it off as before GRIFFIN_ISA existed. */
 static unsigned hardware_features(void) {
     unsigned f = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-#define HAS(x) __builtin_cpu_supports(x)
-    if (HAS("avx2") && HAS("fma") && HAS("f16c")) f |= GF_CPU_AVX2;
-    if ((f & GF_CPU_AVX2) && HAS("avxvnni")) f |= GF_CPU_AVXVNNI;
-    if ((f & GF_CPU_AVX2) && HAS("avx512f") && HAS("avx512bw") && HAS("avx512vl") && HAS("avx512dq"))
-        f |= GF_CPU_AVX512;
-    if ((f & GF_CPU_AVX512) && HAS("avx512vnni")) f |= GF_CPU_AVX512VNNI;
-    if ((f & GF_CPU_AVX512) && HAS("avx512bf16")) f |= GF_CPU_AVX512BF16;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx) return 0;
+    const uint64_t xcr = xcr0();
+    if ((xcr & 0x6) != 0x6) return 0; /* XMM and YMM state */
+    const int os_avx512 = (xcr & 0xe0) == 0xe0;            /* opmask, ZMM0-15 upper halves, ZMM16-31 */
+    const int os_amx = (xcr & 0x60000) == 0x60000;         /* XTILECFG, XTILEDATA */
+    unsigned b7 = 0, c7 = 0, d7 = 0, a71 = 0;
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b7, c7, d7);
+        unsigned sub_max = a;
+        if (sub_max >= 1) __cpuid_count(7, 1, a71, b, c, d);
+    }
+#define BIT(r, n) (((r) >> (n)) & 1u)
+    if (BIT(b7, 5) && fma && f16c) f |= GF_CPU_AVX2;
+    if ((f & GF_CPU_AVX2) && BIT(a71, 4)) f |= GF_CPU_AVXVNNI;
+    if ((f & GF_CPU_AVX2) && os_avx512 && BIT(b7, 16) && BIT(b7, 17) && BIT(b7, 30) && BIT(b7, 31))
+        f |= GF_CPU_AVX512; /* F, DQ, BW, VL */
+    if ((f & GF_CPU_AVX512) && BIT(c7, 11)) f |= GF_CPU_AVX512VNNI;
+    if ((f & GF_CPU_AVX512) && BIT(a71, 5)) f |= GF_CPU_AVX512BF16;
 #if defined(__linux__)
     const char *amx_env = getenv("GRIFFIN_AMX");
-    if ((f & GF_CPU_AVX512VNNI) && (f & GF_CPU_AVX512BF16) && !(amx_env && !strcmp(amx_env, "0")) &&
-        HAS("amx-tile") && HAS("amx-int8") && HAS("amx-bf16") && HAS("gfni") &&
+    /* tile, INT8 and BF16 (EDX 24, 25, 22); GFNI (ECX 8) */
+    if ((f & GF_CPU_AVX512VNNI) && (f & GF_CPU_AVX512BF16) && !(amx_env && !strcmp(amx_env, "0")) && os_amx &&
+        BIT(d7, 24) && BIT(d7, 25) && BIT(d7, 22) && BIT(c7, 8) &&
         syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0)
         f |= GF_CPU_AMX;
 #endif
-#undef HAS
+#undef BIT
 #endif
     return f;
 }

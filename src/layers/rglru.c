@@ -50,9 +50,9 @@ void gf_rglru_forward(float *out, const float *x, const gf_layer_weights *lw,
                         }
                         continue;
                     }
-                    /* sqrtf is a libm call (errno) that keeps a loop from
-                     * vectorising, so it gets a scalar loop of its own between
-                     * two vector loops */
+                    /* sqrtf in a loop of its own: without -fno-math-errno
+                     * (a build with other flags) it is a libm call that keeps
+                     * a loop from vectorising */
                     float gx[CH_BLOCK], av[CH_BLOCK], mult[CH_BLOCK];
                     for (size_t c = 0; c < nc; c++) {
                         gx[c] = sigmoid_v(gir[c]);

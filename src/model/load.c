@@ -73,7 +73,25 @@ static const gf_st_tensor *get_typed(loader *ld, gf_error *err, const char *name
         gf_fail(err, "%s: tensor '%s' has shape %s, expected %s", f->path, name, got, want);
         return NULL;
     }
+    if (gf_check_finite(f->path, t, err)) return NULL;
     return t;
+}
+
+/* Refuses a tensor that holds a NaN or an infinity, naming it and the first
+ * such element: every weight is checked at load (docs/formats.md has the
+ * cost, about a page-in of the weights, which the copy into memory or the
+ * packing pays anyway), so a damaged file fails here in one line rather
+ * than as NaN logits, or undefined behaviour in a quantiser, later. */
+int gf_check_finite(const char *path, const gf_st_tensor *t, gf_error *err) {
+    size_t i = gf_first_nonfinite(t->data, t->dtype, t->numel);
+    if (i == t->numel) return 0;
+    float v;
+    gf_convert_to_f32(&v, (const char *)t->data + i * gf_dtype_size(t->dtype), t->dtype, 1);
+    const char *what = v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf";
+    if (t->ndim == 2)
+        return gf_fail(err, "%s: tensor '%s' holds %s at element %zu (row %zu, column %zu): non-finite weights", path,
+                       t->name, what, i, i / t->shape[1], i % t->shape[1]);
+    return gf_fail(err, "%s: tensor '%s' holds %s at element %zu: non-finite weights", path, t->name, what, i);
 }
 
 static const gf_st_tensor *get(loader *ld, gf_error *err, const char *name, int ndim,

@@ -69,6 +69,11 @@ void gf_state_layer_parts(const gf_config *c, int i, size_t *na, size_t *nb);
  * gf_config_save. On failure the set is discarded. */
 int gf_config_save_set(gf_file_set *set, const gf_config *c, const char *path, gf_error *err);
 
+/* 0 when tensor t (of the file at path) holds only finite numbers (integer
+ * codes always do); else -1, err naming the tensor, the value and its first
+ * element. The loader and the quantiser refuse such a tensor. */
+int gf_check_finite(const char *path, const gf_st_tensor *t, gf_error *err);
+
 /* x [M, D] = embedding rows of tokens [M] x the embedding scale; fails on an
  * id outside the vocabulary before writing anything. */
 int gf_embed_tokens(const gf_model *m, const int32_t *tokens, size_t M, float *x, gf_error *err);

@@ -91,6 +91,10 @@ static int convert_tensor(entries *es, const gf_st_file *f, const gf_st_tensor *
     int is_float = t->dtype == GF_DT_F32 || t->dtype == GF_DT_BF16 || t->dtype == GF_DT_F16;
     if (t->dtype == GF_DT_I8 || t->dtype == GF_DT_U8 || ends_with(t->name, ".weight_scale"))
         return gf_fail(err, "%s: tensor '%s' is already quantised; quantise from the F32 / BF16 / F16 model", f->path, t->name);
+    /* the loader checked the model's own tensors; this covers any other
+     * float tensor the file carries along (quantising a NaN would be
+     * undefined behaviour, and copying one would pass the damage on) */
+    if (gf_check_finite(f->path, t, err)) return -1;
     gf_st_entry *e = add_entry(es, err);
     if (!e) return -1;
     e->name = t->name;

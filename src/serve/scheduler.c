@@ -292,7 +292,9 @@ static void *sched_main(void *arg) {
         for (int i = 0; i < n_done; i++) {
             serve_req *r = s->running[done[i]];
             int failed = r->reason == GF_GEN_ERROR;
-            leave_locked(s, done[i], r->reason, failed ? 500 : r->error_status, failed ? "a decode step failed" : r->error);
+            /* the round's error names the cause (e.g. non-finite logits) */
+            leave_locked(s, done[i], r->reason, failed ? 500 : r->error_status,
+                         failed ? (rc < 0 ? err.msg : "a decode step failed") : r->error);
         }
     }
     pthread_mutex_unlock(&s->mu);

@@ -71,6 +71,9 @@ double gf_grad_norm(const gf_trainable *t) {
 
 double gf_adamw_update(gf_adamw *o, gf_trainable *t, const gf_adamw_config *c, float lr) {
     double norm = gf_grad_norm(t);
+    /* a NaN or Inf gradient would spread into every weight (through the
+     * clip's scale) and the moments: left unapplied */
+    if (!isfinite(norm)) return norm;
     /* clipping scales the whole gradient, so its direction is kept */
     float clip = c->clip > 0.0f && norm > c->clip ? (float)(c->clip / norm) : 1.0f;
     o->step++;

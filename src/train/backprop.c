@@ -131,7 +131,11 @@ static double loss_chunk(gf_trainable *t, const int32_t *targets, size_t r0, siz
             continue;
         }
         float mx = row[0];
+        /* clang 14 vectorises no float max reduction without -ffast-math's
+         * no-NaN promise, and warns that it could not where asked to */
+#ifndef __clang__
 #pragma omp simd reduction(max : mx)
+#endif
         for (size_t v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
         double z = 0.0;
 #pragma omp simd reduction(+ : z)

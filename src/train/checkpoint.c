@@ -107,10 +107,25 @@ int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
         snprintf(link_tmp, sizeof link_tmp, "%s/.latest.tmp", out_dir) >= (int)sizeof link_tmp ||
         snprintf(latest, sizeof latest, "%s/latest", out_dir) >= (int)sizeof latest)
         return gf_fail(err, "%s: path too long", out_dir);
-    remove_tree(part); /* a crashed earlier attempt */
-    if (mkdir(part, 0755) != 0) return gf_fail(err, "%s: cannot create: %s", part, strerror(errno));
+    /* A run gone non-finite is never saved: the last checkpoint stays the
+     * latest, and one pass over the weights and moments is little next to
+     * writing them. */
     size_t n = gf_adamw_num_params(o);
     const float *mv = gf_adamw_moments(o);
+    for (int k = 0; k < t->n_info; k++) {
+        const gf_tensor_info *ti = &t->info[k];
+        const float *p = t->params + ti->offset;
+        size_t i = gf_first_nonfinite(p, GF_DT_F32, ti->numel);
+        if (i < ti->numel)
+            return gf_fail(err, "step %" PRId64 ": tensor '%s' holds %s at element %zu; not saved (the last checkpoint is intact)",
+                           s->step, ti->name, p[i] != p[i] ? "NaN" : p[i] > 0 ? "+Inf" : "-Inf", i);
+    }
+    size_t bad = gf_first_nonfinite(mv, GF_DT_F32, 2 * n);
+    if (bad < 2 * n)
+        return gf_fail(err, "step %" PRId64 ": the optimizer's %s holds a non-finite value at element %zu; not saved (the last checkpoint is intact)",
+                       s->step, bad < n ? "adam_m" : "adam_v", bad % n);
+    remove_tree(part); /* a crashed earlier attempt */
+    if (mkdir(part, 0755) != 0) return gf_fail(err, "%s: cannot create: %s", part, strerror(errno));
     gf_st_entry e[2] = {{"adam_m", GF_DT_F32, 1, {n}, mv}, {"adam_v", GF_DT_F32, 1, {n}, mv + n}};
     if (gf_trainable_save(t, part, err) || gf_path_join(path, sizeof path, part, "optimizer.safetensors", err) ||
         gf_st_write(path, e, 2, err) || gf_path_join(path, sizeof path, part, "trainer_state.json", err) ||
