@@ -407,6 +407,19 @@ typedef struct {
 } gf_gen_counts;
 void gf_generator_counts(const gf_generator *g, gf_gen_counts *out);
 
+/* Threads. By default each part of a pass (a recurrent layer, an attention
+ * layer, the logits; prefill and decode apart) runs on the team size that
+ * it measures fastest, between 1 and the OpenMP team size at
+ * gf_generator_new, trying the others now and then: where other busy
+ * processes share the cores one thread can be many times faster than two,
+ * and the choice follows the machine as it gets busier or quieter. Results
+ * do not depend on it. n > 0 fixes every part at n threads (at most the
+ * team size at gf_generator_new for the attention); n = 0 measures again.
+ * 0, or -1 for n outside 0..4096. */
+int gf_generator_set_threads(gf_generator *g, int n, gf_error *err);
+/* The team size a decode step's recurrent layers use now. */
+int gf_generator_threads(const gf_generator *g);
+
 /* A self-contained copy of one sequence: its decode state (a batch-1
  * gf_state), the logits of its next id, its sampler (settings and random
  * state), the id it has yet to feed, the last repeat_last_n ids of its

@@ -136,6 +136,7 @@ int cmd_generate(int argc, char **argv) {
     gp.stop_ids = stops;
     gp.n_stop_ids = n_stops;
     if (!(g = gf_generator_new(m, tk, B, &gp, &err))) { cli_error("%s", err.msg); goto out; }
+    if (threads > 0) gf_generator_set_threads(g, (int)threads, NULL); /* as asked; else measured */
     toks = malloc((size_t)B * sizeof *toks);
     n_out = calloc((size_t)B, sizeof *n_out);
     if (B > 1 && as_text) texts = calloc((size_t)B, sizeof *texts);
