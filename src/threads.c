@@ -21,7 +21,13 @@ void gf_threads_init(gf_threads *t, int max, int fixed) {
         }
         if (t->size[t->n - 1] != 1) t->size[t->n - 1] = 1;
     }
-    for (int k = 0; k < GF_TUNE_KEYS; k++) t->key[k].trial = -1;
+    /* Start on one thread: never slower than --threads 1 but for the
+     * trials, and on a quiet machine the first trial of two, a few uses
+     * in, moves up. */
+    for (int k = 0; k < GF_TUNE_KEYS; k++) {
+        t->key[k].trial = -1;
+        t->key[k].cur = t->n - 1;
+    }
 }
 
 int gf_threads_enter(const gf_threads *t, int decode) {
@@ -36,20 +42,28 @@ void gf_threads_leave(const gf_threads *t, int saved) {
 }
 
 /* Whether a trial of size c is due while cur is in use. */
-static int due(const gf_tune_key *k, int c) {
-    if (k->per_row[c] <= 0) return 1;                                /* never tried */
-    if (k->per_row[k->cur] > k->per_row[c]) return 1;                /* the one in use got slower */
+static int due(const gf_threads *t, const gf_tune_key *k, int c) {
+    /* after a trial that lost, no part tries anything until the time since
+     * is GF_TUNE_SPACING times what it cost: the parts share one machine,
+     * and on a busy one the first trial of each would cost as much again */
+    if (t->since_lost < GF_TUNE_SPACING * t->lost_cost) return 0;
+    if (k->per_row[c] <= 0) return 1; /* never tried */
+    /* Not sooner when the size in use got slower: on a busy machine one
+     * thread is preempted too, and a time slice lost makes its average
+     * look worse than a lucky trial's of the full team. A machine that got
+     * busy is noticed anyway: the slow steps make the time pass. */
     return k->since[c] >= GF_TUNE_SPACING * k->cost[c];
 }
 
 static int pick(gf_threads *t, gf_tune_key *k) {
-    if (t->n == 1 || !k->warm) return k->cur;
+    /* a trial is judged against the size in use: not before it has a time */
+    if (t->n == 1 || !k->warm || k->per_row[k->cur] <= 0) return k->cur;
     if (k->trial >= 0) return k->trial;
     int up = k->cur - 1, down = k->cur + 1; /* more threads, fewer */
     int first = k->flip ? up : down, second = k->flip ? down : up;
     int c = -1;
-    if (first >= 0 && first < t->n && due(k, first)) c = first;
-    else if (second >= 0 && second < t->n && due(k, second)) c = second;
+    if (first >= 0 && first < t->n && due(t, k, first)) c = first;
+    else if (second >= 0 && second < t->n && due(t, k, second)) c = second;
     if (c < 0) return k->cur;
     k->flip ^= 1;
     k->trial = c;
@@ -78,6 +92,7 @@ void gf_threads_end(gf_threads *t, int key, double seconds, double rows) {
     }
     for (int c = 0; c < t->n; c++)
         if (c != k->on) k->since[c] += seconds;
+    t->since_lost += seconds;
     if (k->on != k->trial) {
         double r = seconds / rows, *avg = &k->per_row[k->cur];
         /* an eighth: one time slice lost among a few fast steps moves the
@@ -88,14 +103,20 @@ void gf_threads_end(gf_threads *t, int key, double seconds, double rows) {
     }
     k->trial_s += seconds;
     k->trial_rows += rows;
-    if (--k->trial_left > 0) return;
     int c = k->trial, old = k->cur;
-    double mean = k->trial_s / k->trial_rows;
+    double mean = k->trial_s / k->trial_rows, known = k->per_row[old];
+    /* a trial twice as slow as the size in use ends at once: on a busy
+     * machine one use of the full team can cost a hundred of one thread */
+    if (--k->trial_left > 0 && !(known > 0 && mean > 2 * known)) return;
     k->trial = -1;
     k->per_row[c] = mean;
     k->cost[c] = k->trial_s;
     k->since[c] = 0;
-    if (k->per_row[old] > 0 && mean >= k->per_row[old]) return;
+    if (known > 0 && mean >= known) {
+        t->lost_cost = k->trial_s;
+        t->since_lost = 0;
+        return;
+    }
     /* switch; trying the old size again costs a trial at its estimate */
     k->cur = c;
     k->cost[old] = k->per_row[old] * k->trial_rows;

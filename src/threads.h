@@ -18,8 +18,10 @@
  * trial is at least GF_TUNE_SPACING times what that trial (or, for the size
  * just left, a trial at its last estimate) cost: a slow size costs at most
  * about 1/GF_TUNE_SPACING of the time, and a size that was only a little
- * slower is tried again soon. A size is tried at once when the estimate of
- * the one in use has grown past its own (the machine got busier).
+ * slower is tried again soon. A trial that lost holds back every part's
+ * trials the same way (the parts share one machine), and one twice as slow
+ * as the size in use ends after its first use. Each part starts on one
+ * thread.
  *
  * Results do not depend on the team size (parallel.h), so the choice
  * changes the speed only. The state lives in the caller's struct (the
@@ -56,6 +58,7 @@ typedef struct {
     int n;                 /* sizes: size[0] the full team ... size[n-1] = 1; n = 1: fixed */
     int size[GF_TUNE_MAXC];
     gf_tune_key key[GF_TUNE_KEYS];
+    double since_lost, lost_cost; /* seconds since the last trial that lost (any part), what it cost */
 } gf_threads;
 
 /* Adaptive between 1 and max threads (max <= 0: omp_get_max_threads()),

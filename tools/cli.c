@@ -74,9 +74,8 @@ const char *cli_value(int argc, char **argv, int *i, const char *cmd, const char
 }
 
 void cli_tune_openmp(char **argv) {
-    if (openblas_get_parallel() == 2) return; /* OpenMP OpenBLAS: one team, nothing to fight */
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
     execv("/proc/self/exe", argv);
     /* no /proc: run on with the default spin */
 }

@@ -21,19 +21,20 @@ int cli_u64(const char *opt, const char *s, uint64_t *out);
 /* The value of argv[*i]'s option (advancing *i), or NULL after an error: an
  * option not among cmd's value-taking names, or one with no value after it. */
 const char *cli_value(int argc, char **argv, int *i, const char *cmd, const char *const *names);
-/* Applies --threads to OpenBLAS (0 = its default). */
+/* Applies --threads to OpenBLAS and OpenMP (0 = their default: the cores),
+ * capped at the cores this process may use (affinity, cgroup quota) with a
+ * note on stderr. */
 void cli_set_threads(long n);
 
-/* With a pthreads build of OpenBLAS (the Makefile links the OpenMP one where
- * it is installed, and then this does nothing): libgomp's idle threads spin
- * for a while after each of our parallel loops (300000 rounds by default:
- * milliseconds here), and what runs next is usually an sgemm on OpenBLAS's
- * own threads, from which the spinning thread takes half a core. A short spin
- * (GOMP_SPINCOUNT=10000, about a tenth of a millisecond) keeps back-to-back
- * loops fast and lets the threads sleep through a matrix product. libgomp
- * reads it only when it loads, so unless the user set OMP_WAIT_POLICY or
- * GOMP_SPINCOUNT this sets it and runs the program again (argv as given);
- * returns only when it does not. */
+/* Idle OpenMP threads wait asleep (OMP_WAIT_POLICY=passive), not spinning
+ * (libgomp's default: 300000 rounds, milliseconds here). Where other busy
+ * processes share the cores a spinning thread takes the core its team mate
+ * is queued for: with `stress-ng --cpu 2` beside it a demo decode on two
+ * threads ran at 30-140 tok/s spinning and 430-630 asleep (a pthreads
+ * OpenBLAS lost half a core to the spin even on a quiet machine). libgomp
+ * reads the policy only when it loads, so unless the user set
+ * OMP_WAIT_POLICY or GOMP_SPINCOUNT this sets it and runs the program again
+ * (argv as given); returns only when it does not. */
 void cli_tune_openmp(char **argv);
 double cli_now(void);
 /* Unless keep_mapped, copies the model's float weights into memory

@@ -197,6 +197,7 @@ int cmd_chat(int argc, char **argv) {
     c.g = gf_generator_new(m, tk, 1, &gp, &err);
     c.tb = gf_tok_buf_new();
     if (!c.g) { cli_error("%s", err.msg); goto out; }
+    if (threads > 0) gf_generator_set_threads(c.g, (int)threads, NULL); /* as asked; else measured */
     if (!c.tb) { cli_error("out of memory"); goto out; }
     int interactive = isatty(0);
     if (interactive)
