@@ -38,7 +38,7 @@ TOOL_SRC := $(wildcard tools/*.c)
 SERVE_SRC  := $(wildcard src/serve/*.c)
 SERVE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
 TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
-            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots
+            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots test_threads
 
 # Run again once per lower kernel set of the CPU (tests/run.sh, GRIFFIN_ISA):
 # the tests that run models end to end (the kernel tests check every SIMD
@@ -47,7 +47,7 @@ TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safe
 # reference: 45 s of the 65 s a set takes optimised) run at the default set
 # only, which keeps `make test` within CI's time.
 PER_SET_TESTS := test_quantize test_golden test_model_load test_units test_cli test_reference test_text_cli \
-                 test_grad test_train test_generate test_extend test_slots
+                 test_grad test_train test_generate test_extend test_slots test_threads
 PER_SET_ASAN  := $(filter-out test_cli test_reference,$(PER_SET_TESTS))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -429,7 +429,8 @@ void gf_generator_counts(const gf_generator *g, gf_gen_counts *out);
  * gf_generator_new, trying the others now and then: where other busy
  * processes share the cores one thread can be many times faster than two,
  * and the choice follows the machine as it gets busier or quieter. Results
- * do not depend on it. n > 0 fixes every part at n threads (at most the
+ * do not depend on it (but for float rounding in OpenBLAS's products, as
+ * between --threads values). n > 0 fixes every part at n threads (at most the
  * team size at gf_generator_new for the attention); n = 0 measures again.
  * 0, or -1 for n outside 0..4096. */
 int gf_generator_set_threads(gf_generator *g, int n, gf_error *err);

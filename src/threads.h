@@ -23,13 +23,13 @@
  * as the size in use ends after its first use. Each part starts on one
  * thread.
  *
- * Results do not depend on the team size (parallel.h), so the choice
- * changes the speed only. The state lives in the caller's struct (the
- * generator's), and the team size is set with omp_set_num_threads, an
- * OpenMP setting of the calling thread only; gf_threads_leave puts back
- * what the caller had. With Debian's OpenMP OpenBLAS (the Makefile's
- * choice) the matrix products follow the same setting; a pthreads
- * OpenBLAS keeps its own count. */
+ * Results do not depend on the team size (parallel.h; OpenBLAS's products
+ * only within float rounding), so the choice changes the speed. The state
+ * lives in the caller's struct (the generator's), and the team size is set
+ * with omp_set_num_threads, an OpenMP setting of the calling thread only;
+ * gf_threads_leave puts back what the caller had. With Debian's OpenMP
+ * OpenBLAS (the Makefile's choice) the matrix products follow the same
+ * setting; a pthreads OpenBLAS keeps its own count. */
 #ifndef GF_THREADS_H
 #define GF_THREADS_H
 
