@@ -258,7 +258,7 @@ clean:
 # `make bench-programs` builds build/bench/<name> from bench/<name>.c and the
 # shared bench/bench_common.c, against the library. Kept apart from `all`
 # and `test` so the figures never slow the ordinary build.
-BENCH_PROGS := decode_latency decode_throughput train_step_time gemv_speed round_overhead
+BENCH_PROGS := decode_latency decode_throughput train_step_time gemv_speed round_overhead random_model
 .PHONY: bench-programs
 bench-programs: $(BENCH_PROGS:%=$(BUILD)/bench/%)
 
