@@ -2,6 +2,7 @@
 #include "threads.h"
 
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,13 +22,35 @@ void gf_threads_init(gf_threads *t, int max, int fixed) {
         }
         if (t->size[t->n - 1] != 1) t->size[t->n - 1] = 1;
     }
-    /* Start on one thread: never slower than --threads 1 but for the
-     * trials, and on a quiet machine the first trial of two, a few uses
-     * in, moves up. */
-    for (int k = 0; k < GF_TUNE_KEYS; k++) {
-        t->key[k].trial = -1;
-        t->key[k].cur = t->n - 1;
+    for (int k = 0; k < GF_TUNE_KEYS; k++) t->key[k].trial = -1;
+    if (t->n > 1) {
+        int others = gf_threads_others_running();
+        gf_threads_prior(t, others >= 0 && others >= t->size[0]);
     }
+}
+
+void gf_threads_prior(gf_threads *t, int busy) {
+    /* A prompt's prefill is a few uses of each part: too few to learn from
+     * before it is over, so where it starts matters. Busy: on one thread,
+     * and no trial of more until the time a lost trial of a few
+     * milliseconds would hold them back has passed (a trial of the full
+     * team there can cost a time slice per parallel region). Quiet: on the
+     * full team, whose first use also starts its threads. */
+    for (int k = 0; k < GF_TUNE_KEYS; k++) t->key[k].cur = busy ? t->n - 1 : 0;
+    t->since_lost = 0;
+    t->lost_cost = busy ? 2e-3 : 0;
+}
+
+int gf_threads_others_running(void) {
+    /* /proc/loadavg's fourth field: runnable tasks / all tasks, this one
+     * among the runnable */
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return -1;
+    double a, b, c;
+    int running = -1, total;
+    if (fscanf(f, "%lf %lf %lf %d/%d", &a, &b, &c, &running, &total) != 5) running = -1;
+    fclose(f);
+    return running > 0 ? running - 1 : -1;
 }
 
 int gf_threads_enter(const gf_threads *t, int decode) {

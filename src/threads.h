@@ -20,8 +20,8 @@
  * about 1/GF_TUNE_SPACING of the time, and a size that was only a little
  * slower is tried again soon. A trial that lost holds back every part's
  * trials the same way (the parts share one machine), and one twice as slow
- * as the size in use ends after its first use. Each part starts on one
- * thread.
+ * as the size in use ends after its first use. Where each part starts is
+ * guessed from the tasks ready to run at creation (gf_threads_prior).
  *
  * Results do not depend on the team size (parallel.h; OpenBLAS's products
  * only within float rounding), so the choice changes the speed. The state
@@ -62,8 +62,16 @@ typedef struct {
 } gf_threads;
 
 /* Adaptive between 1 and max threads (max <= 0: omp_get_max_threads()),
- * or fixed at `fixed` threads when fixed > 0. */
+ * or fixed at `fixed` threads when fixed > 0. Adaptive, it starts as
+ * gf_threads_prior says for what runs now (gf_threads_others_running). */
 void gf_threads_init(gf_threads *t, int max, int fixed);
+/* Where every part starts: busy (other processes could take every core of
+ * the team) on one thread, trials of more held back for a while; else on
+ * the full team. */
+void gf_threads_prior(gf_threads *t, int busy);
+/* Tasks other than the caller ready to run now (Linux's /proc/loadavg), or
+ * -1 when unknown. One look: a prior, which the measurements correct. */
+int gf_threads_others_running(void);
 
 /* Around a forward call: enter returns the caller's OpenMP team size and
  * sets the one the call's head (the logits) uses now, for what runs outside
