@@ -1,7 +1,7 @@
 #!/bin/bash
 # Decode and prefill speed while other busy processes share the cores.
 #
-#   bench/busy_machine.sh [--bin build/griffin] [--model DIR] [--reps 5] [--busy "0 1 2"]
+#   [PROMPT=200] [GEN=128] bench/busy_machine.sh [--bin build/griffin] [--model DIR] [--reps 5] [--busy "0 1 2"]
 #
 # For each count of competing workers (`stress-ng --cpu N`: N processes that
 # spin on a core each) it runs `griffin generate` with --threads 1, the
@@ -14,7 +14,7 @@
 # of several runs are what to compare, and `uptime` is printed with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=build/griffin MODEL= REPS=5 BUSY="0 1 2" PROMPT=200 GEN=128
+BIN=build/griffin MODEL= REPS=5 BUSY="0 1 2" PROMPT=${PROMPT:-200} GEN=${GEN:-128}
 while [ $# -gt 0 ]; do
     case "$1" in
         --bin) BIN=$2; shift 2 ;;
