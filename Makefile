@@ -41,7 +41,7 @@ TOOL_SRC := $(wildcard tools/*.c)
 SERVE_SRC  := $(wildcard src/serve/*.c)
 SERVE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
 TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
-            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots test_snapshot_file test_chat test_faults
+            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots test_snapshot_file test_chat test_faults test_threads
 
 # Run again once per lower kernel set of the CPU (tests/run.sh, GRIFFIN_ISA):
 # the tests that run models end to end (the kernel tests check every SIMD
@@ -50,7 +50,7 @@ TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safe
 # reference: 45 s of the 65 s a set takes optimised) run at the default set
 # only, which keeps `make test` within CI's time.
 PER_SET_TESTS := test_quantize test_golden test_model_load test_units test_cli test_reference test_text_cli \
-                 test_grad test_train test_generate test_extend test_slots test_snapshot_file test_chat
+                 test_grad test_train test_generate test_extend test_slots test_snapshot_file test_chat test_threads
 PER_SET_ASAN  := $(filter-out test_cli test_reference,$(PER_SET_TESTS))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -300,7 +300,7 @@ clean:
 # `make bench-programs` builds build/bench/<name> from bench/<name>.c and the
 # shared bench/bench_common.c, against the library. Kept apart from `all`
 # and `test` so the figures never slow the ordinary build.
-BENCH_PROGS := decode_latency decode_throughput train_step_time gemv_speed round_overhead
+BENCH_PROGS := decode_latency decode_throughput train_step_time gemv_speed round_overhead random_model
 .PHONY: bench-programs
 bench-programs: $(BENCH_PROGS:%=$(BUILD)/bench/%)
 

@@ -89,6 +89,19 @@ size_t gf_config_num_params(const gf_config *cfg);
 size_t gf_config_num_attention_layers(const gf_config *cfg);
 /* bf16(sqrt(D)) when embed_scale is on, else 1: the official embedding scale. */
 float gf_config_embed_multiplier(const gf_config *cfg);
+/* A model's size from its config alone, without its weights: parameters by
+ * part (the four sum to gf_config_num_params), and the bytes of tensor data
+ * its weight files hold in each weight type (gf_model_tensor_bytes of the
+ * model gf_model_init_write writes, F32, and of gf_model_quantize's from
+ * it), counted from the tensor table and the quantised layout. */
+typedef struct {
+    size_t params_embedding; /* the tied embedding and the final norm */
+    size_t params_recurrent; /* recurrent blocks, with their pre-norms */
+    size_t params_attention; /* attention blocks, with their pre-norms */
+    size_t params_mlp;       /* MLP blocks, with their pre-norms */
+    size_t bytes_f32, bytes_bf16, bytes_q8, bytes_q4;
+} gf_model_sizes;
+void gf_config_sizes(const gf_config *cfg, gf_model_sizes *out);
 
 /* ---- models ------------------------------------------------------------- */
 
@@ -99,8 +112,11 @@ typedef struct gf_model gf_model;
 gf_model *gf_model_load(const char *dir, gf_error *err);
 void gf_model_free(gf_model *m);
 const gf_config *gf_model_config(const gf_model *m);
-/* Bytes of tensor data mapped from the weight files. */
+/* Bytes mapped from the weight files (their headers included). */
 size_t gf_model_weight_bytes(const gf_model *m);
+/* Bytes of tensor data in the weight files (no headers): what
+ * gf_config_sizes predicts for the model's weight type. */
+size_t gf_model_tensor_bytes(const gf_model *m);
 /* The type of the large matrices ("F32", "BF16", "F16", "Q8", "Q4" or
  * "mixed"). */
 const char *gf_model_weight_dtype(const gf_model *m);
@@ -406,6 +422,20 @@ typedef struct {
     int64_t decoded;   /* emitted ids fed back through decode steps, all sequences */
 } gf_gen_counts;
 void gf_generator_counts(const gf_generator *g, gf_gen_counts *out);
+
+/* Threads. By default each part of a pass (a recurrent layer, an attention
+ * layer, the logits; prefill and decode apart) runs on the team size that
+ * it measures fastest, between 1 and the OpenMP team size at
+ * gf_generator_new, trying the others now and then: where other busy
+ * processes share the cores one thread can be many times faster than two,
+ * and the choice follows the machine as it gets busier or quieter. Results
+ * do not depend on it (but for float rounding in OpenBLAS's products, as
+ * between --threads values). n > 0 fixes every part at n threads (at most the
+ * team size at gf_generator_new for the attention); n = 0 measures again.
+ * 0, or -1 for n outside 0..4096. */
+int gf_generator_set_threads(gf_generator *g, int n, gf_error *err);
+/* The team size a decode step's recurrent layers use now. */
+int gf_generator_threads(const gf_generator *g);
 
 /* A self-contained copy of one sequence: its decode state (a batch-1
  * gf_state), the logits of its next id, its sampler (settings and random

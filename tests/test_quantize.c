@@ -302,6 +302,89 @@ static void test_quantize_refusals(void **state) {
     assert_int_equal(td_run(cmd, msg, sizeof msg), 0);
 }
 
+/* The command's stdout into buf; its exit status. */
+static int run_stdout(const char *cmd, char *buf, size_t cap) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(buf, 1, cap - 1, p);
+    buf[n] = 0;
+    return pclose(p);
+}
+
+/* Parameters of the loaded model's file tensors whose names contain one of
+ * the patterns (NULL-terminated), layer tensors only of layers of `type`
+ * (-1: any); counted from the file, not from the tensor table. */
+static size_t file_params(const char *dir, const gf_config *c, const char *const *pats, int type) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    gf_st_file f;
+    gf_error err;
+    if (gf_st_open(path, &f, &err)) fail_msg("%s", err.msg);
+    size_t n = 0;
+    for (size_t i = 0; i < f.count; i++) {
+        const char *name = f.tensors[i].name;
+        int layer = -1;
+        if (sscanf(name, "model.layers.%d.", &layer) == 1 && type >= 0 && c->block_types[layer] != type) continue;
+        for (const char *const *p = pats; *p; p++)
+            if (strstr(name, *p)) {
+                n += f.tensors[i].numel;
+                break;
+            }
+    }
+    gf_st_close(&f);
+    return n;
+}
+
+/* gf_config_sizes and `griffin info --config` against models written by
+ * init and quantize: the bytes of each type's tensor data as loaded, the
+ * parameters of each part as the file's tensor names say. The MLP width is
+ * made 72 (not a multiple of the 32-weight block), so a Q4 row is padded. */
+static void test_config_sizes(void **state) {
+    (void)state;
+    for (size_t mi = 0; mi < 3; mi++) {
+        gf_error err;
+        gf_config c;
+        char cfg[1024], dir[1024], qdir[1100], cmd[4096], out[8192], want[64];
+        if (gf_config_load(td_path("golden/%s/config.json", MODELS[mi]), &c, &err)) fail_msg("%s", err.msg);
+        c.mlp_width = 72;
+        snprintf(cfg, sizeof cfg, "%s/sizes-%s.json", td_tmpdir(), MODELS[mi]);
+        snprintf(dir, sizeof dir, "%s/sizes-%s", td_tmpdir(), MODELS[mi]);
+        if (gf_config_save(&c, cfg, &err) || gf_model_init_write(&c, 3, dir, &err)) fail_msg("%s", err.msg);
+        gf_model_sizes z;
+        gf_config_sizes(&c, &z);
+        assert_int_equal(z.params_embedding + z.params_recurrent + z.params_attention + z.params_mlp,
+                         gf_config_num_params(&c));
+        assert_int_equal(z.params_embedding, file_params(dir, &c, (const char *const[]){"model.embed_tokens", "model.final_norm", NULL}, -1));
+        assert_int_equal(z.params_mlp, file_params(dir, &c, (const char *const[]){"mlp_block", "channel_pre_norm", NULL}, -1));
+        assert_int_equal(z.params_recurrent, file_params(dir, &c, (const char *const[]){"temporal", NULL}, GF_BLOCK_RECURRENT));
+        assert_int_equal(z.params_attention, file_params(dir, &c, (const char *const[]){"temporal", NULL}, GF_BLOCK_ATTENTION));
+        size_t want_bytes[4] = {z.bytes_f32, z.bytes_bf16, z.bytes_q8, z.bytes_q4};
+        snprintf(cmd, sizeof cmd, "%s info --config %s", td_bin(), cfg);
+        char info[8192];
+        assert_int_equal(run_stdout(cmd, info, sizeof info), 0);
+        for (int ti = -1; ti < 3; ti++) {
+            const char *d = dir;
+            if (ti >= 0) {
+                snprintf(qdir, sizeof qdir, "%s-%s", dir, TYPES[ti]);
+                if (gf_model_quantize(dir, qdir, (gf_quant_type)ti, NULL, NULL, &err)) fail_msg("%s", err.msg);
+                d = qdir;
+            }
+            gf_model *m = gf_model_load(d, &err);
+            if (!m) fail_msg("%s", err.msg);
+            size_t got = gf_model_tensor_bytes(m);
+            if (got != want_bytes[ti + 1])
+                fail_msg("%s %s: the files hold %zu bytes of tensors, the config says %zu", MODELS[mi],
+                         ti < 0 ? "f32" : TYPES[ti], got, want_bytes[ti + 1]);
+            gf_model_free(m);
+            /* the command line: info --model's tensor data is a line of info --config's */
+            snprintf(cmd, sizeof cmd, "%s info --model %s", td_bin(), d);
+            assert_int_equal(run_stdout(cmd, out, sizeof out), 0);
+            snprintf(want, sizeof want, "(%zu bytes)", got);
+            if (!strstr(out, want) || !strstr(info, want)) fail_msg("%s not in both:\n%s\n%s", want, out, info);
+        }
+    }
+}
+
 /* gf_model_decode_bytes: every matrix once, codes and scales, the RG-LRU
  * gates as their F32 transposed copy; counted here from the config. */
 static void test_decode_bytes(void **state) {
@@ -385,6 +468,7 @@ int main(void) {
         cmocka_unit_test(test_narrow_decode_vs_prefill),
         cmocka_unit_test(test_quantize_refusals),
         cmocka_unit_test(test_decode_bytes),
+        cmocka_unit_test(test_config_sizes),
         cmocka_unit_test(test_float_inputs_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

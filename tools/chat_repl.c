@@ -381,6 +381,7 @@ int chat_run(const gf_model *m, const gf_tokenizer *tk, const gf_gen_params *gp,
         cli_error("%s", err.msg);
         goto out;
     }
+    if (o->threads > 0) gf_generator_set_threads(c.g, (int)o->threads, NULL); /* as asked; else measured */
     if (!(c.tb = gf_tok_buf_new())) {
         cli_error("out of memory");
         goto out;

@@ -13,6 +13,7 @@ typedef struct {
     const char *log_path; /* --log-ids FILE, or NULL */
     int raw;              /* -i: the user's text continues the context as is (base models) */
     uint64_t seed;        /* shown in the banner */
+    long threads;         /* --threads: the generator's team, fixed; 0: measured */
 } chat_opts;
 
 /* Reads messages from stdin and streams the replies to stdout until /quit,

@@ -91,14 +91,41 @@ const char *cli_value(int argc, char **argv, int *i, const char *cmd, const char
 }
 
 void cli_tune_openmp(char **argv) {
-    if (openblas_get_parallel() == 2) return; /* OpenMP OpenBLAS: one team, nothing to fight */
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
+    if (setenv("GOMP_SPINCOUNT", "30000", 1) != 0) return;
     execv("/proc/self/exe", argv);
     /* no /proc: run on with the default spin */
 }
 
+/* The cores this process may use: those of its affinity mask (OpenMP's
+ * count), fewer when a cgroup's CPU quota (cpu.max: "QUOTA PERIOD" or
+ * "max PERIOD") allows less, rounded up. */
+static int cli_cores(void) {
+    int n = omp_get_num_procs();
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    if (f) {
+        long long quota, period;
+        if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
+            long long q = (quota + period - 1) / period;
+            if (q < n) n = (int)q;
+        }
+        fclose(f);
+    }
+    return n < 1 ? 1 : n;
+}
+
 void cli_set_threads(long n) {
+    int cores = cli_cores();
+    /* more threads than cores only take turns: each parallel region then
+     * waits for a thread that is not running (--threads 999: 1.8 tok/s) */
+    if (n > cores) {
+        fprintf(stderr, "griffin: note: --threads %ld is more than the %d cores available; using %d\n", n, cores,
+                cores);
+        n = cores;
+    }
+    /* the default is OpenMP's, one thread per core of the affinity mask,
+     * or OMP_NUM_THREADS; a quota below that caps it */
+    if (n <= 0 && !getenv("OMP_NUM_THREADS") && omp_get_max_threads() > cores) n = cores;
     /* both pools: OpenBLAS threads the matrix products, OpenMP our own loops
      * (they never run at once, so each may use every core) */
     if (n > 0) {

@@ -57,19 +57,24 @@ int cli_read_text(const char *path, const char *what, size_t max_bytes, char **t
  * bytes each fit. */
 #define CLI_MAX_PROMPT_BYTES ((size_t)64 << 20)
 
-/* Applies --threads to OpenBLAS (0 = its default). */
+/* Applies --threads to OpenBLAS and OpenMP (0 = their default: the cores),
+ * capped at the cores this process may use (affinity, cgroup quota) with a
+ * note on stderr. */
 void cli_set_threads(long n);
 
-/* With a pthreads build of OpenBLAS (the Makefile links the OpenMP one where
- * it is installed, and then this does nothing): libgomp's idle threads spin
- * for a while after each of our parallel loops (300000 rounds by default:
- * milliseconds here), and what runs next is usually an sgemm on OpenBLAS's
- * own threads, from which the spinning thread takes half a core. A short spin
- * (GOMP_SPINCOUNT=10000, about a tenth of a millisecond) keeps back-to-back
- * loops fast and lets the threads sleep through a matrix product. libgomp
- * reads it only when it loads, so unless the user set OMP_WAIT_POLICY or
- * GOMP_SPINCOUNT this sets it and runs the program again (argv as given);
- * returns only when it does not. */
+/* Idle OpenMP threads spin for a short while (GOMP_SPINCOUNT=30000), then
+ * sleep (libgomp's default spins 300000 rounds, milliseconds here). Where
+ * other busy processes share the cores a spinning thread takes the core its
+ * team mate is queued for; the generator's thread governor (src/threads.h)
+ * then moves to one thread, and the short spin bounds what the trials of
+ * two cost. Asleep at once (OMP_WAIT_POLICY=passive) was tried: it held up
+ * best beside `stress-ng`, but on a quiet machine every parallel region then
+ * paid a futex wake-up, and a Q8 decode of the 21M Griffin on two threads
+ * ran at 620-760 tok/s against 1,500-1,700 spinning (the governor then kept
+ * one thread: 1,160), a quarter of the quiet speed lost (bench/REPORT.md,
+ * busy machine). libgomp reads the setting only when it loads, so unless
+ * the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT this sets it and runs the
+ * program again (argv as given); returns only when it does not. */
 void cli_tune_openmp(char **argv);
 double cli_now(void);
 /* Unless keep_mapped, copies the model's float weights into memory

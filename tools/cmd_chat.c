@@ -22,7 +22,8 @@ static const char *USAGE =
 static const char *USAGE_TAIL =
     "  --system TEXT   instructions put before the first message (Gemma has no system turn)\n"
     "  --log-ids FILE  append every token id fed or generated, one turn per line\n"
-    "  -t, --threads N threads for the matrix products and the layers (default: all cores)\n"
+    "  -t, --threads N threads for the matrix products and the layers (default: measured,\n"
+    "                  1 to all cores, whichever runs faster now)\n"
     "  --float-inputs  keep the products' inputs in float (default: Q8 / Q4 round them\n"
     "                  to int8 on AVX512-VNNI or AVX2 CPUs, BF16 to bfloat16 on AVX512-BF16 ones)\n"
     "  --mmap          keep the weights mapped from the files (default: F32 / BF16 / F16 ones\n"
@@ -88,7 +89,7 @@ static int chat_main(int argc, char **argv, cli_sampling *smp) {
     cli_sampling_apply(smp, &gp);
     gp.stop_ids = raw ? stops + 1 : stops;
     gp.n_stop_ids = raw ? has_eos : 1 + has_eos;
-    chat_opts o = {model_dir, system, log_path, raw, smp->seed};
+    chat_opts o = {model_dir, system, log_path, raw, smp->seed, threads};
     rc = chat_run(m, tk, &gp, &o);
 out:
     gf_model_free(m);

@@ -20,7 +20,8 @@ static const char *USAGE_HEAD =
     "  <end_of_turn> when the tokenizer has it, and at -n tokens.\n";
 static const char *USAGE_TAIL =
     "  -b, --batch B   B independent sequences from the same prompt (default 1)\n"
-    "  -t, --threads N threads for the matrix products and the layers (default: all cores)\n"
+    "  -t, --threads N threads for the matrix products and the layers (default: measured,\n"
+    "                  1 to all cores, whichever runs faster now)\n"
     "  --no-eos        keep going past the end-of-sequence token\n"
     "  --ids           print token ids even when the model has a tokenizer\n"
     "  --float-inputs  keep the products' inputs in float (default: Q8 / Q4 round them\n"
@@ -142,6 +143,7 @@ static int generate(int argc, char **argv, cli_sampling *sp) {
     gp.stop_ids = stops;
     gp.n_stop_ids = n_stops;
     if (!(g = gf_generator_new(m, tk, B, &gp, &err))) { cli_error("%s", err.msg); goto out; }
+    if (threads > 0) gf_generator_set_threads(g, (int)threads, NULL); /* as asked; else measured */
     toks = malloc((size_t)B * sizeof *toks);
     n_out = calloc((size_t)B, sizeof *n_out);
     /* with several sequences, each one's text (or ids, as text) is kept

@@ -35,7 +35,8 @@ static const char *USAGE =
     "  --api-key KEY   require 'Authorization: Bearer KEY' (but for /health)\n"
     "  --max-body B    largest request body in bytes; larger get 413 (default 4194304)\n"
     "  --drain S       seconds running requests may take to finish on SIGTERM (default 5)\n"
-    "  --threads N     threads for the matrix products and the layers (default: all cores)\n"
+    "  --threads N     threads for the matrix products and the layers (default: measured,\n"
+    "                  1 to all cores, whichever runs faster now)\n"
     "  --float-inputs  keep the products' inputs in float (see griffin generate --help)\n"
     "  --mmap          keep the weights mapped from the files\n";
 

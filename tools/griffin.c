@@ -48,7 +48,7 @@ static void usage(FILE *f) {
             "            ceilings), then decode, prefill and training speed per weight type\n"
             "  quantize  --model IN --out OUT --type bf16|q8|q4\n"
             "            write a model directory with its weights in another type\n"
-            "  info      [--model DIR]\n"
+            "  info      [--model DIR | --config CONFIG.json]\n"
             "            the kernel set in use; a model's architecture, parameters, state size\n"
             "  init      --config CONFIG.json --out DIR [--seed S]\n"
             "            write a randomly initialised model directory\n"

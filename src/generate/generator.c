@@ -25,6 +25,7 @@
 #include "griffin.h"
 #include "generate/internal.h"
 #include "generate/stop.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "util.h"
 
@@ -337,6 +338,9 @@ gf_generator *gf_generator_new(const gf_model *m, const gf_tokenizer *tk, int ba
     }
     if (!(g->st = gf_state_new(m, batch, err))) goto fail;
     if (batch > 1 && !(g->one = gf_state_new(m, 1, err))) goto fail;
+    gf_threads_init(&g->threads, (int)g->st->acts.score_slots, 0);
+    g->st->tune = &g->threads;
+    if (g->one) g->one->tune = &g->threads;
     int32_t longest = tk ? longest_piece(tk) : -1;
     for (int b = 0; b < batch; b++) {
         seq *q = &g->seq[b];
@@ -677,6 +681,19 @@ int64_t gf_generator_generated(const gf_generator *g, int b) {
 }
 
 void gf_generator_counts(const gf_generator *g, gf_gen_counts *out) { *out = g->counts; }
+
+int gf_generator_set_threads(gf_generator *g, int n, gf_error *err) {
+    if (n < 0 || n > 4096) return gf_fail(err, "generator: %d threads is outside 0 .. 4096", n);
+    /* the measuring sizes stay those of gf_generator_new's team, which the
+     * attention's scratch was sized for */
+    int max = g->st->acts.score_slots > 0 ? (int)g->st->acts.score_slots : 1;
+    gf_threads_init(&g->threads, max, n);
+    return 0;
+}
+
+int gf_generator_threads(const gf_generator *g) {
+    return gf_threads_current(&g->threads, GF_TUNE_KEY(GF_TUNE_RECURRENT, 1));
+}
 
 /* ---- snapshots ------------------------------------------------------------------ */
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "griffin.h"
+#include "threads.h"
 
 /* One set of generation parameters, its arrays copied: the generator's, or
  * a slot's own (gf_generator_join with params). */
@@ -78,6 +79,7 @@ struct gf_generator {
     int *queue, n_queue;  /* [B]: the joining slots, oldest first */
     int chunk;
     uint64_t rounds;
+    gf_threads threads;   /* the team-size governor both states point at (threads.h) */
 };
 
 struct gf_gen_snapshot {

@@ -15,8 +15,13 @@ void gf_forward_layers(const gf_model *m, gf_acts *a, size_t B, size_t T, const 
                        gf_state *st, int decode, gf_layer_acts *keep, float *trace) {
     const gf_config *c = &m->cfg;
     size_t M = B * T, D = (size_t)c->width;
+    gf_threads *tn = st ? st->tune : NULL;
     for (int i = 0; i < c->num_layers; i++) {
         const gf_layer_weights *lw = &m->layers[i];
+        /* each layer a span of the governor's (threads.h) */
+        int key = GF_TUNE_KEY(lw->type == GF_BLOCK_RECURRENT ? GF_TUNE_RECURRENT : GF_TUNE_ATTENTION,
+                              decode == GF_FWD_DECODE);
+        double t0 = tn ? (gf_threads_begin(tn, key), gf_threads_now()) : 0;
         /* inference runs every layer in the same buffers; training keeps
          * each layer's stream and normed inputs */
         gf_layer_acts *k = keep ? &keep[i] : NULL;
@@ -40,9 +45,19 @@ void gf_forward_layers(const gf_model *m, gf_acts *a, size_t B, size_t T, const 
                        a->g, &a->xq);
         gf_add(x_out, x_mid, a->tmp, M * D);
         if (trace) memcpy(trace + (size_t)(i + 1) * M * D, x_out, M * D * sizeof *trace);
+        if (tn) gf_threads_end(tn, key, gf_threads_now() - t0, (double)M);
     }
     gf_rmsnorm_forward(a->xn, a->x, m->final_norm, M, D, c->rms_eps);
     if (trace) memcpy(trace + (size_t)(c->num_layers + 1) * M * D, a->xn, M * D * sizeof *trace);
+}
+
+/* The logits, as a span of the governor's (tn may be NULL). */
+static void unembed_span(const gf_model *m, gf_threads *tn, int decode, const float *xf, size_t M, float *logits,
+                         const gf_xq *xq) {
+    int key = GF_TUNE_KEY(GF_TUNE_HEAD, decode);
+    double t0 = tn ? (gf_threads_begin(tn, key), gf_threads_now()) : 0;
+    gf_unembed(m, xf, M, logits, xq);
+    if (tn) gf_threads_end(tn, key, gf_threads_now() - t0, (double)M);
 }
 
 int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
@@ -57,7 +72,8 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
     int32_t *pos_owned = NULL;
     float *work = NULL;
     gf_state *tmp_state = NULL;
-    int rc = -1;
+    gf_threads *tn = NULL;
+    int rc = -1, saved = 0;
     if (!segment_pos) {
         pos_owned = gf_calloc(M, sizeof *pos_owned, "segment positions", err);
         if (!pos_owned) goto out;
@@ -73,15 +89,18 @@ int gf_prefill(const gf_model *m, int B, int T, const int32_t *tokens,
     if (!work) goto out;
     gf_acts a;
     gf_acts_carve(m, M, work, &a);
+    tn = state->tune;
+    saved = gf_threads_enter(tn, 0);
     if (gf_embed_tokens(m, tokens, M, a.x, err) != 0) goto out;
     if (state != tmp_state) gf_state_reset(state); /* a new state is already zero */
     /* The official cache counts tokens from the last segment position. */
     for (int b = 0; b < B; b++) state->num_tokens[b] = (int64_t)segment_pos[(size_t)b * T + T - 1] + 1;
     if (trace) memcpy(trace, a.x, M * D * sizeof *trace);
     gf_forward_layers(m, &a, (size_t)B, (size_t)T, segment_pos, state, GF_FWD_PREFILL, NULL, trace);
-    if (logits) gf_unembed(m, a.xn, M, logits, &a.xq);
+    if (logits) unembed_span(m, tn, 0, a.xn, M, logits, &a.xq);
     rc = 0;
 out:
+    gf_threads_leave(tn, saved);
     free(work);
     free(pos_owned);
     gf_state_free(tmp_state);
@@ -97,17 +116,25 @@ int gf_decode_step_n(const gf_model *m, gf_state *s, int n, const int32_t *token
      * and a work space of batch n as they stand */
     size_t B = (size_t)n;
     gf_acts *a = &s->acts;
-    if (gf_embed_tokens(m, tokens, B, a->x, err) != 0) return -1;
+    int saved = gf_threads_enter(s->tune, 1);
+    if (gf_embed_tokens(m, tokens, B, a->x, err) != 0) {
+        gf_threads_leave(s->tune, saved);
+        return -1;
+    }
     if (!segment_pos) {
         for (size_t b = 0; b < B; b++) {
             int64_t p = s->num_tokens[b];
-            if (p < 0 || p > INT32_MAX) return gf_fail(err, "decode: sequence %zu is at position %lld, outside int32", b, (long long)p);
+            if (p < 0 || p > INT32_MAX) {
+                gf_threads_leave(s->tune, saved);
+                return gf_fail(err, "decode: sequence %zu is at position %lld, outside int32", b, (long long)p);
+            }
             s->positions[b] = (int32_t)p;
         }
         segment_pos = s->positions;
     }
     gf_forward_layers(m, a, B, 1, segment_pos, s, GF_FWD_DECODE, NULL, NULL);
-    if (logits) gf_unembed(m, a->xn, B, logits, &a->xq);
+    if (logits) unembed_span(m, s->tune, 1, a->xn, B, logits, &a->xq);
+    gf_threads_leave(s->tune, saved);
     for (size_t b = 0; b < B; b++) s->num_tokens[b]++;
     return 0;
 }
@@ -154,11 +181,12 @@ int gf_prefill_extend(const gf_model *m, gf_state *s, int b, int T, const int32_
     float **parts = gf_calloc(2 * (size_t)m->cfg.num_layers, sizeof *parts, "state view", err);
     int32_t *pos = parts ? gf_calloc(M, sizeof *pos, "extend positions", err) : NULL;
     float *work = pos ? gf_calloc(gf_acts_floats(m, M), sizeof(float), "extend activations", err) : NULL;
-    int rc = -1;
+    int rc = -1, saved = 0;
     if (!work) goto out;
     for (size_t t = 0; t < M; t++) pos[t] = (int32_t)(n0 + (int64_t)t);
     gf_acts a;
     gf_acts_carve(m, M, work, &a);
+    saved = gf_threads_enter(s->tune, 0);
     if (gf_embed_tokens(m, tokens, M, a.x, err) != 0) goto out;
     /* Sequence b as a state of batch 1, run as one prefill of T tokens that
      * continues from it (GF_FWD_EXTEND): the other rows are neither read
@@ -166,10 +194,11 @@ int gf_prefill_extend(const gf_model *m, gf_state *s, int b, int T, const int32_
     gf_state v;
     row_view(s, b, &v, parts, parts + m->cfg.num_layers);
     gf_forward_layers(m, &a, 1, M, pos, &v, GF_FWD_EXTEND, NULL, NULL);
-    if (logits) gf_unembed(m, a.xn + (M - 1) * D, 1, logits, &a.xq);
+    if (logits) unembed_span(m, s->tune, 0, a.xn + (M - 1) * D, 1, logits, &a.xq);
     s->num_tokens[b] = n0 + T;
     rc = 0;
 out:
+    gf_threads_leave(s->tune, saved);
     free(work);
     free(pos);
     free(parts);

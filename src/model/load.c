@@ -483,6 +483,13 @@ void gf_model_free(gf_model *m) {
 
 const gf_config *gf_model_config(const gf_model *m) { return &m->cfg; }
 size_t gf_model_weight_bytes(const gf_model *m) { return m->weight_bytes; }
+
+size_t gf_model_tensor_bytes(const gf_model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->nfiles; i++)
+        for (size_t j = 0; j < m->files[i].count; j++) n += m->files[i].tensors[j].nbytes;
+    return n;
+}
 const char *gf_model_weight_dtype(const gf_model *m) { return m->dtype_name; }
 
 size_t gf_model_decode_bytes(const gf_model *m) {

@@ -7,6 +7,7 @@
 #include "kernels/kernels.h"
 #include "formats/safetensors.h"
 #include "model/tensors.h"
+#include "threads.h"
 
 struct gf_model {
     gf_config cfg;
@@ -58,6 +59,7 @@ struct gf_state {
     float *work;           /* decode activations for M = B */
     int32_t *positions;    /* [B] default decode positions */
     gf_acts acts;
+    gf_threads *tune;      /* the owner's team-size governor (the generator's), or NULL */
 };
 
 /* Floats per sequence of layer i's two state parts: a = RG-LRU h [L] or keys

@@ -152,6 +152,43 @@ static int convert_tensor(entries *es, const gf_st_file *f, const gf_st_tensor *
     return 0;
 }
 
+/* What convert_tensor makes of each tensor of an F32 model (as
+ * gf_model_init_write saves it), counted without the data. */
+void gf_config_sizes(const gf_config *c, gf_model_sizes *out) {
+    memset(out, 0, sizeof *out);
+    int n = gf_tensor_slots(c, NULL);
+    gf_tensor_slot *slots = n > 0 ? calloc((size_t)n, sizeof *slots) : NULL;
+    if (!slots) return;
+    gf_tensor_slots(c, slots);
+    for (int i = 0; i < n; i++) {
+        const gf_tensor_slot *t = &slots[i];
+        const gf_tensor_def *d = t->def;
+        /* the part: the model-level tensors, the block a layer's tensor
+         * belongs to (a pre-norm: the block it feeds) */
+        size_t *part;
+        if (d->where == GF_TW_MODEL) part = &out->params_embedding;
+        else if (d->where == GF_TW_RECURRENT) part = &out->params_recurrent;
+        else if (d->where == GF_TW_ATTENTION) part = &out->params_attention;
+        else if (strncmp(d->name, "mlp_block.", 10) == 0 || strcmp(d->name, "channel_pre_norm.weight") == 0)
+            part = &out->params_mlp;
+        else if (c->block_types[t->layer] == GF_BLOCK_RECURRENT) part = &out->params_recurrent;
+        else part = &out->params_attention;
+        *part += t->numel;
+        out->bytes_f32 += t->numel * 4;
+        out->bytes_bf16 += t->numel * 2; /* every float tensor converted */
+        if (d->kind == GF_TK_MAT && t->ndim == 2) {
+            /* codes, and an F16 scale per block of a row */
+            size_t rows = t->shape[0], cols = t->shape[1], scales = rows * gf_q_nblocks(cols) * 2;
+            out->bytes_q8 += rows * gf_q8_row_bytes(cols) + scales;
+            out->bytes_q4 += rows * gf_q4_row_bytes(cols) + scales;
+        } else {
+            out->bytes_q8 += t->numel * 4; /* kept as they were */
+            out->bytes_q4 += t->numel * 4;
+        }
+    }
+    free(slots);
+}
+
 int gf_model_quantize(const char *in_dir, const char *out_dir, gf_quant_type type,
                       void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
                       gf_error *err) {

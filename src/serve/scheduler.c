@@ -323,6 +323,7 @@ serve_sched *serve_sched_start(const serve_sched_config *c, gf_error *err) {
     }
     if (!(s->g = gf_generator_new(c->m, c->tk, c->slots, &defaults, err))) goto fail;
     gf_generator_set_chunk(s->g, c->chunk);
+    if (c->threads > 0) gf_generator_set_threads(s->g, (int)c->threads, NULL); /* as asked; else measured */
     return s;
 fail:
     serve_sched_free(s);
