@@ -24,8 +24,13 @@ void gf_threads_init(gf_threads *t, int max, int fixed) {
     }
     for (int k = 0; k < GF_TUNE_KEYS; k++) t->key[k].trial = -1;
     if (t->n > 1) {
+        /* busy once others could take half the cores: a team of all of
+         * them then shares a core with another process, and with the short
+         * spin of the griffin tool (cli.h) a prompt's one pass on that team
+         * ran at a quarter of one thread's speed beside one `stress-ng
+         * --cpu 1` on two cores */
         int others = gf_threads_others_running();
-        gf_threads_prior(t, others >= 0 && others >= t->size[0]);
+        gf_threads_prior(t, others >= 0 && 2 * others >= t->size[0]);
     }
 }
 

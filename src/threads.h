@@ -65,7 +65,7 @@ typedef struct {
  * or fixed at `fixed` threads when fixed > 0. Adaptive, it starts as
  * gf_threads_prior says for what runs now (gf_threads_others_running). */
 void gf_threads_init(gf_threads *t, int max, int fixed);
-/* Where every part starts: busy (other processes could take every core of
+/* Where every part starts: busy (other processes could take half the cores of
  * the team) on one thread, trials of more held back for a while; else on
  * the full team. */
 void gf_threads_prior(gf_threads *t, int busy);
