@@ -262,10 +262,7 @@ static void test_option_errors(void **state) {
         snprintf(want, sizeof want, "%s: option %s needs a value", cmds[i].cmd, cmds[i].value_opt);
         td_expect_cli_error(args, want, NULL);
         /* --option=VALUE is one option with its value: what comes next is
-         * read as an option of its own. (info reads the option's name back
-         * from argv[i - 1], which the = form does not fill; it is left out
-         * until its parser takes the name from before the call.) */
-        if (!strcmp(cmds[i].cmd, "info")) continue;
+         * read as an option of its own */
         snprintf(args, sizeof args, "%s %s=1 --bogus", cmds[i].cmd, cmds[i].value_opt);
         snprintf(want, sizeof want, "%s: unknown option '--bogus'", cmds[i].cmd);
         td_expect_cli_error(args, want, NULL);
@@ -275,6 +272,15 @@ static void test_option_errors(void **state) {
     }
     /* a value that itself looks like --x=y stays whole */
     td_expect_cli_error("generate --model=/nonexistent/m --prompt --x=y", "/nonexistent/m", "no such model directory");
+    /* the = form is the option it names: info --config=F sizes F as --config F does */
+    static char a[8192], b[8192];
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s info --config %s", td_bin(), td_path("golden/griffin/config.json"));
+    if (td_run_all(cmd, a, sizeof a) != 0) fail_msg("%s: %s", cmd, a);
+    snprintf(cmd, sizeof cmd, "%s info --config=%s", td_bin(), td_path("golden/griffin/config.json"));
+    if (td_run_all(cmd, b, sizeof b) != 0) fail_msg("%s: %s", cmd, b);
+    assert_non_null(strstr(a, "parameters"));
+    assert_string_equal(a, b);
 }
 
 static void test_version(void **state) {

@@ -77,9 +77,10 @@ int cmd_info(int argc, char **argv) {
                  "  --kernel-sets: only the names of the sets this CPU can run, one a line");
             return 0;
         }
+        const char *a = argv[i]; /* cli_value cuts "--config=F" to "--config" in place */
         const char *v = cli_value(argc, argv, &i, "info", (const char *const[]){"--model", "-m", "--config", NULL});
         if (!v) return 1;
-        if (!strcmp(argv[i - 1], "--config")) cfg_path = v;
+        if (!strcmp(a, "--config")) cfg_path = v;
         else dir = v;
     }
     if (dir && cfg_path) return cli_error("info: give --model or --config, not both");
