@@ -306,6 +306,10 @@ def write_fig1b(args, rows):
     for r in rows:
         print(f"{r['model']:8} {r['gen_length']:5d} {r['slots']:6d} {r['tokens_per_s']:8.1f} {r['inprocess_tok_s']:10.1f}"
               f" {r['tokens_per_s'] / r['inprocess_tok_s']:6.2f}")
+    plot_fig1b(args, rows)
+
+
+def plot_fig1b(args, rows):
     png = os.path.splitext(args.fig1b_out)[0] + ".png"
     if not shutil.which("gnuplot"):
         log("no gnuplot: no plot")
@@ -317,7 +321,7 @@ def write_fig1b(args, rows):
                 if r["model"] == name:
                     f.write(f"{r['gen_length']} {r['tokens_per_s']} {r['slots']} {r['inprocess_tok_s']}\n")
     lens = ", ".join(str(r) for r in sorted({r["gen_length"] for r in rows}))
-    gp = f"""set terminal pngcairo size 1400,560 font 'sans,10'
+    gp = f"""set terminal pngcairo size 1400,560 font 'sans,10' noenhanced
 set output '{png}'
 set multiplot layout 1,2 title 'Figure 1(b) through griffin serve: weights + slots x state <= {args.budget}B, at most {args.max_slots} slots, {os.cpu_count()} cores'
 set grid; set key top right; set logscale x 2; set xtics ({lens}); set offsets graph 0.05, graph 0.05, 0, 0
@@ -330,7 +334,7 @@ unset multiplot
 """
     subprocess.run(["gnuplot"], input=gp, text=True, check=True)
     shutil.rmtree(d, ignore_errors=True)
-    log(f"wrote {args.fig1b_out}, {png}")
+    log(f"wrote {png}")
 
 
 def cpu_name():
@@ -387,6 +391,7 @@ def main():
     ap.add_argument("--fig1b-lengths", default="256,512,1024,2048")
     ap.add_argument("--budget", default="256M", help="--fig1b: memory for weights + slots x state (default 256M)")
     ap.add_argument("--max-slots", type=int, default=64, help="--fig1b: cap on the slots (default 64)")
+    ap.add_argument("--plot-only", action="store_true", help="--fig1b: redraw the PNG from --fig1b-out's CSV")
     ap.add_argument("--fig1b-out", default=os.path.join(ROOT, "bench", "results", "serve_fig1b.csv"))
     args = ap.parse_args()
     tok = args.tokenizer or os.path.join(ROOT, "build", "spm-fixtures", "gemma_bpe.model")
@@ -396,6 +401,24 @@ def main():
     if args.client_cpus:
         os.sched_setaffinity(0, {int(x) for x in args.client_cpus.split(",")})
     work = tempfile.mkdtemp(prefix="serve_load.")
+    if args.fig1b and args.plot_only:
+        rows = []
+        head = None
+        for line in open(args.fig1b_out):
+            if line.startswith("#"):
+                continue
+            f = line.strip().split(",")
+            if head is None:
+                head = f
+                continue
+            r = dict(zip(head, f))
+            for k in ("gen_length", "slots"):
+                r[k] = int(r[k])
+            for k in ("tokens_per_s", "inprocess_tok_s"):
+                r[k] = float(r[k])
+            rows.append(r)
+        plot_fig1b(args, rows)
+        return
     if args.fig1b:
         try:
             rows = fig1b(args, tok, work)
