@@ -25,7 +25,7 @@ in-process figure, bench/fig_decode_throughput.sh) for comparison. Writes
 Writes a CSV (--out) with a header naming the machine; prints a table.
 Python's standard library only; one thread per client (the GIL is released
 while a client waits on its socket, and a client does little else)."""
-import argparse, http.client, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
+import argparse, csv, http.client, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -258,22 +258,14 @@ def fig1b(args, tok, work):
     # the in-process figure for the same shapes, budget and cap
     dt = os.path.join(os.path.dirname(args.bin), "bench", "decode_throughput")
     if os.path.exists(dt):
-        csv = os.path.join(work, "dt.csv")
+        csv_path = os.path.join(work, "dt.csv")
         cmd = pin(args.server_cpus) + [dt, "--lengths", args.fig1b_lengths, "--budget", args.budget, "--max-batch", str(args.max_slots),
                                        "--width", str(args.width), "--layers", str(args.layers), "--heads", str(max(1, args.width // 128)),
-                                       "--vocab", str(args.vocab), "--griffin-window", str(args.window), "--tmp", work, "--out", csv]
+                                       "--vocab", str(args.vocab), "--griffin-window", str(args.window), "--tmp", work, "--out", csv_path]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         subprocess.run(cmd, check=True, capture_output=True)
-        inproc = {}
-        head = None
-        for line in open(csv):
-            f = line.strip().split(",")
-            if head is None:
-                head = f
-                continue
-            r = dict(zip(head, f))
-            inproc[(r["arch"], int(r["gen_length"]))] = (float(r["tokens_per_s"]), int(r["batch"]))
+        inproc = {(r["arch"], int(r["gen_length"])): (float(r["tokens_per_s"]), int(r["batch"])) for r in csv_rows(csv_path)}
         for r in rows:
             tp, b = inproc.get((r["model"], r["gen_length"]), (float("nan"), 0))
             r["inprocess_tok_s"], r["inprocess_batch"] = tp, b
@@ -344,6 +336,12 @@ def cpu_name():
         return platform.processor() or "?"
 
 
+def csv_rows(path):
+    """The rows of a CSV with a header line (after any '#' comment lines) as dicts of strings."""
+    with open(path) as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
 def pin(cpus):
     """taskset's prefix that runs a command on the CPUs of the list ("" = any)."""
     return ["taskset", "-c", cpus] if cpus else []
@@ -351,21 +349,15 @@ def pin(cpus):
 
 def bench_batch16(binary, model, threads, cpus=""):
     """griffin bench's batch-16 decode tokens/s for this model (its CSV)."""
-    csv = os.path.join(os.path.dirname(model), os.path.basename(model) + ".bench.csv")
-    args = pin(cpus) + [binary, "bench", "--model", model, "--batches", "16", "--prefill", "8", "--no-train", "--csv", csv]
+    csv_path = os.path.join(os.path.dirname(model), os.path.basename(model) + ".bench.csv")
+    args = pin(cpus) + [binary, "bench", "--model", model, "--batches", "16", "--prefill", "8", "--no-train", "--csv", csv_path]
     if threads:
         args += ["--threads", str(threads)]
     subprocess.run(args, capture_output=True, text=True, check=True)
-    head = None
-    for line in open(csv):
-        f = line.strip().split(",")
-        if head is None:
-            head = f
-            continue
-        row = dict(zip(head, f))
+    for row in csv_rows(csv_path):
         if row.get("section") == "decode" and row.get("batch") == "16":
             return float(row["tokens_per_s"])
-    raise SystemExit(f"serve_load: no batch-16 decode row in {csv}")
+    raise SystemExit(f"serve_load: no batch-16 decode row in {csv_path}")
 
 
 def main():
@@ -402,21 +394,12 @@ def main():
         os.sched_setaffinity(0, {int(x) for x in args.client_cpus.split(",")})
     work = tempfile.mkdtemp(prefix="serve_load.")
     if args.fig1b and args.plot_only:
-        rows = []
-        head = None
-        for line in open(args.fig1b_out):
-            if line.startswith("#"):
-                continue
-            f = line.strip().split(",")
-            if head is None:
-                head = f
-                continue
-            r = dict(zip(head, f))
+        rows = csv_rows(args.fig1b_out)
+        for r in rows:
             for k in ("gen_length", "slots"):
                 r[k] = int(r[k])
             for k in ("tokens_per_s", "inprocess_tok_s"):
                 r[k] = float(r[k])
-            rows.append(r)
         plot_fig1b(args, rows)
         return
     if args.fig1b:

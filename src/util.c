@@ -58,6 +58,41 @@ int gf_check_regular(const char *path, gf_error *err) {
     return 0;
 }
 
+int gf_read_stream(FILE *f, size_t max_bytes, char **out, size_t *len_out) {
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) return GF_READ_NO_MEMORY;
+    for (;;) {
+        if (len == cap) {
+            if (cap > max_bytes) {
+                free(buf);
+                return GF_READ_TOO_LARGE;
+            }
+            /* one past the bound at most: a stream of exactly max_bytes fits */
+            size_t want = 2 * cap > max_bytes + 1 ? max_bytes + 1 : 2 * cap;
+            char *g = realloc(buf, want + 1);
+            if (!g) {
+                free(buf);
+                return GF_READ_NO_MEMORY;
+            }
+            buf = g;
+            cap = want;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) break;
+    }
+    int rc = ferror(f) ? GF_READ_IO_ERROR : len > max_bytes ? GF_READ_TOO_LARGE : 0;
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[len] = 0;
+    *out = buf;
+    *len_out = len;
+    return 0;
+}
+
 char *gf_read_text_file(const char *path, size_t max_bytes, size_t *len_out, gf_error *err) {
     if (gf_check_regular(path, err) != 0) return NULL;
     FILE *f = fopen(path, "rb");
@@ -65,43 +100,15 @@ char *gf_read_text_file(const char *path, size_t max_bytes, size_t *len_out, gf_
         gf_fail(err, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
-        fclose(f);
-        gf_fail(err, "%s: out of memory", path);
-        return NULL;
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap >= max_bytes) {
-                free(buf);
-                fclose(f);
-                gf_fail(err, "%s: larger than the %zu bytes allowed", path, max_bytes);
-                return NULL;
-            }
-            cap = cap * 2 > max_bytes ? max_bytes : cap * 2;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                gf_fail(err, "%s: out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
+    char *buf = NULL;
+    size_t len = 0;
+    /* a file of max_bytes is refused too, as it always was here */
+    int rc = gf_read_stream(f, max_bytes > 0 ? max_bytes - 1 : 0, &buf, &len);
     fclose(f);
-    if (bad) {
-        free(buf);
-        gf_fail(err, "%s: read error", path);
-        return NULL;
-    }
-    buf[len] = 0;
+    if (rc == GF_READ_TOO_LARGE) gf_fail(err, "%s: larger than the %zu bytes allowed", path, max_bytes);
+    else if (rc == GF_READ_IO_ERROR) gf_fail(err, "%s: read error", path);
+    else if (rc) gf_fail(err, "%s: out of memory", path);
+    if (rc) return NULL;
     if (len_out) *len_out = len;
     return buf;
 }

@@ -4,6 +4,7 @@
 #define GF_UTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "griffin.h"
@@ -30,6 +31,12 @@ int gf_check_regular(const char *path, gf_error *err);
 /* Reads a whole (small) file into a NUL-terminated buffer; max_bytes bounds
  * what is accepted. */
 char *gf_read_text_file(const char *path, size_t max_bytes, size_t *len_out, gf_error *err);
+
+/* Reads f to its end into a malloc'ed, NUL-terminated *out of at most
+ * max_bytes bytes (*len_out): 0, or one of these, with nothing allocated
+ * (the callers word their own errors). */
+enum { GF_READ_TOO_LARGE = 1, GF_READ_IO_ERROR = 2, GF_READ_NO_MEMORY = 3 };
+int gf_read_stream(FILE *f, size_t max_bytes, char **out, size_t *len_out);
 
 /* A read-only memory mapping of a whole file. */
 typedef struct {

@@ -87,36 +87,17 @@ int cli_read_text(const char *path, const char *what, size_t max_bytes, char **t
     if (!from_stdin && gf_check_regular(path, &err)) return cli_error("%s: %s", what, err.msg);
     FILE *f = from_stdin ? stdin : fopen(path, "rb");
     if (!f) return cli_error("%s: %s: cannot open: %s", what, path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap + 1);
-    int rc = 0;
-    for (;;) {
-        if (!buf) {
-            rc = cli_error("out of memory");
-            break;
-        }
-        if (len == cap) {
-            if (cap > max_bytes) {
-                rc = cli_error("%s: %s: more than the %zu bytes allowed", what, name, max_bytes);
-                break;
-            }
-            cap = 2 * cap > max_bytes + 1 ? max_bytes + 1 : 2 * cap; /* one past: a file of exactly max fits */
-            char *g = realloc(buf, cap + 1);
-            if (!g) free(buf);
-            buf = g;
-            continue;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    if (!rc && ferror(f)) rc = cli_error("%s: %s: read error: %s", what, name, strerror(errno));
-    if (!rc && len > max_bytes) rc = cli_error("%s: %s: more than the %zu bytes allowed", what, name, max_bytes);
-    if (!rc && memchr(buf, 0, len)) rc = cli_error("%s: %s: holds a NUL byte, so it is not text", what, name);
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = gf_read_stream(f, max_bytes, &buf, &len);
+    int read_errno = errno;
     if (!from_stdin) fclose(f);
-    if (rc) {
+    if (rc == GF_READ_TOO_LARGE) return cli_error("%s: %s: more than the %zu bytes allowed", what, name, max_bytes);
+    if (rc == GF_READ_IO_ERROR) return cli_error("%s: %s: read error: %s", what, name, strerror(read_errno));
+    if (rc) return cli_error("out of memory");
+    if (memchr(buf, 0, len)) {
         free(buf);
-        return rc;
+        return cli_error("%s: %s: holds a NUL byte, so it is not text", what, name);
     }
     if (len > 0 && buf[len - 1] == '\n') len--;
     buf[len] = 0;

@@ -144,17 +144,20 @@ static enum MHD_Result get_endpoint(conn *k, struct MHD_Connection *c) {
 
 /* ---- parking ------------------------------------------------------------------ */
 
-/* Takes the request's news; when there is none, parks the connection (not
- * while the daemon stops). 1 news, 0 parked (or stopping: *stop set), -1
- * out of memory. Called by libmicrohttpd's thread, from the handler or the
- * content reader of k. */
+/* Takes the request's news; when there is none, parks the connection
+ * unless the response must end (*stop set: the daemon stops, or the client
+ * hung up). 1 news, 0 parked or *stop, -1 out of memory. Called by
+ * libmicrohttpd's thread, from the handler or the content reader of k.
+ * The client's socket is looked at only when there is nothing to send: a
+ * stream that gets a chunk every round would pay a poll() a round for
+ * nothing, and libmicrohttpd's send to a closed socket ends it anyway. */
 static int take_or_park(conn *k, serve_req_status *st, int *stop) {
     serve_http *h = k->h;
     *stop = 0;
     pthread_mutex_lock(&h->mu);
     int rc = serve_sched_take(h->c.sched, k->r, &k->from, &k->text, st);
     if (rc == 0) {
-        if (h->stopping) {
+        if (h->stopping || client_gone(k->fd)) {
             *stop = 1;
         } else {
             MHD_suspend_connection(k->mc);
@@ -242,10 +245,6 @@ static int next_events(conn *k) {
         k->opened = 1;
         if (k->meta.chat) return oai_chunk_event(&k->meta, "", 0, NULL, 1, k->include_usage, &k->out);
     }
-    if (client_gone(k->fd)) {
-        serve_sched_cancel(h->c.sched, k->r);
-        return -1;
-    }
     /* a keep-alive when the client has heard nothing for long; the next
      * call takes the news or parks */
     if (sv_now() - k->last_byte > KEEPALIVE_S && !serve_sched_has_news(h->c.sched, k->r, k->from))
@@ -254,7 +253,10 @@ static int next_events(conn *k) {
     k->text.len = 0;
     int stop;
     int news = take_or_park(k, &st, &stop);
-    if (news < 0 || stop) return -1;
+    if (news < 0 || stop) {
+        serve_sched_cancel(h->c.sched, k->r);
+        return -1;
+    }
     if (news == 0) return 0; /* parked, k->out empty */
     int rc = 0;
     if (k->text.len) rc |= oai_chunk_event(&k->meta, k->text.p, k->text.len, NULL, 0, k->include_usage, &k->out);
@@ -390,10 +392,6 @@ error:
  * connection (the handler runs again when it is resumed). */
 static enum MHD_Result plain_reply(conn *k, struct MHD_Connection *c) {
     serve_http *h = k->h;
-    if (client_gone(k->fd)) {
-        serve_sched_cancel(h->c.sched, k->r);
-        return MHD_NO;
-    }
     serve_req_status st;
     int stop;
     for (;;) {
