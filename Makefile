@@ -40,6 +40,16 @@ TOOL_SRC := $(wildcard tools/*.c)
 # libmicrohttpd.
 SERVE_SRC  := $(wildcard src/serve/*.c)
 SERVE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
+# Data-parallel training over MPI (src/dist/): in the griffin binary only, as
+# the server. OpenMPI's pkg-config file (Debian's libopenmpi-dev) gives its
+# flags to gcc and clang alike; without it `griffin train` runs in one process
+# and says so when mpirun starts it.
+DIST_SRC   := $(wildcard src/dist/*.c)
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
+ifeq ($(shell pkg-config --exists ompi-c 2>/dev/null && echo yes),yes)
+MPI_CFLAGS += -DGF_HAVE_MPI
+endif
 TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
             test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots test_snapshot_file test_chat test_faults test_threads
 
@@ -57,6 +67,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/bench/bench_limits.o
 SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
 $(SERVE_OBJ): CFLAGS += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+DIST_OBJ  := $(DIST_SRC:%.c=$(BUILD)/%.o)
+$(DIST_OBJ): CFLAGS += $(MPI_CFLAGS)
 # `griffin chat`'s line editing and history at a terminal: libedit (BSD
 # licensed, Debian's libedit-dev), through its readline-compatible calls;
 # linked into the griffin binary only.
@@ -105,8 +117,8 @@ $(SHLIB): $(PIC_OBJ)
 $(BUILD)/tools/griffin.o: CFLAGS += -DGRIFFIN_VERSION='"$(VERSION)"'
 $(BUILD)/tools/griffin.o: Makefile
 
-$(BUILD)/griffin: $(TOOL_OBJ) $(SERVE_OBJ) $(BUILD)/libgriffin.a
-	$(CC) $(CFLAGS) $^ $(LDLIBS) $(SERVE_LIBS) $(EDIT_LIBS) -o $@
+$(BUILD)/griffin: $(TOOL_OBJ) $(SERVE_OBJ) $(DIST_OBJ) $(BUILD)/libgriffin.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) $(SERVE_LIBS) $(EDIT_LIBS) $(MPI_LIBS) -o $@
 
 TEST_OBJ := $(BUILD)/tests/testutil.o $(BUILD)/tests/hostile.o $(BUILD)/tests/kernel_fixtures.o
 

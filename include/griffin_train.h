@@ -67,6 +67,23 @@ int gf_train_loss_grad(gf_trainable *t, int B, int T, const int32_t *inputs,
                        const int32_t *targets, const int32_t *segment_pos, float grad_scale,
                        double *loss, gf_error *err);
 
+/* Data-parallel training: one part of a batch (its B rows) whose whole has
+ * targets_all targets that count (over every part; 0: this part is the
+ * whole batch, as gf_train_loss_grad). The gradients of
+ * grad_scale * (the whole batch's mean loss) that this part contributes are
+ * ADDED, so the parts' gradients sum to the whole batch's; *loss is this
+ * part's SUMMED loss (the whole batch's mean is the parts' sums over
+ * targets_all), or with targets_all 0 the mean. ready (may be NULL) is
+ * called as the backward finishes each range of the gradient arena
+ * (offset, count in floats): each layer's from the last down, then the
+ * model's own tensors (the embedding, the final norm); a range's gradients
+ * do not change again in this call, so they may be sent while the rest of
+ * the backward runs. */
+typedef void (*gf_grads_ready_fn)(void *ctx, size_t offset, size_t count);
+int gf_train_loss_grad_part(gf_trainable *t, int B, int T, const int32_t *inputs, const int32_t *targets,
+                            const int32_t *segment_pos, float grad_scale, size_t targets_all, double *loss,
+                            gf_grads_ready_fn ready, void *ready_ctx, gf_error *err);
+
 /* Writes DIR/config.json and DIR/model.safetensors (F32, Hugging Face names
  * and layouts), each through a temporary file, fsync and rename. */
 int gf_trainable_save(const gf_trainable *t, const char *dir, gf_error *err);
@@ -87,23 +104,40 @@ typedef struct {
 
 typedef struct gf_adamw gf_adamw;
 gf_adamw *gf_adamw_new(const gf_trainable *t, gf_error *err);
+/* Data-parallel training with sharded optimiser state (ZeRO-1): an optimiser
+ * whose moments cover only the parameters [lo, hi); gf_adamw_apply then
+ * updates only those (each element exactly as the whole update would). */
+gf_adamw *gf_adamw_new_range(const gf_trainable *t, size_t lo, size_t hi, gf_error *err);
+/* Shard `shard` of `shards` of n parameters: [*lo, *hi), contiguous, the
+ * shards in order and together all n (each a whole number of 16 floats but
+ * the last; the last ones may be empty when n is small). */
+void gf_shard_range(size_t n, int shard, int shards, size_t *lo, size_t *hi);
 void gf_adamw_free(gf_adamw *o);
 /* The learning rate of update number `step` (from 0): linear warm-up to lr,
  * then a cosine down to lr * min_lr_ratio at total_steps. */
 float gf_lr_at(const gf_adamw_config *c, int64_t step);
 /* The L2 norm of the whole gradient arena. */
 double gf_grad_norm(const gf_trainable *t);
+/* The sum of squares of the gradients [lo, hi), in a fixed order (the same
+ * bits whatever the threads); gf_grad_norm is the root of the whole range's. */
+double gf_grad_sumsq(const gf_trainable *t, size_t lo, size_t hi);
 /* One update with the gradients in t (clipped to c->clip by global norm);
  * returns the norm before clipping. A gradient holding a NaN or an infinity
  * (a non-finite norm) changes nothing, the weights, the moments and the
  * step count as they were: the norm returned says so, and the caller stops
  * (griffin train does, docs/training.md). */
 double gf_adamw_update(gf_adamw *o, gf_trainable *t, const gf_adamw_config *c, float lr);
+/* The update of the optimiser's range with the gradient norm given (that of
+ * the whole gradient, which a sharded optimiser cannot see alone): what
+ * gf_adamw_update does after computing the norm. A non-finite norm changes
+ * nothing. */
+void gf_adamw_apply(gf_adamw *o, gf_trainable *t, const gf_adamw_config *c, float lr, double norm);
 int64_t gf_adamw_step_count(const gf_adamw *o);
 void gf_adamw_set_step_count(gf_adamw *o, int64_t step);
 /* The moments: m then v, gf_adamw_num_params floats each (for checkpoints). */
 float *gf_adamw_moments(gf_adamw *o);
 size_t gf_adamw_num_params(const gf_adamw *o);
+size_t gf_adamw_offset(const gf_adamw *o); /* the first parameter the moments cover */
 
 /* ---- training data ------------------------------------------------------------
  * A token file is a 1-D .npy of uint16 or int32 ids (griffin prepare writes
@@ -174,6 +208,12 @@ int gf_eval_data(const gf_model *m, const gf_token_data *d, int B, int T, size_t
  * an answer (fails when an example does not fit T + 1 tokens). */
 int gf_token_data_sample(const gf_token_data *d, uint64_t rng[4], size_t B, size_t T,
                          int32_t *inputs, int32_t *targets, int32_t *segment_pos, gf_error *err);
+/* Data-parallel training: rows [row0, row0 + B) of the batch of B_all rows
+ * gf_token_data_sample would draw (rng advances as it would for all B_all),
+ * and *targets_all (may be NULL) the targets that count in all B_all rows. */
+int gf_token_data_sample_part(const gf_token_data *d, uint64_t rng[4], size_t B_all, size_t row0, size_t B,
+                              size_t T, int32_t *inputs, int32_t *targets, int32_t *segment_pos,
+                              size_t *targets_all, gf_error *err);
 
 /* ---- checkpoints ----------------------------------------------------------------
  * OUT/step-NNNNNNNN/ holds config.json + model.safetensors (a model
@@ -200,6 +240,30 @@ int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
 /* dir: OUT (its latest checkpoint) or a step folder. */
 int gf_checkpoint_load(const char *dir, gf_trainable **t, gf_adamw **o, gf_train_state *s,
                        gf_error *err);
+
+/* A checkpoint written by several processes (data-parallel training), in
+ * steps: gf_checkpoint_begin makes OUT/.partial-N (one process); into it
+ * gf_checkpoint_write_model writes the model, trainer_state.json, the
+ * tokenizer and, with shards > 1, optimizer_shards.json (the manifest: each
+ * shard's file and the parameters it covers, gf_shard_range's split) (one
+ * process), and gf_checkpoint_write_optimizer each shard's moments
+ * (optimizer-KKKKK-of-NNNNN.safetensors; with shards 1 optimizer.safetensors)
+ * (every process, its own); once all are written, gf_checkpoint_commit
+ * renames the folder to OUT/step-N and points OUT/latest at it (one
+ * process). gf_checkpoint_abandon removes a save cut short.
+ * gf_checkpoint_save is all four in one process. */
+int gf_checkpoint_begin(const char *out_dir, int64_t step, gf_error *err);
+int gf_checkpoint_write_model(const char *out_dir, const gf_trainable *t, const gf_train_state *s,
+                              const char *tokenizer, int shards, gf_error *err);
+int gf_checkpoint_write_optimizer(const char *out_dir, int64_t step, gf_adamw *o, int shard, int shards,
+                                  gf_error *err);
+int gf_checkpoint_commit(const char *out_dir, int64_t step, gf_error *err);
+void gf_checkpoint_abandon(const char *out_dir, int64_t step);
+/* gf_checkpoint_load with the optimiser's moments of shard `shard` of
+ * `shards` only (gf_adamw_new_range of gf_shard_range's split), from a
+ * checkpoint saved by any number of processes (re-sharded as it loads). */
+int gf_checkpoint_load_shard(const char *dir, int shard, int shards, gf_trainable **t, gf_adamw **o,
+                             gf_train_state *s, gf_error *err);
 
 /* ---- synthetic tasks ---------------------------------------------------------
  * The copy and retrieval tasks of the paper's section 6.2 and appendix H, and

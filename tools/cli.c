@@ -11,7 +11,20 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Data-parallel training: a rank's errors say which rank (prefix), and
+ * those every rank meets alike are printed by rank 0 alone (quiet). */
+static struct {
+    int quiet;
+    char prefix[64];
+} error_style;
+
+void cli_error_style(int quiet, const char *prefix) {
+    error_style.quiet = quiet;
+    snprintf(error_style.prefix, sizeof error_style.prefix, "%s", prefix ? prefix : "");
+}
+
 int cli_error(const char *fmt, ...) {
+    if (error_style.quiet) return 1;
     char buf[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -19,6 +32,7 @@ int cli_error(const char *fmt, ...) {
     va_end(ap);
     /* one printable line: messages quote file names and user text */
     fputs("griffin: error: ", stderr);
+    fputs(error_style.prefix, stderr);
     for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
         if (*p < 0x20 || *p == 0x7f) fprintf(stderr, "\\x%02X", *p);
         else fputc(*p, stderr);
@@ -100,7 +114,7 @@ void cli_tune_openmp(char **argv) {
 /* The cores this process may use: those of its affinity mask (OpenMP's
  * count), fewer when a cgroup's CPU quota (cpu.max: "QUOTA PERIOD" or
  * "max PERIOD") allows less, rounded up. */
-static int cli_cores(void) {
+int cli_cores(void) {
     int n = omp_get_num_procs();
     FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
     if (f) {

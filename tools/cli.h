@@ -15,6 +15,9 @@ int cli_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/* From now on: quiet, print no error (another process prints it); prefix
+ * (may be NULL) goes before each message ("rank 1 of 2: "). */
+void cli_error_style(int quiet, const char *prefix);
 /* Strict numeric parsing of an option's value; returns 0 or reports. */
 int cli_int(const char *opt, const char *s, long lo, long hi, long *out);
 int cli_float(const char *opt, const char *s, double lo, double hi, double *out);
@@ -57,6 +60,9 @@ int cli_read_text(const char *path, const char *what, size_t max_bytes, char **t
  * bytes each fit. */
 #define CLI_MAX_PROMPT_BYTES ((size_t)64 << 20)
 
+/* The cores this process may use: its affinity mask's, capped by a cgroup
+ * CPU quota. */
+int cli_cores(void);
 /* Applies --threads to OpenBLAS and OpenMP (0 = their default: the cores),
  * capped at the cores this process may use (affinity, cgroup quota) with a
  * note on stderr. */

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "dist/dist.h"
 
 static const char *USAGE =
     "usage: griffin train (--config CONFIG.json | --model DIR | --resume OUT) --data TRAIN.npy\n"
@@ -41,7 +42,9 @@ static const char *USAGE =
     "                  (with --resume: default the resumed folder);\n"
     "                  OUT/log.csv gets a line per step\n"
     "  --steps N       optimiser updates in all (default 1000)\n"
-    "  --batch B       rows per micro-batch (default 8)\n"
+    "  --batch B       rows per micro-batch (default 8); under mpirun -np N, per rank:\n"
+    "                  the batch is N x B rows, the one a single process of --batch N x B\n"
+    "                  draws, each rank taking its B rows of it\n"
     "  --seq T         tokens per row (default 256)\n"
     "  --accum A       micro-batches per update (default 1)\n"
     "  --lr LR         peak learning rate (default 1e-3)\n"
@@ -54,12 +57,18 @@ static const char *USAGE =
     "  --eval-windows N  windows of --val to evaluate (default 64)\n"
     "  --save-every N  checkpoint every N steps and at the end (default 500)\n"
     "  --seed S        initialisation and batch order (default 1)\n"
-    "  --threads N     threads for the matrix products and the layers (default: all cores)\n";
+    "  --threads N     threads for the matrix products and the layers (default: all cores;\n"
+    "                  under mpirun, the cores shared among the ranks of each machine)\n"
+    "  --rank-timeout S  under mpirun: stop when another rank has not answered for S s\n"
+    "                  (default 600; a rank that dies stops the run at once)\n"
+    "data parallel: mpirun -np N griffin train ... (docs/distributed.md): the same losses\n"
+    "and model as one process with --batch N x B; one checkpoint with the optimizer state\n"
+    "in N shards; --resume on any number of ranks\n";
 
 typedef struct {
     const char *config, *model, *resume, *data, *val, *out, *tokenizer, *mask, *val_mask;
     long steps, batch, seq, accum, warmup, eval_every, eval_windows, save_every, threads;
-    double lr, min_lr, wd, clip, beta2;
+    double lr, min_lr, wd, clip, beta2, rank_timeout;
     uint64_t seed;
     int given_hparams; /* a hyper-parameter was set on the command line */
     int given_save, given_eval, given_windows, given_steps;
@@ -68,11 +77,12 @@ typedef struct {
 static int parse(int argc, char **argv, opts *o) {
     *o = (opts){.steps = 1000, .batch = 8, .seq = 256, .accum = 1, .warmup = 100, .eval_every = 100,
                 .eval_windows = 64, .save_every = 500, .lr = 1e-3, .min_lr = 0.1, .wd = 0.1, .clip = 1.0,
-                .beta2 = 0.95, .seed = 1};
+                .beta2 = 0.95, .seed = 1, .rank_timeout = 600};
     static const char *const names[] = {"--config", "--model", "-m", "--resume", "--data", "--val", "--out", "-o",
                                         "--mask", "--val-mask", "--steps", "--batch", "-b", "--seq", "--accum", "--lr", "--min-lr",
                                         "--warmup", "--wd", "--clip", "--beta2", "--eval-every",
-                                        "--eval-windows", "--save-every", "--seed", "--threads", "-t", "--tokenizer", NULL};
+                                        "--eval-windows", "--save-every", "--seed", "--threads", "-t", "--tokenizer",
+                                        "--rank-timeout", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -105,6 +115,7 @@ static int parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--save-every")) { if (cli_int(a, v, 0, 1L << 40, &o->save_every)) return 1; hp = 0, o->given_save = 1; }
         else if (!strcmp(a, "--seed")) { if (cli_u64(a, v, &o->seed)) return 1; }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { if (cli_int(a, v, 0, 1024, &o->threads)) return 1; hp = 0; }
+        else if (!strcmp(a, "--rank-timeout")) { if (cli_float(a, v, 1, 1e6, &o->rank_timeout)) return 1; hp = 0; }
         o->given_hparams |= hp;
     }
     if (!o->out && o->resume) o->out = o->resume;
@@ -191,21 +202,111 @@ static void fmt_eta(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
 }
 
+/* Data parallel: the threads of each rank. Unbound ranks on one machine
+ * (mpirun --bind-to none, or oversubscribed) share its cores; ranks
+ * mpirun bound to cores of their own (its default for a few ranks) see only
+ * those in their affinity mask already. */
+static void dp_threads(const opts *o, const gf_dist *d) {
+    long n = o->threads;
+    int local = gf_dist_local_size(d);
+    if (n == 0 && !getenv("OMP_NUM_THREADS") && local > 1 && cli_cores() >= (int)sysconf(_SC_NPROCESSORS_ONLN)) {
+        n = cli_cores() / local;
+        if (n < 1) n = 1;
+    }
+    cli_set_threads(n);
+}
+
+/* Data parallel: what every rank must share, checked before the first step
+ * (a rank with other flags, another config or other data would silently
+ * train another model). Every rank gets the same verdict; rank 0 says it. */
+static int dp_agree(gf_dist *d, int argc, char **argv, const opts *o, gf_trainable *t, const gf_train_state *st,
+                    gf_error *err) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 1; i < argc; i++) h = gf_hash_bytes(h, argv[i], strlen(argv[i]) + 1);
+    if (gf_dist_agree(d, "the command line (every rank must be given the same flags)", h, err)) return -1;
+    h = gf_hash_bytes(0, gf_trainable_params(t), gf_trainable_num_params(t) * sizeof(float));
+    if (gf_dist_agree(d, "the model's weights (config, --model or --resume checkpoint)", h, err)) return -1;
+    uint64_t sv[10] = {(uint64_t)st->step, (uint64_t)st->tokens, st->rng[0], st->rng[1], st->rng[2], st->rng[3],
+                       st->seed, (uint64_t)st->batch, (uint64_t)st->seq, (uint64_t)st->accum};
+    h = gf_hash_bytes(gf_hash_bytes(0, sv, sizeof sv), &st->opt, sizeof st->opt);
+    if (gf_dist_agree(d, "the trainer state (step, batch order, hyper-parameters)", h, err)) return -1;
+    const struct {
+        const char *path, *what;
+    } files[] = {{o->data, "the training data (--data)"}, {o->mask, "the loss mask (--mask)"},
+                 {o->val, "the held-out data (--val)"}, {o->val_mask, "the held-out mask (--val-mask)"},
+                 {o->tokenizer, "the tokenizer"}};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        if (!files[i].path) continue;
+        int ok = gf_hash_file(files[i].path, &h, err) == 0;
+        /* a file one rank cannot read: that rank says why */
+        int bad = gf_dist_first_failed(d, ok, err);
+        if (bad == -2) return -1;
+        if (bad >= 0) {
+            if (ok) gf_fail(err, "rank %d could not read %s", bad, files[i].path);
+            return -1;
+        }
+        if (gf_dist_agree(d, files[i].what, h, err)) return -1;
+    }
+    return 0;
+}
+
+/* Data parallel: one checkpoint from every rank's part (rank 0: the model,
+ * state and manifest, every rank: its optimizer shard), committed by rank 0
+ * only once every part is written. Returns 0, or -1 after the failing
+ * ranks have reported (every rank returns -1 alike). */
+static int dp_save(gf_dist *d, const opts *o, gf_trainable *t, gf_adamw *opt, const gf_train_state *st) {
+    gf_error err;
+    int me = gf_dist_rank(d), R = gf_dist_size(d), bad;
+    int ok = me != 0 || gf_checkpoint_begin(o->out, st->step, &err) == 0;
+    if (!ok) cli_error("checkpoint: %s", err.msg);
+    if ((bad = gf_dist_first_failed(d, ok, &err)) != -1) goto failed;
+    ok = (me != 0 || gf_checkpoint_write_model(o->out, t, st, o->tokenizer, R, &err) == 0) &&
+         gf_checkpoint_write_optimizer(o->out, st->step, opt, me, R, &err) == 0;
+    if (!ok) cli_error("checkpoint: %s", err.msg);
+    if ((bad = gf_dist_first_failed(d, ok, &err)) != -1) goto failed;
+    ok = me != 0 || gf_checkpoint_commit(o->out, st->step, &err) == 0;
+    if (!ok) cli_error("checkpoint: %s", err.msg);
+    if ((bad = gf_dist_first_failed(d, ok, &err)) != -1) goto failed;
+    return 0;
+failed:
+    if (bad == -2) cli_error("checkpoint: %s", err.msg);
+    if (me == 0) gf_checkpoint_abandon(o->out, st->step);
+    return -1;
+}
+
 int cmd_train(int argc, char **argv) {
     opts o;
+    /* under mpirun every rank parses the same flags: rank 0 alone reports */
+    const char *env_rank = getenv("OMPI_COMM_WORLD_RANK");
+    int launched = gf_dist_launched();
+    if (launched && env_rank && atoi(env_rank) > 0) cli_error_style(1, NULL);
     int pr = parse(argc, argv, &o);
     if (pr) return pr == 2 ? 0 : 1;
-    cli_set_threads(o.threads);
     gf_error err;
+    gf_dist *dist = NULL;
+    if (launched) {
+        cli_error_style(0, NULL);
+        if (!(dist = gf_dist_start(&argc, &argv, o.rank_timeout, &err))) return cli_error("%s", err.msg);
+    }
+    int R = gf_dist_size(dist), me = gf_dist_rank(dist);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "rank %d of %d: ", me, R);
+    if (dist) cli_error_style(0, prefix);
+    dp_threads(&o, dist);
     gf_trainable *t = NULL;
     gf_adamw *opt = NULL;
     gf_token_data *train = NULL, *val = NULL;
+    gf_dp *dp = NULL;
     int32_t *batch = NULL;
     FILE *csv = NULL;
-    int rc = 1;
+    /* started: past the ranks' start-up exchange; together: every rank
+     * stops at the same point (so MPI can end in order, not by abort) */
+    int rc = 1, started = 0, together = 0;
+    char csv_path[4200], hint[4300];
     gf_train_state st = {0};
+    size_t shard_lo = 0, shard_hi = 0;
     if (o.resume) {
-        if (gf_checkpoint_load(o.resume, &t, &opt, &st, &err)) { cli_error("%s", err.msg); goto out; }
+        if (gf_checkpoint_load_shard(o.resume, me, R, &t, &opt, &st, &err)) { cli_error("%s", err.msg); goto out; }
     } else {
         if (gf_mkdir_p(o.out, &err)) { cli_error("%s", err.msg); goto out; }
         if (o.model) {
@@ -215,9 +316,11 @@ int cmd_train(int argc, char **argv) {
         } else {
             t = new_model(&o, &err);
         }
-        if (!t || !(opt = gf_adamw_new(t, &err))) { cli_error("%s", err.msg); goto out; }
+        if (t) gf_shard_range(gf_trainable_num_params(t), me, R, &shard_lo, &shard_hi);
+        if (!t || !(opt = gf_adamw_new_range(t, shard_lo, shard_hi, &err))) { cli_error("%s", err.msg); goto out; }
         st.seed = o.seed;
-        st.batch = (int)o.batch;
+        /* the run's batch is the whole one, N x --batch rows under mpirun */
+        st.batch = (int)(o.batch * R);
         st.seq = (int)o.seq;
         st.accum = (int)o.accum;
         st.masked = o.mask != NULL;
@@ -225,6 +328,11 @@ int cmd_train(int argc, char **argv) {
                                    1e-8f, (float)o.wd, (float)o.clip};
         /* the batch order has its own stream, apart from the initialisation's */
         gf_rng_seed(st.rng, o.seed ^ 0x9E3779B97F4A7C15ull);
+    }
+    if (st.batch % R != 0) {
+        cli_error("%s: the run's batch of %d rows does not split over %d ranks; resume it on a number of ranks that divides %d",
+                  o.resume, st.batch, R, st.batch);
+        goto out;
     }
     /* the tokenizer travels with the checkpoints */
     char tok_from[4200];
@@ -261,7 +369,8 @@ int cmd_train(int argc, char **argv) {
     }
     const gf_model *m = gf_trainable_model(t);
     const gf_config *cfg = gf_model_config(m);
-    size_t B = (size_t)st.batch, T = (size_t)st.seq;
+    /* B: this process's rows of the batch of Bg */
+    size_t Bg = (size_t)st.batch, B = Bg / (size_t)R, T = (size_t)st.seq;
     /* every token is checked before any step runs */
     if (!(train = gf_token_data_open(o.data, cfg->vocab_size, cfg->bos_id, &err)) ||
         (o.mask && gf_token_data_set_mask(train, o.mask, &err)) ||
@@ -290,61 +399,133 @@ int cmd_train(int argc, char **argv) {
     }
     batch = malloc(3 * B * T * sizeof *batch);
     if (!batch) { cli_error("out of memory"); goto out; }
-    char csv_path[4200];
+    if (dist && !(dp = gf_dp_new(dist, t, 0, getenv("GRIFFIN_DP_OVERLAP") ? atoi(getenv("GRIFFIN_DP_OVERLAP")) : 1, &err))) {
+        cli_error("%s", err.msg);
+        goto out;
+    }
     snprintf(csv_path, sizeof csv_path, "%s/log.csv", o.out);
+    /* one rank keeps the log */
     int csv_new = access(csv_path, F_OK) != 0 || st.step == 0;
-    if (!(csv = fopen(csv_path, csv_new ? "w" : "a"))) {
+    if (me == 0 && !(csv = fopen(csv_path, csv_new ? "w" : "a"))) {
         cli_error("%s: cannot write: %s", csv_path, strerror(errno));
         goto out;
     }
-    if (csv_new)
+    if (dist) {
+        /* every rank ready, or every rank stops (the one that failed said why) */
+        int bad = gf_dist_first_failed(dist, 1, &err);
+        started = 1;
+        if (bad != -1) {
+            if (bad == -2) cli_error("%s", err.msg);
+            together = 1;
+            goto out;
+        }
+        cli_error_style(me != 0, NULL);
+        if (dp_agree(dist, argc, argv, &o, t, &st, &err)) {
+            cli_error("%s", err.msg);
+            together = 1;
+            goto out;
+        }
+        cli_error_style(0, prefix);
+        snprintf(hint, sizeof hint, "resume from the last checkpoint with --resume %s", o.out);
+        gf_dist_watch(dist, hint);
+    }
+    if (csv && csv_new)
         fprintf(csv, "step,loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s,val_loss%s\n",
                 st.masked ? ",val_token_acc,val_exact_acc" : "");
-    fprintf(stderr, "griffin: training %zu parameters (%d layers, width %d, vocab %d) on %zu tokens; "
-            "%d x %d tokens x %d per step, steps %" PRId64 "..%" PRId64 "\n",
-            gf_trainable_num_params(t), cfg->num_layers, cfg->width, cfg->vocab_size, gf_token_data_len(train),
-            st.batch, st.seq, st.accum, st.step + 1, st.opt.total_steps);
-    if (o.mask)
+    if (me == 0) {
+        fprintf(stderr, "griffin: training %zu parameters (%d layers, width %d, vocab %d) on %zu tokens; "
+                "%d x %d tokens x %d per step, steps %" PRId64 "..%" PRId64 "\n",
+                gf_trainable_num_params(t), cfg->num_layers, cfg->width, cfg->vocab_size, gf_token_data_len(train),
+                st.batch, st.seq, st.accum, st.step + 1, st.opt.total_steps);
+        if (dist)
+            fprintf(stderr, "griffin: data parallel over %d ranks, %zu rows each; optimizer state %.1f MiB per rank "
+                    "(1/%d of %.1f MiB)\n", R, B, 8.0 * (double)(shard_hi - shard_lo) / 1048576.0, R,
+                    8.0 * (double)gf_trainable_num_params(t) / 1048576.0);
+    }
+    if (o.mask && me == 0)
         fprintf(stderr, "griffin: loss on the %zu answer tokens of %zu examples (%s); rows are whole examples\n",
                 gf_token_data_num_answers(train), gf_token_data_num_docs(train), o.mask);
     int32_t *in = batch, *tg = batch + B * T, *pos = tg + B * T;
     double t0 = cli_now(), loss_ema = -1;
     int64_t first = st.step;
+    /* per micro-batch: this rank's summed loss, then the whole batch's count
+     * of targets; the shard's sum of squares after them */
+    double *parts = calloc(2 * (size_t)st.accum + 1, sizeof *parts);
+    if (!parts) { cli_error("out of memory"); goto out; }
     while (st.step < st.opt.total_steps) {
         gf_trainable_zero_grads(t);
-        double loss = 0;
-        for (int a = 0; a < st.accum; a++) {
-            double l;
-            if (gf_token_data_sample(train, st.rng, B, T, in, tg, pos, &err) ||
-                gf_train_loss_grad(t, (int)B, (int)T, in, tg, pos, 1.0f / (float)st.accum, &l, &err)) {
-                cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
-                goto out;
-            }
-            loss += l / st.accum;
-        }
+        double loss = 0, norm;
         float lr = gf_lr_at(&st.opt, st.step);
-        double norm = gf_adamw_update(opt, t, &st.opt, lr);
-        st.step++;
-        st.tokens += (int64_t)(B * T) * st.accum;
-        /* stopped, not skipped (docs/training.md): nothing of this step is
-         * saved (gf_adamw_update leaves a non-finite gradient unapplied) */
-        if (!isfinite(loss) || !isfinite(norm)) {
-            cli_error("step %" PRId64 ": non-finite %s (%g); try a lower --lr (the last checkpoint is intact)", st.step,
-                      !isfinite(loss) ? "loss" : "gradient norm", !isfinite(loss) ? loss : norm);
-            goto out;
+        if (!dist) {
+            for (int a = 0; a < st.accum; a++) {
+                double l;
+                if (gf_token_data_sample(train, st.rng, B, T, in, tg, pos, &err) ||
+                    gf_train_loss_grad(t, (int)B, (int)T, in, tg, pos, 1.0f / (float)st.accum, &l, &err)) {
+                    cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
+                    goto out_parts;
+                }
+                loss += l / st.accum;
+            }
+            norm = gf_adamw_update(opt, t, &st.opt, lr);
+        } else {
+            for (int a = 0; a < st.accum; a++) {
+                size_t all;
+                int last_mb = a == st.accum - 1;
+                if (gf_token_data_sample_part(train, st.rng, Bg, (size_t)me * B, B, T, in, tg, pos, &all, &err) ||
+                    (last_mb && gf_dp_begin(dp, &err)) ||
+                    gf_train_loss_grad_part(t, (int)B, (int)T, in, tg, pos, 1.0f / (float)st.accum, all, &parts[a],
+                                            last_mb ? gf_dp_ready : NULL, dp, &err)) {
+                    cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
+                    goto out_parts;
+                }
+                parts[st.accum + a] = (double)all;
+            }
+            /* this rank's shard of the summed gradient; then the losses and
+             * the shards' squares summed over the ranks, in rank order */
+            if (gf_dp_reduce(dp, &err)) {
+                cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
+                goto out_parts;
+            }
+            gf_dp_shard(dp, &shard_lo, &shard_hi);
+            parts[2 * st.accum] = gf_grad_sumsq(t, shard_lo, shard_hi);
+            /* the counts are the same on every rank: only the sums travel */
+            if (gf_dist_sum(dist, parts, st.accum, &err) || gf_dist_sum(dist, &parts[2 * st.accum], 1, &err)) {
+                cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
+                goto out_parts;
+            }
+            for (int a = 0; a < st.accum; a++) loss += parts[a] / parts[st.accum + a] / st.accum;
+            norm = sqrt(parts[2 * st.accum]);
+            gf_adamw_apply(opt, t, &st.opt, lr, norm);
+            if (isfinite(norm) && gf_dp_gather_params(dp, &err)) {
+                cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
+                goto out_parts;
+            }
         }
-        double el = cli_now() - t0, tps = (double)((st.step - first) * (int64_t)(B * T) * st.accum) / el;
+        st.step++;
+        st.tokens += (int64_t)(Bg * T) * st.accum;
+        /* stopped, not skipped (docs/training.md): nothing of this step is
+         * saved (gf_adamw_apply leaves a non-finite gradient unapplied); every
+         * rank sees the same sums, so all stop here, rank 0 saying why */
+        if (!isfinite(loss) || !isfinite(norm)) {
+            if (me == 0)
+                cli_error("step %" PRId64 ": non-finite %s (%g); try a lower --lr (the last checkpoint is intact)",
+                          st.step, !isfinite(loss) ? "loss" : "gradient norm", !isfinite(loss) ? loss : norm);
+            together = 1;
+            goto out_parts;
+        }
+        double el = cli_now() - t0, tps = (double)((st.step - first) * (int64_t)(Bg * T) * st.accum) / el;
         double eta = el / (double)(st.step - first) * (double)(st.opt.total_steps - st.step);
         loss_ema = loss_ema < 0 ? loss : 0.9 * loss_ema + 0.1 * loss;
         char eta_s[32];
         fmt_eta(eta_s, sizeof eta_s, eta);
         double vloss = NAN, vacc = NAN, vexact = NAN;
         int last = st.step == st.opt.total_steps;
-        if (val && st.eval_every > 0 && (st.step % st.eval_every == 0 || last)) {
+        /* the held-out loss: rank 0's (every rank holds the same weights) */
+        if (me == 0 && val && st.eval_every > 0 && (st.step % st.eval_every == 0 || last)) {
             gf_eval_stats es = {0};
-            if (gf_eval_data_stats(m, val, (int)B, (int)T, (size_t)st.eval_windows, &es, &err)) {
+            if (gf_eval_data_stats(m, val, (int)Bg, (int)T, (size_t)st.eval_windows, &es, &err)) {
                 cli_error("evaluation: %s: %s", o.val, err.msg);
-                goto out;
+                goto out_parts;
             }
             vloss = es.loss;
             if (o.val_mask) {
@@ -352,40 +533,56 @@ int cmd_train(int argc, char **argv) {
                 vexact = es.examples ? (double)es.examples_correct / (double)es.examples : 0.0;
             }
         }
-        fprintf(stderr, "step %6" PRId64 "/%" PRId64 " | loss %.4f (avg %.4f) | lr %.2e | grad norm %6.3f | %.0f tok/s | ETA %s",
-                st.step, st.opt.total_steps, loss, loss_ema, lr, norm, tps, eta_s);
-        if (!isnan(vloss)) fprintf(stderr, " | val %.4f", vloss);
-        if (!isnan(vacc)) fprintf(stderr, " acc %.4f exact %.4f", vacc, vexact);
-        fputc('\n', stderr);
-        fprintf(csv, "%" PRId64 ",%.6f,%.6e,%.6f,%" PRId64 ",%.1f,%.2f,", st.step, loss, lr, norm, st.tokens, tps, el);
-        if (!isnan(vloss)) fprintf(csv, "%.6f", vloss);
-        if (st.masked) {
-            fputc(',', csv);
-            if (!isnan(vacc)) fprintf(csv, "%.6f", vacc);
-            fputc(',', csv);
-            if (!isnan(vexact)) fprintf(csv, "%.6f", vexact);
-        }
-        fputc('\n', csv);
-        /* a full disk shows here first (the log grows every step) */
-        if (fflush(csv) != 0 || ferror(csv)) {
-            cli_error("%s: write failed: %s (the last checkpoint is intact)", csv_path, strerror(errno));
-            goto out;
+        if (me == 0) {
+            fprintf(stderr, "step %6" PRId64 "/%" PRId64 " | loss %.4f (avg %.4f) | lr %.2e | grad norm %6.3f | %.0f tok/s | ETA %s",
+                    st.step, st.opt.total_steps, loss, loss_ema, lr, norm, tps, eta_s);
+            if (!isnan(vloss)) fprintf(stderr, " | val %.4f", vloss);
+            if (!isnan(vacc)) fprintf(stderr, " acc %.4f exact %.4f", vacc, vexact);
+            fputc('\n', stderr);
+            fprintf(csv, "%" PRId64 ",%.6f,%.6e,%.6f,%" PRId64 ",%.1f,%.2f,", st.step, loss, lr, norm, st.tokens, tps, el);
+            if (!isnan(vloss)) fprintf(csv, "%.6f", vloss);
+            if (st.masked) {
+                fputc(',', csv);
+                if (!isnan(vacc)) fprintf(csv, "%.6f", vacc);
+                fputc(',', csv);
+                if (!isnan(vexact)) fprintf(csv, "%.6f", vexact);
+            }
+            fputc('\n', csv);
+            /* a full disk shows here first (the log grows every step) */
+            if (fflush(csv) != 0 || ferror(csv)) {
+                cli_error("%s: write failed: %s (the last checkpoint is intact)", csv_path, strerror(errno));
+                goto out_parts;
+            }
         }
         if ((st.save_every > 0 && st.step % st.save_every == 0) || last) {
-            if (gf_checkpoint_save(o.out, t, opt, &st, o.tokenizer, &err)) {
+            if (!dist && gf_checkpoint_save(o.out, t, opt, &st, o.tokenizer, &err)) {
                 cli_error("checkpoint: %s", err.msg);
-                goto out;
+                goto out_parts;
             }
-            fprintf(stderr, "griffin: saved %s/step-%08" PRId64 " (%s/latest)\n", o.out, st.step, o.out);
+            if (dist && dp_save(dist, &o, t, opt, &st)) {
+                together = 1;
+                goto out_parts;
+            }
+            if (me == 0) fprintf(stderr, "griffin: saved %s/step-%08" PRId64 " (%s/latest)\n", o.out, st.step, o.out);
         }
     }
     rc = 0;
+out_parts:
+    free(parts);
 out:
     if (csv && fclose(csv) != 0 && rc == 0) rc = cli_error("%s: write failed: %s", csv_path, strerror(errno));
     free(batch);
+    gf_dp_free(dp);
     gf_token_data_free(train);
     gf_token_data_free(val);
     gf_adamw_free(opt);
     gf_trainable_free(t);
+    /* a rank that failed before the start-up exchange still takes part in
+     * it, so the others learn of it there rather than wait for it */
+    if (dist && !started) {
+        gf_dist_first_failed(dist, 0, &err);
+        together = 1;
+    }
+    gf_dist_end(dist, rc == 0 || together);
     return rc;
 }

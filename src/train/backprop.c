@@ -9,6 +9,7 @@
  * the chunk is as many rows as 4M floats hold (at least 64), so a small
  * vocabulary's unembedding runs as a few large matrix products. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,9 +161,28 @@ static double loss_chunk(gf_trainable *t, const int32_t *targets, size_t r0, siz
     return sum;
 }
 
-int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
+int gf_train_loss_grad(gf_trainable *t, int B, int T, const int32_t *inputs,
                        const int32_t *targets, const int32_t *segment_pos, float grad_scale,
                        double *loss, gf_error *err) {
+    return gf_train_loss_grad_part(t, B, T, inputs, targets, segment_pos, grad_scale, 0, loss, NULL, NULL, err);
+}
+
+/* The parameters of layer i: contiguous in the arenas (the tensor table
+ * lays out the model's own tensors, then each layer's in turn). */
+static void layer_range(const gf_trainable *t, int layer, size_t *lo, size_t *hi) {
+    const gf_tensor_slot *s = t->model->slots;
+    *lo = SIZE_MAX;
+    *hi = 0;
+    for (int k = 0; k < t->n_info; k++) {
+        if (s[k].layer != layer) continue;
+        if (t->info[k].offset < *lo) *lo = t->info[k].offset;
+        if (t->info[k].offset + t->info[k].numel > *hi) *hi = t->info[k].offset + t->info[k].numel;
+    }
+}
+
+int gf_train_loss_grad_part(gf_trainable *t, int B_, int T_, const int32_t *inputs, const int32_t *targets,
+                            const int32_t *segment_pos, float grad_scale, size_t targets_all, double *loss,
+                            gf_grads_ready_fn ready, void *ready_ctx, gf_error *err) {
     gf_model *m = t->model;
     const gf_config *c = &m->cfg;
     if (B_ <= 0 || T_ <= 0) return gf_fail(err, "training step needs B, T >= 1 (got %d, %d)", B_, T_);
@@ -177,7 +197,11 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
             return gf_fail(err, "target token %d at index %zu is outside the vocabulary [0, %d)", targets[i], i, c->vocab_size);
         counted += targets[i] >= 0;
     }
-    if (counted == 0) return gf_fail(err, "training step has no target to learn");
+    if (targets_all == 0 && counted == 0) return gf_fail(err, "training step has no target to learn");
+    if (targets_all != 0 && counted > targets_all)
+        return gf_fail(err, "training step: %zu targets here, more than the %zu of the whole batch", counted, targets_all);
+    /* the whole batch's count, so that the parts' gradients add up to its mean */
+    size_t denom = targets_all ? targets_all : counted;
     int32_t *pos_owned = NULL;
     if (!segment_pos) {
         pos_owned = gf_calloc(M, sizeof *pos_owned, "segment positions", err);
@@ -206,12 +230,12 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
     gf_forward_layers(m, &a, B, T, segment_pos, NULL, 0, t->acts, NULL);
 
     /* loss, and its gradient back to the final norm's output (in w->ds) */
-    float scale = grad_scale / (float)counted;
+    float scale = grad_scale / (float)denom;
     double sum = 0.0;
     size_t chunk = logit_rows(M, (size_t)c->vocab_size);
     for (size_t r0 = 0; r0 < M; r0 += chunk)
         sum += loss_chunk(t, targets, r0, M - r0 < chunk ? M - r0 : chunk, scale);
-    *loss = sum / (double)counted;
+    *loss = targets_all ? sum : sum / (double)counted;
 
     /* backward: w->ds carries d/d(stream), from the top down */
     memcpy(w->dn, w->ds, M * D * sizeof *w->dn);
@@ -231,6 +255,13 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
             gf_attention_block_backward(m, lw, g, la, B, T, segment_pos, w->ds, w->dn, w);
         gf_rmsnorm_backward(w->ds, g->temporal_norm, w->dn, la->x_in, lw->temporal_norm, M, D, c->rms_eps,
                          w->rstd);
+        /* layer i's gradients are final: they may leave while the layers
+         * below run */
+        if (ready) {
+            size_t lo, hi;
+            layer_range(t, i, &lo, &hi);
+            ready(ready_ctx, lo, hi - lo);
+        }
     }
     /* the embedding's first use: x0 = E[token] * multiplier */
     float mul = gf_config_embed_multiplier(c);
@@ -245,6 +276,11 @@ int gf_train_loss_grad(gf_trainable *t, int B_, int T_, const int32_t *inputs,
             const float *d = w->ds + r * D + k0;
             for (size_t k = 0; k < nk; k++) de[k] += d[k] * mul;
         }
+    }
+    if (ready) { /* the model's own tensors (the embedding, the final norm): done last */
+        size_t lo, hi;
+        layer_range(t, -1, &lo, &hi);
+        ready(ready_ctx, lo, hi - lo);
     }
     free(pos_owned);
     return 0;

@@ -25,6 +25,7 @@
 #include "util.h"
 
 #define STATE_FORMAT "griffin-trainer-state-1"
+#define SHARDS_FORMAT "griffin-optimizer-shards-1"
 
 static int fsync_dir(const char *dir, gf_error *err) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -51,7 +52,7 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
-static int write_state_json(const char *path, const gf_train_state *s, gf_error *err) {
+static int write_state_json(const char *path, const gf_train_state *s, int ranks, gf_error *err) {
     cJSON *r = cJSON_CreateObject();
     if (!r) return gf_fail(err, "%s: out of memory", path);
     char rng[4][17];
@@ -73,6 +74,8 @@ static int write_state_json(const char *path, const gf_train_state *s, gf_error 
     cJSON_AddNumberToObject(r, "eval_every", (double)s->eval_every);
     cJSON_AddNumberToObject(r, "eval_windows", (double)s->eval_windows);
     cJSON_AddBoolToObject(r, "mask", s->masked != 0);
+    /* the processes that trained it (data parallel: the optimiser's shards) */
+    cJSON_AddNumberToObject(r, "ranks", ranks);
     cJSON *o = cJSON_AddObjectToObject(r, "adamw");
     cJSON_AddNumberToObject(o, "lr", s->opt.lr);
     cJSON_AddNumberToObject(o, "min_lr_ratio", s->opt.min_lr_ratio);
@@ -97,59 +100,124 @@ static int copy_file(const char *from, const char *to, gf_error *err) {
     return rc;
 }
 
-int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
-                       const gf_train_state *s, const char *tokenizer, gf_error *err) {
-    char part[4096], final[4096], path[4096], link_tmp[4096], latest[4096], name[64];
-    if (gf_mkdir_p(out_dir, err)) return -1;
-    snprintf(name, sizeof name, "step-%08" PRId64, s->step);
-    if (snprintf(part, sizeof part, "%s/.partial-%08" PRId64, out_dir, s->step) >= (int)sizeof part ||
-        snprintf(final, sizeof final, "%s/%s", out_dir, name) >= (int)sizeof final ||
-        snprintf(link_tmp, sizeof link_tmp, "%s/.latest.tmp", out_dir) >= (int)sizeof link_tmp ||
-        snprintf(latest, sizeof latest, "%s/latest", out_dir) >= (int)sizeof latest)
+/* The folders of the save of `step`: OUT/.partial-N while it is written,
+ * OUT/step-N once complete, and the link's names. */
+typedef struct {
+    char part[4096], final[4096], link_tmp[4096], latest[4096], name[64];
+} save_paths;
+
+static int paths_of(const char *out_dir, int64_t step, save_paths *p, gf_error *err) {
+    snprintf(p->name, sizeof p->name, "step-%08" PRId64, step);
+    if (snprintf(p->part, sizeof p->part, "%s/.partial-%08" PRId64, out_dir, step) >= (int)sizeof p->part ||
+        snprintf(p->final, sizeof p->final, "%s/%s", out_dir, p->name) >= (int)sizeof p->final ||
+        snprintf(p->link_tmp, sizeof p->link_tmp, "%s/.latest.tmp", out_dir) >= (int)sizeof p->link_tmp ||
+        snprintf(p->latest, sizeof p->latest, "%s/latest", out_dir) >= (int)sizeof p->latest)
         return gf_fail(err, "%s: path too long", out_dir);
+    return 0;
+}
+
+int gf_checkpoint_begin(const char *out_dir, int64_t step, gf_error *err) {
+    save_paths p;
+    if (gf_mkdir_p(out_dir, err) || paths_of(out_dir, step, &p, err)) return -1;
+    remove_tree(p.part); /* a crashed earlier attempt */
+    if (mkdir(p.part, 0755) != 0) return gf_fail(err, "%s: cannot create: %s", p.part, strerror(errno));
+    return 0;
+}
+
+void gf_checkpoint_abandon(const char *out_dir, int64_t step) {
+    save_paths p;
+    gf_error err;
+    if (paths_of(out_dir, step, &p, &err) == 0) remove_tree(p.part);
+}
+
+/* The optimiser shard file of shard k of n (n > 1). */
+static void shard_name(char *buf, size_t len, int k, int n) {
+    snprintf(buf, len, "optimizer-%05d-of-%05d.safetensors", k + 1, n);
+}
+
+/* optimizer_shards.json: the manifest of a sharded optimiser state, each
+ * non-empty shard's file and the parameters [offset, offset + count) its
+ * moments cover (gf_shard_range's split). */
+static int write_manifest(const char *path, size_t n, int shards, gf_error *err) {
+    cJSON *r = cJSON_CreateObject(), *a = r ? cJSON_AddArrayToObject(r, "shards") : NULL;
+    int ok = a && cJSON_AddStringToObject(r, "format", SHARDS_FORMAT) &&
+             cJSON_AddNumberToObject(r, "parameters", (double)n);
+    for (int k = 0; ok && k < shards; k++) {
+        size_t lo, hi;
+        char file[64];
+        gf_shard_range(n, k, shards, &lo, &hi);
+        if (lo == hi) continue;
+        shard_name(file, sizeof file, k, shards);
+        cJSON *e = cJSON_CreateObject();
+        ok = e && cJSON_AddItemToArray(a, e) && cJSON_AddStringToObject(e, "file", file) &&
+             cJSON_AddNumberToObject(e, "offset", (double)lo) && cJSON_AddNumberToObject(e, "count", (double)(hi - lo));
+    }
+    if (!ok) {
+        cJSON_Delete(r);
+        return gf_fail(err, "%s: out of memory", path);
+    }
+    return gf_write_json_atomic(path, r, err);
+}
+
+int gf_checkpoint_write_model(const char *out_dir, const gf_trainable *t, const gf_train_state *s,
+                              const char *tokenizer, int shards, gf_error *err) {
+    save_paths p;
+    char path[4096];
+    if (paths_of(out_dir, s->step, &p, err)) return -1;
     /* A run gone non-finite is never saved: the last checkpoint stays the
-     * latest, and one pass over the weights and moments is little next to
-     * writing them. */
-    size_t n = gf_adamw_num_params(o);
-    const float *mv = gf_adamw_moments(o);
+     * latest, and one pass over the weights is little next to writing them. */
     for (int k = 0; k < t->n_info; k++) {
         const gf_tensor_info *ti = &t->info[k];
-        const float *p = t->params + ti->offset;
-        size_t i = gf_first_nonfinite(p, GF_DT_F32, ti->numel);
+        const float *w = t->params + ti->offset;
+        size_t i = gf_first_nonfinite(w, GF_DT_F32, ti->numel);
         if (i < ti->numel)
             return gf_fail(err, "step %" PRId64 ": tensor '%s' holds %s at element %zu; not saved (the last checkpoint is intact)",
-                           s->step, ti->name, p[i] != p[i] ? "NaN" : p[i] > 0 ? "+Inf" : "-Inf", i);
+                           s->step, ti->name, w[i] != w[i] ? "NaN" : w[i] > 0 ? "+Inf" : "-Inf", i);
     }
+    if (gf_trainable_save(t, p.part, err) || gf_path_join(path, sizeof path, p.part, "trainer_state.json", err) ||
+        write_state_json(path, s, shards, err) ||
+        (tokenizer && (gf_path_join(path, sizeof path, p.part, "tokenizer.model", err) || copy_file(tokenizer, path, err))))
+        return -1;
+    if (shards > 1 && (gf_path_join(path, sizeof path, p.part, "optimizer_shards.json", err) ||
+                       write_manifest(path, t->n_params, shards, err)))
+        return -1;
+    return 0;
+}
+
+int gf_checkpoint_write_optimizer(const char *out_dir, int64_t step, gf_adamw *o, int shard, int shards,
+                                  gf_error *err) {
+    save_paths p;
+    char path[4096], file[64];
+    if (paths_of(out_dir, step, &p, err)) return -1;
+    size_t n = gf_adamw_num_params(o);
+    if (shards > 1 && n == 0) return 0; /* an empty shard has no file */
+    const float *mv = gf_adamw_moments(o);
     size_t bad = gf_first_nonfinite(mv, GF_DT_F32, 2 * n);
     if (bad < 2 * n)
         return gf_fail(err, "step %" PRId64 ": the optimizer's %s holds a non-finite value at element %zu; not saved (the last checkpoint is intact)",
-                       s->step, bad < n ? "adam_m" : "adam_v", bad % n);
-    remove_tree(part); /* a crashed earlier attempt */
-    if (mkdir(part, 0755) != 0) return gf_fail(err, "%s: cannot create: %s", part, strerror(errno));
+                       step, bad < n ? "adam_m" : "adam_v", gf_adamw_offset(o) + bad % n);
+    if (shards > 1) shard_name(file, sizeof file, shard, shards);
+    else snprintf(file, sizeof file, "optimizer.safetensors");
     gf_st_entry e[2] = {{"adam_m", GF_DT_F32, 1, {n}, mv}, {"adam_v", GF_DT_F32, 1, {n}, mv + n}};
-    if (gf_trainable_save(t, part, err) || gf_path_join(path, sizeof path, part, "optimizer.safetensors", err) ||
-        gf_st_write(path, e, 2, err) || gf_path_join(path, sizeof path, part, "trainer_state.json", err) ||
-        write_state_json(path, s, err) ||
-        (tokenizer && (gf_path_join(path, sizeof path, part, "tokenizer.model", err) || copy_file(tokenizer, path, err))) ||
-        fsync_dir(part, err))
-        goto fail;
+    if (gf_path_join(path, sizeof path, p.part, file, err) || gf_st_write(path, e, 2, err)) return -1;
+    return 0;
+}
+
+int gf_checkpoint_commit(const char *out_dir, int64_t step, gf_error *err) {
+    save_paths p;
+    if (paths_of(out_dir, step, &p, err) || fsync_dir(p.part, err)) return -1;
     /* the same step saved again (a resumed run): the new one replaces it */
     char cur[4096];
-    ssize_t cl = readlink(latest, cur, sizeof cur - 1);
+    ssize_t cl = readlink(p.latest, cur, sizeof cur - 1);
     cur[cl > 0 ? cl : 0] = 0;
-    if (!strcmp(cur, name)) {
-        gf_fail(err, "%s: step %" PRId64 " is already the latest checkpoint", out_dir, s->step);
-        goto fail;
-    }
-    remove_tree(final);
-    if (rename(part, final) != 0) {
-        gf_fail(err, "%s: cannot rename to %s: %s", part, final, strerror(errno));
-        goto fail;
-    }
-    unlink(link_tmp);
-    if (symlink(name, link_tmp) != 0 || rename(link_tmp, latest) != 0) {
-        gf_fail(err, "%s: cannot point to %s: %s", latest, name, strerror(errno));
-        unlink(link_tmp);
+    if (!strcmp(cur, p.name)) return gf_fail(err, "%s: step %" PRId64 " is already the latest checkpoint", out_dir, step);
+    remove_tree(p.final);
+    if (rename(p.part, p.final) != 0)
+        return gf_fail(err, "%s: cannot rename to %s: %s", p.part, p.final, strerror(errno));
+    unlink(p.link_tmp);
+    if (symlink(p.name, p.link_tmp) != 0 || rename(p.link_tmp, p.latest) != 0) {
+        gf_fail(err, "%s: cannot point to %s: %s", p.latest, p.name, strerror(errno));
+        unlink(p.link_tmp);
         return -1; /* the new checkpoint is complete; latest still names the old */
     }
     if (fsync_dir(out_dir, err)) return -1;
@@ -160,16 +228,26 @@ int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
         while ((de = readdir(d))) {
             /* older steps, and folders of saves a crash cut short */
             int stale = !strncmp(de->d_name, "step-", 5) || !strncmp(de->d_name, ".partial-", 9);
-            if (!stale || !strcmp(de->d_name, name)) continue;
+            if (!stale || !strcmp(de->d_name, p.name)) continue;
             char old[4096];
             if (snprintf(old, sizeof old, "%s/%s", out_dir, de->d_name) < (int)sizeof old) remove_tree(old);
         }
         closedir(d);
     }
     return 0;
-fail:
-    remove_tree(part);
-    return -1;
+}
+
+int gf_checkpoint_save(const char *out_dir, const gf_trainable *t, gf_adamw *o,
+                       const gf_train_state *s, const char *tokenizer, gf_error *err) {
+    if (gf_checkpoint_begin(out_dir, s->step, err)) return -1;
+    if (gf_checkpoint_write_model(out_dir, t, s, tokenizer, 1, err) ||
+        gf_checkpoint_write_optimizer(out_dir, s->step, o, 0, 1, err) || gf_checkpoint_commit(out_dir, s->step, err)) {
+        /* a complete step folder that only lacks the link stays (commit
+         * says so); a partial one goes */
+        gf_checkpoint_abandon(out_dir, s->step);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -261,12 +339,96 @@ out:
     return rc;
 }
 
-int gf_checkpoint_load(const char *dir, gf_trainable **t_out, gf_adamw **o_out, gf_train_state *s,
-                       gf_error *err) {
+/* Copies the moments of the parameters [a, a + cnt) held by the optimiser
+ * file `path` (which covers [off, off + count)) into o, for the part that
+ * falls in o's range. */
+static int load_moments(const char *path, size_t off, size_t count, gf_adamw *o, gf_error *err) {
+    size_t lo = gf_adamw_offset(o), n = gf_adamw_num_params(o), hi = lo + n;
+    size_t a = off > lo ? off : lo, b = off + count < hi ? off + count : hi;
+    if (a >= b) return 0;
+    gf_st_file f = {0};
+    if (gf_st_open(path, &f, err)) return -1;
+    float *mv = gf_adamw_moments(o);
+    const char *names[2] = {"adam_m", "adam_v"};
+    int rc = 0;
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        const gf_st_tensor *x = gf_st_find(&f, names[k]);
+        if (!x || x->dtype != GF_DT_F32 || x->ndim != 1 || x->numel != count)
+            rc = gf_fail(err, "%s: '%s' must be F32 [%zu]%s", path, names[k], count,
+                         off == 0 ? " (the model's parameter count)" : " (as the manifest says)");
+        else
+            memcpy(mv + (size_t)k * n + (a - lo), (const float *)x->data + (a - off), (b - a) * sizeof *mv);
+    }
+    gf_st_close(&f);
+    return rc;
+}
+
+/* The moments of o's range from a sharded state: the manifest's shards must
+ * tile [0, n) in order, each file a plain name in the checkpoint's folder. */
+static int load_sharded(const char *step_dir, const char *manifest, size_t n, gf_adamw *o, gf_error *err) {
+    size_t len;
+    char *text = gf_read_text_file(manifest, 1 << 24, &len, err);
+    if (!text) return -1;
+    cJSON *r = cJSON_ParseWithLength(text, len);
+    free(text);
+    int rc = -1;
+    const cJSON *fmt = r ? cJSON_GetObjectItemCaseSensitive(r, "format") : NULL;
+    const cJSON *sh = r ? cJSON_GetObjectItemCaseSensitive(r, "shards") : NULL;
+    double v = 0;
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SHARDS_FORMAT) != 0) {
+        gf_fail(err, "%s: not a griffin optimizer manifest ('format' is not \"%s\")", manifest, SHARDS_FORMAT);
+        goto out;
+    }
+    if (get_num(r, "parameters", 0, 9e15, &v, manifest, err)) goto out;
+    if ((size_t)v != n) {
+        gf_fail(err, "%s: %zu parameters, but the model has %zu", manifest, (size_t)v, n);
+        goto out;
+    }
+    if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) < 1) {
+        gf_fail(err, "%s: 'shards' must be a list of files", manifest);
+        goto out;
+    }
+    size_t next = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, sh) {
+        const cJSON *file = cJSON_GetObjectItemCaseSensitive(e, "file");
+        double off = 0, cnt = 0;
+        if (!cJSON_IsString(file) || !file->valuestring[0] || strchr(file->valuestring, '/') ||
+            file->valuestring[0] == '.') {
+            gf_fail(err, "%s: a shard's 'file' must be a file name in the checkpoint's folder", manifest);
+            goto out;
+        }
+        if (get_num(e, "offset", 0, 9e15, &off, manifest, err) || get_num(e, "count", 1, 9e15, &cnt, manifest, err))
+            goto out;
+        if ((size_t)off != next || (size_t)cnt > n - next) {
+            gf_fail(err, "%s: the shards must cover the %zu parameters in order (%s: [%.0f, %.0f))", manifest, n,
+                    file->valuestring, off, off + cnt);
+            goto out;
+        }
+        char path[4096];
+        if (gf_path_join(path, sizeof path, step_dir, file->valuestring, err) ||
+            load_moments(path, next, (size_t)cnt, o, err))
+            goto out;
+        next += (size_t)cnt;
+    }
+    if (next != n) {
+        gf_fail(err, "%s: the shards cover %zu of the %zu parameters", manifest, next, n);
+        goto out;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(r);
+    return rc;
+}
+
+int gf_checkpoint_load_shard(const char *dir, int shard, int shards, gf_trainable **t_out, gf_adamw **o_out,
+                             gf_train_state *s, gf_error *err) {
     char step_dir[4096], path[4096];
     struct stat st;
     *t_out = NULL;
     *o_out = NULL;
+    if (shards < 1 || shard < 0 || shard >= shards)
+        return gf_fail(err, "optimiser shard %d of %d does not exist", shard, shards);
     /* OUT (follow OUT/latest) or a checkpoint folder itself */
     if (gf_path_join(path, sizeof path, dir, "trainer_state.json", err)) return -1;
     if (stat(path, &st) == 0) snprintf(step_dir, sizeof step_dir, "%s", dir);
@@ -274,40 +436,38 @@ int gf_checkpoint_load(const char *dir, gf_trainable **t_out, gf_adamw **o_out, 
     gf_model *m = NULL;
     gf_trainable *t = NULL;
     gf_adamw *o = NULL;
-    gf_st_file f = {0};
-    int opened = 0;
     if (gf_path_join(path, sizeof path, step_dir, "trainer_state.json", err)) goto fail;
     if (stat(path, &st) != 0) {
         gf_fail(err, "%s: no checkpoint here (no trainer_state.json, no latest)", dir);
         goto fail;
     }
     if (read_state_json(path, s, err)) goto fail;
-    if (!(m = gf_model_load(step_dir, err)) || !(t = gf_trainable_from_model(m, err)) || !(o = gf_adamw_new(t, err)))
-        goto fail;
+    if (!(m = gf_model_load(step_dir, err)) || !(t = gf_trainable_from_model(m, err))) goto fail;
     gf_model_free(m);
     m = NULL;
-    if (gf_path_join(path, sizeof path, step_dir, "optimizer.safetensors", err) || gf_st_open(path, &f, err)) goto fail;
-    opened = 1;
-    size_t n = t->n_params;
-    float *mv = gf_adamw_moments(o);
-    const char *names[2] = {"adam_m", "adam_v"};
-    for (int k = 0; k < 2; k++) {
-        const gf_st_tensor *x = gf_st_find(&f, names[k]);
-        if (!x || x->dtype != GF_DT_F32 || x->ndim != 1 || x->numel != n) {
-            gf_fail(err, "%s: '%s' must be F32 [%zu] (the model's parameter count)", path, names[k], n);
+    size_t lo, hi, n = t->n_params;
+    gf_shard_range(n, shard, shards, &lo, &hi);
+    if (!(o = gf_adamw_new_range(t, lo, hi, err))) goto fail;
+    /* a sharded state (a data-parallel run's) has a manifest; one process
+     * writes optimizer.safetensors. Either serves any number of shards. */
+    if (gf_path_join(path, sizeof path, step_dir, "optimizer_shards.json", err)) goto fail;
+    if (stat(path, &st) == 0) {
+        if (load_sharded(step_dir, path, n, o, err)) goto fail;
+    } else {
+        if (gf_path_join(path, sizeof path, step_dir, "optimizer.safetensors", err) || load_moments(path, 0, n, o, err))
             goto fail;
-        }
-        memcpy(mv + (size_t)k * n, x->data, n * sizeof *mv);
     }
-    gf_st_close(&f);
     gf_adamw_set_step_count(o, s->step);
     *t_out = t;
     *o_out = o;
     return 0;
 fail:
-    if (opened) gf_st_close(&f);
     gf_model_free(m);
     gf_trainable_free(t);
     gf_adamw_free(o);
     return -1;
+}
+
+int gf_checkpoint_load(const char *dir, gf_trainable **t, gf_adamw **o, gf_train_state *s, gf_error *err) {
+    return gf_checkpoint_load_shard(dir, 0, 1, t, o, s, err);
 }

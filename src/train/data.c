@@ -249,3 +249,39 @@ int gf_token_data_sample(const gf_token_data *d, uint64_t rng[4], size_t B, size
     }
     return 0;
 }
+
+int gf_token_data_sample_part(const gf_token_data *d, uint64_t rng[4], size_t B_all, size_t row0, size_t B,
+                              size_t T, int32_t *inputs, int32_t *targets, int32_t *segment_pos,
+                              size_t *targets_all, gf_error *err) {
+    if (row0 > B_all || B > B_all - row0)
+        return gf_fail(err, "rows [%zu, %zu) are not within a batch of %zu", row0, row0 + B, B_all);
+    if (d->m && d->longest > T + 1)
+        return gf_fail(err, "an example of %zu tokens does not fit a window of T + 1 = %zu", d->longest, T + 1);
+    if (!d->m && d->n < T + 1)
+        return gf_fail(err, "the token file holds %zu tokens, fewer than a window of T + 1 = %zu", d->n, T + 1);
+    /* scratch for the rows of other parts, whose targets are counted (with
+     * a mask only: without one every position of every row counts) */
+    int32_t *sc = NULL;
+    if (d->m) {
+        sc = gf_calloc(3 * T, sizeof *sc, "sample scratch", err);
+        if (!sc) return -1;
+    }
+    size_t count = d->m ? 0 : B_all * T;
+    /* one draw per row, in the order gf_token_data_sample draws the whole
+     * batch, so every part advances rng alike and takes its rows of it */
+    for (size_t b = 0; b < B_all; b++) {
+        uint64_t r = gf_rng_next(rng);
+        int mine = b >= row0 && b < row0 + B;
+        int32_t *in = mine ? inputs + (b - row0) * T : sc, *tg = mine ? targets + (b - row0) * T : sc + T;
+        int32_t *pos = mine ? segment_pos + (b - row0) * T : sc + 2 * T;
+        if (d->m) {
+            gf_token_data_pack(d, d->answer_docs[r % d->n_answer_docs], T, in, tg, pos);
+            for (size_t i = 0; i < T; i++) count += tg[i] >= 0;
+        } else if (mine) {
+            gf_token_data_window(d, (size_t)(r % (d->n - T)), T, in, tg, pos);
+        }
+    }
+    free(sc);
+    if (targets_all) *targets_all = count;
+    return 0;
+}
