@@ -2,7 +2,7 @@
 # Checks bench/dp_scaling_model.py, the analytic model of data-parallel
 # training behind docs/distributed.md's "Scaling model":
 #  - the parameters it counts from each config's shapes (its own reading of
-#    spec/model.md) equal, part by part, what `griffin info --config`
+#    shared/spec/model.md) equal, part by part, what `griffin info --config`
 #    prints (the library's gf_config_sizes): two independent counts;
 #  - its grid (the CSV) is whole and consistent with itself and with
 #    griffin's count: bytes per rank = 2 (N-1)/N x 4 x griffin's parameters,
