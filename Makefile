@@ -51,7 +51,7 @@ ifeq ($(shell pkg-config --exists ompi-c 2>/dev/null && echo yes),yes)
 MPI_CFLAGS += -DGF_HAVE_MPI
 endif
 TESTS    := test_kernels test_narrow_kernels test_quantize test_golden test_safetensors_io test_model_load test_npy_io test_units test_cli test_reference \
-            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots test_snapshot_file test_chat test_faults test_threads
+            test_tokenizer_spm test_tokenizer_input test_text_cli test_grad test_train test_tasks test_masks test_generate test_sampling test_extend test_slots test_snapshot_file test_chat test_faults test_threads test_shards
 
 # Run again once per lower kernel set of the CPU (tests/run.sh, GRIFFIN_ISA):
 # the tests that run models end to end (the kernel tests check every SIMD
@@ -182,6 +182,7 @@ spm-fixtures: $(SPM_FIXTURES)/.stamp
 define LIB_CHECKS
 python3 tests/check_layout.py $(BUILD)
 bash tests/check_docs.sh
+bash tests/check_dp_model.sh $(BUILD)
 bash tests/check_readme.sh $(BUILD)
 bash tests/check_symbols.sh $(BUILD)
 $(BUILD)/tests/test_cpp
@@ -195,9 +196,14 @@ export LIB_CHECKS
 SERVE_CHECKS      := bash tests/test_serve.sh $(BUILD)
 SERVE_ASAN_CHECKS := bash tests/test_serve.sh build-asan
 export SERVE_CHECKS SERVE_ASAN_CHECKS
+# `mpirun -np 2 griffin train` on loopback against one process
+# (tests/test_dist.sh), one check, on the optimised build: OpenMPI's own
+# allocations would read as leaks under LeakSanitizer.
+DIST_CHECKS := bash tests/test_dist.sh $(BUILD)
+export DIST_CHECKS
 
 test-fast: tests-built spm-fixtures lib $(BUILD)/tests/test_cpp
-	CHECKS="$$(printf '%s\n%s' "$$LIB_CHECKS" "$$SERVE_CHECKS")" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)"
+	CHECKS="$$(printf '%s\n%s\n%s' "$$LIB_CHECKS" "$$SERVE_CHECKS" "$$DIST_CHECKS")" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)"
 
 test-asan: spm-fixtures
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
@@ -205,14 +211,16 @@ test-asan: spm-fixtures
 
 # Only the server's test, on this build: `make test-serve` (BUILD=build-asan
 # OPT=... for the sanitizer build).
-.PHONY: test-serve
+.PHONY: test-serve test-dist
 test-serve: $(BUILD)/griffin spm-fixtures
 	bash tests/test_serve.sh $(BUILD)
+test-dist: $(BUILD)/griffin
+	bash tests/test_dist.sh $(BUILD)
 
 # Every test, optimised and under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: tests-built spm-fixtures lib $(BUILD)/tests/test_cpp
 	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" tests-built
-	CHECKS="$$(printf '%s\n%s\n%s' "$$LIB_CHECKS" "$$SERVE_CHECKS" "$$SERVE_ASAN_CHECKS")" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
+	CHECKS="$$(printf '%s\n%s\n%s\n%s' "$$LIB_CHECKS" "$$SERVE_CHECKS" "$$DIST_CHECKS" "$$SERVE_ASAN_CHECKS")" bash tests/run.sh "$(TESTS)" "$(BUILD):optimised:$(PER_SET_TESTS)" "build-asan:asan+ubsan:$(PER_SET_ASAN)"
 
 # The same sources with clang (what macOS and many Linux users build with,
 # and what libFuzzer needs), in build-clang: the build warning-free and every

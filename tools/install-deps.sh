@@ -18,8 +18,9 @@ set -euo pipefail
 # npm are left alone where both commands exist already (e.g. a NodeSource
 # build, which provides npm itself).
 # libedit-dev: griffin chat's line editing and history at a terminal.
+# openmpi-bin, libopenmpi-dev: data-parallel training (mpirun -np N griffin train).
 pkgs=(build-essential g++ clang libomp-dev pkg-config libopenblas-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev sentencepiece python3 gnuplot-nox
-      libmicrohttpd-dev libedit-dev curl)
+      libmicrohttpd-dev libedit-dev curl openmpi-bin libopenmpi-dev)
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 for arg in "$@"; do
   case "$arg" in
