@@ -23,6 +23,7 @@ void gf_threads_init(gf_threads *t, int max, int fixed) {
         if (t->size[t->n - 1] != 1) t->size[t->n - 1] = 1;
     }
     for (int k = 0; k < GF_TUNE_KEYS; k++) t->key[k].trial = -1;
+    t->others = gf_threads_others_running;
     if (t->n > 1) {
         /* busy once others could take half the cores: a team of all of
          * them then shares a core with another process, and with the short
@@ -30,7 +31,8 @@ void gf_threads_init(gf_threads *t, int max, int fixed) {
          * ran at a quarter of one thread's speed beside one `stress-ng
          * --cpu 1` on two cores */
         int others = gf_threads_others_running();
-        gf_threads_prior(t, others >= 0 && 2 * others >= t->size[0]);
+        t->crowded = others >= 0 && 2 * others >= t->size[0];
+        gf_threads_prior(t, t->crowded);
     }
 }
 
@@ -88,6 +90,12 @@ static int pick(gf_threads *t, gf_tune_key *k) {
     if (t->n == 1 || !k->warm || k->per_row[k->cur] <= 0) return k->cur;
     if (k->trial >= 0) return k->trial;
     int up = k->cur - 1, down = k->cur + 1; /* more threads, fewer */
+    if (up >= 0 && t->since_look >= GF_TUNE_LOOK) {
+        int others = t->others();
+        t->crowded = others >= 0 && 2 * others >= t->size[0];
+        t->since_look = 0;
+    }
+    if (t->crowded) up = -1;
     int first = k->flip ? up : down, second = k->flip ? down : up;
     int c = -1;
     if (first >= 0 && first < t->n && due(t, k, first)) c = first;
@@ -121,6 +129,7 @@ void gf_threads_end(gf_threads *t, int key, double seconds, double rows) {
     for (int c = 0; c < t->n; c++)
         if (c != k->on) k->since[c] += seconds;
     t->since_lost += seconds;
+    t->since_look += seconds;
     if (k->on != k->trial) {
         double r = seconds / rows, *avg = &k->per_row[k->cur];
         /* an eighth: one time slice lost among a few fast steps moves the

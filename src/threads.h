@@ -21,7 +21,11 @@
  * slower is tried again soon. A trial that lost holds back every part's
  * trials the same way (the parts share one machine), and one twice as slow
  * as the size in use ends after its first use. Where each part starts is
- * guessed from the tasks ready to run at creation (gf_threads_prior).
+ * guessed from the tasks ready to run at creation (gf_threads_prior), and
+ * no size larger than the one in use is tried while other tasks ready to
+ * run could take half the cores (looked at every GF_TUNE_LOOK seconds):
+ * beside a busy process on every core even the spaced trials of two
+ * threads cost decode 10-20 % against one thread, and they cannot win.
  *
  * Results do not depend on the team size (parallel.h; OpenBLAS's products
  * only within float rounding), so the choice changes the speed. The state
@@ -36,6 +40,7 @@
 #define GF_TUNE_MAXC 8     /* team sizes: the full team, halved down to 1 */
 #define GF_TUNE_SPACING 64 /* time on other sizes per unit of a trial's cost */
 #define GF_TUNE_TRIAL 3    /* uses a trial lasts */
+#define GF_TUNE_LOOK 0.05  /* seconds of spans between looks at the tasks ready to run */
 
 /* What a span times: the part of the pass, and decode or prefill. */
 enum { GF_TUNE_RECURRENT, GF_TUNE_ATTENTION, GF_TUNE_HEAD, GF_TUNE_PARTS };
@@ -59,6 +64,9 @@ typedef struct {
     int size[GF_TUNE_MAXC];
     gf_tune_key key[GF_TUNE_KEYS];
     double since_lost, lost_cost; /* seconds since the last trial that lost (any part), what it cost */
+    double since_look;     /* seconds of spans since the last look at the machine */
+    int (*others)(void);   /* the look: gf_threads_others_running (a test's own elsewhere) */
+    int crowded;           /* then: other tasks could take half the cores (no trial of more) */
 } gf_threads;
 
 /* Adaptive between 1 and max threads (max <= 0: omp_get_max_threads()),
