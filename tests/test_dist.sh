@@ -37,7 +37,8 @@ fail() { echo "test_dist: FAIL: $*"; failed=$((failed + 1)); }
 if ! command -v mpirun >/dev/null 2>&1; then echo "test_dist: skipped (no mpirun: apt-get install openmpi-bin)"; exit 0; fi
 if ! ldd "$bin" | grep -q libmpi; then echo "test_dist: skipped ($bin was built without MPI)"; exit 0; fi
 # root in containers and CI; more ranks than cores allowed; loopback only
-MPI="mpirun --oversubscribe --allow-run-as-root --mca btl_tcp_if_include lo"
+# no single-copy (CMA) transfers: containers often forbid process_vm_readv
+MPI="mpirun --oversubscribe --allow-run-as-root --mca btl_tcp_if_include lo --mca btl_vader_single_copy_mechanism none"
 export OMPI_MCA_rmaps_base_oversubscribe=1
 
 cat >"$tmp/tiny.json" <<'EOF'
