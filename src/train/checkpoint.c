@@ -298,6 +298,18 @@ int gf_checkpoint_load(const char *dir, gf_trainable **t_out, gf_adamw **o_out, 
             goto fail;
         }
         memcpy(mv + (size_t)k * n, x->data, n * sizeof *mv);
+        /* as a save never writes them: a NaN or infinity, or a negative
+         * second moment (a mean of squares, under a square root), would
+         * make the first update after the resume NaN */
+        const float *a = mv + (size_t)k * n;
+        size_t bad = gf_first_nonfinite(a, GF_DT_F32, n);
+        for (size_t i = 0; k == 1 && bad == n && i < n; i++)
+            if (a[i] < 0) bad = i;
+        if (bad < n) {
+            gf_fail(err, "%s: '%s' holds %g at element %zu (moments are finite, and adam_v is not negative)", path,
+                    names[k], a[bad], bad);
+            goto fail;
+        }
     }
     gf_st_close(&f);
     gf_adamw_set_step_count(o, s->step);
