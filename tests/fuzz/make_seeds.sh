@@ -148,7 +148,7 @@ cp gemma_bpe.model "$fz/data/model/tokenizer.model"
 printf 'Hello\n/save %s\n' "$C/snapshot/one-turn.snap" |
   "$griffin" chat --model "$fz/data/model" -n 4 --seed 3 --threads 1 >/dev/null 2>&1
 printf 'Hi there\nAnd again\n/save %s\n' "$C/snapshot/two-turns.snap" |
-  "$griffin" chat --model "$fz/data/model" -n 3 --temp 0 --repeat-penalty 1.1 --stop 'ab' --threads 1 >/dev/null 2>&1
+  "$griffin" chat --model "$fz/data/model" -n 3 --temp 0 --seed 4 --repeat-penalty 1.1 --stop 'ab' --threads 1 >/dev/null 2>&1
 printf 'Once upon\n/save %s\n' "$C/snapshot/interactive.snap" |
   "$griffin" chat -i --model "$fz/data/model" -n 2 --seed 5 --threads 1 >/dev/null 2>&1
 
