@@ -240,6 +240,55 @@ test-clang: spm-fixtures
 demo: $(BUILD)/griffin
 	bash tools/demo.sh
 
+# ---- fuzzing (docs/fuzzing.md) ------------------------------------------------
+# libFuzzer targets for every parser of untrusted bytes (tests/fuzz/fuzz_*.c),
+# built with clang in build-fuzz/: the whole library and the server's request
+# code compiled with -fsanitize=fuzzer-no-link (libFuzzer's coverage) plus ASan
+# and UBSan, each target linked with -fsanitize=fuzzer. The build must be
+# warning-free, as test-clang's.
+#   make fuzz          builds build-fuzz/fuzz/fuzz_NAME for each FUZZ_TARGETS name
+#   make fuzz-regress  runs each target once over its committed corpus
+#                      (tests/fuzz/corpus/NAME, no fuzzing)
+#   make fuzz-smoke    fuzz-regress, then fuzzes each target FUZZ_SECONDS (CI)
+# tests/fuzz/run.sh runs them (and the long runs docs/fuzzing.md records);
+# tests/fuzz/make_seeds.sh remakes the corpora with griffin's own commands.
+FUZZ_BUILD   := build-fuzz
+FUZZ_TARGETS := safetensors config model run npy token_data tokenizer checkpoint completions chat snapshot
+# -Wno-pass-failed: the instrumentation keeps clang from vectorising the
+# `#pragma omp simd` loops, which it reports as a warning in every build of
+# this kind; the optimised builds show the loops do vectorise.
+FUZZ_OPT     := -O1 $(ARCH) -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=all -Wno-pass-failed
+FUZZ_SECONDS ?= 20
+FUZZ_COMMON  := $(BUILD)/tests/fuzz/fuzz_common.o
+# The request targets link the server's parsing and response code, which
+# is not in the library (SERVE_SRC).
+FUZZ_REQUEST := $(BUILD)/tests/fuzz/request.o $(BUILD)/src/serve/openai.o $(BUILD)/src/serve/replies.o \
+                $(BUILD)/src/serve/util.o
+$(BUILD)/fuzz/fuzz_completions $(BUILD)/fuzz/fuzz_chat: $(FUZZ_REQUEST) tests/fuzz/request.h
+$(BUILD)/fuzz/fuzz_completions $(BUILD)/fuzz/fuzz_chat: FUZZ_EXTRA := $(FUZZ_REQUEST) -lpthread
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_COMMON) $(BUILD)/libgriffin.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(FUZZ_COMMON) $(FUZZ_EXTRA) $(BUILD)/libgriffin.a $(LDLIBS) -o $@
+
+.PHONY: fuzz fuzz-targets fuzz-regress fuzz-smoke
+fuzz-targets: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+fuzz:
+	@mkdir -p $(FUZZ_BUILD)
+	@$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) OPT="$(FUZZ_OPT)" fuzz-targets > $(FUZZ_BUILD)/make.log 2>&1 || \
+	  { cat $(FUZZ_BUILD)/make.log; echo "fuzz: the fuzzing build failed"; exit 1; }
+	@if grep 'warning:' $(FUZZ_BUILD)/make.log; then echo "fuzz: the fuzzing build warns"; exit 1; fi
+	@echo "fuzz: $(words $(FUZZ_TARGETS)) targets in $(FUZZ_BUILD)/fuzz/"
+
+fuzz-regress: fuzz
+	bash tests/fuzz/run.sh regress $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz
+	bash tests/fuzz/run.sh regress $(FUZZ_BUILD) $(FUZZ_TARGETS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh fuzz $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
 # ---- the library as others use it ----------------------------------------------
 #   make test-symbols  libgriffin.a defines only gf_ globals; libgriffin.so exports
 #                      exactly the functions of the public headers
@@ -312,7 +361,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libgriffin.so $(DESTDIR)$(PKGCONFIGDIR)/griffin.pc
 
 clean:
-	rm -rf build build-asan build-clang
+	rm -rf build build-asan build-clang build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

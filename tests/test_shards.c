@@ -220,14 +220,14 @@ static void test_sharded_checkpoint(void **state) {
     gf_error err;
     char out[4096];
     snprintf(out, sizeof out, "%s/sharded-run", td_tmpdir());
-    /* moments that say where they are: m[i] = i, v[i] = -i */
+    /* moments that say where they are: m[i] = -i, v[i] = i (a second moment is never negative) */
     gf_adamw *o[3];
     for (int k = 0; k < 3; k++) {
         size_t lo, hi;
         gf_shard_range(n, k, 3, &lo, &hi);
         assert_non_null(o[k] = gf_adamw_new_range(t, lo, hi, &err));
         float *mv = gf_adamw_moments(o[k]);
-        for (size_t i = 0; i < hi - lo; i++) mv[i] = (float)(lo + i), mv[hi - lo + i] = -(float)(lo + i);
+        for (size_t i = 0; i < hi - lo; i++) mv[i] = -(float)(lo + i), mv[hi - lo + i] = (float)(lo + i);
     }
     assert_int_equal(gf_checkpoint_begin(out, s.step, &err), 0);
     assert_int_equal(gf_checkpoint_write_model(out, t, &s, NULL, 3, &err), 0);
@@ -245,8 +245,8 @@ static void test_sharded_checkpoint(void **state) {
             assert_int_equal(gf_adamw_num_params(o2), hi - lo);
             const float *mv = gf_adamw_moments(o2);
             for (size_t i = 0; i < hi - lo; i++) {
-                assert_true(mv[i] == (float)(lo + i));
-                assert_true(mv[hi - lo + i] == -(float)(lo + i));
+                assert_true(mv[i] == -(float)(lo + i));
+                assert_true(mv[hi - lo + i] == (float)(lo + i));
             }
             assert_int_equal(s2.step, 7);
             assert_memory_equal(gf_trainable_params(t2), gf_trainable_params(t), n * sizeof(float));

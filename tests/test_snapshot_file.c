@@ -2,6 +2,7 @@
  * and read back continues with exactly the ids and text the original gives
  * (the state, logits, sampler, penalty ids and held-back text all travel),
  * and every kind of bad file is one line of error naming the problem. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,14 @@ static void expect_bad(const gf_model *m, const char *name, const void *data, si
     print_message("    %s: %s\n", name, err.msg);
 }
 
+/* The snapshot's closing FNV-1a checksum of the bytes before it, made
+ * right again after an edit (snapshot_file.c). */
+static void fix_checksum(uint8_t *b, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n - 8; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    for (int i = 0; i < 8; i++) b[n - 8 + (size_t)i] = (uint8_t)(h >> (8 * i));
+}
+
 static void test_bad_files(void **state) {
     (void)state;
     gf_trainable *tm = td_random_trainable("griffin", V, 21);
@@ -168,6 +177,34 @@ static void test_bad_files(void **state) {
     size_t ring_at = 8 + 4 + 9 * 4 + (size_t)c->num_layers + 8 + 8 + 12 + 4 + 32 + 12 + 8 + 4 + 12;
     bad[ring_at + 3] = 0x7f;
     expect_bad(m, "ring.snap", bad, n, "penalty ids");
+    /* A NaN among the logits, an infinity in the state, with the checksum
+     * made right (fuzz_snapshot's find: such a file loaded, and the next
+     * step failed with non-finite logits blamed on the weights). The
+     * logits [V] and the state's floats (gf_state_bytes_per_seq but for its
+     * token count) end the file, before the checksum. */
+    size_t state_bytes = gf_state_bytes_per_seq(c) - sizeof(int64_t);
+    size_t logits_at = n - 8 - state_bytes - (size_t)c->vocab_size * 4;
+    const float nan = NAN, inf = INFINITY;
+    memcpy(bad, good, n);
+    memcpy(bad + logits_at + 4 * 7, &nan, 4);
+    fix_checksum(bad, n);
+    expect_bad(m, "nan-logit.snap", bad, n, "non-finite logit");
+    memcpy(bad, good, n);
+    memcpy(bad + n - 8 - 4, &inf, 4);
+    fix_checksum(bad, n);
+    expect_bad(m, "inf-state.snap", bad, n, "non-finite value in layer");
+    /* finite values in the same places read: the refusals are for the values */
+    const float quarter = 0.25f;
+    memcpy(bad, good, n);
+    memcpy(bad + logits_at + 4 * 7, &quarter, 4);
+    memcpy(bad + n - 8 - 4, &quarter, 4);
+    fix_checksum(bad, n);
+    snprintf(path, sizeof path, "%s/finite-edit.snap", td_tmpdir());
+    td_write(path, bad, n);
+    gf_gen_snapshot *edited = gf_gen_snapshot_read(m, path, &err);
+    if (!edited) fail_msg("%s", err.msg);
+    gf_gen_snapshot_free(edited);
+    snprintf(path, sizeof path, "%s/good.snap", td_tmpdir());
     /* a missing file, a folder */
     char miss[4200];
     snprintf(miss, sizeof miss, "%s/missing.snap", td_tmpdir());

@@ -430,6 +430,70 @@ static void test_nonfinite_run_stops(void **state) {
     }
 }
 
+/* Writes v over element i of tensor `name` of the F32 safetensors file path. */
+static void put_value(const char *path, const char *name, size_t i, float v) {
+    gf_st_file f;
+    gf_error err;
+    if (gf_st_open(path, &f, &err)) fail_msg("%s", err.msg);
+    const gf_st_tensor *t = gf_st_find(&f, name);
+    assert_non_null(t);
+    assert_true(t->dtype == GF_DT_F32 && t->numel > i);
+    size_t off = (size_t)((const uint8_t *)t->data - (const uint8_t *)f.map.data) + 4 * i;
+    gf_st_close(&f);
+    size_t n;
+    uint8_t *b = td_read(path, &n);
+    memcpy(b + off, &v, 4);
+    td_write(path, b, n);
+    free(b);
+}
+
+/* Moments a save never writes are refused at load with one line naming the
+ * tensor (fuzz_checkpoint's find: a negative adam_v loaded, and the first
+ * update after the resume took its square root): a negative second moment,
+ * a NaN or an infinity in either; -0 and a huge finite value load. */
+static void test_bad_moments_refused(void **state) {
+    (void)state;
+    char out[4096], cmd[16384], err[4096], p[8192];
+    snprintf(out, sizeof out, "%s/moments", td_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s train --config %s --data %s --out %s --steps 1 --batch 2 --seq 16 --warmup 1 --threads 1",
+             td_bin(), cfg_path, data_path, out);
+    if (td_run(cmd, err, sizeof err)) fail_msg("%s: %s", cmd, err);
+    snprintf(p, sizeof p, "%s/step-00000001/optimizer.safetensors", out);
+    size_t n;
+    void *orig = td_read(p, &n);
+    static const struct {
+        const char *tensor;
+        size_t at;
+        float v;
+        const char *want; /* NULL: loads */
+    } cases[] = {{"adam_v", 7, -1e-12f, "'adam_v' holds -1e-12 at element 7"},
+                 {"adam_m", 3, NAN, "'adam_m' holds nan at element 3"},
+                 {"adam_v", 0, INFINITY, "'adam_v' holds inf at element 0"},
+                 {"adam_m", 5, -INFINITY, "'adam_m' holds -inf at element 5"},
+                 {"adam_v", 2, -0.0f, NULL},
+                 {"adam_m", 1, -3e38f, NULL}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        td_write(p, orig, n);
+        put_value(p, cases[c].tensor, cases[c].at, cases[c].v);
+        gf_trainable *t;
+        gf_adamw *o;
+        gf_train_state s;
+        gf_error e;
+        int rc = gf_checkpoint_load(out, &t, &o, &s, &e);
+        if (!cases[c].want) {
+            if (rc) fail_msg("%s[%zu] = %g: %s", cases[c].tensor, cases[c].at, cases[c].v, e.msg);
+            gf_trainable_free(t);
+            gf_adamw_free(o);
+            continue;
+        }
+        assert_int_equal(rc, -1);
+        td_expect_one_line(&e, cases[c].want);
+        td_expect_one_line(&e, "optimizer.safetensors");
+        print_message("    %s\n", e.msg);
+    }
+    free(orig);
+}
+
 /* Bad data is refused before any step: nothing logged, nothing saved. */
 static void test_bad_data_refused_before_training(void **state) {
     (void)state;
@@ -673,6 +737,7 @@ int main(void) {
         cmocka_unit_test(test_failed_saves_keep_the_last_checkpoint),
         cmocka_unit_test(test_bad_data_refused_before_training),
         cmocka_unit_test(test_nonfinite_run_stops),
+        cmocka_unit_test(test_bad_moments_refused),
         cmocka_unit_test(test_prepare_train_eval),
         cmocka_unit_test(test_resume_extends),
         cmocka_unit_test(test_tokenizer_ids_into_config),

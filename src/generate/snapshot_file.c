@@ -300,12 +300,20 @@ static int parse(const gf_model *m, const char *path, const uint8_t *buf, size_t
     s->V = V;
     if (!(s->logits = malloc((size_t)V * sizeof *s->logits))) return gf_fail(err, "%s: out of memory", path);
     get_floats(&r, s->logits, (size_t)V);
+    /* and the floats: a save never holds a NaN or an infinity (a step that
+     * made one failed), which would come out at the next step as non-finite
+     * logits blamed on the weights */
+    if (gf_first_nonfinite(s->logits, GF_DT_F32, (size_t)V) < (size_t)V)
+        return gf_fail(err, "%s: corrupt snapshot: a non-finite logit", path);
     if (!(s->st = gf_state_new(m, 1, err))) return -1;
     for (int i = 0; i < c->num_layers; i++) {
         size_t na, nb;
         gf_state_layer_parts(c, i, &na, &nb);
         get_floats(&r, s->st->layer_a[i], na);
         get_floats(&r, s->st->layer_b[i], nb);
+        if (gf_first_nonfinite(s->st->layer_a[i], GF_DT_F32, na) < na ||
+            gf_first_nonfinite(s->st->layer_b[i], GF_DT_F32, nb) < nb)
+            return gf_fail(err, "%s: corrupt snapshot: a non-finite value in layer %d's state", path, i);
     }
     s->st->num_tokens[0] = tokens;
     return 0;

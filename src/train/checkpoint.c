@@ -356,8 +356,19 @@ static int load_moments(const char *path, size_t off, size_t count, gf_adamw *o,
         if (!x || x->dtype != GF_DT_F32 || x->ndim != 1 || x->numel != count)
             rc = gf_fail(err, "%s: '%s' must be F32 [%zu]%s", path, names[k], count,
                          off == 0 ? " (the model's parameter count)" : " (as the manifest says)");
-        else
-            memcpy(mv + (size_t)k * n + (a - lo), (const float *)x->data + (a - off), (b - a) * sizeof *mv);
+        else {
+            float *dst = mv + (size_t)k * n + (a - lo);
+            memcpy(dst, (const float *)x->data + (a - off), (b - a) * sizeof *mv);
+            /* as a save never writes them: a NaN or infinity, or a negative
+             * second moment (a mean of squares, under a square root), would
+             * make the first update after the resume NaN */
+            size_t bad = gf_first_nonfinite(dst, GF_DT_F32, b - a);
+            for (size_t i = 0; k == 1 && bad == b - a && i < b - a; i++)
+                if (dst[i] < 0) bad = i;
+            if (bad < b - a)
+                rc = gf_fail(err, "%s: '%s' holds %g at element %zu (moments are finite, and adam_v is not negative)",
+                             path, names[k], dst[bad], a - off + bad);
+        }
     }
     gf_st_close(&f);
     return rc;
