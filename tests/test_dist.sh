@@ -116,6 +116,21 @@ $MPI -np 1 "$bin" train $COMMON --batch 4 --steps 20 --out "$tmp/np1" 2>/dev/nul
 cmp -s "$tmp/np1/latest/model.safetensors" "$tmp/one/latest/model.safetensors" &&
   cmp -s <(cut -d, -f2 "$tmp/np1/log.csv") <(cut -d, -f2 "$tmp/one/log.csv") && pass || fail "mpirun -np 1 differs from one process"
 
+# 3 ranks, and many buckets (1000 floats: shards and buckets straddle),
+# sent during the backward and after it: the sums are added in rank order
+# whatever the buckets, so all three are the same bits, and one process of
+# --batch 6 within 1e-5
+"$bin" train $COMMON --batch 6 --steps 10 --out "$tmp/one6" 2>/dev/null || fail "one process, batch 6"
+$MPI -np 3 "$bin" train $COMMON --batch 2 --steps 10 --out "$tmp/three" 2>"$tmp/three.err" || fail "3 ranks: $(tail -2 "$tmp/three.err")"
+GRIFFIN_DP_BUCKET=1000 $MPI -x GRIFFIN_DP_BUCKET -np 3 "$bin" train $COMMON --batch 2 --steps 10 --out "$tmp/three_b" 2>/dev/null ||
+  fail "3 ranks, small buckets"
+GRIFFIN_DP_BUCKET=1000 GRIFFIN_DP_OVERLAP=0 $MPI -x GRIFFIN_DP_BUCKET -x GRIFFIN_DP_OVERLAP -np 3 "$bin" train $COMMON --batch 2 \
+  --steps 10 --out "$tmp/three_c" 2>/dev/null || fail "3 ranks, small buckets, no overlap"
+if losses "$tmp/three" "$tmp/one6" 1e-5 2>"$tmp/cmp.err"; then pass; else fail "3 ranks vs 1 process: $(cat "$tmp/cmp.err")"; fi
+for v in three_b three_c; do
+  cmp -s "$tmp/three/latest/model.safetensors" "$tmp/$v/latest/model.safetensors" && pass || fail "$v: other weights than one bucket's"
+done
+
 # 2. two 2-rank runs: the same bits
 $MPI -np 2 "$bin" train $COMMON --batch 2 --steps 20 --out "$tmp/two_b" 2>/dev/null || fail "2 ranks, again"
 for f in model.safetensors optimizer-00001-of-00002.safetensors optimizer-00002-of-00002.safetensors; do
@@ -135,7 +150,8 @@ kill_after() {
   local job=$! i=0
   while [ ! -e "$out/step-$(printf %08d "$step")" ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i + 1)); done
   local victim
-  victim=$(pgrep -f -- "griffin train .*--out $out" | tail -1)
+  # a rank, not mpirun (whose command line holds the same words)
+  victim=$(pgrep -f -- "^$bin train .*--out $out" | tail -1)
   [ -n "$victim" ] && kill -KILL "$victim"
   local t0=$SECONDS
   wait $job 2>/dev/null

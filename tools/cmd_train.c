@@ -218,18 +218,27 @@ static void dp_threads(const opts *o, const gf_dist *d) {
 
 /* Data parallel: what every rank must share, checked before the first step
  * (a rank with other flags, another config or other data would silently
- * train another model). Every rank gets the same verdict; rank 0 says it. */
+ * train another model). Returns 0; -1 after a verdict every rank shares
+ * (rank 0 says it; a file a rank cannot read, that rank says why); -2
+ * after an error of this rank's own exchange (said here). */
 static int dp_agree(gf_dist *d, int argc, char **argv, const opts *o, gf_trainable *t, const gf_train_state *st,
-                    gf_error *err) {
+                    const char *prefix) {
+    gf_error err;
+    int me = gf_dist_rank(d), rc = 0;
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 1; i < argc; i++) h = gf_hash_bytes(h, argv[i], strlen(argv[i]) + 1);
-    if (gf_dist_agree(d, "the command line (every rank must be given the same flags)", h, err)) return -1;
+    if ((rc = gf_dist_agree(d, "the command line (every rank must be given the same flags)", h, &err))) goto said;
     h = gf_hash_bytes(0, gf_trainable_params(t), gf_trainable_num_params(t) * sizeof(float));
-    if (gf_dist_agree(d, "the model's weights (config, --model or --resume checkpoint)", h, err)) return -1;
-    uint64_t sv[10] = {(uint64_t)st->step, (uint64_t)st->tokens, st->rng[0], st->rng[1], st->rng[2], st->rng[3],
-                       st->seed, (uint64_t)st->batch, (uint64_t)st->seq, (uint64_t)st->accum};
-    h = gf_hash_bytes(gf_hash_bytes(0, sv, sizeof sv), &st->opt, sizeof st->opt);
-    if (gf_dist_agree(d, "the trainer state (step, batch order, hyper-parameters)", h, err)) return -1;
+    if ((rc = gf_dist_agree(d, "the model's weights (config, --model or --resume checkpoint)", h, &err))) goto said;
+    /* field by field: a struct's padding holds no defined bytes */
+    const gf_adamw_config *c = &st->opt;
+    double sv[19] = {(double)st->step, (double)st->tokens, (double)st->rng[0], (double)st->rng[1],
+                     (double)st->rng[2], (double)st->rng[3], (double)st->seed, st->batch, st->seq, st->accum,
+                     c->lr, c->min_lr_ratio, (double)c->warmup, (double)c->total_steps, c->beta1, c->beta2, c->eps,
+                     c->weight_decay, c->clip};
+    h = gf_hash_bytes(0, sv, sizeof sv);
+    h = gf_hash_bytes(h, st->rng, sizeof st->rng);
+    if ((rc = gf_dist_agree(d, "the trainer state (step, batch order, hyper-parameters)", h, &err))) goto said;
     const struct {
         const char *path, *what;
     } files[] = {{o->data, "the training data (--data)"}, {o->mask, "the loss mask (--mask)"},
@@ -237,23 +246,31 @@ static int dp_agree(gf_dist *d, int argc, char **argv, const opts *o, gf_trainab
                  {o->tokenizer, "the tokenizer"}};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         if (!files[i].path) continue;
-        int ok = gf_hash_file(files[i].path, &h, err) == 0;
+        int ok = gf_hash_file(files[i].path, &h, &err) == 0;
         /* a file one rank cannot read: that rank says why */
-        int bad = gf_dist_first_failed(d, ok, err);
-        if (bad == -2) return -1;
-        if (bad >= 0) {
-            if (ok) gf_fail(err, "rank %d could not read %s", bad, files[i].path);
-            return -1;
+        if (!ok) cli_error("%s", err.msg);
+        int bad = gf_dist_first_failed(d, ok, &err);
+        if (bad == -2) {
+            rc = -2;
+            goto said;
         }
-        if (gf_dist_agree(d, files[i].what, h, err)) return -1;
+        if (bad >= 0) return -1;
+        if ((rc = gf_dist_agree(d, files[i].what, h, &err))) goto said;
     }
     return 0;
+said:
+    /* a verdict of all the ranks is not rank 0's own: no prefix */
+    if (rc == -1 && me == 0) cli_error_style(0, NULL);
+    if (rc == -2 || me == 0) cli_error("%s", err.msg);
+    cli_error_style(0, prefix);
+    return rc;
 }
 
 /* Data parallel: one checkpoint from every rank's part (rank 0: the model,
  * state and manifest, every rank: its optimizer shard), committed by rank 0
- * only once every part is written. Returns 0, or -1 after the failing
- * ranks have reported (every rank returns -1 alike). */
+ * only once every part is written. Returns 0; -1 after the failing ranks
+ * have reported (every rank returns -1 alike); -2 when this rank's
+ * exchange failed (said here). */
 static int dp_save(gf_dist *d, const opts *o, gf_trainable *t, gf_adamw *opt, const gf_train_state *st) {
     gf_error err;
     int me = gf_dist_rank(d), R = gf_dist_size(d), bad;
@@ -271,7 +288,7 @@ static int dp_save(gf_dist *d, const opts *o, gf_trainable *t, gf_adamw *opt, co
 failed:
     if (bad == -2) cli_error("checkpoint: %s", err.msg);
     if (me == 0) gf_checkpoint_abandon(o->out, st->step);
-    return -1;
+    return bad == -2 ? -2 : -1;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -284,9 +301,13 @@ int cmd_train(int argc, char **argv) {
     if (pr) return pr == 2 ? 0 : 1;
     gf_error err;
     gf_dist *dist = NULL;
+    char hint[4300];
     if (launched) {
         cli_error_style(0, NULL);
         if (!(dist = gf_dist_start(&argc, &argv, o.rank_timeout, &err))) return cli_error("%s", err.msg);
+        /* from now on a rank that dies is named, while loading too */
+        snprintf(hint, sizeof hint, "resume from the last checkpoint with --resume %s", o.out);
+        gf_dist_watch(dist, hint);
     }
     int R = gf_dist_size(dist), me = gf_dist_rank(dist);
     char prefix[64];
@@ -302,7 +323,7 @@ int cmd_train(int argc, char **argv) {
     /* started: past the ranks' start-up exchange; together: every rank
      * stops at the same point (so MPI can end in order, not by abort) */
     int rc = 1, started = 0, together = 0;
-    char csv_path[4200], hint[4300];
+    char csv_path[4200];
     gf_train_state st = {0};
     size_t shard_lo = 0, shard_hi = 0;
     if (o.resume) {
@@ -319,7 +340,12 @@ int cmd_train(int argc, char **argv) {
         if (t) gf_shard_range(gf_trainable_num_params(t), me, R, &shard_lo, &shard_hi);
         if (!t || !(opt = gf_adamw_new_range(t, shard_lo, shard_hi, &err))) { cli_error("%s", err.msg); goto out; }
         st.seed = o.seed;
-        /* the run's batch is the whole one, N x --batch rows under mpirun */
+        /* the run's batch is the whole one, N x --batch rows under mpirun
+         * (within what a checkpoint's trainer state may hold, 2^20) */
+        if ((size_t)o.batch * (size_t)R > ((size_t)1 << 20)) {
+            cli_error("train: a batch of %d x %ld rows is more than 2^20", R, o.batch);
+            goto out;
+        }
         st.batch = (int)(o.batch * R);
         st.seq = (int)o.seq;
         st.accum = (int)o.accum;
@@ -399,7 +425,11 @@ int cmd_train(int argc, char **argv) {
     }
     batch = malloc(3 * B * T * sizeof *batch);
     if (!batch) { cli_error("out of memory"); goto out; }
-    if (dist && !(dp = gf_dp_new(dist, t, 0, getenv("GRIFFIN_DP_OVERLAP") ? atoi(getenv("GRIFFIN_DP_OVERLAP")) : 1, &err))) {
+    /* GRIFFIN_DP_BUCKET (floats) and GRIFFIN_DP_OVERLAP=0: for measuring, and
+     * for the tests' runs of many buckets on a small model */
+    const char *bucket_env = getenv("GRIFFIN_DP_BUCKET"), *overlap_env = getenv("GRIFFIN_DP_OVERLAP");
+    if (dist && !(dp = gf_dp_new(dist, t, bucket_env ? strtoull(bucket_env, NULL, 10) : 0,
+                                 overlap_env ? atoi(overlap_env) : 1, &err))) {
         cli_error("%s", err.msg);
         goto out;
     }
@@ -415,19 +445,16 @@ int cmd_train(int argc, char **argv) {
         int bad = gf_dist_first_failed(dist, 1, &err);
         started = 1;
         if (bad != -1) {
+            /* -2: this rank's exchange failed, the others may not know */
             if (bad == -2) cli_error("%s", err.msg);
-            together = 1;
+            else together = 1;
             goto out;
         }
-        cli_error_style(me != 0, NULL);
-        if (dp_agree(dist, argc, argv, &o, t, &st, &err)) {
-            cli_error("%s", err.msg);
-            together = 1;
+        int ag = dp_agree(dist, argc, argv, &o, t, &st, prefix);
+        if (ag) {
+            together = ag == -1;
             goto out;
         }
-        cli_error_style(0, prefix);
-        snprintf(hint, sizeof hint, "resume from the last checkpoint with --resume %s", o.out);
-        gf_dist_watch(dist, hint);
     }
     if (csv && csv_new)
         fprintf(csv, "step,loss,lr,grad_norm,tokens,tokens_per_s,elapsed_s,val_loss%s\n",
@@ -439,7 +466,7 @@ int cmd_train(int argc, char **argv) {
                 st.batch, st.seq, st.accum, st.step + 1, st.opt.total_steps);
         if (dist)
             fprintf(stderr, "griffin: data parallel over %d ranks, %zu rows each; optimizer state %.1f MiB per rank "
-                    "(1/%d of %.1f MiB)\n", R, B, 8.0 * (double)(shard_hi - shard_lo) / 1048576.0, R,
+                    "(1/%d of %.1f MiB)\n", R, B, 8.0 * (double)gf_adamw_num_params(opt) / 1048576.0, R,
                     8.0 * (double)gf_trainable_num_params(t) / 1048576.0);
     }
     if (o.mask && me == 0)
@@ -520,18 +547,34 @@ int cmd_train(int argc, char **argv) {
         fmt_eta(eta_s, sizeof eta_s, eta);
         double vloss = NAN, vacc = NAN, vexact = NAN;
         int last = st.step == st.opt.total_steps;
-        /* the held-out loss: rank 0's (every rank holds the same weights) */
-        if (me == 0 && val && st.eval_every > 0 && (st.step % st.eval_every == 0 || last)) {
-            gf_eval_stats es = {0};
-            if (gf_eval_data_stats(m, val, (int)Bg, (int)T, (size_t)st.eval_windows, &es, &err)) {
-                cli_error("evaluation: %s: %s", o.val, err.msg);
-                goto out_parts;
+        /* the held-out loss: rank 0's (every rank holds the same weights),
+         * B rows a prefill (the same windows whatever the rows: a rank's
+         * memory does not grow with the ranks) */
+        if (val && st.eval_every > 0 && (st.step % st.eval_every == 0 || last)) {
+            int ok = 1;
+            if (me == 0) {
+                gf_eval_stats es = {0};
+                if (gf_eval_data_stats(m, val, (int)B, (int)T, (size_t)st.eval_windows, &es, &err)) {
+                    cli_error("evaluation: %s: %s", o.val, err.msg);
+                    ok = 0;
+                } else {
+                    vloss = es.loss;
+                    if (o.val_mask) {
+                        vacc = (double)es.correct / (double)es.targets;
+                        vexact = es.examples ? (double)es.examples_correct / (double)es.examples : 0.0;
+                    }
+                }
             }
-            vloss = es.loss;
-            if (o.val_mask) {
-                vacc = (double)es.correct / (double)es.targets;
-                vexact = es.examples ? (double)es.examples_correct / (double)es.examples : 0.0;
+            /* the others wait here, without a deadline, and stop with rank 0 */
+            if (dist) {
+                int bad = gf_dist_first_failed(dist, ok, &err);
+                if (bad == -2) cli_error("%s", err.msg);
+                if (bad != -1) {
+                    together = bad >= 0;
+                    goto out_parts;
+                }
             }
+            if (!ok) goto out_parts;
         }
         if (me == 0) {
             fprintf(stderr, "step %6" PRId64 "/%" PRId64 " | loss %.4f (avg %.4f) | lr %.2e | grad norm %6.3f | %.0f tok/s | ETA %s",
@@ -559,8 +602,9 @@ int cmd_train(int argc, char **argv) {
                 cli_error("checkpoint: %s", err.msg);
                 goto out_parts;
             }
-            if (dist && dp_save(dist, &o, t, opt, &st)) {
-                together = 1;
+            int sv = dist ? dp_save(dist, &o, t, opt, &st) : 0;
+            if (sv) {
+                together = sv == -1;
                 goto out_parts;
             }
             if (me == 0) fprintf(stderr, "griffin: saved %s/step-%08" PRId64 " (%s/latest)\n", o.out, st.step, o.out);

@@ -56,11 +56,13 @@ int gf_hash_file(const char *path, uint64_t *h, gf_error *err) {
 }
 
 int gf_dist_launched(void) {
-    /* OpenMPI's mpirun sets OMPI_COMM_WORLD_SIZE; PMIx launchers PMIX_RANK
-     * with the size in the job's data, which MPI_Init reads */
+    /* OpenMPI's mpirun sets OMPI_COMM_WORLD_SIZE, PMI launchers PMI_SIZE:
+     * one of more than one process. Anything else (a lone PMIX_RANK
+     * inherited from a job script, a size of 1) is one process, as
+     * without mpirun. */
     const char *s = getenv("OMPI_COMM_WORLD_SIZE");
-    if (s) return atoi(s) > 1;
-    return getenv("PMIX_RANK") != NULL || getenv("PMI_SIZE") != NULL;
+    if (!s) s = getenv("PMI_SIZE");
+    return s && atoi(s) > 1;
 }
 
 #ifndef GF_HAVE_MPI
@@ -101,10 +103,15 @@ struct gf_dist {
     char *same_host; /* [size] whether the rank runs on this machine */
 };
 
-/* What the SIGTERM handler reads: set once before it is installed. */
+/* What the SIGTERM handler reads (a handler has no other way in: global,
+ * and only in the griffin binary, which links src/dist): set before it is
+ * installed, cleared when MPI ends. silent: this rank is stopping the run
+ * itself (MPI_Abort, after its own error line), so mpirun's SIGTERM to it
+ * adds no second line. */
 static struct {
-    const gf_dist *d;
-    const char *hint;
+    const gf_dist *volatile d;
+    const char *volatile hint;
+    volatile sig_atomic_t silent;
 } watched;
 
 static int mpi_fail(gf_error *err, int code, const char *what) {
@@ -172,6 +179,10 @@ fail:
         free(d->same_host);
         free(d);
     }
+    /* MPI is up: leaving alone would leave the other ranks waiting, so
+     * this rank says why and stops them all */
+    fprintf(stderr, "griffin: error: %s\n", err->msg);
+    fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
     return NULL;
 }
@@ -180,11 +191,13 @@ void gf_dist_end(gf_dist *d, int ok) {
     if (!d) return;
     if (!ok) {
         /* a rank that leaves alone would leave the others waiting */
+        watched.silent = 1;
         fflush(stderr);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     MPI_Finalize();
     watched.d = NULL;
+    watched.hint = NULL;
     free(d->pids);
     free(d->same_host);
     free(d);
@@ -220,6 +233,7 @@ static size_t put_int(char *b, size_t at, size_t cap, long long v) {
 
 static void on_sigterm(int sig) {
     (void)sig;
+    if (watched.silent) _exit(1);
     const gf_dist *d = watched.d;
     char b[1024];
     size_t at = put_str(b, 0, sizeof b, "griffin: error: rank ");
@@ -267,12 +281,17 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Waits for n requests; peer[i] is the rank request i talks to. Past the
- * deadline the ranks still owed are named. Tests rather than MPI_Waitall
+/* Waits for n requests; peer[i] is the rank request i talks to (-1: a
+ * collective, any). Past the deadline (--rank-timeout) the first rank still
+ * owed is named; patient waits have none: they follow work of uneven length
+ * (loading, hashing the files, rank 0's evaluation and saves), and a rank
+ * that dies meanwhile is noticed by mpirun (SIGTERM) all the same. Tests
+ * rather than MPI_Waitall
  * (which could wait forever on a rank that hangs), sleeping briefly
  * between tests once the first spins found nothing: a waiting rank then
  * leaves its core to the threads of others sharing the machine. */
-static int wait_all(const gf_dist *d, int n, MPI_Request *req, const int *peer, const char *what, gf_error *err) {
+static int wait_all(const gf_dist *d, int n, MPI_Request *req, const int *peer, const char *what, int patient,
+                    gf_error *err) {
     if (n == 0) return 0;
     double t0 = now_s();
     for (long spins = 0;; spins++) {
@@ -284,7 +303,7 @@ static int wait_all(const gf_dist *d, int n, MPI_Request *req, const int *peer, 
             struct timespec ts = {0, 50000};
             nanosleep(&ts, NULL);
         }
-        if ((spins & 255) == 0 && now_s() - t0 > d->timeout_s) {
+        if (!patient && (spins & 255) == 0 && now_s() - t0 > d->timeout_s) {
             int first = -1;
             for (int i = 0; i < n; i++) {
                 int f = 0;
@@ -311,7 +330,7 @@ int gf_dist_first_failed(gf_dist *d, int ok, gf_error *err) {
     int peer = -1;
     int rc = MPI_Iallgather(&mine, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD, &rq);
     if (rc != MPI_SUCCESS) first = -2, mpi_fail(err, rc, "MPI_Iallgather");
-    else if (wait_all(d, 1, &rq, &peer, "status exchange", err)) first = -2;
+    else if (wait_all(d, 1, &rq, &peer, "status exchange", 1, err)) first = -2;
     for (int r = 0; first == -1 && r < d->size; r++)
         if (!all[r]) first = r;
     free(all);
@@ -324,8 +343,11 @@ int gf_dist_agree(gf_dist *d, const char *what, uint64_t value, gf_error *err) {
     MPI_Request rq;
     int peer = -1, rc = MPI_Iallgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD, &rq);
     int out = 0;
-    if (rc != MPI_SUCCESS) out = mpi_fail(err, rc, "MPI_Iallgather");
-    else if (wait_all(d, 1, &rq, &peer, what, err)) out = -1;
+    if (rc != MPI_SUCCESS) {
+        mpi_fail(err, rc, "MPI_Iallgather");
+        out = -2;
+    }
+    else if (wait_all(d, 1, &rq, &peer, what, 1, err)) out = -2;
     for (int r = 1; out == 0 && r < d->size; r++)
         if (all[r] != all[0]) out = gf_fail(err, "rank %d disagrees with rank 0 on %s", r, what);
     free(all);
@@ -339,7 +361,7 @@ int gf_dist_sum(gf_dist *d, double *v, int n, gf_error *err) {
     int peer = -1, rc = MPI_Iallgather(v, n, MPI_DOUBLE, all, n, MPI_DOUBLE, MPI_COMM_WORLD, &rq);
     int out = 0;
     if (rc != MPI_SUCCESS) out = mpi_fail(err, rc, "MPI_Iallgather");
-    else if (wait_all(d, 1, &rq, &peer, "sum over the ranks", err)) out = -1;
+    else if (wait_all(d, 1, &rq, &peer, "sum over the ranks", 0, err)) out = -1;
     if (out == 0)
         for (int k = 0; k < n; k++) {
             double s = 0.0;
@@ -368,6 +390,7 @@ struct gf_dp {
     int *rpeer, *speer;
     int n_r, n_s;
     int gather_tag0;
+    int send_rc; /* the first failed send of the step */
 };
 
 void gf_dp_shard(const gf_dp *p, size_t *lo, size_t *hi) {
@@ -464,9 +487,11 @@ static void send_bucket(gf_dp *p, size_t k) {
         if (r == d->rank) continue;
         size_t a = max_z(k0, p->shard_lo[r]), b = min_z(k1, p->shard_lo[r + 1]);
         if (a >= b) continue;
-        /* a failed send shows as an error in the wait that follows */
-        if (MPI_Isend(g + a, (int)(b - a), MPI_FLOAT, r, (int)k, MPI_COMM_WORLD, &p->sreq[p->n_s]) == MPI_SUCCESS)
-            p->speer[p->n_s++] = r;
+        /* called from the backward, which cannot fail: an error is kept
+         * for gf_dp_reduce to report */
+        int rc = MPI_Isend(g + a, (int)(b - a), MPI_FLOAT, r, (int)k, MPI_COMM_WORLD, &p->sreq[p->n_s]);
+        if (rc == MPI_SUCCESS) p->speer[p->n_s++] = r;
+        else if (p->send_rc == MPI_SUCCESS) p->send_rc = rc;
     }
 }
 
@@ -492,8 +517,13 @@ int gf_dp_reduce(gf_dp *p, gf_error *err) {
         size_t k0 = k * p->bucket, k1 = min_z(k0 + p->bucket, p->n);
         if (!p->overlap || p->filled[k] != k1 - k0) send_bucket(p, k);
     }
-    if (wait_all(d, p->n_r, p->rreq, p->rpeer, "gradient exchange", err) ||
-        wait_all(d, p->n_s, p->sreq, p->speer, "gradient exchange", err))
+    if (p->send_rc != MPI_SUCCESS) {
+        int rc = p->send_rc;
+        p->send_rc = MPI_SUCCESS;
+        return mpi_fail(err, rc, "MPI_Isend");
+    }
+    if (wait_all(d, p->n_r, p->rreq, p->rpeer, "gradient exchange", 0, err) ||
+        wait_all(d, p->n_s, p->sreq, p->speer, "gradient exchange", 0, err))
         return -1;
     /* the shard's sum, ranks added in order 0, 1, ... whatever the arrival
      * order: a block at a time, so this rank's own part is read before its
@@ -539,8 +569,8 @@ int gf_dp_gather_params(gf_dp *p, gf_error *err) {
             }
         }
     }
-    if (wait_all(d, nr, p->rreq, p->rpeer, "parameter exchange", err) ||
-        wait_all(d, ns, p->sreq, p->speer, "parameter exchange", err))
+    if (wait_all(d, nr, p->rreq, p->rpeer, "parameter exchange", 0, err) ||
+        wait_all(d, ns, p->sreq, p->speer, "parameter exchange", 0, err))
         return -1;
     return 0;
 }

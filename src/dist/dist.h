@@ -34,9 +34,11 @@ typedef struct gf_dist gf_dist;
 /* Whether this process was started by mpirun as one of several (its
  * environment says so), without starting MPI. */
 int gf_dist_launched(void);
-/* Starts MPI (one rank of several); NULL with err set on failure, or when
- * griffin was built without MPI. timeout_s: the longest any wait for the
- * other ranks may take before the run is stopped as stuck. */
+/* Starts MPI (one rank of several); NULL with err set when MPI cannot
+ * start or griffin was built without MPI (a failure once MPI is up is
+ * printed here, and the run stopped: MPI_Abort). timeout_s: the longest a
+ * training step's exchange may wait for the other ranks before the run is
+ * stopped as stuck. */
 gf_dist *gf_dist_start(int *argc, char ***argv, double timeout_s, gf_error *err);
 /* Ends MPI after a run every rank finished (ok) or stops every rank at once
  * (not ok: MPI_Abort, so no rank waits on one that has left). */
@@ -47,14 +49,19 @@ int gf_dist_size(const gf_dist *d);
 int gf_dist_local_size(const gf_dist *d);
 
 /* Installs the SIGTERM handler that prints which rank is gone; resume_hint
- * (kept, not copied) goes at the end of its line. */
+ * (kept, not copied, until gf_dist_end) goes at the end of its line. The
+ * handler's state is the one global of src/dist: a signal handler has no
+ * other way to it. */
 void gf_dist_watch(gf_dist *d, const char *resume_hint);
 
-/* Every rank's ok (non-zero) gathered: returns the lowest rank that is not
- * ok, -1 when all are, or -2 with err set when the exchange fails. */
+/* Every rank's ok (non-zero) gathered, waiting as long as it takes: returns
+ * the lowest rank that is not ok (every rank gets the same), -1 when all
+ * are, or -2 with err set when MPI fails (this rank alone may see it: stop
+ * the run with gf_dist_end(d, 0)). */
 int gf_dist_first_failed(gf_dist *d, int ok, gf_error *err);
-/* Fails (on every rank alike) when some rank's value differs from rank
- * 0's: "rank K disagrees with rank 0 on WHAT". */
+/* -1 (on every rank alike) when some rank's value differs from rank 0's:
+ * "rank K disagrees with rank 0 on WHAT"; waits as long as it takes; -2 when
+ * MPI fails (this rank alone may see it). */
 int gf_dist_agree(gf_dist *d, const char *what, uint64_t value, gf_error *err);
 /* Sums n doubles over the ranks, in rank order (the same bits on every
  * rank, and from run to run). */

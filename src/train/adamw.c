@@ -36,8 +36,9 @@ gf_adamw *gf_adamw_new_range(const gf_trainable *t, size_t lo, size_t hi, gf_err
 gf_adamw *gf_adamw_new(const gf_trainable *t, gf_error *err) { return gf_adamw_new_range(t, 0, t->n_params, err); }
 
 void gf_shard_range(size_t n, int shard, int shards, size_t *lo, size_t *hi) {
-    /* whole 64-byte lines per shard, so no two ranks' slices share one and
-     * every slice but the last starts aligned for the vector loops */
+    /* a whole number of 16 floats per shard: every slice but the last
+     * starts 64 bytes from the last's start, as the arena's vector loops
+     * like (a shard's update then splits into whole vectors) */
     size_t per = ((n + (size_t)shards - 1) / (size_t)shards + 15) & ~(size_t)15;
     size_t a = (size_t)shard * per;
     *lo = a < n ? a : n;

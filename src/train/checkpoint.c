@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,9 +117,20 @@ static int paths_of(const char *out_dir, int64_t step, save_paths *p, gf_error *
     return 0;
 }
 
+/* Whether OUT/latest names this step's folder already (a resumed run
+ * saving the step it resumed from): saving it again would remove the
+ * checkpoint latest names before the new one is in place, so it is refused. */
+static int is_latest(const save_paths *p) {
+    char cur[4096];
+    ssize_t cl = readlink(p->latest, cur, sizeof cur - 1);
+    cur[cl > 0 ? cl : 0] = 0;
+    return strcmp(cur, p->name) == 0;
+}
+
 int gf_checkpoint_begin(const char *out_dir, int64_t step, gf_error *err) {
     save_paths p;
     if (gf_mkdir_p(out_dir, err) || paths_of(out_dir, step, &p, err)) return -1;
+    if (is_latest(&p)) return gf_fail(err, "%s: step %" PRId64 " is already the latest checkpoint", out_dir, step);
     remove_tree(p.part); /* a crashed earlier attempt */
     if (mkdir(p.part, 0755) != 0) return gf_fail(err, "%s: cannot create: %s", p.part, strerror(errno));
     return 0;
@@ -206,11 +218,8 @@ int gf_checkpoint_write_optimizer(const char *out_dir, int64_t step, gf_adamw *o
 int gf_checkpoint_commit(const char *out_dir, int64_t step, gf_error *err) {
     save_paths p;
     if (paths_of(out_dir, step, &p, err) || fsync_dir(p.part, err)) return -1;
-    /* the same step saved again (a resumed run): the new one replaces it */
-    char cur[4096];
-    ssize_t cl = readlink(p.latest, cur, sizeof cur - 1);
-    cur[cl > 0 ? cl : 0] = 0;
-    if (!strcmp(cur, p.name)) return gf_fail(err, "%s: step %" PRId64 " is already the latest checkpoint", out_dir, step);
+    /* checked at the start too; again, as latest may have moved since */
+    if (is_latest(&p)) return gf_fail(err, "%s: step %" PRId64 " is already the latest checkpoint", out_dir, step);
     remove_tree(p.final);
     if (rename(p.part, p.final) != 0)
         return gf_fail(err, "%s: cannot rename to %s: %s", p.part, p.final, strerror(errno));
@@ -411,6 +420,10 @@ static int load_sharded(const char *step_dir, const char *manifest, size_t n, gf
         }
         if (get_num(e, "offset", 0, 9e15, &off, manifest, err) || get_num(e, "count", 1, 9e15, &cnt, manifest, err))
             goto out;
+        if (off != floor(off) || cnt != floor(cnt)) {
+            gf_fail(err, "%s: a shard's 'offset' and 'count' must be whole numbers", manifest);
+            goto out;
+        }
         if ((size_t)off != next || (size_t)cnt > n - next) {
             gf_fail(err, "%s: the shards must cover the %zu parameters in order (%s: [%.0f, %.0f))", manifest, n,
                     file->valuestring, off, off + cnt);
