@@ -233,7 +233,7 @@ demo: $(BUILD)/griffin
 # tests/fuzz/run.sh runs them (and the long runs docs/fuzzing.md records);
 # tests/fuzz/make_seeds.sh remakes the corpora with griffin's own commands.
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := safetensors config model run npy token_data tokenizer checkpoint completions chat snapshot
+FUZZ_TARGETS := safetensors config model run npy token_data tokenizer encode checkpoint completions chat snapshot
 # -Wno-pass-failed: the instrumentation keeps clang from vectorising the
 # `#pragma omp simd` loops, which it reports as a warning in every build of
 # this kind; the optimised builds show the loops do vectorise.
