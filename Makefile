@@ -227,8 +227,8 @@ demo: $(BUILD)/griffin
 # and UBSan, each target linked with -fsanitize=fuzzer. The build must be
 # warning-free, as test-clang's.
 #   make fuzz          builds build-fuzz/fuzz/fuzz_NAME for each FUZZ_TARGETS name
-#   make fuzz-regress  runs each target once over its committed corpus
-#                      (tests/fuzz/corpus/NAME, no fuzzing)
+#   make fuzz-regress  runs each target once over its committed inputs
+#                      (tests/fuzz/corpus/NAME and findings/NAME; no fuzzing)
 #   make fuzz-smoke    fuzz-regress, then fuzzes each target FUZZ_SECONDS (CI)
 # tests/fuzz/run.sh runs them (and the long runs docs/fuzzing.md records);
 # tests/fuzz/make_seeds.sh remakes the corpora with griffin's own commands.
@@ -239,7 +239,7 @@ FUZZ_TARGETS := safetensors config model run npy token_data tokenizer encode che
 # this kind; the optimised builds show the loops do vectorise.
 FUZZ_OPT     := -O1 $(ARCH) -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=all -Wno-pass-failed
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 18
 FUZZ_COMMON  := $(BUILD)/tests/fuzz/fuzz_common.o
 # The request targets link the server's parsing and response code, which
 # is not in the library (SERVE_SRC).
