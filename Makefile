@@ -247,19 +247,19 @@ demo: $(BUILD)/griffin
 # and UBSan, each target linked with -fsanitize=fuzzer. The build must be
 # warning-free, as test-clang's.
 #   make fuzz          builds build-fuzz/fuzz/fuzz_NAME for each FUZZ_TARGETS name
-#   make fuzz-regress  runs each target once over its committed corpus
-#                      (tests/fuzz/corpus/NAME, no fuzzing)
+#   make fuzz-regress  runs each target once over its committed inputs
+#                      (tests/fuzz/corpus/NAME and findings/NAME; no fuzzing)
 #   make fuzz-smoke    fuzz-regress, then fuzzes each target FUZZ_SECONDS (CI)
 # tests/fuzz/run.sh runs them (and the long runs docs/fuzzing.md records);
 # tests/fuzz/make_seeds.sh remakes the corpora with griffin's own commands.
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := safetensors config model run npy token_data tokenizer checkpoint completions chat snapshot
+FUZZ_TARGETS := safetensors config model run npy token_data tokenizer encode checkpoint completions chat snapshot
 # -Wno-pass-failed: the instrumentation keeps clang from vectorising the
 # `#pragma omp simd` loops, which it reports as a warning in every build of
 # this kind; the optimised builds show the loops do vectorise.
 FUZZ_OPT     := -O1 $(ARCH) -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=all -Wno-pass-failed
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 18
 FUZZ_COMMON  := $(BUILD)/tests/fuzz/fuzz_common.o
 # The request targets link the server's parsing and response code, which
 # is not in the library (SERVE_SRC).

@@ -183,6 +183,9 @@ int gf_model_quantize(const char *in_dir, const char *out_dir, gf_quant_type typ
  * decode step needs, so decoding allocates nothing. */
 typedef struct gf_state gf_state;
 
+/* Fails, allocating nothing, when the state (gf_state_bytes_per_seq x batch,
+ * zeroed at once) is larger than the memory the system has available: the
+ * config's attention window sizes it, and no weight shows how large. */
 gf_state *gf_state_new(const gf_model *m, int batch, gf_error *err);
 void gf_state_free(gf_state *s);
 void gf_state_reset(gf_state *s);

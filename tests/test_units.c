@@ -495,6 +495,41 @@ static void test_state_bookkeeping(void **state) {
     gf_model_free(m);
 }
 
+/* A decode state past the memory the system has available is refused in
+ * one line, allocating nothing (found while bounding fuzz_run, docs/fuzzing.md: a
+ * config's attention window sizes the state, and no tensor shows it, so a
+ * model of a few KiB could make gf_state_new zero more memory than there
+ * is): a window of 2^24 with head_dim 4 takes 512 MiB per sequence. */
+static void test_state_past_memory_refused(void **state) {
+    (void)state;
+    size_t avail = gf_mem_available();
+    if (avail == 0) skip(); /* nothing to compare with */
+    static const char *cfg_json =
+        "{\"vocab_size\": 16, \"hidden_size\": 8, \"intermediate_size\": 16, \"num_hidden_layers\": 1,"
+        " \"num_attention_heads\": 2, \"attention_window_size\": 16777216, \"block_types\": [\"attention\"]}";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/huge-window.json", td_tmpdir());
+    td_write(path, cfg_json, strlen(cfg_json));
+    gf_config c;
+    gf_error err;
+    if (gf_config_load(path, &c, &err)) fail_msg("%s", err.msg);
+    gf_trainable *t = gf_trainable_new(&c, 1, &err);
+    if (!t) fail_msg("%s", err.msg);
+    const gf_model *m = gf_trainable_model(t);
+    size_t per_seq = gf_state_bytes_per_seq(&c);
+    assert_true(per_seq > ((size_t)512 << 20));
+    /* twice what is available: were the check gone, the allocation itself
+     * would fail here (the kernel's overcommit heuristic refuses one past
+     * its memory and swap) rather than zero the machine's memory */
+    size_t batch = 2 * avail / per_seq + 1;
+    if (batch > (1u << 20)) skip(); /* more memory than a batch can ask for */
+    assert_null(gf_state_new(m, (int)batch, &err));
+    td_expect_one_line(&err, "more than the");
+    td_expect_one_line(&err, "MiB of memory available");
+    print_message("    batch %zu: %s\n", batch, err.msg);
+    gf_trainable_free(t);
+}
+
 /* A prompt prefilled once and copied into each row of a batch continues as a
  * batch prefill of the same prompt would (to float rounding: OpenBLAS blocks
  * a 1-row and a 2-row product differently). */
@@ -873,6 +908,7 @@ int main(void) {
         cmocka_unit_test(test_attention_prefill),
         cmocka_unit_test(test_prefill_matches_decode_on_init_model),
         cmocka_unit_test(test_state_bookkeeping),
+        cmocka_unit_test(test_state_past_memory_refused),
         cmocka_unit_test(test_state_copy),
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__clang__) /* alloc_count.h: libomp allocates */
         cmocka_unit_test(test_decode_allocates_nothing),

@@ -59,6 +59,18 @@ gf_state *gf_state_new(const gf_model *m, int batch, gf_error *err) {
     s->B = batch;
     size_t B = (size_t)batch, total = 0;
     for (int i = 0; i < c->num_layers; i++) total += B * layer_floats(c, i);
+    /* A large state is zeroed at once (state_arena), so one past the memory
+     * the system has available could only end with the process killed; and
+     * the config alone sizes it: an attention window of 2^24 with head_dim 4
+     * asks for 512 MiB per attention layer and sequence, with weights of a
+     * few KiB. */
+    size_t bytes = gf_mul_sat(total, sizeof(float)), avail = bytes >= ((size_t)8 << 20) ? gf_mem_available() : 0;
+    if (avail && bytes > avail) {
+        gf_fail(err, "decode state: %zu MiB for batch %d with attention window %d, more than the %zu MiB of memory available",
+                bytes >> 20, batch, c->window, avail >> 20);
+        gf_state_free(s);
+        return NULL;
+    }
     s->num_tokens = gf_calloc(B, sizeof *s->num_tokens, "decode state", err);
     s->layer_a = gf_calloc((size_t)c->num_layers, sizeof *s->layer_a, "decode state", err);
     s->layer_b = s->layer_a ? gf_calloc((size_t)c->num_layers, sizeof *s->layer_b, "decode state", err) : NULL;

@@ -8,9 +8,10 @@
  * A config may ask for any attention window up to the library's bound of
  * 2^24 with weights of a few bytes (the window sizes no tensor), and the
  * decode state then takes what it asks: the window's keys and values of
- * every attention layer (gf_state_bytes_per_seq). That is the config's
- * size, not a fault, so models whose state per sequence passes 16 MiB are
- * skipped here, as a program checks a model's state against its memory. */
+ * every attention layer (gf_state_bytes_per_seq). gf_state_new refuses a
+ * state past the memory available (found while bounding this target);
+ * below that it is the config's size, not a fault, so models whose state
+ * per sequence passes 16 MiB are skipped here, to keep a run to milliseconds. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -27,7 +27,7 @@ pack() { bash "$fz/pack.sh" "$@"; }
 
 rm -rf "$fz/corpus" "$fz/data"
 mkdir -p "$fz/data/model"
-for t in safetensors config model run npy token_data tokenizer checkpoint completions chat snapshot; do
+for t in safetensors config model run npy token_data tokenizer encode checkpoint completions chat snapshot; do
   mkdir -p "$fz/corpus/$t"
 done
 C=$fz/corpus
@@ -48,6 +48,12 @@ spm --model_prefix=unigram_bytes --model_type=unigram --vocab_size=400 --byte_fa
 printf '41\t61\n42\t62\n41 42\t61 62\n' >rule.tsv
 spm --model_prefix=custom_norm --model_type=unigram --vocab_size=200 --normalization_rule_tsv=rule.tsv
 cp gemma_bpe.model unigram_bytes.model custom_norm.model "$C/tokenizer/"
+mkdir -p "$fz/data/tokenizers"
+cp unigram_bytes.model custom_norm.model "$fz/data/tokenizers/"
+# text for the fixed tokenizers: every 50th test line (scripts, emoji, code,
+# controls), and a few of the lines of invalid UTF-8
+awk 'NR % 50 == 0 { f = sprintf("'"$C"'/encode/line-%03d", NR); printf "%s", $0 > f; close(f) }' spm/lines.txt
+awk 'NR % 15 == 0 { f = sprintf("'"$C"'/encode/invalid-%02d", NR); printf "%s", $0 > f; close(f) }' spm/lines_invalid.txt
 
 # ---- models: a tiny Griffin (recurrent + attention), Hawk and MQA, 16 ids
 micro() { # name, block types

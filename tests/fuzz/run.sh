@@ -2,11 +2,12 @@
 # Runs the libFuzzer targets that `make fuzz` built (docs/fuzzing.md).
 #
 #   run.sh regress BUILD NAME...   each target once over tests/fuzz/corpus/NAME
-#                                  (every committed input, no mutation)
+#                                  and tests/fuzz/findings/NAME (the inputs
+#                                  of past findings; no mutation)
 #   run.sh fuzz BUILD NAME...      each target for FUZZ_SECONDS (default 20)
 #
-# Fuzzing starts from the committed corpus and writes what it finds new into
-# BUILD/corpus/NAME (the committed folder is only read), a crash into
+# Fuzzing starts from the committed inputs and writes what it finds new into
+# BUILD/corpus/NAME (the committed folders are only read), a crash into
 # BUILD/artifacts/. One process per target, one after another, on one core
 # (nice'd), with the limits below; each target's closing line of libFuzzer
 # statistics (executions, coverage) is printed, then a summary line.
@@ -49,16 +50,18 @@ for name in "$@"; do
   [ -d "$corpus" ] || { echo "run.sh: $corpus missing (tests/fuzz/make_seeds.sh)" >&2; exit 1; }
   log=$build/logs/$mode-$name.log
   mkdir -p "$build/logs" "$build/artifacts" "$build/corpus/$name"
+  inputs=("$corpus")
+  [ -d "$here/findings/$name" ] && inputs+=("$here/findings/$name")
   d=$(dict_of "$name")
   dict=()
   [ -n "$d" ] && dict=(-dict="$here/dict/$d.dict")
   t0=$(date +%s)
   if [ "$mode" = regress ]; then
-    nice -n 19 "$bin" "${limits[@]}" -runs=0 "$corpus" >"$log" 2>&1
+    nice -n 19 "$bin" "${limits[@]}" -runs=0 "${inputs[@]}" >"$log" 2>&1
   else
     # shellcheck disable=SC2086
     nice -n 19 "$bin" "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 \
-      -artifact_prefix="$build/artifacts/$name-" ${FUZZ_FLAGS:-} "$build/corpus/$name" "$corpus" >"$log" 2>&1
+      -artifact_prefix="$build/artifacts/$name-" ${FUZZ_FLAGS:-} "$build/corpus/$name" "${inputs[@]}" >"$log" 2>&1
   fi
   rc=$?
   t1=$(date +%s)
