@@ -139,6 +139,16 @@ pack run latest "$step/config.json" "$step/model.safetensors" "$step/optimizer.s
   "$step/trainer_state.json" >"$C/checkpoint/run-latest"
 pack "run/$step" config.json model.safetensors optimizer.safetensors trainer_state.json >"$C/checkpoint/step-folder"
 cp "run/$step/optimizer.safetensors" "$C/safetensors/optimizer.safetensors"
+# a data-parallel run's checkpoint: the optimizer state in shards and their
+# manifest (optimizer_shards.json), when OpenMPI is here
+if command -v mpirun >/dev/null && ldd "$griffin" | grep -q libmpi; then
+  mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none -np 2 "$griffin" train \
+    --config griffin.json --data task/copy.tokens.npy --mask task/copy.mask.npy --out run2 --steps 2 --batch 1 \
+    --seq 12 --warmup 1 --eval-every 0 --save-every 2 --threads 1 >/dev/null 2>&1
+  step=$(readlink run2/latest)
+  pack "run2/$step" config.json model.safetensors optimizer_shards.json optimizer-00001-of-00002.safetensors \
+    optimizer-00002-of-00002.safetensors trainer_state.json >"$C/checkpoint/sharded"
+fi
 
 # ---- the fixture model of the request and snapshot targets: 512 ids (the
 # Gemma-like tokenizer's), two layers
