@@ -259,7 +259,7 @@ FUZZ_TARGETS := safetensors config model run npy token_data tokenizer encode che
 # this kind; the optimised builds show the loops do vectorise.
 FUZZ_OPT     := -O1 $(ARCH) -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=all -Wno-pass-failed
-FUZZ_SECONDS ?= 18
+FUZZ_SECONDS ?= 15
 FUZZ_COMMON  := $(BUILD)/tests/fuzz/fuzz_common.o
 # The request targets link the server's parsing and response code, which
 # is not in the library (SERVE_SRC).
