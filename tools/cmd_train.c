@@ -433,6 +433,7 @@ int cmd_train(int argc, char **argv) {
         cli_error("%s", err.msg);
         goto out;
     }
+    if (dp) gf_dp_shard(dp, &shard_lo, &shard_hi); /* this rank's parameters, resumed runs' too */
     snprintf(csv_path, sizeof csv_path, "%s/log.csv", o.out);
     /* one rank keeps the log */
     int csv_new = access(csv_path, F_OK) != 0 || st.step == 0;
@@ -475,8 +476,10 @@ int cmd_train(int argc, char **argv) {
     int32_t *in = batch, *tg = batch + B * T, *pos = tg + B * T;
     double t0 = cli_now(), loss_ema = -1;
     int64_t first = st.step;
-    /* per micro-batch: this rank's summed loss, then the whole batch's count
-     * of targets; the shard's sum of squares after them */
+    /* what is summed over the ranks, in one exchange a step: per micro-batch
+     * this rank's summed loss, then the shard's sum of squares; after them
+     * each micro-batch's count of targets (the whole batch's: the same on
+     * every rank, so it does not travel) */
     double *parts = calloc(2 * (size_t)st.accum + 1, sizeof *parts);
     if (!parts) { cli_error("out of memory"); goto out; }
     while (st.step < st.opt.total_steps) {
@@ -505,7 +508,7 @@ int cmd_train(int argc, char **argv) {
                     cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
                     goto out_parts;
                 }
-                parts[st.accum + a] = (double)all;
+                parts[st.accum + 1 + a] = (double)all;
             }
             /* this rank's shard of the summed gradient; then the losses and
              * the shards' squares summed over the ranks, in rank order */
@@ -513,15 +516,14 @@ int cmd_train(int argc, char **argv) {
                 cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
                 goto out_parts;
             }
-            gf_dp_shard(dp, &shard_lo, &shard_hi);
-            parts[2 * st.accum] = gf_grad_sumsq(t, shard_lo, shard_hi);
+            parts[st.accum] = gf_grad_sumsq(t, shard_lo, shard_hi);
             /* the counts are the same on every rank: only the sums travel */
-            if (gf_dist_sum(dist, parts, st.accum, &err) || gf_dist_sum(dist, &parts[2 * st.accum], 1, &err)) {
+            if (gf_dist_sum(dist, parts, st.accum + 1, &err)) {
                 cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);
                 goto out_parts;
             }
-            for (int a = 0; a < st.accum; a++) loss += parts[a] / parts[st.accum + a] / st.accum;
-            norm = sqrt(parts[2 * st.accum]);
+            for (int a = 0; a < st.accum; a++) loss += parts[a] / parts[st.accum + 1 + a] / st.accum;
+            norm = sqrt(parts[st.accum]);
             gf_adamw_apply(opt, t, &st.opt, lr, norm);
             if (isfinite(norm) && gf_dp_gather_params(dp, &err)) {
                 cli_error("step %" PRId64 ": %s", st.step + 1, err.msg);

@@ -322,15 +322,27 @@ static int wait_all(const gf_dist *d, int n, MPI_Request *req, const int *peer, 
     }
 }
 
-int gf_dist_first_failed(gf_dist *d, int ok, gf_error *err) {
-    int *all = gf_calloc((size_t)d->size, sizeof *all, "rank status", err);
-    if (!all) return -2;
-    int mine = ok != 0, first = -1;
+/* Every rank's n values of type (size bytes each) gathered, rank by rank,
+ * into a new array; NULL with err set when MPI (or the allocation) fails.
+ * patient: as wait_all's. */
+static void *gather(const gf_dist *d, const void *mine, int n, MPI_Datatype type, size_t size, const char *what,
+                    int patient, gf_error *err) {
+    void *all = gf_calloc((size_t)d->size * (size_t)n, size, "values of the ranks", err);
+    if (!all) return NULL;
     MPI_Request rq;
-    int peer = -1;
-    int rc = MPI_Iallgather(&mine, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD, &rq);
-    if (rc != MPI_SUCCESS) first = -2, mpi_fail(err, rc, "MPI_Iallgather");
-    else if (wait_all(d, 1, &rq, &peer, "status exchange", 1, err)) first = -2;
+    int peer = -1, rc = MPI_Iallgather(mine, n, type, all, n, type, MPI_COMM_WORLD, &rq);
+    if (rc != MPI_SUCCESS) mpi_fail(err, rc, "MPI_Iallgather");
+    if (rc != MPI_SUCCESS || wait_all(d, 1, &rq, &peer, what, patient, err)) {
+        free(all);
+        return NULL;
+    }
+    return all;
+}
+
+int gf_dist_first_failed(gf_dist *d, int ok, gf_error *err) {
+    int mine = ok != 0, first = -1;
+    int *all = gather(d, &mine, 1, MPI_INT, sizeof *all, "status exchange", 1, err);
+    if (!all) return -2;
     for (int r = 0; first == -1 && r < d->size; r++)
         if (!all[r]) first = r;
     free(all);
@@ -338,16 +350,9 @@ int gf_dist_first_failed(gf_dist *d, int ok, gf_error *err) {
 }
 
 int gf_dist_agree(gf_dist *d, const char *what, uint64_t value, gf_error *err) {
-    uint64_t *all = gf_calloc((size_t)d->size, sizeof *all, "rank values", err);
-    if (!all) return -1;
-    MPI_Request rq;
-    int peer = -1, rc = MPI_Iallgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD, &rq);
+    uint64_t *all = gather(d, &value, 1, MPI_UINT64_T, sizeof *all, what, 1, err);
+    if (!all) return -2;
     int out = 0;
-    if (rc != MPI_SUCCESS) {
-        mpi_fail(err, rc, "MPI_Iallgather");
-        out = -2;
-    }
-    else if (wait_all(d, 1, &rq, &peer, what, 1, err)) out = -2;
     for (int r = 1; out == 0 && r < d->size; r++)
         if (all[r] != all[0]) out = gf_fail(err, "rank %d disagrees with rank 0 on %s", r, what);
     free(all);
@@ -355,21 +360,15 @@ int gf_dist_agree(gf_dist *d, const char *what, uint64_t value, gf_error *err) {
 }
 
 int gf_dist_sum(gf_dist *d, double *v, int n, gf_error *err) {
-    double *all = gf_calloc((size_t)d->size * (size_t)n, sizeof *all, "rank sums", err);
+    double *all = gather(d, v, n, MPI_DOUBLE, sizeof *all, "sum over the ranks", 0, err);
     if (!all) return -1;
-    MPI_Request rq;
-    int peer = -1, rc = MPI_Iallgather(v, n, MPI_DOUBLE, all, n, MPI_DOUBLE, MPI_COMM_WORLD, &rq);
-    int out = 0;
-    if (rc != MPI_SUCCESS) out = mpi_fail(err, rc, "MPI_Iallgather");
-    else if (wait_all(d, 1, &rq, &peer, "sum over the ranks", 0, err)) out = -1;
-    if (out == 0)
-        for (int k = 0; k < n; k++) {
-            double s = 0.0;
-            for (int r = 0; r < d->size; r++) s += all[(size_t)r * (size_t)n + (size_t)k];
-            v[k] = s;
-        }
+    for (int k = 0; k < n; k++) {
+        double s = 0.0;
+        for (int r = 0; r < d->size; r++) s += all[(size_t)r * (size_t)n + (size_t)k];
+        v[k] = s;
+    }
     free(all);
-    return out;
+    return 0;
 }
 
 /* ---- the gradient exchange ------------------------------------------------ */

@@ -319,41 +319,11 @@ static enum MHD_Result post_endpoint(conn *k, struct MHD_Connection *c) {
     if (chat ? oai_chat_ids(&rq, h->c.tk, h->c.bos, h->c.replies, &ids, &n, &e)
              : oai_completion_ids(&rq, h->c.tk, h->c.bos, h->c.vocab, &ids, &n, &e))
         goto error;
-    long ctx = h->c.ctx;
-    if ((long)n >= ctx) {
-        oai_fail(&e, 400, "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded",
-                 "the prompt has %zu tokens, and this server's context (--ctx) of %ld tokens must hold the "
-                 "prompt and at least one generated token", n, ctx);
-        goto error;
-    }
-    long max_tokens = rq.max_tokens;
-    if (max_tokens > ctx - (long)n) {
-        oai_fail(&e, 400, "invalid_request_error", "max_tokens", "context_length_exceeded",
-                 "this server's context (--ctx) is %ld tokens, but %zu tokens of prompt and max_tokens %ld make "
-                 "%ld", ctx, n, max_tokens, (long)n + max_tokens);
-        goto error;
-    }
-    if (max_tokens < 0) max_tokens = chat ? ctx - (long)n : (ctx - (long)n < 16 ? ctx - (long)n : 16);
     gf_gen_params p;
-    gf_gen_params_default(&p);
-    p.temperature = (float)rq.temperature;
-    p.top_k = (int)rq.top_k;
-    p.top_p = (float)rq.top_p;
-    p.min_p = (float)rq.min_p;
-    p.repeat_penalty = (float)rq.repeat_penalty;
-    p.max_tokens = max_tokens;
-    p.seed = rq.has_seed ? rq.seed : (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull + next_count();
     int32_t stops[2];
-    int n_stops = 0;
-    if (!rq.ignore_eos) {
-        int first = chat ? h->c.end_of_turn : h->c.eos, second = chat ? h->c.eos : h->c.end_of_turn;
-        if (first >= 0 && first < h->c.vocab) stops[n_stops++] = first;
-        if (second >= 0 && second < h->c.vocab && second != first) stops[n_stops++] = second;
-    }
-    p.stop_ids = stops;
-    p.n_stop_ids = n_stops;
-    p.stop_strings = (const char *const *)rq.stop;
-    p.n_stop_strings = rq.n_stop;
+    uint64_t seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull + next_count();
+    if (oai_gen_params(&rq, chat, n, h->c.ctx, h->c.eos, h->c.end_of_turn, h->c.vocab, seed, stops, &p, &e))
+        goto error;
     serve_job job = {ids, n, &p, chat, sv_now(), rq.stream};
     int status = 0;
     char why[256];

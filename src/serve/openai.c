@@ -525,3 +525,36 @@ int oai_models_json(const char *model, long created, sv_buf *out) {
     rc |= sv_buf_printf(out, ",\"object\":\"model\",\"created\":%ld,\"owned_by\":\"griffin\"}]}", created);
     return rc ? -1 : 0;
 }
+
+int oai_gen_params(const oai_request *r, int chat, size_t n, long ctx, int eos, int end_of_turn, int V,
+                   uint64_t seed, int32_t stops[2], gf_gen_params *p, oai_error *e) {
+    if ((long)n >= ctx)
+        return oai_fail(e, 400, "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded",
+                        "the prompt has %zu tokens, and this server's context (--ctx) of %ld tokens must hold the "
+                        "prompt and at least one generated token", n, ctx);
+    long max_tokens = r->max_tokens;
+    if (max_tokens > ctx - (long)n)
+        return oai_fail(e, 400, "invalid_request_error", "max_tokens", "context_length_exceeded",
+                        "this server's context (--ctx) is %ld tokens, but %zu tokens of prompt and max_tokens %ld "
+                        "make %ld", ctx, n, max_tokens, (long)n + max_tokens);
+    if (max_tokens < 0) max_tokens = chat ? ctx - (long)n : (ctx - (long)n < 16 ? ctx - (long)n : 16);
+    gf_gen_params_default(p);
+    p->temperature = (float)r->temperature;
+    p->top_k = (int)r->top_k;
+    p->top_p = (float)r->top_p;
+    p->min_p = (float)r->min_p;
+    p->repeat_penalty = (float)r->repeat_penalty;
+    p->max_tokens = max_tokens;
+    p->seed = r->has_seed ? r->seed : seed;
+    int n_stops = 0;
+    if (!r->ignore_eos) {
+        int first = chat ? end_of_turn : eos, second = chat ? eos : end_of_turn;
+        if (first >= 0 && first < V) stops[n_stops++] = first;
+        if (second >= 0 && second < V && second != first) stops[n_stops++] = second;
+    }
+    p->stop_ids = stops;
+    p->n_stop_ids = n_stops;
+    p->stop_strings = (const char *const *)r->stop;
+    p->n_stop_strings = r->n_stop;
+    return 0;
+}

@@ -79,6 +79,17 @@ int oai_completion_ids(const oai_request *r, const gf_tokenizer *tk, int bos, in
 int oai_chat_ids(const oai_request *r, const gf_tokenizer *tk, int bos, serve_replies *replies, int32_t **ids,
                  size_t *n, oai_error *e);
 
+/* The generation parameters of request r whose prompt has n tokens, in a
+ * context of ctx tokens: refused (400, context_length_exceeded, naming the
+ * field) when the prompt leaves no room or prompt + max_tokens exceed ctx;
+ * max_tokens left out is the rest of the context for chat, 16 (as
+ * OpenAI's) for completions; the sampling fields; r's seed, else `seed`;
+ * the stop ids (chat: end_of_turn then eos, completions the other way
+ * round; ids outside [0, V) left out; none with ignore_eos) in stops,
+ * which p points into, as into r's stop strings. 0, or -1 with e. */
+int oai_gen_params(const oai_request *r, int chat, size_t n, long ctx, int eos, int end_of_turn, int V,
+                   uint64_t seed, int32_t stops[2], gf_gen_params *p, oai_error *e);
+
 /* What every response of one request shares. */
 typedef struct {
     int chat;

@@ -230,24 +230,7 @@ void gf_token_data_window(const gf_token_data *d, size_t start, size_t T, int32_
 
 int gf_token_data_sample(const gf_token_data *d, uint64_t rng[4], size_t B, size_t T,
                          int32_t *inputs, int32_t *targets, int32_t *segment_pos, gf_error *err) {
-    if (d->m) {
-        if (d->longest > T + 1)
-            return gf_fail(err, "an example of %zu tokens does not fit a window of T + 1 = %zu", d->longest, T + 1);
-        /* rows start only at examples with an answer, so none is empty */
-        for (size_t b = 0; b < B; b++) {
-            size_t k = d->answer_docs[gf_rng_next(rng) % d->n_answer_docs];
-            gf_token_data_pack(d, k, T, inputs + b * T, targets + b * T, segment_pos + b * T);
-        }
-        return 0;
-    }
-    if (d->n < T + 1)
-        return gf_fail(err, "the token file holds %zu tokens, fewer than a window of T + 1 = %zu", d->n, T + 1);
-    size_t span = d->n - T; /* window starts 0 .. n - T - 1 */
-    for (size_t b = 0; b < B; b++) {
-        size_t s = (size_t)(gf_rng_next(rng) % span);
-        gf_token_data_window(d, s, T, inputs + b * T, targets + b * T, segment_pos + b * T);
-    }
-    return 0;
+    return gf_token_data_sample_part(d, rng, B, 0, B, T, inputs, targets, segment_pos, NULL, err);
 }
 
 int gf_token_data_sample_part(const gf_token_data *d, uint64_t rng[4], size_t B_all, size_t row0, size_t B,
@@ -262,7 +245,7 @@ int gf_token_data_sample_part(const gf_token_data *d, uint64_t rng[4], size_t B_
     /* scratch for the rows of other parts, whose targets are counted (with
      * a mask only: without one every position of every row counts) */
     int32_t *sc = NULL;
-    if (d->m) {
+    if (d->m && B < B_all) {
         sc = gf_calloc(3 * T, sizeof *sc, "sample scratch", err);
         if (!sc) return -1;
     }

@@ -143,30 +143,13 @@ int fz_request(const uint8_t *data, size_t size, int chat) {
     }
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab_size) fz_fail("prompt id %d outside the vocabulary", ids[i]);
-    /* post_endpoint's context checks and parameters */
-    long max_tokens = rq.max_tokens;
-    if ((long)n >= CTX || max_tokens > CTX - (long)n) goto out;
-    if (max_tokens < 0) max_tokens = chat ? CTX - (long)n : (CTX - (long)n < 16 ? CTX - (long)n : 16);
+    /* post_endpoint's context checks and parameters: the server's own */
     gf_gen_params p;
-    gf_gen_params_default(&p);
-    p.temperature = (float)rq.temperature;
-    p.top_k = (int)rq.top_k;
-    p.top_p = (float)rq.top_p;
-    p.min_p = (float)rq.min_p;
-    p.repeat_penalty = (float)rq.repeat_penalty;
-    p.max_tokens = max_tokens;
-    p.seed = rq.has_seed ? rq.seed : 1;
     int32_t stops[2];
-    int n_stops = 0;
-    if (!rq.ignore_eos) {
-        int first = chat ? g_end_of_turn : c->eos_id, second = chat ? c->eos_id : g_end_of_turn;
-        if (first >= 0 && first < c->vocab_size) stops[n_stops++] = first;
-        if (second >= 0 && second < c->vocab_size && second != first) stops[n_stops++] = second;
+    if (oai_gen_params(&rq, chat, n, CTX, c->eos_id, g_end_of_turn, c->vocab_size, 1, stops, &p, &e)) {
+        check_error(&e);
+        goto out;
     }
-    p.stop_ids = stops;
-    p.n_stop_ids = n_stops;
-    p.stop_strings = (const char *const *)rq.stop;
-    p.n_stop_strings = rq.n_stop;
     generate(ids, n, &p, chat, rq.stream);
 out:
     free(ids);
