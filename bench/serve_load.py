@@ -149,6 +149,8 @@ def pct(xs, p):
 
 def run_level(srv, conc, reqs_per_client, prompt, max_tokens):
     results, threads = [], []
+    if prompt.startswith("ids:"):  # a prompt of token ids, sent as they are (no BOS added)
+        prompt = [int(x) for x in prompt[4:].split(",")]
     body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True, "ignore_eos": True,
             "stream_options": {"include_usage": True}}
 
@@ -371,11 +373,13 @@ def main():
     ap.add_argument("--concurrency", default="1,2,4,8,16,32,64")
     ap.add_argument("--requests", type=int, default=2, help="requests per client at each level")
     ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--prompt", default="The quick brown fox jumps over the lazy dog. " * 4)
+    ap.add_argument("--prompt", default="The quick brown fox jumps over the lazy dog. " * 4,
+                    help="the prompt's text, or ids:N[,N...] for token ids sent as they are (no BOS added)")
     ap.add_argument("--tokenizer", default="", help="tokenizer.model for the models (default: build/spm-fixtures' BPE model)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1,
-                    help="runs of each level and of griffin bench; the fastest of each is kept (other load only slows a run down)")
+                    help="sittings: each runs griffin bench, then every level once; a level's row keeps its fastest run "
+                         "(other load only slows a run down) and the median of its ratios to the bench run of the same sitting")
     ap.add_argument("--server-cpus", default="", help="CPU list (taskset -c) for the server and griffin bench, e.g. 0")
     ap.add_argument("--client-cpus", default="", help="CPU list for the clients, e.g. 1: keeps them off the server's cores")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serve_load.csv"))
@@ -418,15 +422,25 @@ def main():
             json.dump(cfgs[name], open(cpath, "w"))
             subprocess.run([args.bin, "init", "--config", cpath, "--out", d, "--seed", "1"], check=True, capture_output=True)
             shutil.copy(tok, os.path.join(d, "tokenizer.model"))
-            b16 = max(bench_batch16(args.bin, d, args.threads, args.server_cpus) for _ in range(args.repeat))
             srv = Server(args.bin, d, max(levels), args.threads, [], args.server_cpus)
             log(f"{name}: {num_params(cfgs[name]) / 1e6:.1f}M parameters; {srv.banner}")
             try:
                 run_level(srv, 1, 1, args.prompt, 4)  # warm-up
+                # Sittings interleaved: griffin bench (the server idle), then
+                # each level, --repeat times, so that each level's run has a
+                # bench run of the same minute to be compared with (this VM
+                # drifts by +-15 % over minutes).
+                b16s, runs = [], {c: [] for c in levels}
+                for _ in range(args.repeat):
+                    b16s.append(bench_batch16(args.bin, d, args.threads, args.server_cpus))
+                    for c in levels:
+                        runs[c].append(run_level(srv, c, args.requests, args.prompt, args.max_tokens))
                 for c in levels:
-                    r = max((run_level(srv, c, args.requests, args.prompt, args.max_tokens) for _ in range(args.repeat)),
-                            key=lambda x: x["tokens_per_s"])
-                    r.update(model=name, concurrency=c, bench_b16_tok_s=b16)
+                    r = max(runs[c], key=lambda x: x["tokens_per_s"])
+                    pair = sorted(x["tokens_per_s"] / b for x, b in zip(runs[c], b16s))
+                    spair = sorted(x["server_tok_s"] / b for x, b in zip(runs[c], b16s))
+                    r.update(model=name, concurrency=c, bench_b16_tok_s=max(b16s), pair_e2e_median=statistics.median(pair),
+                             pair_e2e_min=pair[0], pair_e2e_max=pair[-1], pair_server_median=statistics.median(spair))
                     rows.append(r)
                     log(f"{name} c={c}: {r['tokens_per_s']:.1f} tok/s, TTFT p50 {r['ttft_p50'] * 1e3:.1f} ms"
                         f" p99 {r['ttft_p99'] * 1e3:.1f} ms, ITL p50 {r['itl_p50'] * 1e3:.1f} ms p99 {r['itl_p99'] * 1e3:.1f} ms")
@@ -443,20 +457,21 @@ def main():
     with open(args.out, "w") as f:
         f.write(f"# griffin serve load: {time.strftime('%Y-%m-%d %H:%M')} on {cpu}, {os.cpu_count()} cores;"
                 f" width {args.width}, {args.layers} layers, vocabulary {args.vocab}, window {args.window};"
-                f" {args.max_tokens} tokens per request, greedy, streamed; threads {args.threads or 'default'};"
-                f" server CPUs {args.server_cpus or 'any'}, clients' {args.client_cpus or 'any'}; best of {args.repeat}\n")
+                f" prompt {args.prompt[:48]!r}; {args.max_tokens} tokens per request, greedy, streamed; threads {args.threads or 'default'};"
+                f" server CPUs {args.server_cpus or 'any'}, clients' {args.client_cpus or 'any'}; best of {args.repeat} interleaved sittings\n")
         keys = ["model", "concurrency", "requests", "tokens", "wall_s", "tokens_per_s", "server_tok_s", "mean_batch", "ttft_p50", "ttft_p99", "itl_p50",
-                "itl_p99", "bench_b16_tok_s"]
+                "itl_p99", "bench_b16_tok_s", "pair_e2e_median", "pair_e2e_min", "pair_e2e_max", "pair_server_median"]
         f.write(",".join(keys) + "\n")
         for r in rows:
             f.write(",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys) + "\n")
     print(f"{'model':8} {'conc':>4} {'tok/s':>9} {'server':>9} {'batch':>6} {'TTFT p50':>9} {'p99':>8} {'ITL p50':>8} {'p99':>8}"
-          f"  bench b16  e2e/b16 server/b16")
+          f"  bench b16  e2e/b16 server/b16  pairs: e2e median [min, max], server median")
     for r in rows:
         b = r["bench_b16_tok_s"]
         print(f"{r['model']:8} {r['concurrency']:4d} {r['tokens_per_s']:9.1f} {r['server_tok_s']:9.1f} {r['mean_batch']:6.1f}"
               f" {r['ttft_p50'] * 1e3:7.1f}ms {r['ttft_p99'] * 1e3:7.1f}ms {r['itl_p50'] * 1e3:7.1f}ms {r['itl_p99'] * 1e3:7.1f}ms"
-              f"  {b:9.1f}  {r['tokens_per_s'] / b:6.2f}  {r['server_tok_s'] / b:6.2f}")
+              f"  {b:9.1f}  {r['tokens_per_s'] / b:6.2f}  {r['server_tok_s'] / b:6.2f}"
+              f"   {r['pair_e2e_median']:.2f} [{r['pair_e2e_min']:.2f}, {r['pair_e2e_max']:.2f}], {r['pair_server_median']:.2f}")
     log(f"wrote {args.out}")
 
 

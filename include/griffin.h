@@ -423,6 +423,9 @@ typedef struct {
     int64_t fed;       /* ids given to gf_generator_feed (once each, whatever the batch) or a join */
     int64_t generated; /* ids emitted by gf_generator_step or _round, all sequences */
     int64_t decoded;   /* emitted ids fed back through decode steps, all sequences */
+    int64_t prefills;  /* passes over the weights for prompt ids alone (a gf_prefill or
+                        * gf_prefill_extend of any length); a round feeds a prompt's lone
+                        * last id in its decode step, which is not one */
 } gf_gen_counts;
 void gf_generator_counts(const gf_generator *g, gf_gen_counts *out);
 
@@ -512,7 +515,8 @@ gf_gen_snapshot *gf_gen_snapshot_read(const gf_model *m, const char *path, gf_er
  * what sequence 0 of a generator with those params would), context, text
  * and stops. Its ids are the ones a batch-1 generator fed the same prompt
  * gives, within float rounding (the prompt goes through gf_prefill_extend,
- * the decode steps batch the slots together). A prompt is prefilled in
+ * or its last id through the batched decode step, and the decode steps batch
+ * the slots together). A prompt is prefilled in
  * chunks by the rounds, so a long one adds at most `chunk` ids of prefill
  * to the others' time between tokens. Nothing but a join allocates, and a
  * round only what gf_prefill_extend does. gf_generator_text,
@@ -558,8 +562,10 @@ int gf_generator_slots_in_use(const gf_generator *g);
  * tokens. */
 void gf_generator_set_chunk(gf_generator *g, int tokens);
 /* One round: first the ids the decoding slots sampled the round before are
- * fed, all in one gf_decode_step_n; then up to `chunk` prompt ids of the
- * joining slots are prefilled (oldest join first, through
+ * fed, all in one gf_decode_step_n, together with the last prompt id of
+ * each joining slot that has one left (a one-id prompt costs the step a row,
+ * not a pass over the weights of its own); then up to `chunk` prompt ids of
+ * the joining slots are prefilled (oldest join first, through
  * gf_prefill_extend on the slot's row); then every decoding slot, those
  * whose prompt just finished included, samples its next id with its own
  * sampler and stops. Fills ev[0 .. *n_ev) (room for the generator's batch

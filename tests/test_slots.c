@@ -7,6 +7,8 @@
  *    ids a batch-1 generator gives (golden and random models);
  *  - seeded sampling (top-k, top-p, min-p, the repeat penalty) likewise,
  *    each slot with its own seed;
+ *  - a prompt's lone last id rides in the decode step (no prefill of its
+ *    own: gf_gen_counts.prefills) and gives what batch 1 gives;
  *  - a slot that leaves (decoding, or still prefilling) is free at once
  *    and the others go on unchanged;
  *  - joining from a snapshot and more ids gives what joining with the whole
@@ -228,6 +230,11 @@ static void run_and_check(const gf_model *m, const gf_tokenizer *tk, int B, int 
     for (int j = 0; j < nj; j++) fed += (int64_t)jobs[j].n, emitted += jobs[j].got.n;
     assert_int_equal(c.fed, fed);
     assert_int_equal(c.generated, emitted);
+    /* a prompt's last id rides in a decode step: with one prompt id a round,
+     * a prompt of n ids takes n - 1 prefills of its own */
+    int64_t own = 0, any_left = 0;
+    for (int j = 0; j < nj; j++) own += (int64_t)jobs[j].n - 1, any_left |= jobs[j].left;
+    if (chunk == 1 && !any_left) assert_int_equal(c.prefills, own);
     assert_int_equal(gf_generator_slots_in_use(g), 0);
     check_jobs(m, tk, jobs, nj);
     print_message("    B %d, chunk %3d: %d rounds, %lld ids emitted, %lld fed back\n", B, chunk, rounds,
@@ -313,6 +320,37 @@ static void test_mixed_params(void **state) {
         assert_int_equal(jobs[j].got.reason, GF_GEN_MAX_TOKENS);
     }
     gf_trainable_free(rg);
+}
+
+/* Riders: one-id prompts joining beside decoding slots cost no prefill of
+ * their own (their id goes through the decode step) and give what batch 1
+ * gives; the multi-id prompts beside them take one prefill each. */
+static void test_riders(void **state) {
+    (void)state;
+    enum { NJ = 8 };
+    static job jobs[NJ];
+    const char *kinds[] = {"hawk", "griffin", "mqa"};
+    for (int k = 0; k < 3; k++) {
+        gf_trainable *t = td_random_trainable(kinds[k], 700, 41 + (uint64_t)k);
+        const gf_model *m = gf_trainable_model(t);
+        gf_gen_params gp;
+        gf_gen_params_default(&gp);
+        gp.temperature = 0.0f;
+        make_jobs(jobs, NJ, 700, &gp, 9);
+        const size_t n[NJ] = {10, 1, 7, 12, 1, 1, 1, 1};
+        const int at[NJ] = {0, 0, 0, 0, 2, 2, 2, 5};
+        for (int j = 0; j < NJ; j++) jobs[j].n = n[j], jobs[j].at = at[j], jobs[j].p.max_tokens = 12;
+        gf_error err;
+        gf_generator *g = gf_generator_new(m, NULL, NJ, &gp, &err);
+        if (!g) fail_msg("%s", err.msg);
+        run_jobs(g, jobs, NJ);
+        gf_gen_counts c;
+        gf_generator_counts(g, &c);
+        assert_int_equal(c.prefills, 3); /* the 10-, 7- and 12-id prompts */
+        check_jobs(m, NULL, jobs, NJ);
+        gf_generator_free(g);
+        gf_trainable_free(t);
+    }
 }
 
 /* ---- rounds: chunks and time between tokens --------------------------------------- */
@@ -878,6 +916,7 @@ int main(void) {
         cmocka_unit_test(test_greedy_equals_batch1),
         cmocka_unit_test(test_seeded_equals_batch1),
         cmocka_unit_test(test_mixed_params),
+        cmocka_unit_test(test_riders),
         cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_nonfinite_logits),
         cmocka_unit_test(test_leave),

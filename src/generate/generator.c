@@ -459,6 +459,7 @@ int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *e
     if (empty && n > 1) {
         gf_state *pre = g->B > 1 ? g->one : g->st;
         if (gf_prefill(g->m, 1, (int)(n - 1), ids, NULL, NULL, NULL, pre, err)) return spoil(g);
+        g->counts.prefills++;
         if (pre != g->st)
             for (int b = 0; b < g->B; b++)
                 if (gf_state_copy(g->st, b, pre, 0, err)) return spoil(g);
@@ -468,6 +469,8 @@ int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *e
         for (int b = 0; b < g->B; b++)
             if (gf_prefill_extend(g->m, g->st, b, (int)n, ids, g->logits + (size_t)b * (size_t)g->V, err))
                 return spoil(g);
+            else
+                g->counts.prefills++;
         i = n;
     }
     for (; i < n; i++) {

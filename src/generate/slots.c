@@ -14,7 +14,8 @@
  * a row for a joiner.
  *
  * A round feeds first (the ids the decoding slots sampled the round
- * before, in one decode step), then prefills, then samples: a slot whose
+ * before, in one decode step, with the last prompt id of each joiner that
+ * has only one left: see "riders" below), then prefills, then samples: a slot whose
  * prompt completes samples its first id in the same round, and one that
  * stops costs no decode step for an id nobody reads. Row moves copy through
  * the spare batch-1 state g->one and g->work, so a round allocates nothing
@@ -293,22 +294,53 @@ int gf_generator_round(gf_generator *g, gf_gen_event *ev, int *n_ev, gf_error *e
         q->ev = 0;
         q->ev_token = -1;
     }
-    /* 1. the ids the decoding slots sampled last round, in one step */
-    if (g->n_dec > 0) {
-        int bad = 0;
+    /* 0. riders: a joining slot with one prompt id left (a one-id prompt,
+     * or the id a snapshot left to feed) is fed in the decoding slots' step,
+     * where it costs the step one row more, instead of in a prefill of its
+     * own, which reads every weight for one id. It moves to the row after
+     * the decoding ones and the riders before it. */
+    int n_ride = 0;
+    for (int i = 0; i < g->n_queue; i++) {
+        seq *q = &g->seq[g->queue[i]];
+        if (q->n_prompt - q->prompt_at != 1) continue;
+        int r = g->n_dec + n_ride;
+        if (swap_rows(g, g->row_of[g->queue[i]], r, &e)) { /* cannot be */
+            if (!failed++) first = e;
+            break;
+        }
+        g->toks[r] = q->prompt[q->prompt_at];
+        n_ride++;
+    }
+    /* 1. the ids the decoding slots sampled last round and the riders' ids,
+     * in one step */
+    if (g->n_dec + n_ride > 0) {
+        int bad = 0, n = g->n_dec + n_ride;
         for (int r = 0; r < g->n_dec; r++)
             if ((g->toks[r] = g->seq[g->slot_of[r]].pend) < 0) bad = 1; /* cannot be */
-        if (bad || gf_decode_step_n(g->m, g->st, g->n_dec, g->toks, NULL, g->logits, &e)) {
+        if (bad || gf_decode_step_n(g->m, g->st, n, g->toks, NULL, g->logits, &e)) {
             if (bad) gf_fail(&e, "generator: round: a decoding slot has no id to feed (a bug)");
             if (!failed++) first = e;
+            for (int r = g->n_dec; r < n; r++) {
+                queue_remove(g, g->slot_of[r]);
+                fail_slot(g, &g->seq[g->slot_of[r]]);
+            }
             for (int r = 0; r < g->n_dec; r++) fail_slot(g, &g->seq[g->slot_of[r]]);
-            g->n_dec = 0; /* all finished; their rows are kept where they are */
+            g->n_dec = n_ride = 0; /* all finished; their rows are kept where they are */
         } else {
             for (int r = 0; r < g->n_dec; r++) g->seq[g->slot_of[r]].pend = -1;
+            for (int r = g->n_dec; r < n; r++) g->seq[g->slot_of[r]].prompt_at++;
             g->counts.decoded += g->n_dec;
         }
     }
-    /* 2. prompts, oldest joiner first, `chunk` ids at most */
+    /* 2. the riders decode from now on (each is at row n_dec in turn); then
+     * prompts, oldest joiner first, `chunk` ids at most */
+    for (int k = 0; k < n_ride; k++) {
+        int s = g->slot_of[g->n_dec];
+        queue_remove(g, s);
+        g->n_dec++;
+        g->seq[s].slot = GF_SLOT_DECODING;
+        g->seq[s].ev |= GF_EV_PROMPT;
+    }
     size_t budget = (size_t)g->chunk;
     while (g->n_queue > 0) {
         int s = g->queue[0];
@@ -325,6 +357,7 @@ int gf_generator_round(gf_generator *g, gf_gen_event *ev, int *n_ev, gf_error *e
                 fail_slot(g, q);
                 continue;
             }
+            g->counts.prefills++;
             q->prompt_at += k;
             budget -= k;
             if (k < left) break;
