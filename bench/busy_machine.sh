@@ -5,9 +5,15 @@
 #
 # For each count of competing workers (`stress-ng --cpu N`: N processes that
 # spin on a core each) it runs `griffin generate` with --threads 1, the
-# default and --threads 2, interleaved, --reps times, and prints the median
-# prefill and decode tokens/s of each, with the default's ratio to
-# --threads 1 and to its own speed on the quiet machine. Without --model it
+# default, --threads 2 and --threads 1 again, --reps times, each time in a
+# shuffled order, and
+# prints the median prefill and decode tokens/s of each, with the default's
+# ratio to --threads 1 and to its own speed on the quiet machine. Then, per
+# sitting, the pairs: each repetition's default against its own --threads 1
+# run, and (the control) its second --threads 1 run against the first: the
+# ratio of their mean speeds with a 95 % bootstrap interval, and the median
+# of the paired ratios. Two settings that run the same code give a
+# control-like interval: that is the noise floor a difference must clear. Without --model it
 # writes a random model of the demo's shape (configs/griffin-demo.json) with
 # `griffin init` into a temporary folder. Needs stress-ng (Debian: apt-get
 # install stress-ng). Other processes on the machine add noise: the medians
@@ -59,9 +65,13 @@ for n in $BUSY; do
         STRESS=$!
         sleep 1
     fi
-    for t in 1 default 2; do : >"$TMP/r_$t"; done
+    for t in 1 default 2 1b; do : >"$TMP/r_$t"; done
     for r in $(seq "$REPS"); do
-        for t in 1 default 2; do run $t >>"$TMP/r_$t"; done
+        # each repetition in its own order (seeded): a run's place in the
+        # sequence moved its speed by up to 15 % beside busy processes
+        for t in $(python3 -c "import random, sys; o = ['1', 'default', '2', '1b']; random.Random(int(sys.argv[1])).shuffle(o); print(*o)" "$n$r"); do
+            run "${t%b}" >>"$TMP/r_$t"
+        done
     done
     load=$(cut -d' ' -f1 /proc/loadavg)
     declare -A P D
@@ -77,6 +87,30 @@ for n in $BUSY; do
             printf "%-5s %-8s %10.1f %10.1f %9.2f %9.2f %9s %9s  %s\n", n, t, p, d, p / p1, d / d1,
                 qp ? sprintf("%.2f", p / qp) : "-", qd ? sprintf("%.2f", d / qd) : "-", load }'
     done
+    python3 - "$TMP" "$n" <<'PY'
+import random, statistics, sys
+tmp, n = sys.argv[1], sys.argv[2]
+rows = {t: [tuple(map(float, l.split())) for l in open(f"{tmp}/r_{t}") if l.strip()] for t in ("1", "default", "1b")}
+rng = random.Random(1)
+# Beside busy processes a run may get a whole core or share one, at the
+# scheduler's choice, so the speeds are bimodal and a median of a few runs
+# jumps between the modes: the ratio of the mean speeds (pairs resampled for
+# the interval) is the steadier figure; the median of the paired ratios is
+# printed beside it.
+def ci(pairs):
+    def ratio(ps):
+        return sum(a for a, _ in ps) / sum(b for _, b in ps)
+    rs = sorted(ratio(rng.choices(pairs, k=len(pairs))) for _ in range(2000))
+    return ratio(pairs), rs[50], rs[1949], statistics.median(a / b for a, b in pairs)
+for what, i in (("prefill", 0), ("decode", 1)):
+    for name, t in (("default / t1", "default"), ("control: t1 again / t1", "1b")):
+        k = min(len(rows[t]), len(rows["1"]))
+        if k < 3:
+            continue
+        m, lo, hi, med = ci([(rows[t][j][i], rows["1"][j][i]) for j in range(k)])
+        print(f"#   busy {n}: {what} {name}: ratio of means over {k} pairs {m:.3f} (95 % interval {lo:.3f} .. {hi:.3f});"
+              f" median of the paired ratios {med:.3f}")
+PY
     if [ -n "$STRESS" ]; then
         kill "$STRESS" 2>/dev/null; wait "$STRESS" 2>/dev/null || true
         STRESS=
