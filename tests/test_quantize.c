@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "hostile.h"
 #include "kernels/kernels.h"
@@ -246,6 +247,65 @@ static void write_variant(const char *dir, const char *drop, const char *retype,
     gf_st_close(&f);
 }
 
+/* The golden griffin (F32) with one weight of the first MLP set to v. */
+static void write_big_weight(const char *dir, float v) {
+    gf_st_file f;
+    gf_error err;
+    if (gf_st_open(td_path("golden/griffin/model.safetensors"), &f, &err)) fail_msg("%s", err.msg);
+    gf_st_entry *e = calloc(f.count, sizeof *e);
+    float *copy = NULL;
+    for (size_t i = 0; i < f.count; i++) {
+        const gf_st_tensor *t = &f.tensors[i];
+        e[i] = (gf_st_entry){t->name, t->dtype, t->ndim, {0}, t->data};
+        memcpy(e[i].shape, t->shape, sizeof e[i].shape);
+        if (!strcmp(t->name, "model.layers.0.mlp_block.up_proj.weight")) {
+            assert_int_equal(t->dtype, GF_DT_F32);
+            copy = malloc(t->numel * 4);
+            memcpy(copy, t->data, t->numel * 4);
+            copy[t->numel / 2] = v;
+            e[i].data = copy;
+        }
+    }
+    assert_non_null(copy);
+    char path[4096], cmd[8192];
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (gf_st_write(path, e, f.count, &err)) fail_msg("%s", err.msg);
+    snprintf(cmd, sizeof cmd, "cp %s %s/config.json", td_path("golden/griffin/config.json"), dir);
+    assert_int_equal(system(cmd), 0);
+    free(copy);
+    free(e);
+    gf_st_close(&f);
+}
+
+/* Weights past what the F16 scales reach (Q8: 65504 x 127, Q4: 65504 x 7)
+ * are refused before anything is written; below them the model loads. */
+static void test_quantize_huge_weights(void **state) {
+    (void)state;
+    gf_error err;
+    char in[4096], out[4200], file[4300];
+    snprintf(in, sizeof in, "%s/big-1e7", td_tmpdir());
+    write_big_weight(in, 1e7f);
+    for (int q = 0; q < 2; q++) {
+        snprintf(out, sizeof out, "%s-%s", in, q ? "q4" : "q8");
+        assert_int_equal(gf_model_quantize(in, out, q ? GF_QUANT_Q4 : GF_QUANT_Q8, NULL, NULL, &err), -1);
+        expect_msg(&err, "up_proj", q ? "beyond what Q4's F16 scales reach" : "beyond what Q8's F16 scales reach");
+        snprintf(file, sizeof file, "%s/model.safetensors", out);
+        assert_int_equal(access(file, F_OK), -1); /* nothing written */
+    }
+    /* 1e6: within Q8's reach, past Q4's */
+    snprintf(in, sizeof in, "%s/big-1e6", td_tmpdir());
+    write_big_weight(in, 1e6f);
+    snprintf(out, sizeof out, "%s-q4", in);
+    assert_int_equal(gf_model_quantize(in, out, GF_QUANT_Q4, NULL, NULL, &err), -1);
+    expect_msg(&err, "up_proj", "Q4's F16 scales");
+    snprintf(out, sizeof out, "%s-q8", in);
+    if (gf_model_quantize(in, out, GF_QUANT_Q8, NULL, NULL, &err)) fail_msg("%s", err.msg);
+    gf_model *m = gf_model_load(out, &err);
+    if (!m) fail_msg("%s", err.msg);
+    gf_model_free(m);
+}
+
 static void test_quantize_refusals(void **state) {
     (void)state;
     gf_error err;
@@ -467,6 +527,7 @@ int main(void) {
         cmocka_unit_test(test_quantized_golden),
         cmocka_unit_test(test_narrow_decode_vs_prefill),
         cmocka_unit_test(test_quantize_refusals),
+        cmocka_unit_test(test_quantize_huge_weights),
         cmocka_unit_test(test_decode_bytes),
         cmocka_unit_test(test_config_sizes),
         cmocka_unit_test(test_float_inputs_flag),

@@ -4,6 +4,7 @@
  * tokenizer files. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,7 +126,8 @@ static int convert_tensor(entries *es, const gf_st_file *f, const gf_st_tensor *
     if (!codes || !scales) return -1;
     size_t es_in = gf_dtype_size(t->dtype);
     int failed = 0;
-#pragma omp parallel reduction(| : failed)
+    float big = 0.0f;
+#pragma omp parallel reduction(| : failed) reduction(max : big)
     {
         float *row = malloc(cols * sizeof *row);
         if (!row) failed = 1;
@@ -133,12 +135,23 @@ static int convert_tensor(entries *es, const gf_st_file *f, const gf_st_tensor *
         for (size_t r = 0; r < rows; r++) {
             if (!row) continue;
             gf_convert_to_f32(row, (const char *)t->data + r * cols * es_in, t->dtype, cols);
+            for (size_t k = 0; k < cols; k++) big = fmaxf(big, fabsf(row[k]));
             if (type == GF_QUANT_Q8) gf_q8_quantize_row(row, cols, (int8_t *)codes + r * row_bytes, scales + r * nb);
             else gf_q4_quantize_row(row, cols, codes + r * row_bytes, scales + r * nb);
         }
         free(row);
     }
     if (failed) return gf_fail(err, "out of memory quantising '%s'", t->name);
+    /* A block's scale is an F16 (largest 65504) of about its largest
+     * magnitude / 127 (Q8) or / 7 (Q4, the scale that fits both signs):
+     * past that the scale is infinite (Q8) or no candidate fits (Q4), and
+     * the block would decode to infinities or zeros. Checked before any
+     * file is written, so nothing on disk changes. */
+    float limit = 65504.0f * (type == GF_QUANT_Q8 ? 127.0f : 7.0f);
+    if (big > limit)
+        return gf_fail(err, "%s: tensor '%s' holds a weight of magnitude %.3g, beyond what %s's F16 scales reach (%.3g): "
+                            "keep this model in F32 or BF16",
+                       f->path, t->name, (double)big, type == GF_QUANT_Q8 ? "Q8" : "Q4", (double)limit);
     e->dtype = type == GF_QUANT_Q8 ? GF_DT_I8 : GF_DT_U8;
     e->shape[1] = row_bytes;
     e->data = codes;
