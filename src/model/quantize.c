@@ -144,9 +144,10 @@ static int convert_tensor(entries *es, const gf_st_file *f, const gf_st_tensor *
     if (failed) return gf_fail(err, "out of memory quantising '%s'", t->name);
     /* A block's scale is an F16 (largest 65504) of about its largest
      * magnitude / 127 (Q8) or / 7 (Q4, the scale that fits both signs):
-     * past that the scale is infinite (Q8) or no candidate fits (Q4), and
-     * the block would decode to infinities or zeros. Checked before any
-     * file is written, so nothing on disk changes. */
+     * past that a Q8 scale is infinite, a Q4 block loses the scale that
+     * fits both signs (a little further, every candidate, and it decodes
+     * to zeros). Checked before any file is written, so nothing on disk
+     * changes. */
     float limit = 65504.0f * (type == GF_QUANT_Q8 ? 127.0f : 7.0f);
     if (big > limit)
         return gf_fail(err, "%s: tensor '%s' holds a weight of magnitude %.3g, beyond what %s's F16 scales reach (%.3g): "
