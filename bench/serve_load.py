@@ -149,8 +149,6 @@ def pct(xs, p):
 
 def run_level(srv, conc, reqs_per_client, prompt, max_tokens):
     results, threads = [], []
-    if prompt.startswith("ids:"):  # a prompt of token ids, sent as they are (no BOS added)
-        prompt = [int(x) for x in prompt[4:].split(",")]
     body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True, "ignore_eos": True,
             "stream_options": {"include_usage": True}}
 
@@ -390,6 +388,12 @@ def main():
     ap.add_argument("--plot-only", action="store_true", help="--fig1b: redraw the PNG from --fig1b-out's CSV")
     ap.add_argument("--fig1b-out", default=os.path.join(ROOT, "bench", "results", "serve_fig1b.csv"))
     args = ap.parse_args()
+    prompt = args.prompt
+    if prompt.startswith("ids:"):  # a prompt of token ids, sent as they are (no BOS added)
+        try:
+            prompt = [int(x) for x in prompt[4:].split(",")]
+        except ValueError:
+            raise SystemExit(f"serve_load: --prompt {prompt!r}: ids: takes token ids separated by commas, e.g. ids:1602,17")
     tok = args.tokenizer or os.path.join(ROOT, "build", "spm-fixtures", "gemma_bpe.model")
     if not os.path.exists(tok):
         raise SystemExit(f"serve_load: no tokenizer at {tok}: run `make spm-fixtures` or give --tokenizer")
@@ -425,7 +429,7 @@ def main():
             srv = Server(args.bin, d, max(levels), args.threads, [], args.server_cpus)
             log(f"{name}: {num_params(cfgs[name]) / 1e6:.1f}M parameters; {srv.banner}")
             try:
-                run_level(srv, 1, 1, args.prompt, 4)  # warm-up
+                run_level(srv, 1, 1, prompt, 4)  # warm-up
                 # Sittings interleaved: griffin bench (the server idle), then
                 # each level, --repeat times, so that each level's run has a
                 # bench run of the same minute to be compared with (this VM
@@ -434,7 +438,7 @@ def main():
                 for _ in range(args.repeat):
                     b16s.append(bench_batch16(args.bin, d, args.threads, args.server_cpus))
                     for c in levels:
-                        runs[c].append(run_level(srv, c, args.requests, args.prompt, args.max_tokens))
+                        runs[c].append(run_level(srv, c, args.requests, prompt, args.max_tokens))
                 for c in levels:
                     r = max(runs[c], key=lambda x: x["tokens_per_s"])
                     pair = sorted(x["tokens_per_s"] / b for x, b in zip(runs[c], b16s))

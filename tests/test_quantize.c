@@ -210,72 +210,78 @@ static void test_narrow_decode_vs_prefill(void **state) {
         }
 }
 
-/* The golden griffin's q8 file rewritten with one tensor changed. */
-static void write_variant(const char *dir, const char *drop, const char *retype, size_t reshape1) {
-    char src[4096];
-    snprintf(src, sizeof src, "%s/griffin-q8/model.safetensors", td_tmpdir());
+/* An edit of one tensor on its way to the rewritten file: drop it (return
+ * 1) or keep it, maybe changed (0); data it allocates goes in *owned, freed
+ * after the write (one buffer a file). */
+typedef int (*tensor_edit)(gf_st_entry *e, const gf_st_tensor *t, const void *arg, void **owned);
+
+/* src (a model file) rewritten into dir/model.safetensors, each tensor
+ * through edit, with the golden griffin's config beside it. */
+static void rewrite_model(const char *src, const char *dir, tensor_edit edit, const void *arg) {
     gf_st_file f;
     gf_error err;
     if (gf_st_open(src, &f, &err)) fail_msg("%s", err.msg);
     gf_st_entry *e = calloc(f.count, sizeof *e);
-    float *f32 = NULL;
+    void *owned = NULL;
     size_t n = 0;
     for (size_t i = 0; i < f.count; i++) {
         const gf_st_tensor *t = &f.tensors[i];
-        if (drop && !strcmp(t->name, drop)) continue;
         e[n] = (gf_st_entry){t->name, t->dtype, t->ndim, {0}, t->data};
         memcpy(e[n].shape, t->shape, sizeof e[n].shape);
-        if (retype && !strcmp(t->name, retype)) { /* the scales as F32 */
-            f32 = malloc(t->numel * 4);
-            gf_convert_to_f32(f32, t->data, t->dtype, t->numel);
-            e[n].dtype = GF_DT_F32;
-            e[n].data = f32;
-        }
-        if (reshape1 && retype == NULL && drop == NULL && !strcmp(t->name, "model.layers.0.mlp_block.up_proj.weight"))
-            e[n].shape[1] = reshape1, e[n].shape[0] = t->numel / reshape1;
-        n++;
+        if (!edit(&e[n], t, arg, &owned)) n++;
     }
-    char path[4096];
+    char path[4200];
     mkdir(dir, 0755);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (gf_st_write(path, e, n, &err)) fail_msg("%s", err.msg);
-    char cfg[4096];
+    char cfg[8192];
     snprintf(cfg, sizeof cfg, "cp %s %s/config.json", td_path("golden/griffin/config.json"), dir);
     assert_int_equal(system(cfg), 0);
-    free(f32);
+    free(owned);
     free(e);
     gf_st_close(&f);
 }
 
+typedef struct {
+    const char *drop, *retype;
+    size_t reshape1;
+} variant;
+
+static int variant_edit(gf_st_entry *e, const gf_st_tensor *t, const void *arg, void **owned) {
+    const variant *v = arg;
+    if (v->drop && !strcmp(t->name, v->drop)) return 1;
+    if (v->retype && !strcmp(t->name, v->retype)) { /* the scales as F32 */
+        float *f32 = malloc(t->numel * 4);
+        gf_convert_to_f32(f32, t->data, t->dtype, t->numel);
+        e->dtype = GF_DT_F32;
+        e->data = *owned = f32;
+    }
+    if (v->reshape1 && !v->retype && !v->drop && !strcmp(t->name, "model.layers.0.mlp_block.up_proj.weight"))
+        e->shape[1] = v->reshape1, e->shape[0] = t->numel / v->reshape1;
+    return 0;
+}
+
+/* The golden griffin's q8 file rewritten with one tensor changed. */
+static void write_variant(const char *dir, const char *drop, const char *retype, size_t reshape1) {
+    char src[4096];
+    snprintf(src, sizeof src, "%s/griffin-q8/model.safetensors", td_tmpdir());
+    variant v = {drop, retype, reshape1};
+    rewrite_model(src, dir, variant_edit, &v);
+}
+
+static int big_weight_edit(gf_st_entry *e, const gf_st_tensor *t, const void *arg, void **owned) {
+    if (strcmp(t->name, "model.layers.0.mlp_block.up_proj.weight")) return 0;
+    assert_int_equal(t->dtype, GF_DT_F32);
+    float *copy = malloc(t->numel * 4);
+    memcpy(copy, t->data, t->numel * 4);
+    copy[t->numel / 2] = *(const float *)arg;
+    e->data = *owned = copy;
+    return 0;
+}
+
 /* The golden griffin (F32) with one weight of the first MLP set to v. */
 static void write_big_weight(const char *dir, float v) {
-    gf_st_file f;
-    gf_error err;
-    if (gf_st_open(td_path("golden/griffin/model.safetensors"), &f, &err)) fail_msg("%s", err.msg);
-    gf_st_entry *e = calloc(f.count, sizeof *e);
-    float *copy = NULL;
-    for (size_t i = 0; i < f.count; i++) {
-        const gf_st_tensor *t = &f.tensors[i];
-        e[i] = (gf_st_entry){t->name, t->dtype, t->ndim, {0}, t->data};
-        memcpy(e[i].shape, t->shape, sizeof e[i].shape);
-        if (!strcmp(t->name, "model.layers.0.mlp_block.up_proj.weight")) {
-            assert_int_equal(t->dtype, GF_DT_F32);
-            copy = malloc(t->numel * 4);
-            memcpy(copy, t->data, t->numel * 4);
-            copy[t->numel / 2] = v;
-            e[i].data = copy;
-        }
-    }
-    assert_non_null(copy);
-    char path[4096], cmd[8192];
-    mkdir(dir, 0755);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (gf_st_write(path, e, f.count, &err)) fail_msg("%s", err.msg);
-    snprintf(cmd, sizeof cmd, "cp %s %s/config.json", td_path("golden/griffin/config.json"), dir);
-    assert_int_equal(system(cmd), 0);
-    free(copy);
-    free(e);
-    gf_st_close(&f);
+    rewrite_model(td_path("golden/griffin/model.safetensors"), dir, big_weight_edit, &v);
 }
 
 /* Weights past what the F16 scales reach (Q8: 65504 x 127, Q4: 65504 x 7)

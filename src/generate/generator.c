@@ -466,11 +466,11 @@ int gf_generator_feed(gf_generator *g, const int32_t *ids, size_t n, gf_error *e
         i = n - 1;
     } else if (n > 1) {
         /* a chat's next turn: each sequence extended by all the ids at once */
-        for (int b = 0; b < g->B; b++)
+        for (int b = 0; b < g->B; b++) {
             if (gf_prefill_extend(g->m, g->st, b, (int)n, ids, g->logits + (size_t)b * (size_t)g->V, err))
                 return spoil(g);
-            else
-                g->counts.prefills++;
+            g->counts.prefills++;
+        }
         i = n;
     }
     for (; i < n; i++) {

@@ -281,6 +281,18 @@ static void fail_slot(gf_generator *g, seq *q) {
     finish(g, q);
 }
 
+/* Joining slot s, its prompt fed, decodes from now on: out of the queue,
+ * its row the one after the decoding rows. -1 (s still out of the queue)
+ * when the rows could not be swapped. */
+static int start_decoding(gf_generator *g, int s, gf_error *err) {
+    queue_remove(g, s);
+    if (swap_rows(g, g->row_of[s], g->n_dec, err)) return -1;
+    g->n_dec++;
+    g->seq[s].slot = GF_SLOT_DECODING;
+    g->seq[s].ev |= GF_EV_PROMPT;
+    return 0;
+}
+
 int gf_generator_round(gf_generator *g, gf_gen_event *ev, int *n_ev, gf_error *err) {
     *n_ev = 0;
     if (!g->slots) return 0;
@@ -334,13 +346,7 @@ int gf_generator_round(gf_generator *g, gf_gen_event *ev, int *n_ev, gf_error *e
     }
     /* 2. the riders decode from now on (each is at row n_dec in turn); then
      * prompts, oldest joiner first, `chunk` ids at most */
-    for (int k = 0; k < n_ride; k++) {
-        int s = g->slot_of[g->n_dec];
-        queue_remove(g, s);
-        g->n_dec++;
-        g->seq[s].slot = GF_SLOT_DECODING;
-        g->seq[s].ev |= GF_EV_PROMPT;
-    }
+    for (int k = 0; k < n_ride; k++) start_decoding(g, g->slot_of[g->n_dec], &e); /* in place: cannot fail */
     size_t budget = (size_t)g->chunk;
     while (g->n_queue > 0) {
         int s = g->queue[0];
@@ -362,15 +368,10 @@ int gf_generator_round(gf_generator *g, gf_gen_event *ev, int *n_ev, gf_error *e
             budget -= k;
             if (k < left) break;
         }
-        queue_remove(g, s);
-        if (swap_rows(g, r, g->n_dec, &e)) { /* cannot be */
+        if (start_decoding(g, s, &e)) { /* cannot be */
             if (!failed++) first = e;
             fail_slot(g, q);
-            continue;
         }
-        g->n_dec++;
-        q->slot = GF_SLOT_DECODING;
-        q->ev |= GF_EV_PROMPT;
     }
     /* 3. every decoding slot samples */
     for (int r = 0; r < g->n_dec; r++) {
